@@ -1,0 +1,58 @@
+/**
+ * Configuration at the edge: each component declares one zod schema over the environment, with its
+ * defaults beside it; `parseEnv` runs it once at start, lists every problem in one ConfigError, and
+ * returns a frozen object. Nothing below main.ts reads process.env.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** Local defaults: the embedded stack that `npm start` runs. */
+export const LOCAL_DEFAULTS = Object.freeze({
+  KINESIS_ENDPOINT: 'http://127.0.0.1:4567',
+  KINESIS_STREAM: 'payments',
+  AWS_REGION: 'us-east-1',
+  WAREHOUSE_URL: 'postgres://postgres:postgres@127.0.0.1:5433/postgres',
+  CARDS_FILE: 'data/cards.csv',
+  HTTP_PORT: 8080,
+  STATE_DIR: 'data/state',
+});
+
+/**
+ * KINESIS_ENDPOINT: absent means the local emulator; set but empty means AWS's own endpoint
+ * for AWS_REGION (what the ECS task definition does).
+ */
+export const kinesisEnv = {
+  KINESIS_ENDPOINT: z
+    .string()
+    .default(LOCAL_DEFAULTS.KINESIS_ENDPOINT)
+    .transform((s) => (s.trim() === '' ? undefined : s.trim()))
+    .pipe(z.url().optional()),
+  KINESIS_STREAM: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name').default(LOCAL_DEFAULTS.KINESIS_STREAM),
+  AWS_REGION: z.string().min(1).default(LOCAL_DEFAULTS.AWS_REGION),
+};
+
+export const warehouseEnv = {
+  WAREHOUSE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .default(LOCAL_DEFAULTS.WAREHOUSE_URL),
+};
+
+/** An integer from the environment, with bounds. */
+export const intEnv = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+export function parseEnv<S extends z.ZodRawShape>(
+  component: string,
+  shape: S,
+  env: Record<string, string | undefined> = process.env,
+): Readonly<z.infer<z.ZodObject<S>>> {
+  const result = z.object(shape).safeParse(env);
+  if (!result.success) {
+    throw new ConfigError(
+      component,
+      result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`),
+    );
+  }
+  return Object.freeze(result.data);
+}

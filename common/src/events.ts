@@ -1,0 +1,193 @@
+/**
+ * The event contract: every Kinesis record of this product is one UTF-8 JSON object with this
+ * envelope. One set of zod schemas, used by the simulator (to build), the processor (to validate)
+ * and the delivery stand-in (to land or reject). Documented in docs/events.md.
+ */
+import { z } from 'zod';
+import { isLuhnValid } from './luhn.js';
+
+export const EVENT_TYPES = [
+  'PAYMENT_EVENT',
+  'PAYMENT_ALERT',
+  'PAYMENT_ALERT_SUMMARY',
+  'PAYMENT_EVENT_REJECTED',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Largest accepted amount: keeps every total in minor units a safe integer. */
+export const MAX_AMOUNT = 1_000_000_000;
+
+const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+
+/** ISO-8601 UTC with milliseconds, e.g. 2026-11-27T04:31:34.123Z, and a real calendar instant. */
+export const isoInstant = z
+  .string()
+  .regex(ISO_UTC_MS, 'must be ISO-8601 UTC with milliseconds, e.g. 2026-11-27T04:31:34.123Z')
+  .refine((s) => {
+    const t = Date.parse(s);
+    return Number.isFinite(t) && new Date(t).toISOString() === s;
+  }, 'is not a real instant');
+
+export const cardNumber = z
+  .string()
+  .regex(/^\d{12,19}$/, 'must be 12 to 19 digits')
+  .refine(isLuhnValid, 'fails the Luhn check');
+
+/** True for a finite number with at most two decimals (its shortest form round-trips at 2 places). */
+export function hasAtMostTwoDecimals(n: number): boolean {
+  return Number.isFinite(n) && Number(n.toFixed(2)) === n;
+}
+
+export const amount = z
+  .number()
+  .refine(Number.isFinite, 'must be finite')
+  .refine((n) => n > 0, 'must be greater than 0')
+  .refine((n) => n <= MAX_AMOUNT, `must be at most ${MAX_AMOUNT}`)
+  .refine(hasAtMostTwoDecimals, 'must have at most 2 decimals');
+
+export const currency = z.string().refine((c) => CURRENCIES.has(c), 'must be an ISO 4217 currency code');
+
+export const country = z
+  .string()
+  .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
+  .refine((c) => regionNames.of(c) !== c, 'is not an ISO 3166-1 alpha-2 country');
+
+export const paymentData = z.strictObject({
+  card_number: cardNumber,
+  amount,
+  currency,
+  merchant_id: z.string().min(1).max(64),
+  merchant_name: z.string().max(256).optional(),
+  mcc: z.string().regex(/^\d{4}$/, 'must be 4 digits').optional(),
+  country: country.optional(),
+});
+export type PaymentData = z.infer<typeof paymentData>;
+
+export const alertData = z.strictObject({
+  payment_event_id: z.uuid(),
+  payment_date_origin: isoInstant,
+  card_number: cardNumber,
+  amount,
+  currency,
+  merchant_id: z.string().min(1).max(64),
+  window_start: isoInstant,
+  window_end: isoInstant,
+  late: z.boolean(),
+});
+export type AlertData = z.infer<typeof alertData>;
+
+export const currencyTotals = z.strictObject({
+  count: z.number().int().positive(),
+  total: z.number(),
+  min: z.number(),
+  max: z.number(),
+});
+
+export const summaryData = z.strictObject({
+  card_number: cardNumber,
+  window_start: isoInstant,
+  window_end: isoInstant,
+  payment_count: z.number().int().positive(),
+  amounts: z.record(currency, currencyTotals),
+  first_payment_at: isoInstant,
+  last_payment_at: isoInstant,
+  merchant_count: z.number().int().positive(),
+  payment_event_ids: z.array(z.uuid()).max(100),
+});
+export type SummaryData = z.infer<typeof summaryData>;
+
+export const rejectedData = z.strictObject({
+  reason: z.string().min(1).max(64),
+  detail: z.string().max(1024),
+  /** The record as received, decoded as UTF-8, cut to MAX_RAW_CHARS. */
+  raw: z.string(),
+  raw_bytes: z.number().int().nonnegative(),
+  raw_truncated: z.boolean(),
+  shard_id: z.string(),
+  sequence_number: z.string(),
+});
+export type RejectedData = z.infer<typeof rejectedData>;
+
+/** Keeps a rejected record's JSON under the warehouse's VARCHAR(65535). */
+export const MAX_RAW_CHARS = 16_000;
+
+export const DATA_SCHEMAS = {
+  PAYMENT_EVENT: paymentData,
+  PAYMENT_ALERT: alertData,
+  PAYMENT_ALERT_SUMMARY: summaryData,
+  PAYMENT_EVENT_REJECTED: rejectedData,
+} as const satisfies Record<EventType, z.ZodType>;
+
+/** The envelope every record shares; `data` is checked by type with DATA_SCHEMAS. */
+export const envelope = z.strictObject({
+  event_type: z.string().regex(/^[A-Z][A-Z0-9_]{0,31}$/, 'must be UPPER_SNAKE_CASE, at most 32 characters'),
+  event_id: z.uuid(),
+  event_date_origin: isoInstant,
+  data: z.record(z.string(), z.unknown()),
+});
+export type Envelope = z.infer<typeof envelope>;
+
+export interface TypedEvent<T extends EventType, D> {
+  event_type: T;
+  event_id: string;
+  event_date_origin: string;
+  data: D;
+}
+export type PaymentEvent = TypedEvent<'PAYMENT_EVENT', PaymentData>;
+export type AlertEvent = TypedEvent<'PAYMENT_ALERT', AlertData>;
+export type SummaryEvent = TypedEvent<'PAYMENT_ALERT_SUMMARY', SummaryData>;
+export type RejectedEvent = TypedEvent<'PAYMENT_EVENT_REJECTED', RejectedData>;
+
+export function isKnownType(t: string): t is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(t);
+}
+
+/** Why a record is not a valid event: a stable reason code plus a human detail. */
+export type DecodeResult =
+  | { ok: true; event: Envelope }
+  | { ok: false; reason: RejectReason; detail: string };
+
+export const REJECT_REASONS = ['not_utf8', 'not_json', 'bad_envelope', 'bad_data'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function describe(error: z.ZodError): string {
+  return error.issues
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ')
+    .slice(0, 1024);
+}
+
+/**
+ * Decodes and validates one record: UTF-8, JSON, envelope, then `data` against its type's schema
+ * when the type is known. Unknown types with a valid envelope pass (the stream may carry them).
+ */
+export function decodeRecord(bytes: Uint8Array): DecodeResult {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { ok: false, reason: 'not_utf8', detail: 'record is not valid UTF-8' };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, reason: 'not_json', detail: (e as Error).message.slice(0, 1024) };
+  }
+  const env = envelope.safeParse(json);
+  if (!env.success) return { ok: false, reason: 'bad_envelope', detail: describe(env.error) };
+  const type = env.data.event_type;
+  if (isKnownType(type)) {
+    const data = DATA_SCHEMAS[type].safeParse(env.data.data);
+    if (!data.success) return { ok: false, reason: 'bad_data', detail: describe(data.error) };
+  }
+  return { ok: true, event: env.data };
+}
+
+export function encodeEvent(event: { event_type: string; event_id: string; event_date_origin: string; data: unknown }): Uint8Array {
+  return Buffer.from(JSON.stringify(event), 'utf8');
+}

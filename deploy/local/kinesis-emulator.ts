@@ -1,0 +1,68 @@
+/**
+ * The local Kinesis: kinesalite (an npm-packaged emulator of the Kinesis API) served over HTTP/1.1,
+ * persisted under data/ so a second `npm start` reuses the stream and its records.
+ */
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { sleep } from '../../common/src/retry.js';
+import { awsErrorName } from '../../common/src/kinesis.js';
+
+const require = createRequire(import.meta.url);
+const kinesalite = require('kinesalite') as (options: Record<string, unknown>) => Server;
+
+export interface KinesisEmulator {
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts kinesalite on 127.0.0.1. `path` keeps its data in LevelDB on disk; without it the data
+ * lives in memory (tests). Port 0 picks a free port.
+ */
+export async function startKinesisEmulator(options: { port?: number; path?: string } = {}): Promise<KinesisEmulator> {
+  const server = kinesalite({
+    ...(options.path ? { path: options.path } : {}),
+    createStreamMs: 0,
+    deleteStreamMs: 0,
+    updateStreamMs: 0,
+    shardLimit: 100,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections?.();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
+
+/** Creates the stream if it is missing and waits until it is ACTIVE. Returns its shard count. */
+export async function ensureStream(client: KinesisClient, streamName: string, shardCount: number): Promise<number> {
+  try {
+    await client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shardCount }));
+  } catch (e) {
+    if (awsErrorName(e) !== 'ResourceInUseException') throw e;
+  }
+  for (let i = 0; ; i++) {
+    const { StreamDescriptionSummary: s } = await client.send(
+      new DescribeStreamSummaryCommand({ StreamName: streamName }),
+    );
+    if (s?.StreamStatus === 'ACTIVE') return s.OpenShardCount ?? shardCount;
+    if (i > 100) throw new Error(`stream ${streamName} did not become ACTIVE`);
+    await sleep(100);
+  }
+}
