@@ -34,6 +34,9 @@ export function http1Handler(): NodeHttpHandler {
  * counters, so that a retry is never hidden from the metrics.
  */
 export function createKinesisClient(config: AwsEndpointConfig): KinesisClient {
+  // The SDK warns once per process that its 2027 releases need Node 22; the image runs Node 22,
+  // and on Node 20 the warning would break every CLI's one-line output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const credentials = localCredentials(config.endpoint);
   return new KinesisClient({
     region: config.region,

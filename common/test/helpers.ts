@@ -28,3 +28,27 @@ export async function withTempDir(t: Test, prefix = 'sca-'): Promise<string> {
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** An in-memory embedded warehouse with the staging schema; closed when the test ends. */
+export async function withWarehouse(t: Test) {
+  const { startEmbeddedWarehouse } = await import('../../deploy/local/warehouse.js');
+  const { connectWarehouse, applyStagingSchema } = await import('../../deploy/warehouse/schema.js');
+  const warehouse = await startEmbeddedWarehouse();
+  const client = await connectWarehouse(warehouse.url);
+  await applyStagingSchema(client, { localDelivery: true });
+  t.teardown(async () => {
+    await client.end();
+    await warehouse.close();
+  });
+  return { url: warehouse.url, client };
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes (then fails with `what`). */
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

@@ -1,0 +1,175 @@
+/**
+ * Reads one Kinesis shard with GetRecords polling, the way the Kinesis Client Library does:
+ * - at most one call per `minCallIntervalMs` (Kinesis allows 5 GetRecords calls/s per shard);
+ * - `ProvisionedThroughputExceededException` (and other throttles) wait with backoff and jitter;
+ * - an expired iterator (they live 5 minutes) is replaced by a new one from the last record
+ *   returned, so nothing is skipped or read twice;
+ * - the endpoint or stream being unavailable is waited out, never fatal;
+ * - the shard's end (a closed parent after resharding) is reported once, as `end: true`.
+ * Used by the processor's source and by the Firehose stand-in.
+ */
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  type KinesisClient,
+  type _Record,
+  type Shard,
+  type ShardIteratorType,
+} from '@aws-sdk/client-kinesis';
+import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from './retry.js';
+import { awsErrorName, isThrottle, isUnavailable } from './kinesis.js';
+
+export type StartPosition =
+  | { type: 'TRIM_HORIZON' }
+  | { type: 'LATEST' }
+  | { type: 'AFTER_SEQUENCE_NUMBER'; sequenceNumber: string }
+  | { type: 'AT_TIMESTAMP'; timestampMs: number };
+
+export interface ShardBatch {
+  records: _Record[];
+  millisBehindLatest: number;
+  /** True once: the shard is closed and every record has been returned. */
+  end: boolean;
+}
+
+export interface ShardReaderOptions {
+  /** Records per call; Kinesis caps it at 10 000 (and 10 MiB). */
+  limit?: number;
+  /** Minimum time between two GetRecords calls on this shard (5 calls/s per shard in Kinesis). */
+  minCallIntervalMs?: number;
+  backoff?: BackoffOptions;
+  /** Told about every wait that is not the normal pacing, for logs and metrics. */
+  onRetry?: (info: { shardId: string; reason: 'throttled' | 'unavailable' | 'iterator_expired'; attempt: number; delayMs: number; error: unknown }) => void;
+  signal?: AbortSignal;
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+export class ShardReader {
+  readonly shardId: string;
+  #client: KinesisClient;
+  #stream: string;
+  #start: StartPosition;
+  #iterator: string | undefined;
+  #lastSequence: string | undefined;
+  #lastCallAt = -Infinity;
+  #ended = false;
+  #opts: Required<Omit<ShardReaderOptions, 'onRetry' | 'signal'>> & Pick<ShardReaderOptions, 'onRetry' | 'signal'>;
+
+  constructor(client: KinesisClient, stream: string, shardId: string, start: StartPosition, options: ShardReaderOptions = {}) {
+    this.#client = client;
+    this.#stream = stream;
+    this.shardId = shardId;
+    this.#start = start;
+    this.#opts = {
+      limit: options.limit ?? 10_000,
+      minCallIntervalMs: options.minCallIntervalMs ?? 200,
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      onRetry: options.onRetry,
+      signal: options.signal,
+      now: options.now ?? Date.now,
+      sleep: options.sleep ?? sleep,
+    };
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Sequence number of the last record returned, if any. */
+  get lastSequenceNumber(): string | undefined {
+    return this.#lastSequence;
+  }
+
+  /** The position a new iterator must start from to continue exactly after what was returned. */
+  #resumePosition(): StartPosition {
+    return this.#lastSequence ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: this.#lastSequence } : this.#start;
+  }
+
+  async #newIterator(): Promise<string> {
+    const p = this.#resumePosition();
+    const out = await this.#client.send(
+      new GetShardIteratorCommand({
+        StreamName: this.#stream,
+        ShardId: this.shardId,
+        ShardIteratorType: p.type as ShardIteratorType,
+        ...(p.type === 'AFTER_SEQUENCE_NUMBER' ? { StartingSequenceNumber: p.sequenceNumber } : {}),
+        ...(p.type === 'AT_TIMESTAMP' ? { Timestamp: new Date(p.timestampMs) } : {}),
+      }),
+    );
+    if (!out.ShardIterator) throw new Error(`no iterator returned for ${this.shardId}`);
+    return out.ShardIterator;
+  }
+
+  /**
+   * One GetRecords call (after pacing), retried until it succeeds or the signal aborts.
+   * Returns an empty, non-final batch when aborted.
+   */
+  async next(): Promise<ShardBatch> {
+    if (this.#ended) return { records: [], millisBehindLatest: 0, end: true };
+    const { signal } = this.#opts;
+    for (let attempt = 0; !signal?.aborted; ) {
+      const wait = this.#lastCallAt + this.#opts.minCallIntervalMs - this.#opts.now();
+      if (wait > 0) await this.#opts.sleep(wait, signal);
+      if (signal?.aborted) break;
+      this.#lastCallAt = this.#opts.now();
+      try {
+        this.#iterator ??= await this.#newIterator();
+        const out = await this.#client.send(
+          new GetRecordsCommand({ ShardIterator: this.#iterator, Limit: this.#opts.limit }),
+        );
+        const records = out.Records ?? [];
+        const last = records[records.length - 1];
+        if (last?.SequenceNumber) this.#lastSequence = last.SequenceNumber;
+        this.#iterator = out.NextShardIterator;
+        // A closed shard returns no NextShardIterator once its last record has been read.
+        if (this.#iterator === undefined) this.#ended = true;
+        return { records, millisBehindLatest: out.MillisBehindLatest ?? 0, end: this.#ended };
+      } catch (error) {
+        const name = awsErrorName(error);
+        let reason: 'throttled' | 'unavailable' | 'iterator_expired';
+        if (name === 'ExpiredIteratorException') {
+          this.#iterator = undefined;
+          reason = 'iterator_expired';
+        } else if (isThrottle(error)) {
+          reason = 'throttled';
+        } else if (isUnavailable(error)) {
+          this.#iterator = undefined;
+          reason = 'unavailable';
+        } else {
+          throw error;
+        }
+        const delayMs = reason === 'iterator_expired' ? 0 : backoffDelay(attempt, this.#opts.backoff);
+        this.#opts.onRetry?.({ shardId: this.shardId, reason, attempt, delayMs, error });
+        if (reason !== 'iterator_expired') attempt++;
+        if (delayMs > 0) await this.#opts.sleep(delayMs, signal);
+      }
+    }
+    return { records: [], millisBehindLatest: 0, end: false };
+  }
+}
+
+/** Every shard of the stream, open and closed, following ListShards' pagination. */
+export async function listAllShards(client: KinesisClient, stream: string): Promise<Shard[]> {
+  const shards: Shard[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await client.send(
+      new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: stream }),
+    );
+    shards.push(...(out.Shards ?? []));
+    nextToken = out.NextToken;
+  } while (nextToken);
+  return shards;
+}
+
+/**
+ * A child shard may be read only once each parent that still exists is finished, so that one
+ * card's events (one partition key) are consumed in order across a split or a merge.
+ */
+export function isReadable(shard: Shard, known: ReadonlySet<string>, finished: ReadonlySet<string>): boolean {
+  return [shard.ParentShardId, shard.AdjacentParentShardId].every(
+    (parent) => parent === undefined || !known.has(parent) || finished.has(parent),
+  );
+}
