@@ -1,0 +1,220 @@
+/**
+ * `npm start`: the whole pipeline on embedded defaults, nothing installed by hand.
+ *
+ * In this process: the Kinesis emulator (kinesalite) and, unless WAREHOUSE_URL is set, the
+ * embedded warehouse (PGlite over the PostgreSQL wire protocol). As child processes, each in its
+ * own process group so that only this supervisor signals them: the Firehose stand-in, the
+ * simulator and the processor(s). Ctrl-C stops the producers first, then the processor, then the
+ * delivery, then the servers, so every event already published is delivered before exit. All
+ * data lives under data/; a second start reuses it and continues.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LOCAL_DEFAULTS, intEnv, kinesisEnv, parseEnv } from '../../common/src/config.js';
+import { ConfigError } from '../../common/src/errors.js';
+import { createKinesisClient } from '../../common/src/kinesis.js';
+import { ensureStream, startKinesisEmulator, type KinesisEmulator } from './kinesis-emulator.js';
+import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse.js';
+import { applyStagingSchema, connectWarehouse } from '../warehouse/schema.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const USAGE = `Usage: npm start -- [options]
+
+Runs the pipeline locally: Kinesis emulator, embedded warehouse, Firehose stand-in, cardgen (when
+the cards file is missing), simulator and processor. Ctrl-C stops everything cleanly.
+
+Options:
+  --no-simulator      do not run the simulator (publish your own events)
+  --no-processor      do not run the processor (run it by hand: npm run processor)
+  --processors N      processors to run (default 1)
+  --rate N            simulator events per second (default 100)
+  --cards N           cards to generate when the cards file is missing (default 10000)
+  -h, --help          this text
+
+Environment (defaults in brackets):
+  KINESIS_ENDPOINT [${LOCAL_DEFAULTS.KINESIS_ENDPOINT}]  emulator started here when local
+  KINESIS_STREAM [${LOCAL_DEFAULTS.KINESIS_STREAM}]  KINESIS_SHARDS [4]  AWS_REGION [${LOCAL_DEFAULTS.AWS_REGION}]
+  WAREHOUSE_URL [embedded at ${LOCAL_DEFAULTS.WAREHOUSE_URL}]
+  CARDS_FILE [${LOCAL_DEFAULTS.CARDS_FILE}]  HTTP_PORT [${LOCAL_DEFAULTS.HTTP_PORT}]  STATE_DIR [${LOCAL_DEFAULTS.STATE_DIR}]
+  DATA_DIR [data]  where the emulator and the embedded warehouse keep their data`;
+
+function fail(message: string, code = 2): never {
+  console.error(message);
+  process.exit(code);
+}
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      'no-simulator': { type: 'boolean', default: false },
+      'no-processor': { type: 'boolean', default: false },
+      processors: { type: 'string', default: '1' },
+      rate: { type: 'string', default: '100' },
+      cards: { type: 'string', default: '10000' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  }).values;
+} catch (e) {
+  fail(`start: ${(e as Error).message}\n\n${USAGE}`);
+}
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const processors = Number(args.processors);
+if (!Number.isInteger(processors) || processors < 1 || processors > 16) fail('start: --processors must be an integer from 1 to 16');
+if (!/^(\d+(\.\d+)?|max)$/.test(args.rate)) fail('start: --rate must be a positive number or "max"');
+if (!/^\d+$/.test(args.cards) || Number(args.cards) < 1) fail('start: --cards must be a positive integer');
+
+let config;
+try {
+  config = parseEnv('start', {
+    ...kinesisEnv,
+    KINESIS_SHARDS: intEnv(4, 1, 100),
+    WAREHOUSE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    CARDS_FILE: z.string().default(LOCAL_DEFAULTS.CARDS_FILE),
+    HTTP_PORT: intEnv(LOCAL_DEFAULTS.HTTP_PORT, 1, 65_535),
+    STATE_DIR: z.string().default(LOCAL_DEFAULTS.STATE_DIR),
+    DATA_DIR: z.string().default('data'),
+  });
+} catch (e) {
+  if (e instanceof ConfigError) fail(e.message);
+  throw e;
+}
+
+const say = (line: string) => console.log(`[start] ${line}`);
+const children = new Map<string, ChildProcess>();
+let kinesis: KinesisEmulator | undefined;
+let warehouse: EmbeddedWarehouse | undefined;
+let stopping = false;
+
+/** Runs a component as a child process with this stack's environment, its output prefixed. */
+function run(name: string, script: string, scriptArgs: string[] = [], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...scriptArgs], {
+    cwd: ROOT,
+    env: { ...process.env, ...stackEnv, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
+  }
+  children.set(name, child);
+  child.on('exit', (code, signal) => {
+    children.delete(name);
+    if (!stopping) say(`${name} exited (${signal ?? `code ${code}`})`);
+  });
+  return child;
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+async function stopChild(name: string, timeoutMs = 35_000): Promise<void> {
+  const child = children.get(name);
+  if (!child) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    say(`${name} did not stop within ${timeoutMs / 1000} s; killing it`);
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+async function shutdown(reason: string, exitCode = 0): Promise<never> {
+  if (stopping) return new Promise(() => {});
+  stopping = true;
+  say(`stopping (${reason})`);
+  // Producers first, then the processor (checkpoints), then the delivery (flushes everything).
+  await stopChild('simulator');
+  await Promise.all([...children.keys()].filter((n) => n.startsWith('processor')).map((n) => stopChild(n)));
+  await stopChild('firehose');
+  await Promise.all([...children.keys()].map((n) => stopChild(n)));
+  await kinesis?.close().catch(() => undefined);
+  await warehouse?.close().catch(() => undefined);
+  say('stopped');
+  process.exit(exitCode);
+}
+// A second Ctrl-C (npm forwards the terminal's SIGINT too) must not cut the orderly stop short.
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('exit', () => {
+  for (const child of children.values()) child.kill('SIGKILL');
+});
+
+const stackEnv: Record<string, string> = {};
+
+try {
+  const dataDir = config.DATA_DIR;
+  await mkdir(dataDir, { recursive: true });
+
+  // Kinesis: start the emulator when the endpoint is on this machine, else use the endpoint as is.
+  let kinesisEndpoint = config.KINESIS_ENDPOINT;
+  const local = kinesisEndpoint ? new URL(kinesisEndpoint) : undefined;
+  if (local && ['127.0.0.1', 'localhost'].includes(local.hostname)) {
+    kinesis = await startKinesisEmulator({ port: Number(local.port || 80), path: join(dataDir, 'kinesis') });
+    kinesisEndpoint = kinesis.endpoint;
+  }
+  const client = createKinesisClient({ region: config.AWS_REGION, endpoint: kinesisEndpoint });
+  const shards = await ensureStream(client, config.KINESIS_STREAM, config.KINESIS_SHARDS);
+  client.destroy();
+
+  let warehouseUrl = config.WAREHOUSE_URL;
+  if (!warehouseUrl) {
+    const port = Number(new URL(LOCAL_DEFAULTS.WAREHOUSE_URL).port);
+    warehouse = await startEmbeddedWarehouse({ dataDir: join(dataDir, 'warehouse'), port });
+    warehouseUrl = warehouse.url;
+  }
+  const db = await connectWarehouse(warehouseUrl);
+  await applyStagingSchema(db, { localDelivery: true });
+  await db.end();
+
+  Object.assign(stackEnv, {
+    KINESIS_ENDPOINT: kinesisEndpoint ?? '',
+    KINESIS_STREAM: config.KINESIS_STREAM,
+    AWS_REGION: config.AWS_REGION,
+    WAREHOUSE_URL: warehouseUrl,
+    CARDS_FILE: config.CARDS_FILE,
+  });
+
+  if (!existsSync(config.CARDS_FILE)) {
+    say(`${config.CARDS_FILE} is missing: generating ${args.cards} cards`);
+    const code = await exited(run('cardgen', 'cardgen/src/main.ts', ['--count', args.cards, '--out', config.CARDS_FILE]));
+    if (code !== 0) throw new Error(`cardgen failed with code ${code}`);
+  }
+
+  say(`Kinesis     ${kinesisEndpoint ?? `AWS ${config.AWS_REGION}`}  stream ${config.KINESIS_STREAM} (${shards} shards)`);
+  say(`warehouse   ${warehouseUrl.replace(/:[^:@/]*@/, ':***@')}  table staging.payment_events`);
+  run('firehose', 'deploy/local/firehose-main.ts');
+  say('firehose    stand-in delivering every record to staging.payment_events');
+
+  const processorMain = 'processor/src/main.ts';
+  if (!args['no-processor'] && existsSync(join(ROOT, processorMain))) {
+    for (let i = 0; i < processors; i++) {
+      const name = processors === 1 ? 'processor' : `processor-${i + 1}`;
+      const port = config.HTTP_PORT + i;
+      const stateDir = processors === 1 ? config.STATE_DIR : join(config.STATE_DIR, `p${i + 1}`);
+      run(name, processorMain, [], { HTTP_PORT: String(port), STATE_DIR: stateDir, WORKER_ID: name });
+      say(`${name.padEnd(11)} http://127.0.0.1:${port}/health  /ready  /metrics   state ${stateDir}`);
+    }
+  }
+  if (!args['no-simulator']) {
+    run('simulator', 'simulator/src/main.ts', ['--rate', args.rate, '--cards', config.CARDS_FILE]);
+    say(`simulator   ${args.rate} events/s from ${config.CARDS_FILE}`);
+  }
+  say('running; Ctrl-C to stop');
+} catch (error) {
+  console.error(`[start] failed: ${(error as Error).message}`);
+  await shutdown('start-up failed', 1);
+}
