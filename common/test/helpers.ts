@@ -52,3 +52,29 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/** Repository root, for spawning components as a user would. */
+export const ROOT = new URL('../../', import.meta.url).pathname;
+
+/**
+ * Starts a component (`script` relative to the root) as a child process the way the npm scripts
+ * do, collecting its output; killed when the test ends if still running.
+ */
+export async function spawnComponent(t: Test, script: string, args: string[] = [], env: Record<string, string> = {}) {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => (output.stdout += d));
+  child.stderr.on('data', (d) => (output.stderr += d));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, output, exit };
+}

@@ -42,7 +42,8 @@ Environment (defaults in brackets):
   KINESIS_STREAM [${LOCAL_DEFAULTS.KINESIS_STREAM}]  KINESIS_SHARDS [4]  AWS_REGION [${LOCAL_DEFAULTS.AWS_REGION}]
   WAREHOUSE_URL [embedded at ${LOCAL_DEFAULTS.WAREHOUSE_URL}]
   CARDS_FILE [${LOCAL_DEFAULTS.CARDS_FILE}]  HTTP_PORT [${LOCAL_DEFAULTS.HTTP_PORT}]  STATE_DIR [${LOCAL_DEFAULTS.STATE_DIR}]
-  DATA_DIR [data]  where the emulator and the embedded warehouse keep their data`;
+  DATA_DIR [data]  where the emulator and the embedded warehouse keep their data
+  WAREHOUSE_EMBEDDED_PORT [5433]  port of the embedded warehouse (when WAREHOUSE_URL is unset)`;
 
 function fail(message: string, code = 2): never {
   console.error(message);
@@ -84,6 +85,7 @@ try {
     HTTP_PORT: intEnv(LOCAL_DEFAULTS.HTTP_PORT, 1, 65_535),
     STATE_DIR: z.string().default(LOCAL_DEFAULTS.STATE_DIR),
     DATA_DIR: z.string().default('data'),
+    WAREHOUSE_EMBEDDED_PORT: intEnv(Number(new URL(LOCAL_DEFAULTS.WAREHOUSE_URL).port), 1, 65_535),
   });
 } catch (e) {
   if (e instanceof ConfigError) fail(e.message);
@@ -172,8 +174,7 @@ try {
 
   let warehouseUrl = config.WAREHOUSE_URL;
   if (!warehouseUrl) {
-    const port = Number(new URL(LOCAL_DEFAULTS.WAREHOUSE_URL).port);
-    warehouse = await startEmbeddedWarehouse({ dataDir: join(dataDir, 'warehouse'), port });
+    warehouse = await startEmbeddedWarehouse({ dataDir: join(dataDir, 'warehouse'), port: config.WAREHOUSE_EMBEDDED_PORT });
     warehouseUrl = warehouse.url;
   }
   const db = await connectWarehouse(warehouseUrl);

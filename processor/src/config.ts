@@ -1,0 +1,43 @@
+/**
+ * The processor's configuration: one schema over the environment, defaults beside it, parsed once
+ * in main.ts. Cross-field rules are checked here too, so a bad combination fails at start.
+ */
+import { z } from 'zod';
+import { LOCAL_DEFAULTS, intEnv, kinesisEnv, parseEnv } from '../../common/src/config.js';
+import { ConfigError } from '../../common/src/errors.js';
+
+export const processorEnv = {
+  ...kinesisEnv,
+  /** Where alerts, summaries and rejects go; the input stream when unset. */
+  OUTPUT_STREAM: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/).optional(),
+  CARDS_FILE: z.string().min(1).default(LOCAL_DEFAULTS.CARDS_FILE),
+  STATE_DIR: z.string().min(1).default(LOCAL_DEFAULTS.STATE_DIR),
+  HTTP_PORT: intEnv(LOCAL_DEFAULTS.HTTP_PORT, 0, 65_535),
+  HTTP_HOST: z.string().default('0.0.0.0'),
+  OUT_OF_ORDERNESS_MS: intEnv(1_000, 0, 3_600_000),
+  IDLE_TIMEOUT_MS: intEnv(5_000, 100, 3_600_000),
+  IDLE_LAG_MS: intEnv(3_000, 0, 3_600_000),
+  /** First start of a shard without checkpoint: read from AT_TIMESTAMP now − this. */
+  START_LOOKBACK_MS: intEnv(3_600_000, 0, 7 * 24 * 3_600_000),
+  /** Records per GetRecords call (Kinesis caps it at 10 000). */
+  GET_RECORDS_LIMIT: intEnv(10_000, 1, 10_000),
+  /** Pause between GetRecords calls on one shard (Kinesis allows 5 calls/s per shard). */
+  POLL_INTERVAL_MS: intEnv(200, 200, 60_000),
+  /** Largest accepted input record; bigger ones are rejected as oversized. */
+  MAX_RECORD_BYTES: intEnv(64 * 1024, 1_024, 1024 * 1024),
+  SHARD_REFRESH_MS: intEnv(10_000, 500, 600_000),
+  SHUTDOWN_TIMEOUT_MS: intEnv(25_000, 1_000, 120_000),
+  WORKER_ID: z.string().min(1).max(64).optional(),
+};
+
+export type ProcessorConfig = Readonly<z.infer<z.ZodObject<typeof processorEnv>>>;
+
+export function loadProcessorConfig(env: Record<string, string | undefined> = process.env): ProcessorConfig {
+  const config = parseEnv('processor', processorEnv, env);
+  const problems: string[] = [];
+  if (config.IDLE_LAG_MS < config.OUT_OF_ORDERNESS_MS) {
+    problems.push(`IDLE_LAG_MS (${config.IDLE_LAG_MS}) must be at least OUT_OF_ORDERNESS_MS (${config.OUT_OF_ORDERNESS_MS}), or an idle advance would make in-bound events late`);
+  }
+  if (problems.length > 0) throw new ConfigError('processor', problems);
+  return config;
+}
