@@ -1,0 +1,50 @@
+/**
+ * Readiness as a pure function of the processor's status, so that every case is tested without
+ * a server. Ready means: not shutting down, owning at least one shard, and every shard RUNNING
+ * and close to real time, where close means its watermark is within `maxWatermarkLagMs` of now,
+ * or the shard is idle (no records: the watermark cannot move), or it is caught up with the tip
+ * (MillisBehindLatest 0: the records are simply old).
+ */
+import type { ProcessorStatus, ShardStatus } from './status.js';
+
+export const DEFAULT_MAX_WATERMARK_LAG_MS = 30_000;
+
+export interface ShardReadiness {
+  shardId: string;
+  state: ShardStatus['state'];
+  ready: boolean;
+  /** Why the shard is not ready; absent when it is. */
+  reason?: string;
+  /** now − watermark, ms; null before the first record. */
+  watermarkLagMs: number | null;
+  millisBehindLatest: number;
+  idle: boolean;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Why the process as a whole is not ready (beyond its shards); absent when it is. */
+  reason?: string;
+  shuttingDown: boolean;
+  shards: ShardReadiness[];
+}
+
+function shardReadiness(shard: ShardStatus, nowMs: number, maxLagMs: number): ShardReadiness {
+  const watermarkLagMs = shard.watermarkMs === null ? null : nowMs - shard.watermarkMs;
+  const base = { shardId: shard.shardId, state: shard.state, watermarkLagMs, millisBehindLatest: shard.millisBehindLatest, idle: shard.idle };
+  if (shard.state !== 'RUNNING') return { ...base, ready: false, reason: `state is ${shard.state}, not RUNNING` };
+  if (watermarkLagMs !== null && watermarkLagMs <= maxLagMs) return { ...base, ready: true };
+  if (shard.idle) return { ...base, ready: true };
+  if (shard.millisBehindLatest === 0) return { ...base, ready: true };
+  const lag = watermarkLagMs === null ? 'no watermark yet' : `watermark ${(watermarkLagMs / 1000).toFixed(1)} s behind now (max ${maxLagMs / 1000} s)`;
+  return { ...base, ready: false, reason: `${lag}, ${shard.millisBehindLatest} ms behind the shard's tip and not idle` };
+}
+
+export function evaluateReadiness(status: ProcessorStatus, maxWatermarkLagMs = DEFAULT_MAX_WATERMARK_LAG_MS): Readiness {
+  const shards = status.shards.map((s) => shardReadiness(s, status.nowMs, maxWatermarkLagMs));
+  let reason: string | undefined;
+  if (status.shuttingDown) reason = 'shutting down';
+  else if (shards.length === 0) reason = 'no shard owned yet';
+  else if (shards.some((s) => !s.ready)) reason = `${shards.filter((s) => !s.ready).length} of ${shards.length} shards not ready`;
+  return reason === undefined ? { ready: true, shuttingDown: status.shuttingDown, shards } : { ready: false, reason, shuttingDown: status.shuttingDown, shards };
+}

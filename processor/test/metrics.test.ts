@@ -1,0 +1,140 @@
+import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { Registry, register as globalRegistry } from 'prom-client';
+import { ALERT_LATENCY_BUCKETS, createMetrics } from '../src/metrics.js';
+import { parsePrometheusText, SAMPLE_LINE } from './http/prom-text.js';
+
+const EXPECTED = {
+  payments_records_read_total: { type: 'counter', labels: ['event_type'] },
+  payments_records_rejected_total: { type: 'counter', labels: ['reason'] },
+  payments_alerts_emitted_total: { type: 'counter', labels: ['late'] },
+  payments_summaries_emitted_total: { type: 'counter', labels: [] },
+  payments_shard_behind_latest_seconds: { type: 'gauge', labels: ['shard'] },
+  payments_shard_watermark_lag_seconds: { type: 'gauge', labels: ['shard'] },
+  payments_shard_state: { type: 'gauge', labels: ['shard', 'state'] },
+  payments_alert_latency_seconds: { type: 'histogram', labels: [] },
+  payments_window_fire_duration_seconds: { type: 'histogram', labels: [] },
+  payments_state_keys: { type: 'gauge', labels: [] },
+  payments_state_bytes: { type: 'gauge', labels: [] },
+  payments_put_records_retries_total: { type: 'counter', labels: [] },
+  payments_put_records_total: { type: 'counter', labels: [] },
+} as const;
+
+function setup() {
+  const registry = new Registry();
+  return { registry, metrics: createMetrics(registry) };
+}
+
+t.test('every metric is registered on the injected registry, none on the global one', async (t) => {
+  const { registry } = setup();
+  const ours = (await registry.getMetricsAsJSON()).filter((m) => m.name.startsWith('payments_'));
+  t.same(ours.map((m) => m.name).sort(), Object.keys(EXPECTED).sort());
+  for (const m of ours) {
+    const expected = EXPECTED[m.name as keyof typeof EXPECTED];
+    t.equal(m.type, expected.type, `${m.name} type`);
+  }
+  t.notOk((await globalRegistry.getMetricsAsJSON()).some((m) => m.name.startsWith('payments_')));
+  t.ok(registry.getSingleMetric('process_cpu_user_seconds_total'), 'default metrics on the same registry');
+  t.ok(registry.getSingleMetric('nodejs_eventloop_lag_seconds'));
+});
+
+t.test('names follow Prometheus conventions', async (t) => {
+  const { registry } = setup();
+  for (const m of await registry.getMetricsAsJSON()) {
+    if (!m.name.startsWith('payments_')) continue;
+    t.match(m.name, /^payments_[a-z][a-z0-9_]*[a-z0-9]$/, m.name);
+    if (String(m.type) === 'counter') t.match(m.name, /_total$/, `${m.name}: counters end in _total`);
+    else t.notMatch(m.name, /_total$/, `${m.name}: only counters end in _total`);
+    if (String(m.type) === 'histogram') t.match(m.name, /_seconds$/, `${m.name}: durations in seconds`);
+    t.notMatch(m.name, /_(milli|micro)?(millis|ms|milliseconds|minutes|hours|kilobytes|megabytes)(_|$)/, `${m.name}: base units`);
+    t.ok(m.help.length > 10, `${m.name} has help`);
+  }
+});
+
+t.test('labels are bounded and never carry a card number', async (t) => {
+  const { registry, metrics } = setup();
+  metrics.recordRead('PAYMENT_EVENT');
+  metrics.recordRead('PAYMENT_EVENT', 4);
+  metrics.recordRead('4111111111111111');
+  metrics.recordRead('SOMETHING_NEW');
+  metrics.recordRejected('bad_data');
+  metrics.recordRejected('card 4111111111111111 unknown');
+  metrics.alertEmitted(true);
+  metrics.alertEmitted(false, 2);
+  const families = parsePrometheusText(await registry.metrics());
+  const read = families.get('payments_records_read_total')!.samples;
+  t.same(
+    Object.fromEntries(read.map((s) => [s.labels.event_type, s.value])),
+    { PAYMENT_EVENT: 5, PAYMENT_ALERT: 0, PAYMENT_ALERT_SUMMARY: 0, PAYMENT_EVENT_REJECTED: 0, OTHER: 2 },
+  );
+  const rejected = families.get('payments_records_rejected_total')!.samples;
+  t.same(Object.fromEntries(rejected.map((s) => [s.labels.reason, s.value])), { not_utf8: 0, not_json: 0, bad_envelope: 0, bad_data: 1, other: 1 });
+  const alerts = families.get('payments_alerts_emitted_total')!.samples;
+  t.same(Object.fromEntries(alerts.map((s) => [s.labels.late, s.value])), { true: 1, false: 2 });
+  t.notMatch(await registry.metrics(), '4111111111111111', 'the card number is nowhere in the output');
+});
+
+t.test('shard gauges: one current state, seconds, and removal', async (t) => {
+  const { registry, metrics } = setup();
+  metrics.setShardState('shardId-000000000001', 'RESTORING');
+  metrics.setShardState('shardId-000000000001', 'RUNNING');
+  metrics.setShardState('shardId-000000000002', 'CREATED');
+  metrics.setBehindLatest('shardId-000000000001', 2500);
+  metrics.setWatermarkLag('shardId-000000000001', 1_000_000, 1_004_000);
+  let families = parsePrometheusText(await registry.metrics());
+  const state = families.get('payments_shard_state')!.samples.filter((s) => s.labels.shard === 'shardId-000000000001');
+  t.same(Object.fromEntries(state.map((s) => [s.labels.state, s.value])), { CREATED: 0, RESTORING: 0, RUNNING: 1, CLOSED: 0 });
+  t.equal(families.get('payments_shard_behind_latest_seconds')!.samples[0]?.value, 2.5);
+  t.equal(families.get('payments_shard_watermark_lag_seconds')!.samples[0]?.value, 4);
+  metrics.removeShard('shardId-000000000001');
+  families = parsePrometheusText(await registry.metrics());
+  for (const name of ['payments_shard_state', 'payments_shard_behind_latest_seconds', 'payments_shard_watermark_lag_seconds']) {
+    t.notOk(families.get(name)!.samples.some((s) => s.labels.shard === 'shardId-000000000001'), `${name} forgets the shard`);
+  }
+  t.equal(families.get('payments_shard_state')!.samples.filter((s) => s.labels.shard === 'shardId-000000000002').length, 4);
+});
+
+t.test('alert latency lands in the bucket around its target', async (t) => {
+  const { registry, metrics } = setup();
+  for (const target of [1, 2, 5]) t.ok((ALERT_LATENCY_BUCKETS as readonly number[]).includes(target), `bucket at ${target} s`);
+  metrics.observeAlertLatency(10_900, 10_000); // 0.9 s
+  metrics.observeAlertLatency(11_800, 10_000); // 1.8 s
+  metrics.observeAlertLatency(9_000, 10_000); // clock skew: clamped to 0
+  metrics.windowFireDuration.observe(0.002);
+  metrics.setStateStats({ keys: 12, approximateBytes: 3456 });
+  const families = parsePrometheusText(await registry.metrics());
+  const buckets = Object.fromEntries(
+    families.get('payments_alert_latency_seconds')!.samples.filter((s) => s.name.endsWith('_bucket')).map((s) => [s.labels.le, s.value]),
+  );
+  t.equal(buckets['0.5'], 1);
+  t.equal(buckets['1'], 2);
+  t.equal(buckets['2'], 3);
+  t.equal(buckets['+Inf'], 3);
+  t.equal(families.get('payments_state_keys')!.samples[0]?.value, 12);
+  t.equal(families.get('payments_state_bytes')!.samples[0]?.value, 3456);
+});
+
+t.test('exposition parses strictly, every sample line matches the line format', async (t) => {
+  const { registry, metrics } = setup();
+  metrics.recordRead('PAYMENT_EVENT');
+  metrics.setShardState('shardId-000000000001', 'RUNNING');
+  metrics.putRecords.inc(3);
+  metrics.putRecordsRetries.inc();
+  metrics.summariesEmitted.inc();
+  const text = await registry.metrics();
+  for (const line of text.split('\n')) if (line && !line.startsWith('#')) t.match(line, SAMPLE_LINE);
+  const families = parsePrometheusText(text);
+  for (const name of Object.keys(EXPECTED)) t.ok(families.has(name), name);
+  t.throws(() => parsePrometheusText('# TYPE x counter\nx{a="1" 1\n'), /not a sample line/, 'the parser is strict');
+  t.throws(() => parsePrometheusText('y 1\n'), /without a TYPE/);
+});
+
+t.test('docs/metrics.md documents every metric with its type and labels', async (t) => {
+  const doc = await readFile(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+  for (const [name, { type, labels }] of Object.entries(EXPECTED)) {
+    const row = doc.split('\n').find((l) => l.startsWith(`| \`${name}\``));
+    t.ok(row, `${name} has a row`);
+    t.match(row ?? '', new RegExp(`\\| ${type} \\|`), `${name} type documented`);
+    for (const label of labels) t.match(row ?? '', `\`${label}\``, `${name} label ${label} documented`);
+  }
+});
