@@ -1,0 +1,69 @@
+/**
+ * State for a child shard after resharding, from its finished parents' stored entries: the panes
+ * and held alerts of the cards whose hash key falls in the child's range (Kinesis routes a card by
+ * MD5 of its partition key, the card number), and the parents' stream time.
+ *
+ * One parent (a split): its meta is copied, so the child continues exactly where the parent
+ * stopped. Two parents (a merge): the child starts from the slower parent's watermark and summary
+ * progress. That never makes a payment late, never skips a boundary, and may re-emit the faster
+ * parent's last boundaries, with the same deterministic ids.
+ */
+import { createHash } from 'node:crypto';
+import { META_KEY, type EngineMeta } from './shard-engine.js';
+
+/** The 128-bit hash key Kinesis assigns to a partition key. */
+export function hashKeyOf(partitionKey: string): bigint {
+  return BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`);
+}
+
+const PANE_KEY = /^pane\/(\d+)\//;
+const WINDOW_KEY = /^win\//;
+
+interface Held {
+  card: string;
+  at: number;
+}
+
+function minOf(values: Array<number | null>): number | null {
+  const present = values.filter((v): v is number => v !== null);
+  return present.length === 0 ? null : Math.min(...present);
+}
+
+export function inheritEntries(
+  parents: ReadonlyArray<ReadonlyArray<readonly [string, unknown]>>,
+  keepCard: (card: string) => boolean,
+): Array<[string, unknown]> {
+  const out = new Map<string, unknown>();
+  const metas: EngineMeta[] = [];
+  for (const entries of parents) {
+    for (const [key, value] of entries) {
+      if (key === META_KEY) {
+        metas.push(value as EngineMeta);
+      } else if (PANE_KEY.test(key)) {
+        if (keepCard(PANE_KEY.exec(key)![1]!)) out.set(key, value);
+      } else if (WINDOW_KEY.test(key)) {
+        const kept = (value as Held[]).filter((h) => keepCard(h.card));
+        if (kept.length === 0) continue;
+        const merged = [...((out.get(key) as Held[] | undefined) ?? []), ...kept];
+        // Event-time order; Array.prototype.sort is stable, so arrival order breaks ties.
+        merged.sort((a, b) => a.at - b.at);
+        out.set(key, merged);
+      } else {
+        out.set(key, value);
+      }
+    }
+  }
+  if (metas.length === 1) {
+    out.set(META_KEY, metas[0]);
+  } else if (metas.length > 1) {
+    const slowest = metas.reduce((a, b) => ((a.watermarkMs ?? -Infinity) <= (b.watermarkMs ?? -Infinity) ? a : b));
+    out.set(META_KEY, {
+      ...slowest,
+      maxEventTimeMs: minOf(metas.map((m) => m.maxEventTimeMs)),
+      watermarkMs: minOf(metas.map((m) => m.watermarkMs)),
+      summariesDoneThrough: minOf(metas.map((m) => m.summariesDoneThrough)),
+      summaryCursor: null,
+    } satisfies EngineMeta);
+  }
+  return [...out.entries()];
+}

@@ -1,0 +1,142 @@
+/**
+ * `npm run processor`: the one place that builds everything and owns the shutdown order.
+ *
+ * Start: config (exit 2 on any problem) → state store → stolen cards → Kinesis client, producer,
+ * sink → shard coordinator → HTTP. Stop (SIGTERM/SIGINT): /health and /ready turn 503, the shard
+ * tasks stop fetching and finish the batch in flight (send, then commit), the producer flushes,
+ * LevelDB closes, the HTTP server closes, exit 0 — all within SHUTDOWN_TIMEOUT_MS.
+ */
+import { Registry } from 'prom-client';
+import { existsSync } from 'node:fs';
+import { createKinesisClient } from '../../common/src/kinesis.js';
+import { readCardsFile } from '../../common/src/cards-file.js';
+import { AppError, ConfigError } from '../../common/src/errors.js';
+import { createLogger } from '../../common/src/log.js';
+import { KinesisProducer } from '../../common/src/producer.js';
+import { loadProcessorConfig, type ProcessorConfig } from './config.js';
+import { createMetrics } from './metrics.js';
+import { openStateStore } from './state/index.js';
+import { KinesisSink } from './sink/kinesis-sink.js';
+import { ShardCoordinator } from './source/coordinator.js';
+import { buildHttpServer } from './http/server.js';
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(`Usage: npm run processor
+
+The stolen-card processor: consumes every shard of KINESIS_STREAM, emits PAYMENT_ALERT (5-second
+event-time windows) and PAYMENT_ALERT_SUMMARY (every 10 s, last 60 min) to OUTPUT_STREAM, keeps
+its state in LevelDB under STATE_DIR, and serves /health, /ready and /metrics on HTTP_PORT.
+Configuration is read from the environment; see README.md and docs/semantics.md.`);
+  process.exit(0);
+}
+
+const log = createLogger('processor');
+
+let config: ProcessorConfig;
+try {
+  config = loadProcessorConfig();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(2);
+  }
+  throw error;
+}
+
+const registry = new Registry();
+const metrics = createMetrics(registry);
+const store = await openStateStore({ kind: 'leveldb', dir: config.STATE_DIR }).catch((error: unknown) => {
+  log.fatal({ err: error }, 'cannot open the state store');
+  process.exit(1);
+});
+
+// Stolen cards: from the cards file, kept in the state so a restart without the file still works.
+let stolen: ReadonlySet<string>;
+if (existsSync(config.CARDS_FILE)) {
+  try {
+    const cards = await readCardsFile(config.CARDS_FILE);
+    await store.replaceStolenCards(cards.stolen);
+    stolen = cards.stolen;
+    log.info({ cards: cards.cards.length, stolen: cards.stolen.size, file: config.CARDS_FILE }, 'stolen cards loaded');
+  } catch (error) {
+    log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot read the cards file');
+    await store.close();
+    process.exit(1);
+  }
+} else {
+  stolen = await store.loadStolenCards();
+  if (stolen.size === 0) {
+    log.fatal({ file: config.CARDS_FILE }, 'the cards file is missing and the state holds no stolen cards');
+    await store.close();
+    process.exit(1);
+  }
+  log.warn({ file: config.CARDS_FILE, stolen: stolen.size }, 'cards file missing; using the stolen cards kept in the state');
+}
+
+const kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
+const outputStream = config.OUTPUT_STREAM ?? config.KINESIS_STREAM;
+const producer = new KinesisProducer(kinesis, outputStream, { lingerMs: 20, maxInFlight: 4 });
+producer.on('retry', (info) => {
+  metrics.putRecordsRetries.inc(info.records);
+  log.warn({ reason: info.reason, records: info.records, attempt: info.attempt, delayMs: info.delayMs }, 'PutRecords retry');
+});
+producer.on('batch', (info) => metrics.putRecords.inc());
+
+const controller = new AbortController();
+let shuttingDown = false;
+const coordinator = new ShardCoordinator({
+  kinesis,
+  stream: config.KINESIS_STREAM,
+  store,
+  sink: new KinesisSink(producer),
+  stolen,
+  metrics,
+  log,
+  engineConfig: {
+    outOfOrdernessMs: config.OUT_OF_ORDERNESS_MS,
+    idleTimeoutMs: config.IDLE_TIMEOUT_MS,
+    idleLagMs: config.IDLE_LAG_MS,
+  },
+  now: Date.now,
+  maxRecordBytes: config.MAX_RECORD_BYTES,
+  startLookbackMs: config.START_LOOKBACK_MS,
+  getRecordsLimit: config.GET_RECORDS_LIMIT,
+  pollIntervalMs: config.POLL_INTERVAL_MS,
+  refreshMs: config.SHARD_REFRESH_MS,
+});
+
+const running = coordinator.run(controller.signal);
+
+const http = buildHttpServer({
+  registry,
+  status: () => ({ shards: coordinator.status(), nowMs: Date.now(), shuttingDown }),
+  logger: log.child({ component: 'http' }),
+});
+await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
+log.info({ port: config.HTTP_PORT, stream: config.KINESIS_STREAM, output: outputStream, stateDir: config.STATE_DIR }, 'processor started');
+
+const stats = setInterval(() => {
+  store.stats().then((s) => metrics.setStateStats(s), () => undefined);
+}, 10_000);
+
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log.info({ signal }, 'stopping: finishing the batches in flight, flushing, checkpointing');
+  const deadline = setTimeout(() => {
+    log.fatal({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting without a clean close');
+    process.exit(1);
+  }, config.SHUTDOWN_TIMEOUT_MS);
+  controller.abort();
+  await running;
+  await producer.close();
+  clearInterval(stats);
+  await store.close();
+  await http.close();
+  kinesis.destroy();
+  clearTimeout(deadline);
+  log.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,84 @@
+/**
+ * What the processor does with one input record: process it (a valid PAYMENT_EVENT), skip it
+ * (any other valid event, e.g. our own alerts), or reject it with a stable reason. Rejection never
+ * throws and never blocks the shard: the record becomes a PAYMENT_EVENT_REJECTED event.
+ */
+import type { _Record } from '@aws-sdk/client-kinesis';
+import { v5 as uuidv5 } from 'uuid';
+import { decodeRecord, MAX_RAW_CHARS, type PaymentEvent, type RejectedEvent } from '../../../common/src/events.js';
+
+export const PROCESSOR_REJECT_REASONS = [
+  'oversized',
+  'not_utf8',
+  'not_json',
+  'bad_envelope',
+  'bad_event_time',
+  'future_event_time',
+  'bad_card_number',
+  'bad_amount',
+  'bad_data',
+] as const;
+export type ProcessorRejectReason = (typeof PROCESSOR_REJECT_REASONS)[number];
+
+/** Events stamped further ahead than this are refused: they would drag the watermark forward. */
+export const MAX_FUTURE_MS = 24 * 3_600_000;
+
+export type Classified =
+  | { kind: 'payment'; event: PaymentEvent; eventTimeMs: number }
+  | { kind: 'skip'; eventType: string }
+  | { kind: 'reject'; reason: ProcessorRejectReason; detail: string };
+
+/** Which field a zod detail complains about decides the finer reason. */
+function refine(reason: 'bad_envelope' | 'bad_data', detail: string): ProcessorRejectReason {
+  if (/(^|; )event_date_origin:/.test(detail)) return 'bad_event_time';
+  if (/(^|; )card_number:/.test(detail)) return 'bad_card_number';
+  if (/(^|; )amount:/.test(detail)) return 'bad_amount';
+  return reason;
+}
+
+export function classifyRecord(data: Uint8Array, options: { maxRecordBytes: number; nowMs: number }): Classified {
+  if (data.byteLength > options.maxRecordBytes) {
+    return { kind: 'reject', reason: 'oversized', detail: `${data.byteLength} bytes; the limit is ${options.maxRecordBytes}` };
+  }
+  const decoded = decodeRecord(data);
+  if (!decoded.ok) {
+    const reason = decoded.reason === 'bad_envelope' || decoded.reason === 'bad_data' ? refine(decoded.reason, decoded.detail) : decoded.reason;
+    return { kind: 'reject', reason, detail: decoded.detail };
+  }
+  const event = decoded.event;
+  if (event.event_type !== 'PAYMENT_EVENT') return { kind: 'skip', eventType: event.event_type };
+  const eventTimeMs = Date.parse(event.event_date_origin);
+  if (eventTimeMs > options.nowMs + MAX_FUTURE_MS) {
+    return { kind: 'reject', reason: 'future_event_time', detail: `event time ${event.event_date_origin} is more than 24 h ahead of the processor's clock` };
+  }
+  return { kind: 'payment', event: event as PaymentEvent, eventTimeMs };
+}
+
+/** Namespace of rejected-event ids: the same record rejected twice gets the same id. */
+const REJECTED_NAMESPACE = '6f1d4b1e-3c55-5a0e-9b7e-7f4f0c2a9d31';
+
+export function rejectedEvent(
+  record: _Record,
+  shardId: string,
+  reason: ProcessorRejectReason,
+  detail: string,
+  nowMs: number,
+): RejectedEvent {
+  const bytes = record.Data ?? new Uint8Array();
+  const text = Buffer.from(bytes).toString('utf8');
+  const sequenceNumber = record.SequenceNumber ?? '';
+  return {
+    event_type: 'PAYMENT_EVENT_REJECTED',
+    event_id: uuidv5(`${shardId}/${sequenceNumber}`, REJECTED_NAMESPACE),
+    event_date_origin: new Date(nowMs).toISOString(),
+    data: {
+      reason,
+      detail: detail.slice(0, 1024),
+      raw: text.slice(0, MAX_RAW_CHARS),
+      raw_bytes: bytes.byteLength,
+      raw_truncated: text.length > MAX_RAW_CHARS,
+      shard_id: shardId,
+      sequence_number: sequenceNumber,
+    },
+  };
+}
