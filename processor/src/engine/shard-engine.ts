@@ -1,0 +1,272 @@
+/**
+ * The event-time engine of one Kinesis shard (a task with its own stream time, as in Kafka
+ * Streams). Pure: no I/O, no timers, no clock; every wall-clock instant is an argument.
+ *
+ * How the runtime drives it, per GetRecords batch of its shard:
+ *   1. onPayment(event, stolen) for each valid PAYMENT_EVENT, in sequence order;
+ *      onIdle({...}) when a poll returned nothing;
+ *   2. drain(limit, nowMs) → send those records to Kinesis and wait until they are accepted;
+ *   3. takeChanges() → write the puts/dels together with the shard checkpoint in ONE atomic batch;
+ *   repeat 2-3 while drain returned `limit` records (hasPendingEmissions() says so too).
+ * Sending before committing makes delivery at-least-once: a crash between 2 and 3 replays the
+ * batch from the old checkpoint and re-emits the same records with the same deterministic ids.
+ * Every emission is taken out of the state as it is drained, so whatever is committed after a
+ * chunk is exactly what has been sent, and a restart neither repeats nor skips a record.
+ */
+import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
+import { AlertWindows, WINDOW_KEY_PREFIX, type HeldPayment } from './alerts.js';
+import { alertEventId, summaryEventId } from './ids.js';
+import { PANE_KEY_PREFIX, PaneStore, type Pane } from './panes.js';
+import { upperBound } from './sorted.js';
+import { restoreEntries } from './state.js';
+import {
+  engineConfig,
+  floorTo,
+  iso,
+  type EngineConfig,
+  type Emission,
+  type IdleInput,
+  type PaymentInput,
+  type PaymentOutcome,
+  type StateChanges,
+} from './types.js';
+import { Watermark, type WatermarkState } from './watermark.js';
+
+export const META_KEY = 'meta';
+
+/** The `meta` entry: stream time and how far summaries have been emitted. */
+export interface EngineMeta extends WatermarkState {
+  version: 1;
+  /** Window/pane geometry the stored keys were written with; restoring under another is refused. */
+  geometry: { alertWindowMs: number; summaryEveryMs: number; summaryRangeMs: number };
+  /** Last boundary T whose summaries have all been emitted (null: none yet). */
+  summariesDoneThrough: number | null;
+  /** Boundary being emitted and the last card emitted for it, when a drain stopped mid-boundary. */
+  summaryCursor: { boundary: number; afterCard: string } | null;
+}
+
+export class ShardEngine {
+  readonly config: EngineConfig;
+  readonly #watermark: Watermark;
+  readonly #alerts: AlertWindows;
+  readonly #panes: PaneStore;
+  #doneThrough: number | null = null;
+  #cursor: EngineMeta['summaryCursor'] = null;
+  #metaDirty = false;
+
+  constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta) {
+    this.config = engineConfig(config);
+    const c = this.config;
+    this.#watermark = new Watermark(c, meta);
+    this.#alerts = new AlertWindows(c.alertWindowMs);
+    this.#panes = new PaneStore(c.summaryEveryMs, c.summaryRangeMs, c.maxSummaryIds);
+    if (meta) {
+      this.#doneThrough = meta.summariesDoneThrough;
+      this.#cursor = meta.summaryCursor;
+    }
+  }
+
+  /**
+   * Rebuilds the engine from every stored entry (the union of all committed puts minus dels).
+   * The result behaves exactly as the engine that wrote them did at its last takeChanges().
+   */
+  static restore(entries: Iterable<readonly [string, unknown]>, config: Partial<EngineConfig> = {}): ShardEngine {
+    const cfg = engineConfig(config);
+    const state = restoreEntries(entries, cfg);
+    const engine = new ShardEngine(cfg, state.meta);
+    for (const [start, held] of state.windows) engine.#alerts.restore(start, held);
+    for (const [card, start, pane] of state.panes) engine.#panes.restore(card, start, pane);
+    return engine;
+  }
+
+  /** Current watermark of the shard (ms since the epoch), null before the first record or idle advance. */
+  get watermarkMs(): number | null {
+    return this.#watermark.ms;
+  }
+
+  /** Last summary boundary fully emitted, null when none. */
+  get summariesDoneThrough(): number | null {
+    return this.#doneThrough;
+  }
+
+  /**
+   * Takes in one validated PAYMENT_EVENT. Every payment advances the watermark; a stolen card's
+   * payment is also held for its alert (or queued at once as late) and added to its card's pane.
+   * A second delivery of the same event_id (Kinesis is at-least-once) changes nothing.
+   */
+  onPayment(event: PaymentInput, stolen: boolean): PaymentOutcome {
+    const at = Date.parse(event.event_date_origin);
+    if (!Number.isFinite(at)) throw new TypeError(`event_date_origin is not an instant: ${event.event_date_origin}`);
+    let outcome: PaymentOutcome = { status: 'not_stolen', summarized: false };
+    if (stolen) outcome = this.#takeStolen(event, at);
+    if (this.#watermark.observe(at)) this.#metaDirty = true;
+    return outcome;
+  }
+
+  /** Wall-clock advance of a quiet, caught-up shard (see Watermark.onIdle); true when it moved. */
+  onIdle(input: IdleInput): boolean {
+    const moved = this.#watermark.onIdle(input);
+    if (moved) this.#metaDirty = true;
+    return moved;
+  }
+
+  /** True when drain() would return at least one record. */
+  hasPendingEmissions(): boolean {
+    const wm = this.#watermark.ms;
+    if (wm === null) return false;
+    return this.#nextClosedWindow() !== undefined || this.#nextBoundary(wm) !== undefined;
+  }
+
+  /**
+   * Up to `limit` records that are due: alerts of closed windows (and late alerts) and summaries
+   * of boundaries the watermark has reached, ordered by the time they became due (window end or
+   * boundary T; an alert before a summary at the same instant), summaries of one boundary in card
+   * order. Drained records are removed from the state; `nowMs` becomes their event_date_origin.
+   */
+  drain(limit: number, nowMs: number): Emission[] {
+    const out: Emission[] = [];
+    const wm = this.#watermark.ms;
+    if (wm === null || limit <= 0) return out;
+    const createdAt = iso(nowMs);
+    while (out.length < limit) {
+      const window = this.#nextClosedWindow();
+      const boundary = this.#nextBoundary(wm);
+      if (window !== undefined && (boundary === undefined || this.#alerts.endOf(window) <= boundary)) {
+        out.push(this.#alert(window, createdAt));
+      } else if (boundary !== undefined) {
+        const summary = this.#summary(boundary, createdAt);
+        if (summary) out.push(summary);
+      } else {
+        // No boundary with data up to the watermark: every boundary ≤ watermark is done.
+        this.#completeBoundary(floorTo(wm, this.config.summaryEveryMs));
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** State entries changed since the last call; the runtime commits them with its checkpoint. */
+  takeChanges(): StateChanges {
+    const puts: [string, unknown][] = [];
+    const dels: string[] = [];
+    for (const [key, value] of [...this.#alerts.takeDirty(), ...this.#panes.takeDirty()]) {
+      if (value === undefined) dels.push(key);
+      else puts.push([key, value]);
+    }
+    if (this.#metaDirty) {
+      puts.push([META_KEY, this.#meta()]);
+      this.#metaDirty = false;
+    }
+    return { puts, dels };
+  }
+
+  /** Sizes for gauges. */
+  stats(): { pendingAlertWindows: number; panes: number } {
+    return { pendingAlertWindows: this.#alerts.windowCount, panes: this.#panes.paneCount };
+  }
+
+  #takeStolen(event: PaymentInput, at: number): PaymentOutcome {
+    const { card_number: card, amount, currency, merchant_id: merchant } = event.data;
+    const id = event.event_id;
+    const paneStart = this.#panes.paneStartOf(at);
+    const summarized = this.#canStillCount(paneStart);
+    const windowStart = this.#alerts.startOf(at);
+    if ((summarized && this.#panes.has(card, paneStart, id)) || this.#alerts.holds(windowStart, id)) {
+      return { status: 'duplicate', summarized };
+    }
+    // Judged on arrival: a window the watermark has reached is closed (fired, or due to fire).
+    const late = this.#watermark.hasReached(this.#alerts.endOf(windowStart));
+    const held: HeldPayment = { id, at, origin: event.event_date_origin, card, amount, currency, merchant, late };
+    this.#alerts.add(held);
+    if (summarized) this.#panes.add(card, { id, at, amount, currency, merchant });
+    return { status: late ? 'late' : 'held', summarized };
+  }
+
+  /** A pane counts in boundaries T ≥ p + every with p ≥ T - range; the next to emit is doneThrough + every. */
+  #canStillCount(paneStart: number): boolean {
+    return this.#doneThrough === null || paneStart >= this.#purgeCutoff(this.#doneThrough);
+  }
+
+  #purgeCutoff(doneThrough: number): number {
+    return doneThrough + this.config.summaryEveryMs - this.config.summaryRangeMs;
+  }
+
+  #nextClosedWindow(): number | undefined {
+    return this.#alerts.nextClosed((end) => this.#watermark.hasReached(end));
+  }
+
+  /** The boundary being emitted, else the next one ≤ watermark with any card in range. */
+  #nextBoundary(wm: number): number | undefined {
+    if (this.#cursor) return this.#cursor.boundary;
+    const from = this.#doneThrough === null ? -Infinity : this.#doneThrough + this.config.summaryEveryMs;
+    const boundary = this.#panes.nextActiveBoundary(from);
+    return boundary !== undefined && boundary <= wm ? boundary : undefined;
+  }
+
+  #alert(windowStart: number, createdAt: string): AlertEvent {
+    const p = this.#alerts.shift(windowStart);
+    return {
+      event_type: 'PAYMENT_ALERT',
+      event_id: alertEventId(p.id),
+      event_date_origin: createdAt,
+      data: {
+        payment_event_id: p.id,
+        payment_date_origin: p.origin,
+        card_number: p.card,
+        amount: p.amount,
+        currency: p.currency,
+        merchant_id: p.merchant,
+        window_start: iso(windowStart),
+        window_end: iso(this.#alerts.endOf(windowStart)),
+        late: p.late,
+      },
+    };
+  }
+
+  /** Emits the summary of the next card of `boundary`; completes the boundary after its last card. */
+  #summary(boundary: number, createdAt: string): SummaryEvent | undefined {
+    const cards = this.#panes.activeCards(boundary);
+    const after = this.#cursor?.boundary === boundary ? this.#cursor.afterCard : undefined;
+    const i = after === undefined ? 0 : upperBound(cards, after);
+    const card = cards[i];
+    const data = card === undefined ? undefined : this.#panes.summarize(card, boundary);
+    if (card === undefined || data === undefined || i === cards.length - 1) this.#completeBoundary(boundary);
+    else {
+      this.#cursor = { boundary, afterCard: card };
+      this.#metaDirty = true;
+    }
+    if (card === undefined || data === undefined) return undefined;
+    return {
+      event_type: 'PAYMENT_ALERT_SUMMARY',
+      event_id: summaryEventId(card, data.window_end),
+      event_date_origin: createdAt,
+      data,
+    };
+  }
+
+  /** Marks every boundary ≤ `boundary` as emitted and drops the panes no later boundary can use. */
+  #completeBoundary(boundary: number): void {
+    if (this.#cursor) {
+      this.#cursor = null;
+      this.#metaDirty = true;
+    }
+    if (this.#doneThrough !== null && boundary <= this.#doneThrough) return;
+    this.#doneThrough = boundary;
+    this.#metaDirty = true;
+    this.#panes.purgeBefore(this.#purgeCutoff(boundary));
+  }
+
+  #meta(): EngineMeta {
+    const { alertWindowMs, summaryEveryMs, summaryRangeMs } = this.config;
+    return {
+      version: 1,
+      geometry: { alertWindowMs, summaryEveryMs, summaryRangeMs },
+      ...this.#watermark.toJSON(),
+      summariesDoneThrough: this.#doneThrough,
+      summaryCursor: this.#cursor && { ...this.#cursor },
+    };
+  }
+}
+
+export type { Pane };
+export { PANE_KEY_PREFIX, WINDOW_KEY_PREFIX };

@@ -1,0 +1,120 @@
+/**
+ * Contracts of the event-time engine: its configuration (validated once, frozen), what it takes in,
+ * what it gives back, and the shape of the state changes the runtime persists with its checkpoint.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../../../common/src/errors.js';
+import type { AlertEvent, PaymentData, SummaryEvent } from '../../../common/src/events.js';
+
+const ms = z.number().int().nonnegative();
+const positiveMs = z.number().int().positive();
+
+export const engineConfigSchema = z
+  .strictObject({
+    /** How far behind the highest event time seen the watermark trails (Kafka Streams' grace). */
+    outOfOrdernessMs: ms,
+    /** Quiet time after which a caught-up shard's watermark follows the wall clock. */
+    idleTimeoutMs: ms,
+    /** How far behind the wall clock an idle shard's watermark stays. */
+    idleLagMs: ms,
+    /** Tumbling alert window size; windows are aligned to the epoch. */
+    alertWindowMs: positiveMs,
+    /** Summary boundary period; also the pane size of the summary aggregates. */
+    summaryEveryMs: positiveMs,
+    /** Look-back of one summary: [T - summaryRangeMs, T). */
+    summaryRangeMs: positiveMs,
+    /** Most payment ids listed in one summary (the event schema allows 100). */
+    maxSummaryIds: z.number().int().min(1).max(100),
+  })
+  .refine((c) => c.summaryRangeMs % c.summaryEveryMs === 0, {
+    message: 'summaryRangeMs must be a multiple of summaryEveryMs (panes tile the summary range)',
+    path: ['summaryRangeMs'],
+  });
+
+export type EngineConfig = Readonly<z.infer<typeof engineConfigSchema>>;
+
+export const DEFAULT_ENGINE_CONFIG: EngineConfig = Object.freeze({
+  outOfOrdernessMs: 1_000,
+  idleTimeoutMs: 5_000,
+  idleLagMs: 3_000,
+  alertWindowMs: 5_000,
+  summaryEveryMs: 10_000,
+  summaryRangeMs: 3_600_000,
+  maxSummaryIds: 100,
+});
+
+/** Defaults overlaid with `overrides`, validated (every problem listed in one ConfigError) and frozen. */
+export function engineConfig(overrides: Partial<EngineConfig> = {}): EngineConfig {
+  const result = engineConfigSchema.safeParse({ ...DEFAULT_ENGINE_CONFIG, ...overrides });
+  if (!result.success) {
+    throw new ConfigError(
+      'engine',
+      result.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`),
+    );
+  }
+  return Object.freeze(result.data);
+}
+
+/** The part of a validated PAYMENT_EVENT the engine reads; a PaymentEvent satisfies it. */
+export interface PaymentInput {
+  readonly event_id: string;
+  /** The payment's event time (ISO-8601 UTC, already validated). */
+  readonly event_date_origin: string;
+  readonly data: PaymentData;
+}
+
+/**
+ * What became of one payment, for the runtime's metrics (the engine keeps no counters: a restart
+ * would reset them anyway, as Prometheus counters expect).
+ * - not_stolen: only advanced the watermark.
+ * - held: waits in its alert window until the watermark closes it.
+ * - late: its window had closed on arrival; its alert (late: true) is queued at once.
+ * - duplicate: this event_id was already taken in; nothing changed.
+ * `summarized` is false when the payment is too old for any summary still to be emitted.
+ */
+export interface PaymentOutcome {
+  readonly status: 'not_stolen' | 'held' | 'late' | 'duplicate';
+  readonly summarized: boolean;
+}
+
+export interface IdleInput {
+  /** Wall clock now (ms since the epoch). */
+  readonly nowMs: number;
+  /** True when the last GetRecords said MillisBehindLatest = 0 (no backlog). */
+  readonly caughtUp: boolean;
+  /** Wall-clock time the shard last returned a record (or started being read, if it never did). */
+  readonly lastRecordAtMs: number;
+}
+
+export type Emission = AlertEvent | SummaryEvent;
+
+/**
+ * State entries changed since the last `takeChanges()`: keys to write (with JSON-able values) and
+ * keys to delete. Keys: `meta`, `win/<windowStart>`, `pane/<card>/<paneStart>` (times zero-padded
+ * to 13 digits so a store's key order is time order).
+ */
+export interface StateChanges {
+  readonly puts: [string, unknown][];
+  readonly dels: string[];
+}
+
+/** Stored state that cannot be read back: not retriable, the store needs attention. */
+export class EngineStateError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EngineStateError';
+  }
+}
+
+/** Fixed-width decimal time for state keys (lexicographic order = numeric order for t ≥ 0). */
+export function padTime(t: number): string {
+  return String(t).padStart(13, '0');
+}
+
+export function floorTo(t: number, size: number): number {
+  return Math.floor(t / size) * size;
+}
+
+export function iso(t: number): string {
+  return new Date(t).toISOString();
+}

@@ -1,0 +1,125 @@
+/**
+ * Test helpers for the engine: valid cards and payments, a seeded random source, a Map standing in
+ * for the state store, and an independent brute-force model of what the engine should emit.
+ */
+import { v5 } from 'uuid';
+import { luhnCheckDigit } from '../../../common/src/luhn.js';
+import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
+import type { Emission, PaymentInput, ShardEngine, StateChanges } from '../../src/engine/index.js';
+
+const TEST_NS = '6f1d6a9e-9d0c-4d5e-8a52-0c1f3b8f2a11';
+
+/** A Luhn-valid 16-digit card number, distinct per n. */
+export function card(n: number): string {
+  const payload = '4' + String(n).padStart(14, '0');
+  return payload + luhnCheckDigit(payload);
+}
+
+/** A deterministic payment event_id per key. */
+export function pid(key: string | number): string {
+  return v5(String(key), TEST_NS);
+}
+
+export interface Pay {
+  id: string;
+  at: number;
+  card: string;
+  amount: number;
+  currency: string;
+  merchant: string;
+}
+
+export function pay(p: Partial<Pay> & { at: number }): Pay {
+  return {
+    id: p.id ?? pid(`${p.card ?? card(1)}@${p.at}`),
+    card: p.card ?? card(1),
+    amount: p.amount ?? 10,
+    currency: p.currency ?? 'EUR',
+    merchant: p.merchant ?? 'm-1',
+    at: p.at,
+  };
+}
+
+export function toEvent(p: Pay): PaymentInput {
+  return {
+    event_id: p.id,
+    event_date_origin: new Date(p.at).toISOString(),
+    data: { card_number: p.card, amount: p.amount, currency: p.currency, merchant_id: p.merchant },
+  };
+}
+
+/** mulberry32: small, seeded, good enough for test data. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function drainAll(engine: ShardEngine, nowMs: number, chunk = 1000): Emission[] {
+  const out: Emission[] = [];
+  for (;;) {
+    const got = engine.drain(chunk, nowMs);
+    out.push(...got);
+    if (got.length < chunk) return out;
+  }
+}
+
+export const alertsOf = (es: Emission[]): AlertEvent[] => es.filter((e): e is AlertEvent => e.event_type === 'PAYMENT_ALERT');
+export const summariesOf = (es: Emission[]): SummaryEvent[] =>
+  es.filter((e): e is SummaryEvent => e.event_type === 'PAYMENT_ALERT_SUMMARY');
+
+/** The state store stand-in: applies committed changes. */
+export class MemoryStore {
+  readonly map = new Map<string, unknown>();
+  apply(changes: StateChanges): void {
+    // Through JSON, as a real store would: proves the values are JSON-able and not shared.
+    for (const [k, v] of changes.puts) this.map.set(k, JSON.parse(JSON.stringify(v)));
+    for (const k of changes.dels) this.map.delete(k);
+  }
+}
+
+/** Exact decimal sum of 2-decimal amounts, computed on their decimal strings (no float adds). */
+function exactTotal(amounts: number[]): number {
+  const cents = amounts.reduce((s, a) => s + BigInt(a.toFixed(2).replace('.', '')), 0n);
+  const neg = cents < 0n;
+  const abs = neg ? -cents : cents;
+  return Number(`${neg ? '-' : ''}${abs / 100n}.${String(abs % 100n).padStart(2, '0')}`);
+}
+
+/**
+ * Brute force: the summary of `cardNumber` at boundary T over `payments` (distinct ids, in arrival
+ * order), straight from the definition.
+ */
+export function expectedSummary(
+  payments: readonly Pay[],
+  cardNumber: string,
+  T: number,
+  rangeMs = 3_600_000,
+  maxIds = 100,
+): SummaryEvent['data'] | undefined {
+  const inWindow = payments.filter((p) => p.card === cardNumber && p.at >= T - rangeMs && p.at < T);
+  if (inWindow.length === 0) return undefined;
+  const byCurrency = new Map<string, number[]>();
+  for (const p of inWindow) byCurrency.set(p.currency, [...(byCurrency.get(p.currency) ?? []), p.amount]);
+  const amounts: SummaryEvent['data']['amounts'] = {};
+  for (const [cur, list] of [...byCurrency].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    amounts[cur] = { count: list.length, total: exactTotal(list), min: Math.min(...list), max: Math.max(...list) };
+  }
+  const ordered = inWindow.map((p, arrival) => ({ p, arrival })).sort((a, b) => a.p.at - b.p.at || a.arrival - b.arrival);
+  return {
+    card_number: cardNumber,
+    window_start: new Date(T - rangeMs).toISOString(),
+    window_end: new Date(T).toISOString(),
+    payment_count: inWindow.length,
+    amounts,
+    first_payment_at: new Date(Math.min(...inWindow.map((p) => p.at))).toISOString(),
+    last_payment_at: new Date(Math.max(...inWindow.map((p) => p.at))).toISOString(),
+    merchant_count: new Set(inWindow.map((p) => p.merchant)).size,
+    payment_event_ids: ordered.slice(-maxIds).map(({ p }) => p.id),
+  };
+}

@@ -1,0 +1,124 @@
+import t from 'tap';
+import { EngineStateError, ShardEngine, type Emission } from '../../src/engine/index.js';
+import { ConfigError } from '../../../common/src/errors.js';
+import { MemoryStore, card, pay, pid, rng, toEvent } from './helpers.js';
+
+const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
+const CONFIG = { summaryRangeMs: 60_000 }; // short range: purges happen within the run
+
+type Step =
+  | { kind: 'pay'; p: ReturnType<typeof pay>; stolen: boolean }
+  | { kind: 'idle'; nowMs: number; caughtUp: boolean; lastRecordAtMs: number }
+  | { kind: 'drain'; limit: number; nowMs: number };
+
+/** A random script of payments (some late, some duplicated), idle polls and small drains. */
+function script(seed: number, n: number): Step[] {
+  const r = rng(seed);
+  const steps: Step[] = [];
+  const sent: ReturnType<typeof pay>[] = [];
+  let clock = T0;
+  for (let i = 0; i < n; i++) {
+    const x = r();
+    if (x < 0.6) {
+      clock += Math.floor(r() * 800);
+      const dup = sent.length > 0 && r() < 0.05;
+      const p = dup
+        ? (sent[Math.floor(r() * sent.length)] as ReturnType<typeof pay>)
+        : pay({ id: pid(`${seed}/${i}`), at: clock - (r() < 0.1 ? Math.floor(r() * 40_000) : Math.floor(r() * 900)), card: card(Math.floor(r() * 7)), amount: Math.floor(r() * 10_000) / 100, merchant: `m${Math.floor(r() * 3)}` });
+      sent.push(p);
+      steps.push({ kind: 'pay', p, stolen: dup || r() < 0.7 });
+    } else if (x < 0.65) {
+      clock += 20_000 + Math.floor(r() * 100_000); // a quiet spell
+      steps.push({ kind: 'idle', nowMs: clock, caughtUp: r() < 0.8, lastRecordAtMs: clock - 10_000 });
+    } else {
+      steps.push({ kind: 'drain', limit: 1 + Math.floor(r() * 4), nowMs: clock });
+    }
+  }
+  steps.push({ kind: 'idle', nowMs: clock + 10 * 60_000, caughtUp: true, lastRecordAtMs: clock });
+  for (let i = 0; i < 200; i++) steps.push({ kind: 'drain', limit: 50, nowMs: clock + 10 * 60_000 });
+  return steps;
+}
+
+function apply(e: ShardEngine, s: Step, out: Emission[]): void {
+  if (s.kind === 'pay') e.onPayment(toEvent(s.p), s.stolen);
+  else if (s.kind === 'idle') e.onIdle(s);
+  else out.push(...e.drain(s.limit, s.nowMs));
+}
+
+t.test('restored at any cut point, the engine continues exactly as an uninterrupted run', async (t) => {
+  for (const seed of [5, 6]) {
+    const steps = script(seed, 1_500);
+    const reference: Emission[] = [];
+    const refStore = new MemoryStore();
+    const ref = new ShardEngine(CONFIG);
+    for (const s of steps) {
+      apply(ref, s, reference);
+      refStore.apply(ref.takeChanges());
+    }
+    t.ok(reference.some((e) => e.event_type === 'PAYMENT_ALERT_SUMMARY') && reference.some((e) => e.event_type === 'PAYMENT_ALERT'));
+    t.ok(steps.some((s) => s.kind === 'drain' && s.limit < 4), 'drains stop mid-boundary');
+
+    const r = rng(seed * 7);
+    const cuts = new Set(Array.from({ length: 12 }, () => Math.floor(r() * steps.length)));
+    const store = new MemoryStore();
+    const out: Emission[] = [];
+    let e = new ShardEngine(CONFIG);
+    let restores = 0;
+    for (const [i, s] of steps.entries()) {
+      if (cuts.has(i)) {
+        e = ShardEngine.restore(store.map, CONFIG);
+        restores++;
+      }
+      apply(e, s, out);
+      store.apply(e.takeChanges());
+    }
+    t.equal(restores, cuts.size);
+    t.equal(out.length, reference.length, `seed ${seed}: same number of records`);
+    t.same(out, reference, `seed ${seed}: same records, same order, same ids after ${restores} restores`);
+    t.same([...store.map].sort(), [...refStore.map].sort(), 'and the same stored state');
+  }
+});
+
+t.test('restoring after every single step changes nothing either', async (t) => {
+  const steps = script(8, 600);
+  const reference: Emission[] = [];
+  const ref = new ShardEngine(CONFIG);
+  for (const s of steps) apply(ref, s, reference);
+  const store = new MemoryStore();
+  const out: Emission[] = [];
+  for (const s of steps) {
+    const e = ShardEngine.restore(store.map, CONFIG);
+    apply(e, s, out);
+    store.apply(e.takeChanges());
+  }
+  t.same(out, reference);
+});
+
+t.test('restore refuses state written with other window sizes, and unknown or corrupt entries', async (t) => {
+  const e = new ShardEngine();
+  e.onPayment(toEvent(pay({ at: T0 })), true);
+  const store = new MemoryStore();
+  store.apply(e.takeChanges());
+  t.throws(() => ShardEngine.restore(store.map, { summaryEveryMs: 5_000 }), EngineStateError);
+  t.throws(() => ShardEngine.restore([['nope', 1]]), EngineStateError);
+  t.throws(() => ShardEngine.restore([['meta', { version: 2 }]]), EngineStateError);
+  t.ok(ShardEngine.restore(store.map), 'the matching configuration restores');
+  t.same(ShardEngine.restore([]).watermarkMs, null, 'no entries: a fresh engine');
+});
+
+t.test('config defaults are exported and invalid config is rejected with every problem listed', async (t) => {
+  const { DEFAULT_ENGINE_CONFIG } = await import('../../src/engine/index.js');
+  t.same(DEFAULT_ENGINE_CONFIG, {
+    outOfOrdernessMs: 1_000,
+    idleTimeoutMs: 5_000,
+    idleLagMs: 3_000,
+    alertWindowMs: 5_000,
+    summaryEveryMs: 10_000,
+    summaryRangeMs: 3_600_000,
+    maxSummaryIds: 100,
+  });
+  t.ok(Object.isFrozen(new ShardEngine().config));
+  const err = t.throws(() => new ShardEngine({ outOfOrdernessMs: -1, summaryRangeMs: 15_000, maxSummaryIds: 101 })) as ConfigError;
+  t.ok(err instanceof ConfigError);
+  t.equal(err.problems.length, 3, err.message);
+});
