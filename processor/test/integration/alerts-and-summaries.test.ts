@@ -1,0 +1,48 @@
+/**
+ * Issue 3, acceptance 2: cardgen (1 000 cards) + simulator (--count 20000, --disorder-ms 500) →
+ * processor → stand-in → warehouse. The alerts are exactly the stolen-card payments, every summary
+ * equals one computed independently from the published events, and all of them land in the
+ * staging table.
+ */
+import t from 'tap';
+import { startStack } from './harness.js';
+import { cardsDueAt, finalBoundary, summariesAt, verifyAlerts, verifySummaries } from './verify.js';
+
+t.test('alerts and summaries from a 20 000-event run, checked independently', async (t) => {
+  const stack = await startStack(t, { cards: 1000, warehouse: true });
+  const standin = await stack.startStandin();
+  const processor = await stack.startProcessor();
+  const sim = await stack.startSimulator(['--count', '20000', '--rate', '2000', '--disorder-ms', '500', '--seed', '11']);
+  t.equal((await sim.exit).code, 0, 'simulator finished');
+  const published = await stack.published();
+  t.equal(published.length, 20000, 'all 20 000 published');
+
+  const cutoff = finalBoundary(published);
+  const due = cardsDueAt(published, stack.stolen, cutoff);
+  let out = await stack.readStream();
+  await stack.waitFor(`summaries of ${due} cards at ${new Date(cutoff).toISOString()}`, async () => {
+    out = await stack.readStream();
+    return summariesAt(out, cutoff) >= due;
+  }, 90_000, 1000);
+
+  const alerts = verifyAlerts(t, out, published, stack.stolen);
+  const summaries = verifySummaries(t, out, published, stack.stolen, cutoff);
+  t.comment(`alerts ${alerts.alerts} for ${alerts.stolenPayments} stolen payments; summaries ${summaries.emitted} (${summaries.due} checked)`);
+  t.equal(out.rejected.length, 0, 'nothing rejected');
+
+  const w = stack.warehouse!;
+  const ids = new Set([...out.alerts, ...out.summaries].map((e) => e.event_id));
+  const landed = async () =>
+    Number(
+      (await w.client.query(`SELECT count(DISTINCT event_id) AS n FROM staging.payment_events WHERE event_type IN ('PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY')`)).rows[0].n,
+    );
+  await stack.waitFor('alerts and summaries in the staging table', async () => (await landed()) >= ids.size, 30_000, 500);
+  const rows = (await w.client.query(`SELECT DISTINCT event_id FROM staging.payment_events WHERE event_type IN ('PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY')`)).rows;
+  const inTable = new Set(rows.map((r) => r.event_id as string));
+  t.equal([...ids].filter((id) => !inTable.has(id)).length, 0, `every alert and summary is in staging.payment_events (${ids.size})`);
+
+  processor.child.kill('SIGTERM');
+  standin.child.kill('SIGTERM');
+  t.equal((await processor.exit).code, 0, 'processor exits 0 on SIGTERM');
+  t.equal((await standin.exit).code, 0);
+});

@@ -1,0 +1,118 @@
+/**
+ * The local stack for processor integration tests: an in-memory Kinesis emulator and warehouse
+ * in this process, the processor, simulator and Firehose stand-in as real child processes (so
+ * they can be killed with SIGKILL), and a reader of everything the stream holds.
+ */
+import type { Test } from 'tap';
+import { createServer } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { _Record } from '@aws-sdk/client-kinesis';
+import { spawnComponent, waitFor, withKinesis, withTempDir, withWarehouse } from '../../../common/test/helpers.js';
+import { ShardReader, listAllShards } from '../../../common/src/shard-reader.js';
+import { readCardsFile } from '../../../common/src/cards-file.js';
+import type { AlertEvent, PaymentEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface StreamContents {
+  payments: PaymentEvent[];
+  alerts: AlertEvent[];
+  summaries: SummaryEvent[];
+  rejected: RejectedEvent[];
+  other: _Record[];
+}
+
+export async function startStack(t: Test, options: { cards?: number; shards?: number; warehouse?: boolean } = {}) {
+  const dir = await withTempDir(t, 'sca-int-');
+  const k = await withKinesis(t, { shards: options.shards ?? 4, stream: 'payments' });
+  const w = options.warehouse ? await withWarehouse(t) : undefined;
+  const cardsFile = join(dir, 'cards.csv');
+  const gen = await spawnComponent(t, 'cardgen/src/main.ts', ['--count', String(options.cards ?? 1000), '--out', cardsFile, '--seed', '7']);
+  if ((await gen.exit).code !== 0) throw new Error(`cardgen failed: ${gen.output.stderr}`);
+  const { stolen } = await readCardsFile(cardsFile);
+  const env = { KINESIS_ENDPOINT: k.endpoint, KINESIS_STREAM: k.stream, CARDS_FILE: cardsFile, ...(w ? { WAREHOUSE_URL: w.url } : {}) };
+  const stateDir = join(dir, 'state');
+  const httpPort = await freePort();
+
+  return {
+    dir,
+    kinesis: k,
+    warehouse: w,
+    cardsFile,
+    stolen,
+    env,
+    stateDir,
+    httpPort,
+    eventsFile: join(dir, 'events.jsonl'),
+
+    startProcessor(extraEnv: Record<string, string> = {}) {
+      return spawnComponent(t, 'processor/src/main.ts', [], {
+        ...env,
+        STATE_DIR: stateDir,
+        HTTP_PORT: String(httpPort),
+        HTTP_HOST: '127.0.0.1',
+        IDLE_TIMEOUT_MS: '2000',
+        IDLE_LAG_MS: '2000',
+        SHARD_REFRESH_MS: '1000',
+        LOG_LEVEL: 'warn',
+        ...extraEnv,
+      });
+    },
+
+    startSimulator(args: string[]) {
+      return spawnComponent(t, 'simulator/src/main.ts', ['--cards', cardsFile, '--out-events', join(dir, 'events.jsonl'), ...args], env);
+    },
+
+    startStandin() {
+      return spawnComponent(t, 'deploy/local/firehose-main.ts', [], env);
+    },
+
+    async published(): Promise<PaymentEvent[]> {
+      const text = await readFile(join(dir, 'events.jsonl'), 'utf8').catch(() => '');
+      return text.trim() === '' ? [] : text.trim().split('\n').map((l) => JSON.parse(l) as PaymentEvent);
+    },
+
+    /** Everything in the stream now, from every shard's start. */
+    async readStream(): Promise<StreamContents> {
+      const out: StreamContents = { payments: [], alerts: [], summaries: [], rejected: [], other: [] };
+      for (const shard of await listAllShards(k.client, k.stream)) {
+        const reader = new ShardReader(k.client, k.stream, shard.ShardId!, { type: 'TRIM_HORIZON' }, { minCallIntervalMs: 0 });
+        for (;;) {
+          const batch = await reader.next();
+          for (const r of batch.records) {
+            let e: { event_type?: string } | undefined;
+            try {
+              e = JSON.parse(Buffer.from(r.Data!).toString('utf8'));
+            } catch {
+              e = undefined;
+            }
+            if (e?.event_type === 'PAYMENT_EVENT') out.payments.push(e as PaymentEvent);
+            else if (e?.event_type === 'PAYMENT_ALERT') out.alerts.push(e as AlertEvent);
+            else if (e?.event_type === 'PAYMENT_ALERT_SUMMARY') out.summaries.push(e as SummaryEvent);
+            else if (e?.event_type === 'PAYMENT_EVENT_REJECTED') out.rejected.push(e as RejectedEvent);
+            else out.other.push(r);
+          }
+          if (batch.end || (batch.records.length === 0 && batch.millisBehindLatest === 0)) break;
+        }
+      }
+      return out;
+    },
+
+    async metrics(): Promise<string> {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
+      return res.text();
+    },
+
+    waitFor,
+  };
+}
