@@ -152,6 +152,23 @@ export type DecodeResult =
 export const REJECT_REASONS = ['not_utf8', 'not_json', 'bad_envelope', 'bad_data'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
+/**
+ * The `reason` of a PAYMENT_EVENT_REJECTED: the decoding reasons, refined by the field at fault,
+ * plus the processor's own checks (size, event time too far ahead).
+ */
+export const PAYMENT_REJECT_REASONS = [
+  'oversized',
+  'not_utf8',
+  'not_json',
+  'bad_envelope',
+  'bad_event_time',
+  'future_event_time',
+  'bad_card_number',
+  'bad_amount',
+  'bad_data',
+] as const;
+export type PaymentRejectReason = (typeof PAYMENT_REJECT_REASONS)[number];
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function describe(error: z.ZodError): string {

@@ -3,16 +3,16 @@
  * global one, so that tests read their own). Every metric is listed in docs/metrics.md.
  *
  * Conventions: `payments_` prefix, base units (seconds, bytes), counters end in `_total`.
- * Labels are bounded: event_type is one of EVENT_TYPES or OTHER, reason one of REJECT_REASONS or
+ * Labels are bounded: event_type is one of EVENT_TYPES or OTHER, reason one of PAYMENT_REJECT_REASONS or
  * other, shard one of the shards this process owns (call `removeShard` when one is released), and
  * no label or help text ever carries a card number.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { EVENT_TYPES, REJECT_REASONS, type EventType, type RejectReason } from '../../common/src/events.js';
+import { EVENT_TYPES, PAYMENT_REJECT_REASONS, type EventType, type PaymentRejectReason } from '../../common/src/events.js';
 import { SHARD_STATES, type ShardState } from './http/status.js';
 
 export type EventTypeLabel = EventType | 'OTHER';
-export type RejectReasonLabel = RejectReason | 'other';
+export type RejectReasonLabel = PaymentRejectReason | 'other';
 
 /** Seconds. Bucket edges at 1, 2 and 5 s, around the alerting latency targets. */
 export const ALERT_LATENCY_BUCKETS = [0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60] as const;
@@ -24,7 +24,7 @@ export function eventTypeLabel(eventType: string): EventTypeLabel {
 }
 
 export function rejectReasonLabel(reason: string): RejectReasonLabel {
-  return (REJECT_REASONS as readonly string[]).includes(reason) ? (reason as RejectReason) : 'other';
+  return (PAYMENT_REJECT_REASONS as readonly string[]).includes(reason) ? (reason as PaymentRejectReason) : 'other';
 }
 
 export interface PaymentsMetrics {
@@ -141,7 +141,7 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
 
   // Known label values start at 0, so rates and absent-series alerts work from the first scrape.
   for (const t of [...EVENT_TYPES, 'OTHER']) recordsRead.inc({ event_type: t }, 0);
-  for (const r of [...REJECT_REASONS, 'other']) recordsRejected.inc({ reason: r }, 0);
+  for (const r of [...PAYMENT_REJECT_REASONS, 'other']) recordsRejected.inc({ reason: r }, 0);
   for (const late of ['true', 'false']) alertsEmitted.inc({ late }, 0);
 
   return {

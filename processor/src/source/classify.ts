@@ -5,20 +5,9 @@
  */
 import type { _Record } from '@aws-sdk/client-kinesis';
 import { v5 as uuidv5 } from 'uuid';
-import { decodeRecord, MAX_RAW_CHARS, type PaymentEvent, type RejectedEvent } from '../../../common/src/events.js';
+import { decodeRecord, MAX_RAW_CHARS, type PaymentEvent, type PaymentRejectReason, type RejectedEvent } from '../../../common/src/events.js';
 
-export const PROCESSOR_REJECT_REASONS = [
-  'oversized',
-  'not_utf8',
-  'not_json',
-  'bad_envelope',
-  'bad_event_time',
-  'future_event_time',
-  'bad_card_number',
-  'bad_amount',
-  'bad_data',
-] as const;
-export type ProcessorRejectReason = (typeof PROCESSOR_REJECT_REASONS)[number];
+type ProcessorRejectReason = PaymentRejectReason;
 
 /** Events stamped further ahead than this are refused: they would drag the watermark forward. */
 export const MAX_FUTURE_MS = 24 * 3_600_000;

@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { startStack } from './harness.js';
+import { parsePrometheusText } from '../http/prom-text.js';
 import { cardsDueAt, finalBoundary, summariesAt, verifyAlerts, verifySummaries } from './verify.js';
 
 t.test('alerts and summaries from a 20 000-event run, checked independently', async (t) => {
@@ -40,6 +41,24 @@ t.test('alerts and summaries from a 20 000-event run, checked independently', as
   const rows = (await w.client.query(`SELECT DISTINCT event_id FROM staging.payment_events WHERE event_type IN ('PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY')`)).rows;
   const inTable = new Set(rows.map((r) => r.event_id as string));
   t.equal([...ids].filter((id) => !inTable.has(id)).length, 0, `every alert and summary is in staging.payment_events (${ids.size})`);
+
+  // Operations: the running processor is ready and its metrics parse and carry every family.
+  const ready = await fetch(`http://127.0.0.1:${stack.httpPort}/ready`);
+  t.equal(ready.status, 200, `/ready is 200 once every shard runs: ${await ready.text()}`);
+  const families = parsePrometheusText(await stack.metrics());
+  for (const name of [
+    'payments_records_read_total', 'payments_records_rejected_total', 'payments_alerts_emitted_total',
+    'payments_summaries_emitted_total', 'payments_shard_behind_latest_seconds', 'payments_shard_watermark_lag_seconds',
+    'payments_shard_state', 'payments_alert_latency_seconds', 'payments_window_fire_duration_seconds',
+    'payments_state_keys', 'payments_state_bytes', 'payments_put_records_retries_total', 'payments_put_records_total',
+    'process_cpu_seconds_total', 'process_resident_memory_bytes',
+  ]) {
+    t.ok(families.has(name), `/metrics has ${name}`);
+  }
+  const alertsCounted = families.get('payments_alerts_emitted_total')!.samples.reduce((n, s) => n + s.value, 0);
+  t.equal(alertsCounted, new Set(out.alerts.map((a) => a.event_id)).size, 'payments_alerts_emitted_total counts the alerts emitted');
+  const shardLabels = families.get('payments_shard_state')!.samples.filter((s) => s.value === 1).map((s) => s.labels.state);
+  t.same(shardLabels, ['RUNNING', 'RUNNING', 'RUNNING', 'RUNNING'], 'each of the 4 shards is RUNNING');
 
   processor.child.kill('SIGTERM');
   standin.child.kill('SIGTERM');
