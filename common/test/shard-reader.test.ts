@@ -1,0 +1,109 @@
+import t from 'tap';
+import { GetRecordsCommand, GetShardIteratorCommand, PutRecordsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import { withKinesis } from './helpers.js';
+import { ShardReader, isReadable, listAllShards } from '../src/shard-reader.js';
+
+/** A real client whose next GetRecords calls fail with the AWS errors queued in `failures`. */
+function faulty(client: KinesisClient) {
+  const failures: string[] = [];
+  const iteratorRequests: unknown[] = [];
+  const wrapped = {
+    send(command: unknown) {
+      if (command instanceof GetShardIteratorCommand) iteratorRequests.push(command.input);
+      if (command instanceof GetRecordsCommand && failures.length > 0) {
+        const error = new Error('injected');
+        error.name = failures.shift()!;
+        return Promise.reject(error);
+      }
+      return client.send(command as never);
+    },
+  } as unknown as KinesisClient;
+  return { client: wrapped, failures, iteratorRequests };
+}
+
+async function fill(client: KinesisClient, stream: string, n: number) {
+  for (let i = 0; i < n; i += 500) {
+    await client.send(
+      new PutRecordsCommand({
+        StreamName: stream,
+        Records: Array.from({ length: Math.min(500, n - i) }, (_, j) => ({ Data: Buffer.from(String(i + j)), PartitionKey: 'one-key' })),
+      }),
+    );
+  }
+}
+
+const fastBackoff = { initialMs: 1, factor: 2, maxMs: 5, jitter: 0.2 };
+
+t.test('throttling and an expired iterator are retried; nothing is skipped or read twice', async (t) => {
+  const k = await withKinesis(t, { shards: 1 });
+  await fill(k.client, k.stream, 1200);
+  const [shard] = await listAllShards(k.client, k.stream);
+  const f = faulty(k.client);
+  const retries: string[] = [];
+  const reader = new ShardReader(f.client, k.stream, shard!.ShardId!, { type: 'TRIM_HORIZON' }, {
+    limit: 500,
+    minCallIntervalMs: 0,
+    backoff: fastBackoff,
+    onRetry: (i) => retries.push(i.reason),
+  });
+  const seen: string[] = [];
+  const first = await reader.next();
+  seen.push(...first.records.map((r) => Buffer.from(r.Data!).toString()));
+  // Mid-shard: two throttles, then the iterator has expired.
+  f.failures.push('ProvisionedThroughputExceededException', 'ProvisionedThroughputExceededException', 'ExpiredIteratorException');
+  for (;;) {
+    const b = await reader.next();
+    seen.push(...b.records.map((r) => Buffer.from(r.Data!).toString()));
+    if (b.records.length === 0 && b.millisBehindLatest === 0) break;
+  }
+  t.same(seen, Array.from({ length: 1200 }, (_, i) => String(i)), 'every record once, in order');
+  t.same(retries, ['throttled', 'throttled', 'iterator_expired']);
+  const last = f.iteratorRequests.at(-1) as { ShardIteratorType: string; StartingSequenceNumber: string };
+  t.equal(last.ShardIteratorType, 'AFTER_SEQUENCE_NUMBER', 'the new iterator starts after the last record returned');
+  t.equal(last.StartingSequenceNumber, first.records.at(-1)!.SequenceNumber);
+});
+
+t.test('calls are paced to the per-shard limit', async (t) => {
+  const k = await withKinesis(t, { shards: 1 });
+  const [shard] = await listAllShards(k.client, k.stream);
+  let clock = 1_000_000;
+  const slept: number[] = [];
+  const reader = new ShardReader(k.client, k.stream, shard!.ShardId!, { type: 'LATEST' }, {
+    minCallIntervalMs: 200,
+    now: () => clock,
+    sleep: async (ms) => {
+      slept.push(ms);
+      clock += ms;
+    },
+  });
+  for (let i = 0; i < 5; i++) {
+    await reader.next();
+    clock += 30; // the caller's own work between calls
+  }
+  t.same(slept, [170, 170, 170, 170], 'at most one call per 200 ms: 5 calls per second');
+});
+
+t.test('a missing stream is waited for, not fatal', async (t) => {
+  const k = await withKinesis(t, { shards: 1 });
+  const retries: string[] = [];
+  const controller = new AbortController();
+  const reader = new ShardReader(k.client, 'no-such-stream', 'shardId-000000000000', { type: 'TRIM_HORIZON' }, {
+    minCallIntervalMs: 0,
+    backoff: fastBackoff,
+    signal: controller.signal,
+    onRetry: (i) => {
+      retries.push(i.reason);
+      if (retries.length === 3) controller.abort();
+    },
+  });
+  const b = await reader.next();
+  t.same(retries, ['unavailable', 'unavailable', 'unavailable']);
+  t.same(b, { records: [], millisBehindLatest: 0, end: false }, 'returns empty once aborted');
+});
+
+t.test('a child is readable only after every known parent is finished', async (t) => {
+  const child: Shard = { ShardId: 'c', ParentShardId: 'p1', AdjacentParentShardId: 'p2', HashKeyRange: undefined, SequenceNumberRange: undefined };
+  t.notOk(isReadable(child, new Set(['p1', 'p2', 'c']), new Set(['p1'])));
+  t.ok(isReadable(child, new Set(['p1', 'p2', 'c']), new Set(['p1', 'p2'])));
+  t.ok(isReadable(child, new Set(['p1', 'c']), new Set(['p1'])), 'a parent past retention is not waited for');
+});
