@@ -1,0 +1,457 @@
+/**
+ * The Kinesis producer shared by the simulator and the processor's sink: it batches records into
+ * PutRecords calls and resolves a caller's `send()` only once Kinesis has acknowledged every one of
+ * its records (a SequenceNumber in the response). Awaiting `send()` (or `ready()`) is the
+ * backpressure: a slow or throttled stream pauses the caller instead of growing a buffer.
+ *
+ * Guarantees:
+ * - A call holds at most MAX_BATCH_RECORDS records and MAX_BATCH_BYTES bytes (data + partition key,
+ *   as Kinesis counts them); a record over MAX_RECORD_BYTES, or with a partition key outside 1..256
+ *   characters, is refused up front with a ProducerError and never sent.
+ * - A partial failure (FailedRecordCount > 0) re-queues only the failed entries, by their index in
+ *   the response, at the head of the queue, so they go out before anything newer; a whole call
+ *   refused for throughput or by an unavailable endpoint re-queues the whole batch. Both wait with
+ *   exponential backoff and jitter first, and retry without limit: a record is never dropped, it is
+ *   either acknowledged or its `send()` rejects with a ProducerError (non-retriable errors only).
+ *
+ * Order: Kinesis keeps the order of one partition key within a shard only in the order records were
+ * accepted. With the default `maxInFlight: 1` batches are sent one at a time and failed entries are
+ * retried before newer records, so two different calls never overtake each other. The one reorder
+ * Kinesis itself allows remains: inside ONE PutRecords call, if an entry fails and a later entry of
+ * the same key succeeds, the retried entry lands after it. With `maxInFlight > 1`, batches also race
+ * each other. Consumers that need strict per-key order must order by event time, not arrival.
+ */
+import {
+  PutRecordsCommand,
+  type PutRecordsCommandOutput,
+  type PutRecordsRequestEntry,
+  type PutRecordsResultEntry,
+} from '@aws-sdk/client-kinesis';
+import { EventEmitter } from 'node:events';
+import { awsErrorName, isThrottle, isUnavailable } from './kinesis.js';
+import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from './retry.js';
+
+/** Kinesis limits for PutRecords. */
+export const MAX_BATCH_RECORDS = 500;
+export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
+export const MAX_RECORD_BYTES = 1024 * 1024;
+export const MAX_PARTITION_KEY_CHARS = 256;
+
+export interface ProducerRecord {
+  data: Uint8Array;
+  partitionKey: string;
+}
+
+/** The part of KinesisClient the producer uses; tests wrap it to inject failures. */
+export interface PutRecordsClient {
+  send(command: PutRecordsCommand): Promise<PutRecordsCommandOutput>;
+}
+
+export interface ProducerOptions {
+  /** Records per PutRecords call, 1..500. */
+  maxBatchRecords?: number;
+  /** Bytes per call (data + partition keys), up to 5 MiB. */
+  maxBatchBytes?: number;
+  /** Largest record accepted (data + partition key), up to 1 MiB. */
+  maxRecordBytes?: number;
+  /**
+   * How long a record may wait for others to fill its batch before the call is made. While a call
+   * is in flight records accumulate anyway, so this matters only when the producer is idle.
+   */
+  lingerMs?: number;
+  /** PutRecords calls at once. 1 (the default) keeps calls, and so partition keys, in order. */
+  maxInFlight?: number;
+  /** `ready()` waits while this many records are queued or in flight. */
+  maxBufferedRecords?: number;
+  backoff?: BackoffOptions;
+  /** [0, 1), for the backoff jitter. */
+  random?: () => number;
+  /** The backoff wait; tests make it instant. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type ProducerErrorCode =
+  /** A record over the size limit: Kinesis would refuse it whatever the retry. */
+  | 'RECORD_TOO_LARGE'
+  /** A partition key that is empty or over 256 characters. */
+  | 'INVALID_PARTITION_KEY'
+  /** Kinesis refused the call or the entry for a reason retrying cannot fix (validation, access). */
+  | 'KINESIS_REJECTED'
+  /** `send()` after `close()`. */
+  | 'PRODUCER_CLOSED';
+
+/**
+ * A record that will not be delivered. `index` is the record's position in the `send()` call that
+ * rejects with this error. Never retriable: the producer has already retried whatever could be.
+ */
+export class ProducerError extends Error {
+  readonly code: ProducerErrorCode;
+  readonly retriable = false;
+  readonly index: number | undefined;
+  constructor(code: ProducerErrorCode, message: string, options: { index?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ProducerError';
+    this.code = code;
+    this.index = options.index;
+  }
+}
+
+/**
+ * Counters since the producer was created. Units: records for `records*`, PutRecords calls for
+ * the rest.
+ */
+export interface ProducerCounters {
+  /** Records acknowledged by Kinesis (given a sequence number). */
+  recordsSent: number;
+  /** Re-submissions of a record after a failed entry or a failed call (one record twice = 2). */
+  recordsRetried: number;
+  /** Records whose `send()` rejected for good. */
+  recordsFailed: number;
+  /** PutRecords calls made, retries included. */
+  batches: number;
+  /** Calls that returned FailedRecordCount > 0. */
+  partialFailures: number;
+  /** Calls refused for throughput, whole (an exception) or in part (an entry's ErrorCode). */
+  throttles: number;
+  /** Calls that failed, whole or in part, for a reason other than throughput. */
+  errors: number;
+}
+
+export type RetryReason = 'throttled' | 'unavailable' | 'partial_failure';
+
+/** Typed events, for logs and metrics; listeners must not throw. */
+export interface ProducerEvents {
+  /** One PutRecords call finished (successfully or not). */
+  batch: [info: { records: number; bytes: number; acknowledged: number; failed: number; durationMs: number }];
+  /** Records are going back to the queue, after `delayMs` of backoff. */
+  retry: [info: { reason: RetryReason; records: number; attempt: number; delayMs: number; error?: unknown }];
+  /** Records refused for good; their `send()` rejects with `error`. */
+  failed: [info: { records: number; error: ProducerError }];
+}
+
+interface Ticket {
+  remaining: number;
+  settled: boolean;
+  resolve: () => void;
+  reject: (error: ProducerError) => void;
+}
+
+interface Entry {
+  data: Uint8Array;
+  partitionKey: string;
+  bytes: number;
+  ticket: Ticket;
+  /** Position in its `send()` call, for error reports. */
+  index: number;
+  enqueuedAt: number;
+}
+
+/** Entry ErrorCodes that a later attempt can succeed with. */
+const RETRIABLE_ENTRY_ERRORS = new Set(['ProvisionedThroughputExceededException', 'InternalFailure', 'KMSThrottlingException']);
+
+export class KinesisProducer extends EventEmitter<ProducerEvents> {
+  readonly streamName: string;
+  #client: PutRecordsClient;
+  #opts: Required<ProducerOptions>;
+  #queue: Entry[] = [];
+  #queuedBytes = 0;
+  #inFlight = 0;
+  #inFlightRecords = 0;
+  /** >0 while a backoff wait runs: no call starts then, so retries go out before newer records. */
+  #backingOff = 0;
+  /** Consecutive failed calls; drives the backoff, reset by a fully successful call. */
+  #failureStreak = 0;
+  /** >0 while a flush() waits: linger is skipped. */
+  #flushing = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #closed = false;
+  #tickets = new Set<Promise<void>>();
+  #readyWaiters: (() => void)[] = [];
+  #counters: ProducerCounters = {
+    recordsSent: 0,
+    recordsRetried: 0,
+    recordsFailed: 0,
+    batches: 0,
+    partialFailures: 0,
+    throttles: 0,
+    errors: 0,
+  };
+
+  constructor(client: PutRecordsClient, streamName: string, options: ProducerOptions = {}) {
+    super();
+    this.#client = client;
+    this.streamName = streamName;
+    this.#opts = {
+      maxBatchRecords: options.maxBatchRecords ?? MAX_BATCH_RECORDS,
+      maxBatchBytes: options.maxBatchBytes ?? MAX_BATCH_BYTES,
+      maxRecordBytes: options.maxRecordBytes ?? MAX_RECORD_BYTES,
+      lingerMs: options.lingerMs ?? 20,
+      maxInFlight: options.maxInFlight ?? 1,
+      maxBufferedRecords: options.maxBufferedRecords ?? 10_000,
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      random: options.random ?? Math.random,
+      sleep: options.sleep ?? ((ms) => sleep(ms)),
+    };
+    const o = this.#opts;
+    const problems: string[] = [];
+    if (!Number.isInteger(o.maxBatchRecords) || o.maxBatchRecords < 1 || o.maxBatchRecords > MAX_BATCH_RECORDS)
+      problems.push(`maxBatchRecords must be an integer in 1..${MAX_BATCH_RECORDS}`);
+    if (!(o.maxRecordBytes >= 1 && o.maxRecordBytes <= MAX_RECORD_BYTES)) problems.push(`maxRecordBytes must be in 1..${MAX_RECORD_BYTES}`);
+    if (!(o.maxBatchBytes >= o.maxRecordBytes && o.maxBatchBytes <= MAX_BATCH_BYTES))
+      problems.push(`maxBatchBytes must be in maxRecordBytes..${MAX_BATCH_BYTES}, so any valid record fits a batch`);
+    if (!(o.lingerMs >= 0)) problems.push('lingerMs must be >= 0');
+    if (!Number.isInteger(o.maxInFlight) || o.maxInFlight < 1) problems.push('maxInFlight must be an integer >= 1');
+    if (!Number.isInteger(o.maxBufferedRecords) || o.maxBufferedRecords < 1) problems.push('maxBufferedRecords must be an integer >= 1');
+    if (problems.length) throw new RangeError(`KinesisProducer: ${problems.join('; ')}`);
+  }
+
+  /** A copy of the counters. */
+  get counters(): Readonly<ProducerCounters> {
+    return { ...this.#counters };
+  }
+
+  /** Records accepted by `send()` and not yet acknowledged or failed. */
+  get buffered(): number {
+    return this.#queue.length + this.#inFlightRecords;
+  }
+
+  /**
+   * Queues the records and resolves once Kinesis has acknowledged all of them; rejects with a
+   * ProducerError (naming the first failing record's index) if any one will not be delivered.
+   * The other records of the same call are still delivered.
+   */
+  send(records: readonly ProducerRecord[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new ProducerError('PRODUCER_CLOSED', 'producer is closed'));
+    if (records.length === 0) return Promise.resolve();
+    // Check everything before queueing anything, so a refused call sends nothing.
+    const sizes = new Array<number>(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r.partitionKey.length < 1 || r.partitionKey.length > MAX_PARTITION_KEY_CHARS) {
+        return this.#refuse(records.length, new ProducerError('INVALID_PARTITION_KEY', `record ${i}: partition key must be 1 to ${MAX_PARTITION_KEY_CHARS} characters`, { index: i }));
+      }
+      const bytes = r.data.byteLength + Buffer.byteLength(r.partitionKey, 'utf8');
+      if (bytes > this.#opts.maxRecordBytes) {
+        return this.#refuse(records.length, new ProducerError('RECORD_TOO_LARGE', `record ${i}: ${bytes} bytes (data + partition key) is over the ${this.#opts.maxRecordBytes}-byte limit`, { index: i }));
+      }
+      sizes[i] = bytes;
+    }
+    let ticket!: Ticket;
+    const promise = new Promise<void>((resolve, reject) => {
+      ticket = { remaining: records.length, settled: false, resolve, reject };
+    });
+    const now = Date.now();
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      this.#queue.push({ data: r.data, partitionKey: r.partitionKey, bytes: sizes[i]!, ticket, index: i, enqueuedAt: now });
+      this.#queuedBytes += sizes[i]!;
+    }
+    this.#tickets.add(promise);
+    const forget = () => this.#tickets.delete(promise);
+    promise.then(forget, forget);
+    this.#pump();
+    return promise;
+  }
+
+  /** Resolves when fewer than `maxBufferedRecords` records are waiting: await it before `send()`. */
+  ready(signal?: AbortSignal): Promise<void> {
+    if (this.buffered < this.#opts.maxBufferedRecords || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#readyWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /**
+   * Sends everything queued now without lingering and resolves when every `send()` made before
+   * this call has settled (acknowledged or rejected; the rejections reach those callers).
+   */
+  async flush(): Promise<void> {
+    const pending = [...this.#tickets];
+    if (pending.length === 0) return;
+    this.#flushing++;
+    this.#pump();
+    try {
+      await Promise.allSettled(pending);
+    } finally {
+      this.#flushing--;
+    }
+  }
+
+  /** Refuses new records, then flushes. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+
+  /** A whole `send()` refused before anything was queued: none of its records is sent. */
+  #refuse(records: number, error: ProducerError): Promise<void> {
+    this.#counters.recordsFailed += records;
+    this.emit('failed', { records, error });
+    return Promise.reject(error);
+  }
+
+  /** Starts as many calls as allowed now; arms a timer for the linger otherwise. */
+  #pump(): void {
+    const o = this.#opts;
+    while (this.#queue.length > 0 && this.#inFlight < o.maxInFlight && this.#backingOff === 0) {
+      const full = this.#queue.length >= o.maxBatchRecords || this.#queuedBytes >= o.maxBatchBytes;
+      if (!full && this.#flushing === 0 && o.lingerMs > 0) {
+        const due = this.#queue[0]!.enqueuedAt + o.lingerMs;
+        if (Date.now() < due) {
+          this.#armTimer(due);
+          return;
+        }
+      }
+      const batch = this.#takeBatch();
+      this.#inFlight++;
+      this.#inFlightRecords += batch.length;
+      void this.#put(batch).finally(() => {
+        this.#inFlight--;
+        this.#inFlightRecords -= batch.length;
+        this.#pump();
+        this.#wakeReady();
+      });
+    }
+    // Nothing left to linger for: a pending timer would only hold the process open.
+    if (this.#queue.length === 0 && this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+    }
+  }
+
+  #armTimer(at: number): void {
+    if (this.#timer && this.#timerAt <= at) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.#pump();
+    }, Math.max(0, at - Date.now()));
+  }
+
+  /** The longest prefix of the queue within both batch limits (always at least one entry). */
+  #takeBatch(): Entry[] {
+    const o = this.#opts;
+    let n = 0;
+    let bytes = 0;
+    while (n < this.#queue.length && n < o.maxBatchRecords) {
+      const b = this.#queue[n]!.bytes;
+      if (n > 0 && bytes + b > o.maxBatchBytes) break;
+      bytes += b;
+      n++;
+    }
+    this.#queuedBytes -= bytes;
+    return this.#queue.splice(0, n);
+  }
+
+  #wakeReady(): void {
+    while (this.#readyWaiters.length > 0 && this.buffered < this.#opts.maxBufferedRecords) this.#readyWaiters.shift()!();
+  }
+
+  /** One PutRecords call and what follows from its outcome. Never throws. */
+  async #put(batch: Entry[]): Promise<void> {
+    const started = Date.now();
+    const bytes = batch.reduce((s, e) => s + e.bytes, 0);
+    const entries: PutRecordsRequestEntry[] = batch.map((e) => ({ Data: e.data, PartitionKey: e.partitionKey }));
+    this.#counters.batches++;
+    let out: PutRecordsCommandOutput;
+    try {
+      out = await this.#client.send(new PutRecordsCommand({ StreamName: this.streamName, Records: entries }));
+    } catch (error) {
+      const reason: RetryReason | undefined = isThrottle(error) ? 'throttled' : isRetriableCallError(error) ? 'unavailable' : undefined;
+      if (reason === 'throttled') this.#counters.throttles++;
+      else this.#counters.errors++;
+      this.emit('batch', { records: batch.length, bytes, acknowledged: 0, failed: batch.length, durationMs: Date.now() - started });
+      if (reason) return this.#retry(batch, reason, error);
+      this.#fail(batch, 'KINESIS_REJECTED', `PutRecords refused: ${awsErrorName(error)}: ${(error as Error)?.message ?? String(error)}`, error);
+      return;
+    }
+
+    const results: PutRecordsResultEntry[] = out.Records ?? [];
+    if (results.length !== batch.length) {
+      // Which entries landed is unknowable; retrying could duplicate, so report instead of guessing.
+      this.#counters.errors++;
+      this.emit('batch', { records: batch.length, bytes, acknowledged: 0, failed: batch.length, durationMs: Date.now() - started });
+      this.#fail(batch, 'KINESIS_REJECTED', `PutRecords returned ${results.length} results for ${batch.length} records`);
+      return;
+    }
+    const retry: Entry[] = [];
+    const fatal: { entry: Entry; code: string; message: string }[] = [];
+    let throttled = false;
+    let otherError = false;
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      const entry = batch[i]!;
+      if (r.SequenceNumber && !r.ErrorCode) {
+        this.#counters.recordsSent++;
+        if (--entry.ticket.remaining === 0 && !entry.ticket.settled) {
+          entry.ticket.settled = true;
+          entry.ticket.resolve();
+        }
+        continue;
+      }
+      // An entry with neither a sequence number nor an error code is treated as an internal failure.
+      const code = r.ErrorCode ?? 'InternalFailure';
+      if (code === 'ProvisionedThroughputExceededException') throttled = true;
+      else otherError = true;
+      if (RETRIABLE_ENTRY_ERRORS.has(code)) retry.push(entry);
+      else fatal.push({ entry, code, message: r.ErrorMessage ?? '' });
+    }
+    const failed = retry.length + fatal.length;
+    if (failed > 0) {
+      this.#counters.partialFailures++;
+      if (throttled) this.#counters.throttles++;
+      if (otherError) this.#counters.errors++;
+    }
+    this.emit('batch', { records: batch.length, bytes, acknowledged: batch.length - failed, failed, durationMs: Date.now() - started });
+    for (const f of fatal) this.#fail([f.entry], 'KINESIS_REJECTED', `Kinesis refused the record: ${f.code}: ${f.message}`);
+    if (retry.length > 0) return this.#retry(retry, throttled ? 'throttled' : 'partial_failure');
+    this.#failureStreak = 0;
+  }
+
+  /** Puts entries back at the head of the queue, in their order, after a backoff wait. */
+  async #retry(entries: Entry[], reason: RetryReason, error?: unknown): Promise<void> {
+    const attempt = this.#failureStreak++;
+    const delayMs = backoffDelay(attempt, this.#opts.backoff, this.#opts.random);
+    this.#counters.recordsRetried += entries.length;
+    this.emit('retry', { reason, records: entries.length, attempt, delayMs, ...(error === undefined ? {} : { error }) });
+    this.#backingOff++;
+    try {
+      await this.#opts.sleep(delayMs);
+    } finally {
+      this.#backingOff--;
+    }
+    this.#queue.unshift(...entries);
+    for (const e of entries) this.#queuedBytes += e.bytes;
+  }
+
+  #fail(entries: Entry[], code: ProducerErrorCode, message: string, cause?: unknown): void {
+    this.#counters.recordsFailed += entries.length;
+    const first = entries[0]!;
+    const error = new ProducerError(code, message, { index: first.index, ...(cause === undefined ? {} : { cause }) });
+    this.emit('failed', { records: entries.length, error });
+    for (const e of entries) {
+      if (e.ticket.settled) continue;
+      e.ticket.settled = true;
+      e.ticket.reject(
+        e === first ? error : new ProducerError(code, message, { index: e.index, ...(cause === undefined ? {} : { cause }) }),
+      );
+    }
+  }
+}
+
+/** Whole-call failures worth retrying besides throttles: network, 5xx, missing stream, SDK-marked. */
+function isRetriableCallError(error: unknown): boolean {
+  if (isUnavailable(error)) return true;
+  const e = error as { $retryable?: unknown; name?: string } | null;
+  return Boolean(e?.$retryable) || e?.name === 'InternalFailureException' || e?.name === 'KMSThrottlingException';
+}

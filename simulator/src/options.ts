@@ -1,0 +1,120 @@
+/**
+ * The simulator's command line: parsed once, validated together (every problem in one UsageError),
+ * frozen. Defaults live here; Kinesis settings come from the environment (common/src/config.ts).
+ */
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { UsageError } from '../../common/src/errors.js';
+import { LOCAL_DEFAULTS } from '../../common/src/config.js';
+
+/** Late events (--late-ratio) are stamped this far before their creation, uniformly. */
+export const LATE_MIN_MS = 10 * 60_000;
+export const LATE_MAX_MS = 60 * 60_000;
+export const DEFAULT_RATE = 100;
+export const MAX_RATE = 1_000_000;
+
+export const USAGE = `Usage: npm run simulator -- [options]
+
+Publishes PAYMENT_EVENT records for random cards of a cards file to Kinesis at a steady rate.
+
+Options:
+  --cards FILE        cards CSV (default: $CARDS_FILE or ${LOCAL_DEFAULTS.CARDS_FILE})
+  --rate N            events per second, > 0; 0 or "max" = as fast as Kinesis takes them (default ${DEFAULT_RATE})
+  --count N           stop after N events are acknowledged (default: run until SIGINT/SIGTERM)
+  --seed N            seed for the choice of cards, merchants and amounts (not ids or timestamps)
+  --disorder-ms D     stamp each event 0..D ms before its creation, so events within D ms are out of order (default 0)
+  --late-ratio R      share 0..1 of events stamped ${LATE_MIN_MS / 60_000} to ${LATE_MAX_MS / 60_000} minutes in the past (default 0)
+  --out-events FILE   append every acknowledged event to FILE as one JSON line
+  -h, --help          print this help
+
+Environment: KINESIS_ENDPOINT (default ${LOCAL_DEFAULTS.KINESIS_ENDPOINT}; empty = AWS), KINESIS_STREAM
+(default ${LOCAL_DEFAULTS.KINESIS_STREAM}), AWS_REGION (default ${LOCAL_DEFAULTS.AWS_REGION}), CARDS_FILE.
+Exit codes: 0 done or stopped by a signal, 1 input file or delivery failure, 2 bad arguments or
+configuration, 130 a second signal while flushing.`;
+
+export interface SimulatorOptions {
+  cardsFile: string;
+  /** Events per second, or 'max' for as fast as the producer accepts. */
+  rate: number | 'max';
+  count: number | undefined;
+  seed: number | undefined;
+  disorderMs: number;
+  lateRatio: number;
+  outEvents: string | undefined;
+  help: boolean;
+}
+
+const intString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const numberString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^(\d+(\.\d*)?|\.\d+)$/, 'must be a number')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
+const schema = z.object({
+  cards: z.string().min(1, 'must not be empty').optional(),
+  rate: z
+    .string()
+    .transform((s, ctx): number | 'max' => {
+      const r = s === 'max' ? 0 : /^(\d+(\.\d*)?|\.\d+)$/.test(s) ? Number(s) : NaN;
+      if (!(r >= 0 && r <= MAX_RATE)) {
+        ctx.addIssue({ code: 'custom', message: `must be a number of events per second up to ${MAX_RATE}, or 0 or "max" for unpaced` });
+        return z.NEVER;
+      }
+      return r === 0 ? 'max' : r;
+    })
+    .optional(),
+  count: intString(1, Number.MAX_SAFE_INTEGER).optional(),
+  seed: intString(0, 2 ** 32 - 1).optional(),
+  'disorder-ms': intString(0, 24 * 3_600_000).optional(),
+  'late-ratio': numberString(0, 1).optional(),
+  'out-events': z.string().min(1, 'must not be empty').optional(),
+  help: z.boolean().optional(),
+});
+
+/** Parses argv (without node and script). Throws UsageError with every problem on one line. */
+export function parseOptions(argv: readonly string[], env: Record<string, string | undefined> = {}): Readonly<SimulatorOptions> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        cards: { type: 'string' },
+        rate: { type: 'string' },
+        count: { type: 'string' },
+        seed: { type: 'string' },
+        'disorder-ms': { type: 'string' },
+        'late-ratio': { type: 'string' },
+        'out-events': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    // node's messages are already one sentence; drop its hint about '--' which does not apply here.
+    throw new UsageError((error as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, ''));
+  }
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) {
+    throw new UsageError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  const v = parsed.data;
+  return Object.freeze({
+    cardsFile: v.cards ?? (env.CARDS_FILE || LOCAL_DEFAULTS.CARDS_FILE),
+    rate: v.rate ?? DEFAULT_RATE,
+    count: v.count,
+    seed: v.seed,
+    disorderMs: v['disorder-ms'] ?? 0,
+    lateRatio: v['late-ratio'] ?? 0,
+    outEvents: v['out-events'],
+    help: v.help ?? false,
+  });
+}

@@ -1,0 +1,69 @@
+/** Helpers for the simulator's tests; each cleans up after itself through tap's teardown. */
+import type { Test } from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from '@aws-sdk/client-kinesis';
+import { formatCardsCsv } from '../../common/src/cards-file.js';
+import { luhnCheckDigit } from '../../common/src/luhn.js';
+import { listAllShards } from '../../common/src/shard-reader.js';
+
+/** `n` distinct Luhn-valid 16-digit card numbers. */
+export function makeCards(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const payload = '4' + String(100_000_000_000_00 + i).padStart(14, '0');
+    return payload + luhnCheckDigit(payload);
+  });
+}
+
+export async function writeCardsFile(dir: string, n: number): Promise<{ path: string; cards: string[] }> {
+  const cards = makeCards(n);
+  const path = join(dir, 'cards.csv');
+  await writeFile(path, formatCardsCsv(cards.map((cardNumber, i) => ({ cardNumber, network: 'visa', stolen: i % 10 === 0 }))));
+  return { path, cards };
+}
+
+/** Every record of every shard, from TRIM_HORIZON. */
+export async function readStream(client: KinesisClient, stream: string): Promise<_Record[]> {
+  const out: _Record[] = [];
+  for (const shard of await listAllShards(client, stream)) {
+    let iterator = (
+      await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))
+    ).ShardIterator;
+    while (iterator) {
+      const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+      out.push(...(page.Records ?? []));
+      if (!page.Records?.length) break;
+      iterator = page.NextShardIterator;
+    }
+  }
+  return out;
+}
+
+export interface CliRun {
+  child: ChildProcess;
+  /** Resolves when the process exits. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+}
+
+/** Runs `node --import tsx simulator/src/main.ts ...args` from the repository root; killed at teardown. */
+export function runCli(t: Test, args: string[], env: Record<string, string> = {}): CliRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/src/main.ts', ...args], {
+    cwd: new URL('../..', import.meta.url).pathname,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, done, stderr: () => stderr };
+}

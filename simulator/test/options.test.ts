@@ -1,0 +1,41 @@
+import t from 'tap';
+import { parseOptions } from '../src/options.js';
+
+t.test('defaults', async (t) => {
+  t.same(parseOptions([]), {
+    cardsFile: 'data/cards.csv',
+    rate: 100,
+    count: undefined,
+    seed: undefined,
+    disorderMs: 0,
+    lateRatio: 0,
+    outEvents: undefined,
+    help: false,
+  });
+  t.equal(parseOptions([], { CARDS_FILE: '/x/cards.csv' }).cardsFile, '/x/cards.csv');
+  t.equal(parseOptions(['--cards', 'a.csv'], { CARDS_FILE: '/x/cards.csv' }).cardsFile, 'a.csv');
+  t.ok(Object.isFrozen(parseOptions([])));
+});
+
+t.test('every flag', async (t) => {
+  t.match(
+    parseOptions(['--rate', '250.5', '--count', '10', '--seed', '7', '--disorder-ms', '500', '--late-ratio', '0.05', '--out-events', 'e.jsonl']),
+    { rate: 250.5, count: 10, seed: 7, disorderMs: 500, lateRatio: 0.05, outEvents: 'e.jsonl' },
+  );
+  t.equal(parseOptions(['--rate', '0']).rate, 'max');
+  t.equal(parseOptions(['--rate', 'max']).rate, 'max');
+  t.equal(parseOptions(['--rate=1000']).rate, 1000);
+  t.equal(parseOptions(['-h']).help, true);
+});
+
+t.test('every problem in one usage error', async (t) => {
+  t.throws(() => parseOptions(['--rate', 'fast', '--count', '0', '--late-ratio', '1.5', '--seed=99999999999']), {
+    name: 'UsageError',
+    code: 'USAGE',
+    message: /--rate: .*; --count: .*; --seed: .*; --late-ratio: /,
+  });
+  t.throws(() => parseOptions(['--bogus']), { name: 'UsageError', message: "Unknown option '--bogus'" });
+  t.throws(() => parseOptions(['extra']), { name: 'UsageError' });
+  t.throws(() => parseOptions(['--count']), { name: 'UsageError', message: /argument missing/ });
+  t.throws(() => parseOptions(['--count', '1.5']), { message: /--count: must be a whole number/ });
+});
