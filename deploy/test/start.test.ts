@@ -1,0 +1,109 @@
+/**
+ * Issue 2, acceptance 1: `npm start` on a fresh data directory prints its endpoints, rows appear in
+ * staging.payment_events within a minute, Ctrl-C (SIGINT) stops everything with exit 0, and a
+ * second start reuses the data and continues.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { ROOT, waitFor, withTempDir } from '../../common/test/helpers.js';
+import { freePort } from '../../processor/test/integration/harness.js';
+import { connectWarehouse } from '../warehouse/schema.js';
+
+async function npmStart(t: Parameters<typeof withTempDir>[0], env: Record<string, string>) {
+  const child = spawn('npm', ['start', '--', '--rate', '200', '--cards', '500'], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, like a terminal's foreground job, so Ctrl-C can be sent to the group.
+    detached: true,
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  t.teardown(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  /** What a terminal does on Ctrl-C: SIGINT to every process of the foreground group. */
+  const ctrlC = () => process.kill(-child.pid!, 'SIGINT');
+  return { child, exit, output: () => output, ctrlC };
+}
+
+t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', async (t) => {
+  const dir = await withTempDir(t, 'sca-start-');
+  const [kinesisPort, warehousePort, httpPort] = [await freePort(), await freePort(), await freePort()];
+  const env = {
+    DATA_DIR: join(dir, 'data'),
+    CARDS_FILE: join(dir, 'data', 'cards.csv'),
+    STATE_DIR: join(dir, 'data', 'state'),
+    KINESIS_ENDPOINT: `http://127.0.0.1:${kinesisPort}`,
+    WAREHOUSE_EMBEDDED_PORT: String(warehousePort),
+    HTTP_PORT: String(httpPort),
+  };
+  const url = `postgres://postgres:postgres@127.0.0.1:${warehousePort}/postgres`;
+  const payments = async () => {
+    const db = await connectWarehouse(url);
+    try {
+      const { rows } = await db.query(`SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM staging.payment_events WHERE event_type = 'PAYMENT_EVENT'`);
+      return { n: Number(rows[0].n), distinct: Number(rows[0].d) };
+    } finally {
+      await db.end();
+    }
+  };
+
+  const started = Date.now();
+  let run = await npmStart(t, env);
+  await waitFor('the endpoints', () => run.output().includes('running; Ctrl-C to stop'), 60_000);
+  t.match(run.output(), new RegExp(`Kinesis +http://127.0.0.1:${kinesisPort}`), 'prints the Kinesis endpoint');
+  t.match(run.output(), new RegExp(`warehouse +postgres://postgres:\\*\\*\\*@127.0.0.1:${warehousePort}`), 'prints the warehouse');
+  await waitFor('rows in staging.payment_events', async () => (await payments().catch(() => ({ n: 0 }))).n > 0, 60_000, 500);
+  const firstRowSeconds = (Date.now() - started) / 1000;
+  t.ok(firstRowSeconds < 60, `first rows within a minute (${firstRowSeconds.toFixed(1)} s)`);
+  t.comment(`npm start to first staging row: ${firstRowSeconds.toFixed(1)} s`);
+  await waitFor('alerts from the processor', async () => {
+    const db = await connectWarehouse(url);
+    const { rows } = await db.query(`SELECT count(*) AS n FROM staging.payment_events WHERE event_type = 'PAYMENT_ALERT'`);
+    await db.end();
+    return Number(rows[0].n) > 0;
+  }, 60_000, 1000);
+
+  const stopAt = Date.now();
+  run.ctrlC();
+  await stoppedCleanly(t, run, kinesisPort, warehousePort);
+  t.comment(`Ctrl-C to exit: ${((Date.now() - stopAt) / 1000).toFixed(1)} s`);
+
+  run = await npmStart(t, env);
+  await waitFor('the second start', () => run.output().includes('running; Ctrl-C to stop'), 60_000);
+  t.notMatch(run.output(), /is missing: generating/, 'the cards file is reused');
+  const before = await payments();
+  t.ok(before.n > 0, `the rows of the first run are still there (${before.n})`);
+  await waitFor('more rows', async () => (await payments()).n > before.n + 200, 60_000, 500);
+  const after = await payments();
+  t.equal(after.distinct, after.n, `no payment landed twice across the restart (${after.n} rows)`);
+  run.ctrlC();
+  await stoppedCleanly(t, run, kinesisPort, warehousePort);
+});
+
+/**
+ * After Ctrl-C: the supervisor stopped every component in order and exited; npm then ends as
+ * shells expect of an interrupted job (re-raising SIGINT); nothing listens on the ports any more.
+ */
+async function stoppedCleanly(t: Parameters<typeof withTempDir>[0], run: Awaited<ReturnType<typeof npmStart>>, ...ports: number[]) {
+  const { code, signal } = await run.exit;
+  t.ok(code === 0 || signal === 'SIGINT', `npm ended as an interrupted job (code ${code}, signal ${signal})`);
+  t.match(run.output(), /\[start\] stopped\n/, 'the supervisor stopped everything in order');
+  t.notMatch(run.output(), /did not stop within|exited \(code [1-9]/, 'no component was killed or failed');
+  for (const port of ports) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    t.notOk(open, `nothing listens on ${port} any more`);
+  }
+}
