@@ -33,7 +33,7 @@ t.test(`simulator --count ${COUNT} lands exactly ${COUNT} rows, across a kill -9
   standin = await spawnComponent(t, 'deploy/local/firehose-main.ts', [], env);
 
   const simExit = await sim.exit;
-  t.equal(simExit.code, 0, `simulator exits 0: ${sim.output.stderr.slice(-500)}`);
+  t.equal(simExit.code, 0, 'simulator exits 0', { stderr: sim.output.stderr.slice(-500) });
   await waitFor(`${COUNT} rows`, async () => (await rows()) >= COUNT, 60_000);
   await new Promise((r) => setTimeout(r, 2000)); // any duplicate would land within two flushes
   standin.child.kill('SIGTERM');
