@@ -68,7 +68,18 @@ t.test('labels are bounded and never carry a card number', async (t) => {
     { PAYMENT_EVENT: 5, PAYMENT_ALERT: 0, PAYMENT_ALERT_SUMMARY: 0, PAYMENT_EVENT_REJECTED: 0, OTHER: 2 },
   );
   const rejected = families.get('payments_records_rejected_total')!.samples;
-  t.same(Object.fromEntries(rejected.map((s) => [s.labels.reason, s.value])), { not_utf8: 0, not_json: 0, bad_envelope: 0, bad_data: 1, other: 1 });
+  t.same(Object.fromEntries(rejected.map((s) => [s.labels.reason, s.value])), {
+    oversized: 0,
+    not_utf8: 0,
+    not_json: 0,
+    bad_envelope: 0,
+    bad_event_time: 0,
+    future_event_time: 0,
+    bad_card_number: 0,
+    bad_amount: 0,
+    bad_data: 1,
+    other: 1,
+  });
   const alerts = families.get('payments_alerts_emitted_total')!.samples;
   t.same(Object.fromEntries(alerts.map((s) => [s.labels.late, s.value])), { true: 1, false: 2 });
   t.notMatch(await registry.metrics(), '4111111111111111', 'the card number is nowhere in the output');

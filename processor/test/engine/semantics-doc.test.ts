@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const doc = readFileSync(`${root}docs/semantics.md`, 'utf8');
-const LINK = /\[`([^`]+)`\]\(\.\.\/(processor\/test\/engine\/[\w.-]+\.test\.ts)\)/g;
+const LINK = /\[`([^`]+)`\]\(\.\.\/((?:processor|common)\/test\/[\w./-]+\.test\.ts)\)/g;
 
 t.test('every rule in docs/semantics.md links to a test that exists', async (t) => {
   const section = doc.slice(0, doc.indexOf('## How the runtime drives'));

@@ -1,0 +1,56 @@
+/**
+ * Resharding during a run: one shard split, then one child merged with its neighbour. Children are
+ * read only after their parents finish and take over the parents' state for their hash range, so
+ * no alert is lost, each card's alerts keep their order, and summaries continue.
+ */
+import t from 'tap';
+import { MergeShardsCommand, SplitShardCommand } from '@aws-sdk/client-kinesis';
+import { listAllShards } from '../../../common/src/shard-reader.js';
+import { startStack } from './harness.js';
+import { cardsDueAt, finalBoundary, summariesAt, verifyAlerts, verifySummaries } from './verify.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('a split and a merge during a run: no alert lost, per-card order kept, summaries continue', async (t) => {
+  const stack = await startStack(t, { cards: 1000, shards: 2 });
+  const { client, stream } = stack.kinesis;
+  const processor = await stack.startProcessor();
+  const sim = await stack.startSimulator(['--count', '15000', '--rate', '600', '--disorder-ms', '300', '--seed', '9']);
+
+  await sleep(8000);
+  const [a, b] = await listAllShards(client, stream);
+  const lo = BigInt(a!.HashKeyRange!.StartingHashKey!);
+  const hi = BigInt(a!.HashKeyRange!.EndingHashKey!);
+  await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: a!.ShardId!, NewStartingHashKey: String((lo + hi) / 2n) }));
+  await stack.waitFor('the split', async () => (await listAllShards(client, stream)).length === 4, 10_000, 100);
+  await sleep(8000);
+  const upperChild = (await listAllShards(client, stream)).find((s) => s.ParentShardId === a!.ShardId && BigInt(s.HashKeyRange!.EndingHashKey!) === hi)!;
+  await client.send(new MergeShardsCommand({ StreamName: stream, ShardToMerge: upperChild.ShardId!, AdjacentShardToMerge: b!.ShardId! }));
+  await stack.waitFor('the merge', async () => (await listAllShards(client, stream)).length === 5, 10_000, 100);
+  t.pass('two parents, a split into two, a merge into one: 5 shards');
+
+  t.equal((await sim.exit).code, 0, 'simulator finished');
+  const published = await stack.published();
+  const cutoff = finalBoundary(published);
+  const due = cardsDueAt(published, stack.stolen, cutoff);
+  let out = await stack.readStream();
+  await stack.waitFor(`summaries at ${new Date(cutoff).toISOString()}`, async () => {
+    out = await stack.readStream();
+    return summariesAt(out, cutoff) >= due;
+  }, 90_000, 1000);
+
+  verifyAlerts(t, out, published, stack.stolen);
+  verifySummaries(t, out, published, stack.stolen, cutoff);
+
+  // Shards are read parents first, so the stream's order per card is the order of emission.
+  const lastWindowEnd = new Map<string, number>();
+  let outOfOrder = 0;
+  for (const a of out.alerts) {
+    const end = Date.parse(a.data.window_end);
+    if (end < (lastWindowEnd.get(a.data.card_number) ?? 0)) outOfOrder++;
+    lastWindowEnd.set(a.data.card_number, end);
+  }
+  t.equal(outOfOrder, 0, "each card's alerts come in window order across the split and the merge");
+  processor.child.kill('SIGTERM');
+  t.equal((await processor.exit).code, 0);
+});
