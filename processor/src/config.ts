@@ -28,6 +28,21 @@ export const processorEnv = {
   SHARD_REFRESH_MS: intEnv(10_000, 500, 600_000),
   SHUTDOWN_TIMEOUT_MS: intEnv(25_000, 1_000, 120_000),
   WORKER_ID: z.string().min(1).max(64).optional(),
+  /**
+   * DynamoDB lease table shared by the processors of one stream. Set it empty to run without
+   * leases: this process then owns every shard (one processor only).
+   */
+  LEASE_TABLE: z.string().regex(/^([a-zA-Z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name, or empty for no leases').default('payments-leases'),
+  /** Absent: the local emulator; set but empty: AWS's own endpoint. */
+  DYNAMODB_ENDPOINT: z
+    .string()
+    .default('http://127.0.0.1:4568')
+    .transform((s) => (s.trim() === '' ? undefined : s.trim()))
+    .pipe(z.url().optional()),
+  /** A lease whose counter has not moved for this long is expired and may be taken. */
+  FAILOVER_TIME_MS: intEnv(10_000, 1_000, 600_000),
+  /** How often the lease table checkpoint follows the local one (a new owner replays from it). */
+  LEASE_CHECKPOINT_INTERVAL_MS: intEnv(1_000, 0, 600_000),
 };
 
 export type ProcessorConfig = Readonly<z.infer<z.ZodObject<typeof processorEnv>>>;

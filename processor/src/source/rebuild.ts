@@ -1,0 +1,102 @@
+/**
+ * State follows the shard: a worker that gains a shard whose state it does not hold rebuilds it by
+ * replaying the shard itself. Kinesis keeps 24 h and the widest window is 60 min, so the records
+ * from (checkpoint time − 60 min − margin) up to the checkpoint are enough.
+ *
+ * The replay runs the same engine over the same records and drains what falls due, but sends
+ * nothing: the previous owner emitted all of it before its checkpoint. At the end the watermark is
+ * raised to the checkpoint's (the previous owner may have advanced it on the wall clock while
+ * idle, which a replay cannot see) and what that makes due is drained too. The replay's watermark
+ * is never above the previous owner's at the same record, so a payment the previous owner held
+ * is held here too, and one it alerted is alerted (and discarded) here: the rebuilt state is the
+ * previous owner's state at its checkpoint.
+ */
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { ShardReader } from '../../../common/src/shard-reader.js';
+import { ShardEngine, type EngineConfig } from '../engine/index.js';
+import { classifyRecord } from './classify.js';
+
+/** Replay starts this long before (checkpoint time − 60 min): producers' clocks and delivery delay. */
+export const REBUILD_MARGIN_MS = 5 * 60_000;
+
+export interface RebuildOptions {
+  kinesis: KinesisClient;
+  stream: string;
+  shardId: string;
+  /** Replay from AT_TIMESTAMP this instant (epoch ms). */
+  fromMs: number;
+  /** Replay up to and including this record, or to the end of a closed shard. */
+  until: { sequenceNumber: string } | 'SHARD_END';
+  /** The previous owner's watermark at its checkpoint (null: it had none). */
+  watermarkMs: number | null;
+  stolen: ReadonlySet<string>;
+  engineConfig: Partial<EngineConfig>;
+  maxRecordBytes: number;
+  getRecordsLimit: number;
+  pollIntervalMs: number;
+  /** Only records whose partition key passes are replayed (a child keeps its hash range). */
+  keep?: (partitionKey: string) => boolean;
+  signal?: AbortSignal;
+  now?: () => number;
+}
+
+export interface RebuildResult {
+  engine: ShardEngine;
+  replayed: number;
+  durationMs: number;
+  /** False when aborted before reaching the checkpoint. */
+  complete: boolean;
+}
+
+const DRAIN_CHUNK = 50_000;
+
+function drainAndDiscard(engine: ShardEngine, nowMs: number): void {
+  while (engine.hasPendingEmissions()) engine.drain(DRAIN_CHUNK, nowMs);
+}
+
+export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
+  const now = o.now ?? Date.now;
+  const started = performance.now();
+  const engine = new ShardEngine(o.engineConfig);
+  const until = o.until === 'SHARD_END' ? undefined : BigInt(o.until.sequenceNumber);
+  const reader = new ShardReader(o.kinesis, o.stream, o.shardId, { type: 'AT_TIMESTAMP', timestampMs: o.fromMs }, {
+    ...(o.signal ? { signal: o.signal } : {}),
+    limit: o.getRecordsLimit,
+    minCallIntervalMs: o.pollIntervalMs,
+  });
+  let replayed = 0;
+  let complete = false;
+  while (!o.signal?.aborted) {
+    const batch = await reader.next();
+    const nowMs = now();
+    for (const record of batch.records) {
+      if (until !== undefined && BigInt(record.SequenceNumber!) > until) {
+        complete = true;
+        break;
+      }
+      if (o.keep && !o.keep(record.PartitionKey ?? '')) continue;
+      replayed++;
+      const c = classifyRecord(record.Data ?? new Uint8Array(), { maxRecordBytes: o.maxRecordBytes, nowMs });
+      if (c.kind === 'payment') engine.onPayment(c.event, o.stolen.has(c.event.data.card_number));
+    }
+    drainAndDiscard(engine, nowMs);
+    const last = batch.records.at(-1)?.SequenceNumber;
+    if (until !== undefined && last !== undefined && BigInt(last) >= until) complete = true;
+    if (complete || batch.end) {
+      complete = true;
+      break;
+    }
+    // Caught up without meeting the checkpoint: the record is gone (trimmed); what is here is all.
+    if (batch.records.length === 0 && batch.millisBehindLatest === 0) {
+      complete = true;
+      break;
+    }
+  }
+  if (o.watermarkMs !== null && complete) {
+    const c = engine.config;
+    // An idle advance to exactly the checkpoint's watermark: "now − idle lag" = watermarkMs.
+    engine.onIdle({ nowMs: o.watermarkMs + c.idleLagMs, caughtUp: true, lastRecordAtMs: Number.MIN_SAFE_INTEGER });
+    drainAndDiscard(engine, now());
+  }
+  return { engine, replayed, durationMs: performance.now() - started, complete };
+}
