@@ -21,6 +21,7 @@ import { ConfigError } from '../../common/src/errors.js';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { ensureStream, startKinesisEmulator, type KinesisEmulator } from './kinesis-emulator.js';
 import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse.js';
+import { startDynamoEmulator } from './dynamodb-emulator.js';
 import { applyStagingSchema, connectWarehouse } from '../warehouse/schema.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,6 +43,7 @@ Environment (defaults in brackets):
   KINESIS_STREAM [${LOCAL_DEFAULTS.KINESIS_STREAM}]  KINESIS_SHARDS [4]  AWS_REGION [${LOCAL_DEFAULTS.AWS_REGION}]
   WAREHOUSE_URL [embedded at ${LOCAL_DEFAULTS.WAREHOUSE_URL}]
   CARDS_FILE [${LOCAL_DEFAULTS.CARDS_FILE}]  HTTP_PORT [${LOCAL_DEFAULTS.HTTP_PORT}]  STATE_DIR [${LOCAL_DEFAULTS.STATE_DIR}]
+  DYNAMODB_ENDPOINT [http://127.0.0.1:4568]  LEASE_TABLE [payments-leases] (empty: no leases, one processor)
   DATA_DIR [data]  where the emulator and the embedded warehouse keep their data
   WAREHOUSE_EMBEDDED_PORT [5433]  port of the embedded warehouse (when WAREHOUSE_URL is unset)`;
 
@@ -86,6 +88,8 @@ try {
     STATE_DIR: z.string().default(LOCAL_DEFAULTS.STATE_DIR),
     DATA_DIR: z.string().default('data'),
     WAREHOUSE_EMBEDDED_PORT: intEnv(Number(new URL(LOCAL_DEFAULTS.WAREHOUSE_URL).port), 1, 65_535),
+    DYNAMODB_ENDPOINT: z.string().default('http://127.0.0.1:4568'),
+    LEASE_TABLE: z.string().default('payments-leases'),
   });
 } catch (e) {
   if (e instanceof ConfigError) fail(e.message);
@@ -96,6 +100,7 @@ const say = (line: string) => console.log(`[start] ${line}`);
 const children = new Map<string, ChildProcess>();
 let kinesis: KinesisEmulator | undefined;
 let warehouse: EmbeddedWarehouse | undefined;
+let dynamo: { endpoint: string; close(): Promise<void> } | undefined;
 let stopping = false;
 
 /** Runs a component as a child process with this stack's environment, its output prefixed. */
@@ -145,6 +150,7 @@ async function shutdown(reason: string, exitCode = 0): Promise<never> {
   await Promise.all([...children.keys()].map((n) => stopChild(n)));
   await kinesis?.close().catch(() => undefined);
   await warehouse?.close().catch(() => undefined);
+  await dynamo?.close().catch(() => undefined);
   say('stopped');
   process.exit(exitCode);
 }
@@ -181,7 +187,17 @@ try {
   await applyStagingSchema(db, { localDelivery: true });
   await db.end();
 
+  // DynamoDB (the processors' lease table): the emulator when the endpoint is on this machine.
+  let dynamoEndpoint = config.DYNAMODB_ENDPOINT;
+  const localDynamo = dynamoEndpoint ? new URL(dynamoEndpoint) : undefined;
+  if (config.LEASE_TABLE && localDynamo && ['127.0.0.1', 'localhost'].includes(localDynamo.hostname)) {
+    dynamo = await startDynamoEmulator({ port: Number(localDynamo.port || 80), path: join(dataDir, 'dynamodb') });
+    dynamoEndpoint = dynamo.endpoint;
+  }
+
   Object.assign(stackEnv, {
+    DYNAMODB_ENDPOINT: dynamoEndpoint,
+    LEASE_TABLE: config.LEASE_TABLE,
     KINESIS_ENDPOINT: kinesisEndpoint ?? '',
     KINESIS_STREAM: config.KINESIS_STREAM,
     AWS_REGION: config.AWS_REGION,
@@ -197,6 +213,7 @@ try {
 
   say(`Kinesis     ${kinesisEndpoint ?? `AWS ${config.AWS_REGION}`}  stream ${config.KINESIS_STREAM} (${shards} shards)`);
   say(`warehouse   ${warehouseUrl.replace(/:[^:@/]*@/, ':***@')}  table staging.payment_events`);
+  if (config.LEASE_TABLE) say(`DynamoDB    ${dynamoEndpoint || `AWS ${config.AWS_REGION}`}  lease table ${config.LEASE_TABLE}`);
   run('firehose', 'deploy/local/firehose-main.ts');
   say('firehose    stand-in delivering every record to staging.payment_events');
 

@@ -19,6 +19,9 @@ import { openStateStore } from './state/index.js';
 import { KinesisSink } from './sink/kinesis-sink.js';
 import { ShardCoordinator } from './source/coordinator.js';
 import { buildHttpServer } from './http/server.js';
+import { LeaseManager, createDynamoClient } from './lease/index.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(`Usage: npm run processor
@@ -82,6 +85,18 @@ producer.on('retry', (info) => {
 });
 producer.on('batch', (info) => metrics.putRecords.inc());
 
+// Leases: processors of one stream share its shards through the DynamoDB table (docs/leases.md).
+const workerId = config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+const dynamo = config.LEASE_TABLE ? createDynamoClient({ region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }) : undefined;
+const leases = dynamo
+  ? new LeaseManager({ dynamo, table: config.LEASE_TABLE, workerId, failoverTimeMs: config.FAILOVER_TIME_MS, now: Date.now, log })
+  : undefined;
+if (leases) {
+  leases.on('acquired', (_lease, how) => (how === 'steal' ? metrics.leaseSteals : metrics.leaseTakes).inc());
+  leases.on('lost', () => metrics.leasesLost.inc());
+  leases.on('renewFailed', () => metrics.leaseRenewFailures.inc());
+}
+
 const controller = new AbortController();
 let shuttingDown = false;
 const coordinator = new ShardCoordinator({
@@ -103,6 +118,13 @@ const coordinator = new ShardCoordinator({
   getRecordsLimit: config.GET_RECORDS_LIMIT,
   pollIntervalMs: config.POLL_INTERVAL_MS,
   refreshMs: config.SHARD_REFRESH_MS,
+  ...(leases
+    ? {
+        leases,
+        leaseCheckpointIntervalMs: config.LEASE_CHECKPOINT_INTERVAL_MS,
+        leaseOf: async (shardId: string) => (await leases.snapshot()).find((l) => l.leaseKey === shardId),
+      }
+    : {}),
 });
 
 const running = coordinator.run(controller.signal);
@@ -113,11 +135,17 @@ const http = buildHttpServer({
   logger: log.child({ component: 'http' }),
 });
 await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
-log.info({ port: config.HTTP_PORT, stream: config.KINESIS_STREAM, output: outputStream, stateDir: config.STATE_DIR }, 'processor started');
+log.info(
+  { port: config.HTTP_PORT, stream: config.KINESIS_STREAM, output: outputStream, stateDir: config.STATE_DIR, workerId, leaseTable: config.LEASE_TABLE || null },
+  'processor started',
+);
 
 const stats = setInterval(() => {
   store.stats().then((s) => metrics.setStateStats(s), () => undefined);
 }, 10_000);
+const leaseGauge = setInterval(() => {
+  if (leases) metrics.leasesHeld.set({ worker: workerId }, leases.held().length);
+}, 1_000);
 
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
@@ -131,6 +159,8 @@ async function shutdown(signal: string): Promise<void> {
   await running;
   await producer.close();
   clearInterval(stats);
+  clearInterval(leaseGauge);
+  dynamo?.destroy();
   await store.close();
   await http.close();
   kinesis.destroy();

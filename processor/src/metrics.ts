@@ -42,6 +42,13 @@ export interface PaymentsMetrics {
   readonly stateBytes: Gauge;
   readonly putRecordsRetries: Counter;
   readonly putRecords: Counter;
+  readonly leasesHeld: Gauge<'worker'>;
+  readonly leaseTakes: Counter;
+  readonly leaseSteals: Counter;
+  readonly leaseRenewFailures: Counter;
+  readonly leasesLost: Counter;
+  readonly rebuildDuration: Histogram;
+  readonly recordsReplayed: Counter;
 
   /** Counts one record read, its type folded to OTHER unless known. */
   recordRead(eventType: string, count?: number): void;
@@ -139,6 +146,44 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     registers,
   });
 
+  const leasesHeld = new Gauge({
+    name: 'payments_leases_held',
+    help: 'Shard leases this worker holds now (label: the worker id, one per process).',
+    labelNames: ['worker'] as const,
+    registers,
+  });
+  const leaseTakes = new Counter({
+    name: 'payments_lease_takes_total',
+    help: 'Leases this worker won because they were free or expired.',
+    registers,
+  });
+  const leaseSteals = new Counter({
+    name: 'payments_lease_steals_total',
+    help: 'Leases this worker took from a live worker to even the spread.',
+    registers,
+  });
+  const leaseRenewFailures = new Counter({
+    name: 'payments_lease_renew_failures_total',
+    help: 'Lease renewals that failed for another reason than a conflict (throttling, network).',
+    registers,
+  });
+  const leasesLost = new Counter({
+    name: 'payments_leases_lost_total',
+    help: 'Leases this worker lost (taken by another worker, or not renewed in time).',
+    registers,
+  });
+  const rebuildDuration = new Histogram({
+    name: 'payments_rebuild_duration_seconds',
+    help: "Time to rebuild a shard's state by replaying the shard (a take-over, a lost disk, a parent).",
+    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+    registers,
+  });
+  const recordsReplayed = new Counter({
+    name: 'payments_records_replayed_total',
+    help: 'Records replayed to rebuild shard state (nothing is emitted for them).',
+    registers,
+  });
+
   // Known label values start at 0, so rates and absent-series alerts work from the first scrape.
   for (const t of [...EVENT_TYPES, 'OTHER']) recordsRead.inc({ event_type: t }, 0);
   for (const r of [...PAYMENT_REJECT_REASONS, 'other']) recordsRejected.inc({ reason: r }, 0);
@@ -159,6 +204,13 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     stateBytes,
     putRecordsRetries,
     putRecords,
+    leasesHeld,
+    leaseTakes,
+    leaseSteals,
+    leaseRenewFailures,
+    leasesLost,
+    rebuildDuration,
+    recordsReplayed,
 
     recordRead(eventType, count = 1) {
       recordsRead.inc({ event_type: eventTypeLabel(eventType) }, count);

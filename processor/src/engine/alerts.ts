@@ -27,6 +27,8 @@ export class AlertWindows {
   readonly #size: number;
   /** windowStart → held payments in event-time order, ties in arrival order. */
   readonly #windows = new Map<number, HeldPayment[]>();
+  /** windowStart → ids held there: the duplicate check is O(1), not a scan of the window. */
+  readonly #ids = new Map<number, Set<string>>();
   /** Window starts, ascending: the first one is the next to close. */
   readonly #starts: number[] = [];
   readonly #dirty = new Set<number>();
@@ -44,7 +46,7 @@ export class AlertWindows {
   }
 
   holds(windowStart: number, paymentId: string): boolean {
-    return this.#windows.get(windowStart)?.some((p) => p.id === paymentId) ?? false;
+    return this.#ids.get(windowStart)?.has(paymentId) ?? false;
   }
 
   add(payment: HeldPayment): void {
@@ -53,8 +55,10 @@ export class AlertWindows {
     if (!held) {
       held = [];
       this.#windows.set(start, held);
+      this.#ids.set(start, new Set());
       insertUnique(this.#starts, start);
     }
+    this.#ids.get(start)?.add(payment.id);
     // After every payment with the same or an earlier event time: ties keep arrival order.
     let i = held.length;
     while (i > 0 && (held[i - 1] as HeldPayment).at > payment.at) i--;
@@ -73,8 +77,10 @@ export class AlertWindows {
     const held = this.#windows.get(windowStart);
     const payment = held?.shift();
     if (!held || !payment) throw new Error(`no held payment in window ${windowStart}`);
+    this.#ids.get(windowStart)?.delete(payment.id);
     if (held.length === 0) {
       this.#windows.delete(windowStart);
+      this.#ids.delete(windowStart);
       this.#starts.splice(lowerBound(this.#starts, windowStart), 1);
     }
     this.#dirty.add(windowStart);
@@ -89,6 +95,7 @@ export class AlertWindows {
   restore(windowStart: number, held: HeldPayment[]): void {
     if (held.length === 0) return;
     this.#windows.set(windowStart, held);
+    this.#ids.set(windowStart, new Set(held.map((p) => p.id)));
     insertUnique(this.#starts, windowStart);
   }
 

@@ -25,6 +25,9 @@ import type { KinesisSink, OutputEvent } from '../sink/kinesis-sink.js';
 import type { ShardStatus } from '../http/status.js';
 import { assertTransition, type ShardState } from './lifecycle.js';
 import { classifyRecord, rejectedEvent } from './classify.js';
+import { REBUILD_MARGIN_MS, rebuildEngine } from './rebuild.js';
+import { hashKeyOf, inheritEntries } from '../engine/inherit.js';
+import { LeaseLostError, SHARD_END, type Lease, type LeaseManager } from '../lease/index.js';
 
 export interface ShardTaskDeps {
   kinesis: KinesisClient;
@@ -43,15 +46,27 @@ export interface ShardTaskDeps {
   pollIntervalMs: number;
   /** Emissions per sink call and commit, so a watermark jump of hours is sent in pieces. */
   drainChunk?: number;
+  /** Pause between GetRecords calls while rebuilding (default: pollIntervalMs). */
+  rebuildPollIntervalMs?: number;
+  /** Present when processors share the shards: ownership, fencing and the shared checkpoint. */
+  leases?: LeaseManager;
+  /** Minimum time between two lease-table checkpoints of one shard. */
+  leaseCheckpointIntervalMs?: number;
+  /** The lease of another shard (a parent), as the table has it now. */
+  leaseOf?: (shardId: string) => Promise<Lease | undefined>;
 }
 
 export interface ShardTaskStart {
   shardId: string;
-  /** Entries taken over from finished parent shards, for a child shard without state of its own. */
-  inherited?: Array<[string, unknown]>;
-  /** True when the shard has finished parents: it starts at its beginning, not at the lookback. */
-  hasParents?: boolean;
+  /** Parent shards that still exist (all finished): a child takes over their state for its range. */
+  parents?: string[];
+  /** The shard's hash-key range, to keep only its own cards of the parents' state. */
+  hashKeyRange?: { start: bigint; end: bigint };
+  /** The lease as won, with the shared checkpoint (lease mode only). */
+  lease?: Lease;
 }
+
+const isSequenceNumber = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s);
 
 export class ShardTask {
   readonly shardId: string;
@@ -64,6 +79,8 @@ export class ShardTask {
   #lastRecordAt = 0;
   #checkpoint: ShardCheckpoint | undefined;
   #finished = false;
+  #leaseCheckpointedAt = Number.NEGATIVE_INFINITY;
+  #leaseSequence: string | undefined;
 
   constructor(start: ShardTaskStart, deps: ShardTaskDeps) {
     this.shardId = start.shardId;
@@ -100,37 +117,147 @@ export class ShardTask {
 
   /** Runs until the shard is finished or `signal` aborts; then the task is CLOSED. */
   async run(signal: AbortSignal): Promise<void> {
-    const { store, log } = this.#deps;
     try {
       this.#moveTo('RESTORING');
-      const loaded = await store.loadShard(this.shardId);
-      this.#checkpoint = loaded.checkpoint;
-      const cfg = this.#deps.engineConfig;
-      if (loaded.entries.length > 0) {
-        this.#engine = ShardEngine.restore(loaded.entries, cfg);
-      } else if (this.#start.inherited && this.#start.inherited.length > 0) {
-        this.#engine = ShardEngine.restore(this.#start.inherited, cfg);
-        // Make the inherited state this shard's own before reading anything.
-        await store.commitShard(this.shardId, { puts: this.#start.inherited, dels: [] }, this.#checkpointNow(null, false));
-        log.info({ shardId: this.shardId, entries: this.#start.inherited.length }, 'took over the parents\' state');
-      } else {
-        this.#engine = new ShardEngine(cfg);
-      }
-      if (this.#checkpoint?.shardEnd) {
-        this.#finished = true;
-        return;
-      }
+      await this.#restore(signal);
+      if (this.#finished || signal.aborted) return;
       this.#moveTo('RUNNING');
       await this.#loop(signal);
+      await this.#checkpointLease(true);
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        this.#deps.log.warn({ shardId: this.shardId }, 'lease lost: stopped the shard without emitting further');
+        return;
+      }
+      throw error;
     } finally {
       if (this.#state !== 'CLOSED') this.#moveTo('CLOSED');
     }
   }
 
+  /**
+   * Brings the engine to the shard's checkpoint. In order of preference: the local state when it
+   * is at the shared (lease) checkpoint; a rebuild by replay when the lease has a checkpoint the
+   * local state does not match (a take-over, a lost disk); the parents' state for a child that has
+   * never been read; the local state as it is without leases; else an empty engine.
+   */
+  async #restore(signal: AbortSignal): Promise<void> {
+    const { store, log } = this.#deps;
+    const loaded = await store.loadShard(this.shardId);
+    this.#checkpoint = loaded.checkpoint;
+    const cfg = this.#deps.engineConfig;
+    const lease = this.#start.lease;
+    if (lease?.checkpoint === SHARD_END || (!lease && loaded.checkpoint?.shardEnd)) {
+      this.#finished = true;
+      return;
+    }
+    if (lease && isSequenceNumber(lease.checkpoint)) {
+      this.#leaseSequence = lease.checkpoint;
+      if (loaded.checkpoint?.sequenceNumber === lease.checkpoint) {
+        this.#engine = ShardEngine.restore(loaded.entries, cfg);
+        return;
+      }
+      await this.#rebuild(lease, signal);
+      return;
+    }
+    if (loaded.entries.length > 0 || loaded.checkpoint) {
+      this.#engine = ShardEngine.restore(loaded.entries, cfg);
+      return;
+    }
+    const parents = this.#start.parents ?? [];
+    if (parents.length > 0) {
+      const inherited = await this.#parentsState(parents, signal);
+      this.#engine = ShardEngine.restore(inherited, cfg);
+      // Make the inherited state this shard's own before reading anything.
+      await store.commitShard(this.shardId, { puts: inherited, dels: [] }, this.#checkpointNow(null, false));
+      log.info({ shardId: this.shardId, parents, entries: inherited.length }, "took over the parents' state");
+      return;
+    }
+    this.#engine = new ShardEngine(cfg);
+  }
+
+  /** Replays the shard up to the lease's checkpoint; the rebuilt state replaces the local one. */
+  async #rebuild(lease: Lease, signal: AbortSignal): Promise<void> {
+    const d = this.#deps;
+    const at = lease.checkpointAtMs ?? d.now();
+    const wm = lease.checkpointWatermarkMs ?? at;
+    const fromMs = Math.min(at, wm) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS;
+    d.log.info({ shardId: this.shardId, from: new Date(fromMs).toISOString(), until: lease.checkpoint }, 'rebuilding shard state by replay');
+    const result = await rebuildEngine({
+      kinesis: d.kinesis,
+      stream: d.stream,
+      shardId: this.shardId,
+      fromMs,
+      until: { sequenceNumber: lease.checkpoint },
+      watermarkMs: lease.checkpointWatermarkMs ?? null,
+      stolen: d.stolen,
+      engineConfig: d.engineConfig,
+      maxRecordBytes: d.maxRecordBytes,
+      getRecordsLimit: d.getRecordsLimit,
+      pollIntervalMs: d.rebuildPollIntervalMs ?? d.pollIntervalMs,
+      signal,
+      now: d.now,
+    });
+    if (!result.complete) return;
+    this.#engine = result.engine;
+    await d.store.deleteShard(this.shardId);
+    const checkpoint: ShardCheckpoint = {
+      sequenceNumber: lease.checkpoint,
+      watermarkMs: result.engine.watermarkMs ?? Number.MIN_SAFE_INTEGER,
+      shardEnd: false,
+    };
+    await d.store.commitShard(this.shardId, result.engine.takeChanges(), checkpoint);
+    this.#checkpoint = checkpoint;
+    d.metrics.rebuildDuration.observe(result.durationMs / 1000);
+    d.metrics.recordsReplayed.inc(result.replayed);
+    d.log.info({ shardId: this.shardId, replayed: result.replayed, seconds: +(result.durationMs / 1000).toFixed(3) }, 'shard state rebuilt');
+  }
+
+  /** The parents' entries for this shard's hash range: from the local store, or rebuilt by replay. */
+  async #parentsState(parents: string[], signal: AbortSignal): Promise<Array<[string, unknown]>> {
+    const d = this.#deps;
+    const range = this.#start.hashKeyRange;
+    const inRange = (key: string) => {
+      if (!range) return true;
+      const h = hashKeyOf(key);
+      return h >= range.start && h <= range.end;
+    };
+    const states: Array<Array<[string, unknown]>> = [];
+    for (const parent of parents) {
+      const local = await d.store.loadShard(parent);
+      const lease = d.leaseOf ? await d.leaseOf(parent) : undefined;
+      if (local.checkpoint?.shardEnd || !lease) {
+        states.push(local.entries);
+        continue;
+      }
+      const at = lease.checkpointAtMs ?? d.now();
+      const result = await rebuildEngine({
+        kinesis: d.kinesis,
+        stream: d.stream,
+        shardId: parent,
+        fromMs: Math.min(at, lease.checkpointWatermarkMs ?? at) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS,
+        until: 'SHARD_END',
+        watermarkMs: lease.checkpointWatermarkMs ?? null,
+        stolen: d.stolen,
+        engineConfig: d.engineConfig,
+        maxRecordBytes: d.maxRecordBytes,
+        getRecordsLimit: d.getRecordsLimit,
+        pollIntervalMs: d.rebuildPollIntervalMs ?? d.pollIntervalMs,
+        keep: inRange,
+        signal,
+        now: d.now,
+      });
+      d.metrics.rebuildDuration.observe(result.durationMs / 1000);
+      d.metrics.recordsReplayed.inc(result.replayed);
+      states.push(result.engine.takeChanges().puts);
+    }
+    return inheritEntries(states, inRange);
+  }
+
   #startPosition(): StartPosition {
     const seq = this.#checkpoint?.sequenceNumber;
     if (seq) return { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: seq };
-    if (this.#start.hasParents) return { type: 'TRIM_HORIZON' };
+    if ((this.#start.parents ?? []).length > 0) return { type: 'TRIM_HORIZON' };
     return { type: 'AT_TIMESTAMP', timestampMs: this.#deps.now() - this.#deps.startLookbackMs };
   }
 
@@ -223,6 +350,8 @@ export class ShardTask {
       if (!first && out.length === 0 && !dirty) break;
       if (first && out.length === 0 && !dirty && !readRecords && !shardEnd) return;
       if (emissions.length > 0) d.metrics.windowFireDuration.observe(fireSeconds);
+      // The fence: never emit for a shard whose lease another worker may already hold.
+      if (d.leases && !d.leases.isSafe(this.shardId)) throw new LeaseLostError(this.shardId, 'lease not renewed in time');
       await d.sink.emit(out);
       this.#count(emissions);
       const last = !engine.hasPendingEmissions();
@@ -231,6 +360,31 @@ export class ShardTask {
       this.#checkpoint = checkpoint;
       first = false;
     } while (engine.hasPendingEmissions());
+    await this.#checkpointLease(shardEnd);
+  }
+
+  /**
+   * The shared checkpoint follows the local one (never the other way round): at most every
+   * leaseCheckpointIntervalMs, always at the shard's end and on shutdown, and only when nothing is
+   * left half-drained, so a new owner's replay to it rebuilds exactly this state.
+   */
+  async #checkpointLease(force: boolean): Promise<void> {
+    const d = this.#deps;
+    const c = this.#checkpoint;
+    if (!d.leases || !c || !this.#engine || this.#engine.hasPendingEmissions()) return;
+    const now = d.now();
+    if (!force && now - this.#leaseCheckpointedAt < (d.leaseCheckpointIntervalMs ?? 1_000)) return;
+    const sequenceNumber = c.shardEnd ? SHARD_END : c.sequenceNumber;
+    if (!sequenceNumber || sequenceNumber === this.#leaseSequence) return;
+    await d.leases.checkpoint(this.shardId, {
+      sequenceNumber,
+      watermarkMs: c.watermarkMs,
+      checkpointAtMs: now,
+      // Refused if this worker lost the lease and won it back since this task began.
+      ...(this.#start.lease ? { acquiredCounter: this.#start.lease.leaseCounter } : {}),
+    });
+    this.#leaseCheckpointedAt = now;
+    this.#leaseSequence = sequenceNumber;
   }
 
   #count(emissions: readonly Emission[]): void {

@@ -65,6 +65,8 @@ export async function startStack(t: Test, options: { cards?: number; shards?: nu
         IDLE_LAG_MS: '2000',
         SHARD_REFRESH_MS: '1000',
         LOG_LEVEL: 'warn',
+        // One processor owns every shard unless a test brings a lease table.
+        LEASE_TABLE: '',
         ...extraEnv,
       });
     },
