@@ -107,3 +107,15 @@ t.test('a child is readable only after every known parent is finished', async (t
   t.ok(isReadable(child, new Set(['p1', 'p2', 'c']), new Set(['p1', 'p2'])));
   t.ok(isReadable(child, new Set(['p1', 'c']), new Set(['p1'])), 'a parent past retention is not waited for');
 });
+
+t.test('regression: AT_TIMESTAMP with no record after the timestamp answers at once (kinesalite hung until the 30 s request timeout)', async (t) => {
+  const k = await withKinesis(t, { shards: 1 });
+  const [shard] = await listAllShards(k.client, k.stream);
+  const reader = new ShardReader(k.client, k.stream, shard!.ShardId!, { type: 'AT_TIMESTAMP', timestampMs: Date.now() - 3_600_000 }, { minCallIntervalMs: 0 });
+  const started = Date.now();
+  const first = await Promise.race([reader.next(), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5_000))]);
+  t.not(first, 'hung', `answered in ${Date.now() - started} ms`);
+  await fill(k.client, k.stream, 3);
+  const next = await reader.next();
+  t.same(next.records.map((r) => Buffer.from(r.Data!).toString()), ['0', '1', '2'], 'and then reads what arrives');
+});
