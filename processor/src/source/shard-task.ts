@@ -286,6 +286,7 @@ export class ShardTask {
 
     while (!signal.aborted) {
       const batch = await reader.next();
+      d.log.trace({ shardId: this.shardId, records: batch.records.length, behindMs: batch.millisBehindLatest, aborted: signal.aborted }, 'batch read');
       if (signal.aborted && batch.records.length === 0) break;
       const now = d.now();
       this.#millisBehindLatest = batch.millisBehindLatest;
