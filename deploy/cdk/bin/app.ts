@@ -1,0 +1,8 @@
+/**
+ * The CDK app: `cd deploy/cdk && npx cdk synth` (offline: no credentials, no lookups).
+ * cdk-nag's AwsSolutions pack runs on every synth; an unacknowledged finding fails it.
+ * Context `-c simulator=false` leaves out the simulator task definition.
+ */
+import { buildApp } from '../lib/build-app.js';
+
+buildApp().app.synth();

@@ -1,0 +1,127 @@
+/**
+ * The Dockerfile and the ECS task definition agree: port, health check, user, state directory,
+ * start command, stop timeout (and the `docker run` of docs/deployment.md gives the same stop
+ * timeout, since a Dockerfile cannot). The Dockerfile is read as text.
+ */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { PROCESSOR_CONTAINER as C, ProcessorService } from '../../../ecs/processor-service.js';
+import { processorEnv, loadProcessorConfig } from '../../../processor/src/config.js';
+import { envOf, execForm, healthcheck, last, readDockerfile, seconds } from './dockerfile.js';
+
+const { runtime, build } = readDockerfile();
+const env = envOf(runtime);
+
+// The ECS side, synthesized from ecs/processor-service.ts on its own.
+const stack = new Stack(new App(), 'EcsOnly');
+const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'p', subnetType: ec2.SubnetType.PUBLIC }] });
+const key = new kms.Key(stack, 'Key');
+new ProcessorService(stack, 'Processor', {
+  cluster: new ecs.Cluster(stack, 'Cluster', { vpc }),
+  image: ecs.ContainerImage.fromRegistry('example/processor:test'),
+  stream: new kinesis.Stream(stack, 'Stream', { encryptionKey: key }),
+  streamKey: key,
+  leaseTable: new dynamodb.Table(stack, 'Leases', { partitionKey: { name: 'leaseKey', type: dynamodb.AttributeType.STRING } }),
+  maxTasks: 4,
+  subnets: { subnetType: ec2.SubnetType.PUBLIC },
+  simulator: false,
+});
+const taskDefs = Object.values(Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition'));
+const task = taskDefs[0]!.Properties;
+const container = task.ContainerDefinitions[0];
+const ecsEnv = Object.fromEntries((container.Environment as { Name: string; Value: string }[]).map((e) => [e.Name, e.Value]));
+
+t.test('base images: Node 22 LTS slim in both stages, dependencies by npm ci', async (t) => {
+  t.equal(runtime.from, 'node:22-slim');
+  t.equal(build.from, 'node:22-slim');
+  t.match(last(build, 'RUN') ?? '', /scripts\/build-dist\.sh/);
+  t.ok(runtime.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.args)), 'production dependencies only');
+  t.notOk(runtime.instructions.some((i) => i.op === 'COPY' && /^(\.|common|processor|deploy)\b/.test(i.args)), 'no TypeScript sources in the runtime stage');
+});
+
+t.test('port', async (t) => {
+  t.equal(last(runtime, 'EXPOSE'), String(C.port));
+  t.equal(env.HTTP_PORT, String(C.port));
+  t.same(container.PortMappings, [{ ContainerPort: C.port, Protocol: 'tcp' }]);
+  t.equal(ecsEnv.HTTP_PORT, String(C.port));
+});
+
+t.test('health check: the same command and timings on GET /health', async (t) => {
+  const hc = healthcheck(last(runtime, 'HEALTHCHECK')!);
+  t.same(hc.command, [...C.healthCheckCommand]);
+  t.same(container.HealthCheck.Command, ['CMD', ...hc.command]);
+  t.equal(seconds(hc.options.interval!), container.HealthCheck.Interval);
+  t.equal(seconds(hc.options.timeout!), container.HealthCheck.Timeout);
+  t.equal(seconds(hc.options['start-period']!), container.HealthCheck.StartPeriod);
+  t.equal(Number(hc.options.retries), container.HealthCheck.Retries);
+  const script = readFileSync(new URL('../../../scripts/healthcheck.mjs', import.meta.url), 'utf8');
+  t.match(script, /\/health`/);
+  t.ok(runtime.instructions.some((i) => i.op === 'COPY' && i.args.includes('scripts/healthcheck.mjs')), 'the script is in the image');
+});
+
+t.test('user: unprivileged, the same in both', async (t) => {
+  const user = last(runtime, 'USER');
+  t.equal(user, C.user);
+  t.notMatch(user ?? 'root', /^(root|0)(:|$)/);
+  t.equal(container.User, user);
+});
+
+t.test('state directory: a volume in the image, an ephemeral mount in ECS, owned by the user', async (t) => {
+  t.same(execForm(last(runtime, 'VOLUME')!), [C.stateDir]);
+  t.equal(env.STATE_DIR, C.stateDir);
+  t.equal(ecsEnv.STATE_DIR, C.stateDir);
+  t.same(container.MountPoints, [{ ContainerPath: C.stateDir, ReadOnly: false, SourceVolume: 'state' }]);
+  t.same(task.Volumes, [{ Name: 'state' }]);
+  t.same(task.EphemeralStorage, { SizeInGiB: C.ephemeralStorageGiB });
+  t.ok(runtime.instructions.some((i) => i.op === 'RUN' && i.args.includes(`chown -R ${C.user}:${C.user} ${C.stateDir.replace(/\/state$/, '')}`)), 'chown before VOLUME');
+  const order = runtime.instructions.map((i) => i.op);
+  t.ok(order.lastIndexOf('RUN') < order.indexOf('VOLUME'), 'no RUN after VOLUME (its changes would be discarded)');
+});
+
+t.test('start command and stop: SIGTERM to the processor, stop timeout above its shutdown timeout', async (t) => {
+  const cmd = execForm(last(runtime, 'CMD')!);
+  t.same(cmd, [...C.command]);
+  t.same(container.Command, cmd);
+  t.equal(last(runtime, 'ENTRYPOINT'), undefined, 'no entrypoint wrapper between PID 1 and the processor');
+  t.equal(last(runtime, 'STOPSIGNAL'), 'SIGTERM');
+  const shutdownMs = Number(env.SHUTDOWN_TIMEOUT_MS);
+  t.equal(shutdownMs, C.shutdownTimeoutMs);
+  t.equal(Number(ecsEnv.SHUTDOWN_TIMEOUT_MS), shutdownMs);
+  t.equal(loadProcessorConfig({}).SHUTDOWN_TIMEOUT_MS, shutdownMs, 'the processor default is the same');
+  t.equal(container.StopTimeout, C.stopTimeoutSeconds);
+  t.ok(C.stopTimeoutSeconds * 1000 >= shutdownMs + 10_000, 'at least 10 s of margin');
+  t.ok(C.stopTimeoutSeconds <= 120, 'Fargate allows 120 s at most');
+  t.equal(container.LinuxParameters.InitProcessEnabled, true, 'ECS runs an init (like docker --init)');
+});
+
+t.test('environment: every variable the image sets is one the processor reads; ECS agrees on the shared ones', async (t) => {
+  const known = new Set([...Object.keys(processorEnv), 'LOG_LEVEL', 'NODE_ENV']);
+  for (const name of Object.keys(env)) t.ok(known.has(name), `${name} is read by the processor`);
+  for (const name of Object.keys(ecsEnv)) t.ok(known.has(name), `ECS ${name} is read by the processor`);
+  for (const name of ['CARDS_FILE', 'STATE_DIR', 'HTTP_PORT', 'SHUTDOWN_TIMEOUT_MS', 'KINESIS_ENDPOINT']) t.equal(ecsEnv[name], env[name], name);
+  t.equal(env.CARDS_FILE, C.cardsFile);
+  t.equal(last(runtime, 'WORKDIR'), '/app');
+  t.ok(runtime.instructions.some((i) => i.op === 'COPY' && /--from=build \/out\/data \.\/data/.test(i.args)), 'the cards file is in the image');
+});
+
+t.test('docs/deployment.md: docker run with the same stop timeout, port, state volume and --init', async (t) => {
+  const doc = readFileSync(new URL('../../../docs/deployment.md', import.meta.url), 'utf8');
+  const run = /docker run[^`]*?(?=\n```)/s.exec(doc)?.[0] ?? '';
+  t.match(run, new RegExp(`--stop-timeout[ =]${C.stopTimeoutSeconds}\\b`));
+  t.match(run, /--init\b/);
+  t.match(run, new RegExp(`-p \\S*:?${C.port}\\b`));
+  t.match(run, new RegExp(`-v \\S+:${C.stateDir.replace(/\//g, '\\/')}\\b`));
+  t.match(run, /LEASE_TABLE/);
+});
+
+t.test('.dockerignore keeps dependencies, data and CDK output out of the build context', async (t) => {
+  const ignore = readFileSync(new URL('../../../.dockerignore', import.meta.url), 'utf8').split('\n');
+  for (const p of ['node_modules', 'data', 'dist', '.git', 'deploy/cdk.out']) t.ok(ignore.includes(p), p);
+});

@@ -1,0 +1,181 @@
+/**
+ * The processor's ECS service on Fargate, and the optional simulator task definition.
+ *
+ * `PROCESSOR_CONTAINER` holds the settings the image (Dockerfile) must agree with: port, health
+ * check, user, state directory, stop timeout. deploy/test/cdk/image.test.ts parses the Dockerfile
+ * and checks both against these values and against the synthesized task definition.
+ *
+ * Shutdown: ECS sends SIGTERM, waits `stopTimeoutSeconds`, then SIGKILLs. The processor drains,
+ * flushes and checkpoints within SHUTDOWN_TIMEOUT_MS (then exits 1 on its own), so the stop
+ * timeout is well above it: a kill never cuts a checkpoint.
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+
+export const PROCESSOR_CONTAINER = Object.freeze({
+  name: 'processor',
+  port: 8080,
+  /** The image's unprivileged user (Dockerfile `USER`). */
+  user: 'node',
+  /** LevelDB state: the image's VOLUME, a Fargate ephemeral bind mount here. */
+  stateDir: '/var/lib/processor/state',
+  cardsFile: '/app/data/cards.csv',
+  command: ['node', 'dist/processor/src/main.js'],
+  healthCheckCommand: ['node', 'scripts/healthcheck.mjs'],
+  healthCheck: { intervalSeconds: 10, timeoutSeconds: 5, startPeriodSeconds: 30, retries: 3 },
+  /** processor/src/config.ts SHUTDOWN_TIMEOUT_MS (its default). */
+  shutdownTimeoutMs: 25_000,
+  /** > SHUTDOWN_TIMEOUT_MS with room for the last PutRecords retries; Fargate allows up to 120 s. */
+  stopTimeoutSeconds: 60,
+  /** Fargate task storage (GiB, 21–200); the state lives there and is rebuilt by a new task. */
+  ephemeralStorageGiB: 30,
+  cpu: 512,
+  memoryMiB: 1024,
+});
+
+export const SIMULATOR_COMMAND = ['node', 'dist/simulator/src/main.js', '--rate', '100'] as const;
+
+export interface ProcessorServiceProps {
+  cluster: ecs.ICluster;
+  image: ecs.ContainerImage;
+  stream: kinesis.IStream;
+  streamKey: kms.IKey;
+  leaseTable: dynamodb.ITable;
+  /** Upper bound of the task count: more tasks than shards would hold no lease. */
+  maxTasks: number;
+  subnets: ec2.SubnetSelection;
+  logRetention?: logs.RetentionDays;
+  /** Also define a simulator task definition (run it with `aws ecs run-task`). */
+  simulator?: boolean;
+}
+
+export class ProcessorService extends Construct {
+  readonly service: ecs.FargateService;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+  readonly logGroup: logs.LogGroup;
+  readonly simulatorTaskDefinition?: ecs.FargateTaskDefinition;
+
+  constructor(scope: Construct, id: string, props: ProcessorServiceProps) {
+    super(scope, id);
+    const c = PROCESSOR_CONTAINER;
+    const region = Stack.of(this).region;
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: c.cpu,
+      memoryLimitMiB: c.memoryMiB,
+      ephemeralStorageGiB: c.ephemeralStorageGiB,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      volumes: [{ name: 'state' }],
+    });
+    // Exactly what the processor calls (common/src/shard-reader.ts, common/src/producer.ts,
+    // processor/src/lease/table.ts), on exactly its resources.
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'KinesisReadAndEmit',
+        actions: ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards', 'kinesis:PutRecords'],
+        resources: [props.stream.streamArn],
+      }),
+    );
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({ sid: 'StreamKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.streamKey.keyArn] }),
+    );
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'LeaseTable',
+        actions: ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
+        resources: [props.leaseTable.tableArn],
+      }),
+    );
+
+    this.container = this.taskDefinition.addContainer('Processor', {
+      containerName: c.name,
+      image: props.image,
+      command: [...c.command],
+      user: c.user,
+      readonlyRootFilesystem: true,
+      essential: true,
+      stopTimeout: Duration.seconds(c.stopTimeoutSeconds),
+      linuxParameters: new ecs.LinuxParameters(this, 'Linux', { initProcessEnabled: true }),
+      portMappings: [{ containerPort: c.port, protocol: ecs.Protocol.TCP }],
+      healthCheck: {
+        command: ['CMD', ...c.healthCheckCommand],
+        interval: Duration.seconds(c.healthCheck.intervalSeconds),
+        timeout: Duration.seconds(c.healthCheck.timeoutSeconds),
+        startPeriod: Duration.seconds(c.healthCheck.startPeriodSeconds),
+        retries: c.healthCheck.retries,
+      },
+      environment: {
+        AWS_REGION: region,
+        KINESIS_ENDPOINT: '',
+        KINESIS_STREAM: props.stream.streamName,
+        LEASE_TABLE: props.leaseTable.tableName,
+        DYNAMODB_ENDPOINT: '',
+        STATE_DIR: c.stateDir,
+        CARDS_FILE: c.cardsFile,
+        HTTP_PORT: String(c.port),
+        SHUTDOWN_TIMEOUT_MS: String(c.shutdownTimeoutMs),
+        LOG_LEVEL: 'info',
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'processor' }),
+    });
+    this.container.addMountPoints({ containerPath: c.stateDir, sourceVolume: 'state', readOnly: false });
+
+    const securityGroup = new ec2.SecurityGroup(this, 'Tasks', {
+      vpc: props.cluster.vpc,
+      description: 'Processor tasks: no inbound traffic; outbound HTTPS to Kinesis, DynamoDB, KMS, ECR and CloudWatch Logs',
+      allowAllOutbound: false,
+    });
+    securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: props.cluster,
+      taskDefinition: this.taskDefinition,
+      vpcSubnets: props.subnets,
+      securityGroups: [securityGroup],
+      assignPublicIp: false,
+      circuitBreaker: { enable: true, rollback: true },
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      enableExecuteCommand: false,
+    });
+    const scaling = this.service.autoScaleTaskCount({ minCapacity: 1, maxCapacity: props.maxTasks });
+    scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: 60 });
+
+    if (props.simulator) {
+      const sim = new ecs.FargateTaskDefinition(this, 'SimulatorTask', {
+        cpu: 256,
+        memoryLimitMiB: 512,
+        runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      });
+      sim.addToTaskRolePolicy(new iam.PolicyStatement({ sid: 'KinesisPut', actions: ['kinesis:PutRecords'], resources: [props.stream.streamArn] }));
+      sim.addToTaskRolePolicy(new iam.PolicyStatement({ sid: 'StreamKey', actions: ['kms:GenerateDataKey'], resources: [props.streamKey.keyArn] }));
+      sim.addContainer('Simulator', {
+        containerName: 'simulator',
+        image: props.image,
+        command: [...SIMULATOR_COMMAND],
+        user: c.user,
+        readonlyRootFilesystem: true,
+        linuxParameters: new ecs.LinuxParameters(this, 'SimulatorLinux', { initProcessEnabled: true }),
+        environment: {
+          AWS_REGION: region,
+          KINESIS_ENDPOINT: '',
+          KINESIS_STREAM: props.stream.streamName,
+          CARDS_FILE: c.cardsFile,
+          LOG_LEVEL: 'info',
+        },
+        logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'simulator' }),
+      });
+      this.simulatorTaskDefinition = sim;
+    }
+  }
+}
