@@ -36,7 +36,15 @@ export class ShardCoordinator {
   #signal: AbortSignal | undefined;
 
   constructor(options: CoordinatorOptions) {
-    this.#o = options;
+    this.#o = {
+      ...options,
+      shardInfo: (shardId) => {
+        const shard = this.#known.find((s) => s.ShardId === shardId);
+        if (!shard) return undefined;
+        const { parents, hashKeyRange } = this.#startInfo(shard, new Set(this.#known.map((s) => s.ShardId!)));
+        return { parents: parents ?? [], ...(hashKeyRange ? { hashKeyRange } : {}) };
+      },
+    };
   }
 
   /** The shards this process runs or should run; for /ready and metrics. */

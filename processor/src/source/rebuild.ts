@@ -23,8 +23,10 @@ export interface RebuildOptions {
   kinesis: KinesisClient;
   stream: string;
   shardId: string;
-  /** Replay from AT_TIMESTAMP this instant (epoch ms). */
-  fromMs: number;
+  /** Replay from AT_TIMESTAMP this instant (epoch ms); absent: from the shard's beginning. */
+  fromMs?: number;
+  /** State to start from (a child's share of its parents' state); absent: empty. */
+  initial?: ReadonlyArray<readonly [string, unknown]>;
   /** Replay up to and including this record, or to the end of a closed shard. */
   until: { sequenceNumber: string } | 'SHARD_END';
   /** The previous owner's watermark at its checkpoint (null: it had none). */
@@ -42,6 +44,8 @@ export interface RebuildOptions {
 
 export interface RebuildResult {
   engine: ShardEngine;
+  /** Every state entry of the rebuilt engine (the initial state with the replay's changes applied). */
+  entries: Array<[string, unknown]>;
   replayed: number;
   durationMs: number;
   /** False when aborted before reaching the checkpoint. */
@@ -57,9 +61,10 @@ function drainAndDiscard(engine: ShardEngine, nowMs: number): void {
 export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   const now = o.now ?? Date.now;
   const started = performance.now();
-  const engine = new ShardEngine(o.engineConfig);
+  const engine = o.initial ? ShardEngine.restore(o.initial, o.engineConfig) : new ShardEngine(o.engineConfig);
   const until = o.until === 'SHARD_END' ? undefined : BigInt(o.until.sequenceNumber);
-  const reader = new ShardReader(o.kinesis, o.stream, o.shardId, { type: 'AT_TIMESTAMP', timestampMs: o.fromMs }, {
+  const start = o.fromMs === undefined ? ({ type: 'TRIM_HORIZON' } as const) : ({ type: 'AT_TIMESTAMP', timestampMs: o.fromMs } as const);
+  const reader = new ShardReader(o.kinesis, o.stream, o.shardId, start, {
     ...(o.signal ? { signal: o.signal } : {}),
     limit: o.getRecordsLimit,
     minCallIntervalMs: o.pollIntervalMs,
@@ -98,5 +103,9 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
     engine.onIdle({ nowMs: o.watermarkMs + c.idleLagMs, caughtUp: true, lastRecordAtMs: Number.MIN_SAFE_INTEGER });
     drainAndDiscard(engine, now());
   }
-  return { engine, replayed, durationMs: performance.now() - started, complete };
+  const entries = new Map<string, unknown>(o.initial ?? []);
+  const changes = engine.takeChanges();
+  for (const key of changes.dels) entries.delete(key);
+  for (const [key, value] of changes.puts) entries.set(key, value);
+  return { engine, entries: [...entries], replayed, durationMs: performance.now() - started, complete };
 }

@@ -54,6 +54,8 @@ export interface ShardTaskDeps {
   leaseCheckpointIntervalMs?: number;
   /** The lease of another shard (a parent), as the table has it now. */
   leaseOf?: (shardId: string) => Promise<Lease | undefined>;
+  /** Parents (still in the stream) and hash-key range of any shard, from the last ListShards. */
+  shardInfo?: (shardId: string) => { parents: string[]; hashKeyRange?: { start: bigint; end: bigint } } | undefined;
 }
 
 export interface ShardTaskStart {
@@ -176,18 +178,36 @@ export class ShardTask {
     this.#engine = new ShardEngine(cfg);
   }
 
-  /** Replays the shard up to the lease's checkpoint; the rebuilt state replaces the local one. */
+  /**
+   * Replays the shard up to the lease's checkpoint; the rebuilt state replaces the local one.
+   * A child shard's state began as its share of its parents' state: while the parents still
+   * exist and ended within the replay window, that share is rebuilt first and the child replayed
+   * from its beginning; otherwise the child's own last 60 minutes are all there is to replay.
+   */
   async #rebuild(lease: Lease, signal: AbortSignal): Promise<void> {
     const d = this.#deps;
     const at = lease.checkpointAtMs ?? d.now();
     const wm = lease.checkpointWatermarkMs ?? at;
-    const fromMs = Math.min(at, wm) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS;
-    d.log.info({ shardId: this.shardId, from: new Date(fromMs).toISOString(), until: lease.checkpoint }, 'rebuilding shard state by replay');
+    let fromMs: number | undefined = Math.min(at, wm) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS;
+    let initial: Array<[string, unknown]> | undefined;
+    const parents = this.#start.parents ?? [];
+    if (parents.length > 0 && d.leaseOf) {
+      const parentLeases = await Promise.all(parents.map((p) => d.leaseOf!(p)));
+      if (parentLeases.some((p) => p === undefined || (p.checkpointAtMs ?? Infinity) >= fromMs!)) {
+        initial = await this.#parentsState(parents, signal);
+        fromMs = undefined;
+      }
+    }
+    d.log.info(
+      { shardId: this.shardId, from: fromMs === undefined ? 'TRIM_HORIZON' : new Date(fromMs).toISOString(), until: lease.checkpoint, parents: initial ? parents : [] },
+      'rebuilding shard state by replay',
+    );
     const result = await rebuildEngine({
       kinesis: d.kinesis,
       stream: d.stream,
       shardId: this.shardId,
-      fromMs,
+      ...(fromMs === undefined ? {} : { fromMs }),
+      ...(initial ? { initial } : {}),
       until: { sequenceNumber: lease.checkpoint },
       watermarkMs: lease.checkpointWatermarkMs ?? null,
       stolen: d.stolen,
@@ -206,52 +226,65 @@ export class ShardTask {
       watermarkMs: result.engine.watermarkMs ?? Number.MIN_SAFE_INTEGER,
       shardEnd: false,
     };
-    await d.store.commitShard(this.shardId, result.engine.takeChanges(), checkpoint);
+    await d.store.commitShard(this.shardId, { puts: result.entries, dels: [] }, checkpoint);
     this.#checkpoint = checkpoint;
     d.metrics.rebuildDuration.observe(result.durationMs / 1000);
     d.metrics.recordsReplayed.inc(result.replayed);
     d.log.info({ shardId: this.shardId, replayed: result.replayed, seconds: +(result.durationMs / 1000).toFixed(3) }, 'shard state rebuilt');
   }
 
-  /** The parents' entries for this shard's hash range: from the local store, or rebuilt by replay. */
-  async #parentsState(parents: string[], signal: AbortSignal): Promise<Array<[string, unknown]>> {
-    const d = this.#deps;
-    const range = this.#start.hashKeyRange;
-    const inRange = (key: string) => {
-      if (!range) return true;
-      const h = hashKeyOf(key);
-      return h >= range.start && h <= range.end;
-    };
+  /** A child's share of its parents' state: their entries for the child's hash-key range. */
+  async #parentsState(parents: string[], signal: AbortSignal, range = this.#start.hashKeyRange): Promise<Array<[string, unknown]>> {
     const states: Array<Array<[string, unknown]>> = [];
-    for (const parent of parents) {
-      const local = await d.store.loadShard(parent);
-      const lease = d.leaseOf ? await d.leaseOf(parent) : undefined;
-      if (local.checkpoint?.shardEnd || !lease) {
-        states.push(local.entries);
-        continue;
+    for (const parent of parents) states.push(await this.#finishedState(parent, signal));
+    return inheritEntries(states, (card) => {
+      if (!range) return true;
+      const h = hashKeyOf(card);
+      return h >= range.start && h <= range.end;
+    });
+  }
+
+  /**
+   * The state a finished shard ended with: from the local store when this worker read it to its
+   * end, else rebuilt by replaying it to its end (starting, in turn, from its own parents' share
+   * when they ended within the replay window).
+   */
+  async #finishedState(shardId: string, signal: AbortSignal): Promise<Array<[string, unknown]>> {
+    const d = this.#deps;
+    const local = await d.store.loadShard(shardId);
+    const lease = d.leaseOf ? await d.leaseOf(shardId) : undefined;
+    if (local.checkpoint?.shardEnd || !lease) return local.entries;
+    const at = lease.checkpointAtMs ?? d.now();
+    let fromMs: number | undefined = Math.min(at, lease.checkpointWatermarkMs ?? at) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS;
+    let initial: Array<[string, unknown]> | undefined;
+    const info = d.shardInfo?.(shardId);
+    if (info && info.parents.length > 0) {
+      const parentLeases = await Promise.all(info.parents.map((p) => d.leaseOf!(p)));
+      if (parentLeases.some((p) => p === undefined || (p.checkpointAtMs ?? Infinity) >= fromMs!)) {
+        initial = await this.#parentsState(info.parents, signal, info.hashKeyRange);
+        fromMs = undefined;
       }
-      const at = lease.checkpointAtMs ?? d.now();
-      const result = await rebuildEngine({
-        kinesis: d.kinesis,
-        stream: d.stream,
-        shardId: parent,
-        fromMs: Math.min(at, lease.checkpointWatermarkMs ?? at) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS,
-        until: 'SHARD_END',
-        watermarkMs: lease.checkpointWatermarkMs ?? null,
-        stolen: d.stolen,
-        engineConfig: d.engineConfig,
-        maxRecordBytes: d.maxRecordBytes,
-        getRecordsLimit: d.getRecordsLimit,
-        pollIntervalMs: d.rebuildPollIntervalMs ?? d.pollIntervalMs,
-        keep: inRange,
-        signal,
-        now: d.now,
-      });
-      d.metrics.rebuildDuration.observe(result.durationMs / 1000);
-      d.metrics.recordsReplayed.inc(result.replayed);
-      states.push(result.engine.takeChanges().puts);
     }
-    return inheritEntries(states, inRange);
+    const result = await rebuildEngine({
+      kinesis: d.kinesis,
+      stream: d.stream,
+      shardId,
+      ...(fromMs === undefined ? {} : { fromMs }),
+      ...(initial ? { initial } : {}),
+      until: 'SHARD_END',
+      watermarkMs: lease.checkpointWatermarkMs ?? null,
+      stolen: d.stolen,
+      engineConfig: d.engineConfig,
+      maxRecordBytes: d.maxRecordBytes,
+      getRecordsLimit: d.getRecordsLimit,
+      pollIntervalMs: d.rebuildPollIntervalMs ?? d.pollIntervalMs,
+      signal,
+      now: d.now,
+    });
+    d.metrics.rebuildDuration.observe(result.durationMs / 1000);
+    d.metrics.recordsReplayed.inc(result.replayed);
+    d.log.info({ shardId: this.shardId, parent: shardId, replayed: result.replayed, seconds: +(result.durationMs / 1000).toFixed(3) }, "parent's state rebuilt");
+    return result.entries;
   }
 
   #startPosition(): StartPosition {
