@@ -46,6 +46,13 @@ try {
   throw error;
 }
 
+// A signal during start-up is held until everything is up, then handled as a normal stop: the
+// default action would kill the process before LevelDB is closed.
+let earlySignal: string | undefined;
+const holdSignal = (signal: string) => (earlySignal ??= signal);
+process.on('SIGTERM', holdSignal);
+process.on('SIGINT', holdSignal);
+
 const registry = new Registry();
 const metrics = createMetrics(registry);
 const store = await openStateStore({ kind: 'leveldb', dir: config.STATE_DIR }).catch((error: unknown) => {
@@ -78,7 +85,8 @@ if (existsSync(config.CARDS_FILE)) {
 
 const kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
 const outputStream = config.OUTPUT_STREAM ?? config.KINESIS_STREAM;
-const producer = new KinesisProducer(kinesis, outputStream, { lingerMs: 20, maxInFlight: 4 });
+// One PutRecords call in flight keeps each card's alerts and summaries in order in the output.
+const producer = new KinesisProducer(kinesis, outputStream, { lingerMs: 20, maxInFlight: 1 });
 producer.on('retry', (info) => {
   metrics.putRecordsRetries.inc(info.records);
   log.warn({ reason: info.reason, records: info.records, attempt: info.attempt, delayMs: info.delayMs }, 'PutRecords retry');
@@ -168,5 +176,8 @@ async function shutdown(signal: string): Promise<void> {
   log.info('stopped');
   process.exit(0);
 }
+process.off('SIGTERM', holdSignal);
+process.off('SIGINT', holdSignal);
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+if (earlySignal) void shutdown(earlySignal);

@@ -18,6 +18,13 @@ const EXPECTED = {
   payments_state_bytes: { type: 'gauge', labels: [] },
   payments_put_records_retries_total: { type: 'counter', labels: [] },
   payments_put_records_total: { type: 'counter', labels: [] },
+  payments_leases_held: { type: 'gauge', labels: ['worker'] },
+  payments_lease_takes_total: { type: 'counter', labels: [] },
+  payments_lease_steals_total: { type: 'counter', labels: [] },
+  payments_lease_renew_failures_total: { type: 'counter', labels: [] },
+  payments_leases_lost_total: { type: 'counter', labels: [] },
+  payments_rebuild_duration_seconds: { type: 'histogram', labels: [] },
+  payments_records_replayed_total: { type: 'counter', labels: [] },
 } as const;
 
 function setup() {

@@ -178,46 +178,11 @@ export class ShardTask {
     this.#engine = new ShardEngine(cfg);
   }
 
-  /**
-   * Replays the shard up to the lease's checkpoint; the rebuilt state replaces the local one.
-   * A child shard's state began as its share of its parents' state: while the parents still
-   * exist and ended within the replay window, that share is rebuilt first and the child replayed
-   * from its beginning; otherwise the child's own last 60 minutes are all there is to replay.
-   */
+  /** Replays the shard up to the lease's checkpoint; the rebuilt state replaces the local one. */
   async #rebuild(lease: Lease, signal: AbortSignal): Promise<void> {
     const d = this.#deps;
-    const at = lease.checkpointAtMs ?? d.now();
-    const wm = lease.checkpointWatermarkMs ?? at;
-    let fromMs: number | undefined = Math.min(at, wm) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS;
-    let initial: Array<[string, unknown]> | undefined;
-    const parents = this.#start.parents ?? [];
-    if (parents.length > 0 && d.leaseOf) {
-      const parentLeases = await Promise.all(parents.map((p) => d.leaseOf!(p)));
-      if (parentLeases.some((p) => p === undefined || (p.checkpointAtMs ?? Infinity) >= fromMs!)) {
-        initial = await this.#parentsState(parents, signal);
-        fromMs = undefined;
-      }
-    }
-    d.log.info(
-      { shardId: this.shardId, from: fromMs === undefined ? 'TRIM_HORIZON' : new Date(fromMs).toISOString(), until: lease.checkpoint, parents: initial ? parents : [] },
-      'rebuilding shard state by replay',
-    );
-    const result = await rebuildEngine({
-      kinesis: d.kinesis,
-      stream: d.stream,
-      shardId: this.shardId,
-      ...(fromMs === undefined ? {} : { fromMs }),
-      ...(initial ? { initial } : {}),
-      until: { sequenceNumber: lease.checkpoint },
-      watermarkMs: lease.checkpointWatermarkMs ?? null,
-      stolen: d.stolen,
-      engineConfig: d.engineConfig,
-      maxRecordBytes: d.maxRecordBytes,
-      getRecordsLimit: d.getRecordsLimit,
-      pollIntervalMs: d.rebuildPollIntervalMs ?? d.pollIntervalMs,
-      signal,
-      now: d.now,
-    });
+    const parents = { parents: this.#start.parents ?? [], ...(this.#start.hashKeyRange ? { hashKeyRange: this.#start.hashKeyRange } : {}) };
+    const result = await this.#replay(this.shardId, lease, { sequenceNumber: lease.checkpoint }, parents, signal);
     if (!result.complete) return;
     this.#engine = result.engine;
     await d.store.deleteShard(this.shardId);
@@ -228,9 +193,53 @@ export class ShardTask {
     };
     await d.store.commitShard(this.shardId, { puts: result.entries, dels: [] }, checkpoint);
     this.#checkpoint = checkpoint;
+  }
+
+  /**
+   * Replays `shardId` to `until` from its lease's checkpoint time − 60 min − margin. A child
+   * shard's state began as its share of its parents' state: while the parents still exist and
+   * ended within that window, the share is rebuilt first (local, or by replay in turn) and the
+   * child replayed from its beginning; otherwise its own last 60 minutes are all there is.
+   */
+  async #replay(
+    shardId: string,
+    lease: Lease,
+    until: { sequenceNumber: string } | 'SHARD_END',
+    lineage: { parents: string[]; hashKeyRange?: { start: bigint; end: bigint } } | undefined,
+    signal: AbortSignal,
+  ) {
+    const d = this.#deps;
+    const at = lease.checkpointAtMs ?? d.now();
+    let fromMs: number | undefined = Math.min(at, lease.checkpointWatermarkMs ?? at) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS;
+    let initial: Array<[string, unknown]> | undefined;
+    if (lineage && lineage.parents.length > 0 && d.leaseOf) {
+      const parentLeases = await Promise.all(lineage.parents.map((p) => d.leaseOf!(p)));
+      if (parentLeases.some((p) => p === undefined || (p.checkpointAtMs ?? Infinity) >= fromMs!)) {
+        initial = await this.#parentsState(lineage.parents, signal, lineage.hashKeyRange);
+        fromMs = undefined;
+      }
+    }
+    d.log.info({ shardId, from: fromMs === undefined ? 'TRIM_HORIZON' : new Date(fromMs).toISOString(), until, fromParents: initial !== undefined }, 'rebuilding shard state by replay');
+    const result = await rebuildEngine({
+      kinesis: d.kinesis,
+      stream: d.stream,
+      shardId,
+      ...(fromMs === undefined ? {} : { fromMs }),
+      ...(initial ? { initial } : {}),
+      until,
+      watermarkMs: lease.checkpointWatermarkMs ?? null,
+      stolen: d.stolen,
+      engineConfig: d.engineConfig,
+      maxRecordBytes: d.maxRecordBytes,
+      getRecordsLimit: d.getRecordsLimit,
+      pollIntervalMs: d.rebuildPollIntervalMs ?? d.pollIntervalMs,
+      signal,
+      now: d.now,
+    });
     d.metrics.rebuildDuration.observe(result.durationMs / 1000);
     d.metrics.recordsReplayed.inc(result.replayed);
-    d.log.info({ shardId: this.shardId, replayed: result.replayed, seconds: +(result.durationMs / 1000).toFixed(3) }, 'shard state rebuilt');
+    d.log.info({ shardId, replayed: result.replayed, seconds: +(result.durationMs / 1000).toFixed(3) }, 'shard state rebuilt');
+    return result;
   }
 
   /** A child's share of its parents' state: their entries for the child's hash-key range. */
@@ -244,47 +253,13 @@ export class ShardTask {
     });
   }
 
-  /**
-   * The state a finished shard ended with: from the local store when this worker read it to its
-   * end, else rebuilt by replaying it to its end (starting, in turn, from its own parents' share
-   * when they ended within the replay window).
-   */
+  /** The state a finished shard ended with: local when this worker read it to its end, else replayed. */
   async #finishedState(shardId: string, signal: AbortSignal): Promise<Array<[string, unknown]>> {
     const d = this.#deps;
     const local = await d.store.loadShard(shardId);
     const lease = d.leaseOf ? await d.leaseOf(shardId) : undefined;
     if (local.checkpoint?.shardEnd || !lease) return local.entries;
-    const at = lease.checkpointAtMs ?? d.now();
-    let fromMs: number | undefined = Math.min(at, lease.checkpointWatermarkMs ?? at) - (d.engineConfig.summaryRangeMs ?? 3_600_000) - REBUILD_MARGIN_MS;
-    let initial: Array<[string, unknown]> | undefined;
-    const info = d.shardInfo?.(shardId);
-    if (info && info.parents.length > 0) {
-      const parentLeases = await Promise.all(info.parents.map((p) => d.leaseOf!(p)));
-      if (parentLeases.some((p) => p === undefined || (p.checkpointAtMs ?? Infinity) >= fromMs!)) {
-        initial = await this.#parentsState(info.parents, signal, info.hashKeyRange);
-        fromMs = undefined;
-      }
-    }
-    const result = await rebuildEngine({
-      kinesis: d.kinesis,
-      stream: d.stream,
-      shardId,
-      ...(fromMs === undefined ? {} : { fromMs }),
-      ...(initial ? { initial } : {}),
-      until: 'SHARD_END',
-      watermarkMs: lease.checkpointWatermarkMs ?? null,
-      stolen: d.stolen,
-      engineConfig: d.engineConfig,
-      maxRecordBytes: d.maxRecordBytes,
-      getRecordsLimit: d.getRecordsLimit,
-      pollIntervalMs: d.rebuildPollIntervalMs ?? d.pollIntervalMs,
-      signal,
-      now: d.now,
-    });
-    d.metrics.rebuildDuration.observe(result.durationMs / 1000);
-    d.metrics.recordsReplayed.inc(result.replayed);
-    d.log.info({ shardId: this.shardId, parent: shardId, replayed: result.replayed, seconds: +(result.durationMs / 1000).toFixed(3) }, "parent's state rebuilt");
-    return result.entries;
+    return (await this.#replay(shardId, lease, 'SHARD_END', d.shardInfo?.(shardId), signal)).entries;
   }
 
   #startPosition(): StartPosition {

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { startStack } from './harness.js';
 import { parsePrometheusText } from '../http/prom-text.js';
-import { cardsDueAt, finalBoundary, summariesAt, verifyAlerts, verifySummaries } from './verify.js';
+import { untilFinalSummaries, verifyAlerts, verifySummaries } from './verify.js';
 
 t.test('alerts and summaries from a 20 000-event run, checked independently', async (t) => {
   const stack = await startStack(t, { cards: 1000, warehouse: true });
@@ -18,13 +18,7 @@ t.test('alerts and summaries from a 20 000-event run, checked independently', as
   const published = await stack.published();
   t.equal(published.length, 20000, 'all 20 000 published');
 
-  const cutoff = finalBoundary(published);
-  const due = cardsDueAt(published, stack.stolen, cutoff);
-  let out = await stack.readStream();
-  await stack.waitFor(`summaries of ${due} cards at ${new Date(cutoff).toISOString()}`, async () => {
-    out = await stack.readStream();
-    return summariesAt(out, cutoff) >= due;
-  }, 90_000, 1000);
+  const { out, cutoff } = await untilFinalSummaries(stack, published);
 
   const alerts = verifyAlerts(t, out, published, stack.stolen);
   const summaries = verifySummaries(t, out, published, stack.stolen, cutoff);

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { startStack } from './harness.js';
-import { cardsDueAt, finalBoundary, summariesAt, verifyAlerts, verifySummaries } from './verify.js';
+import { untilFinalSummaries, verifyAlerts, verifySummaries } from './verify.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,13 +37,7 @@ t.test('kill -9 three times, then SIGTERM and restart: nothing lost, duplicates 
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
   t.equal(published.length, 24000);
-  const cutoff = finalBoundary(published);
-  const due = cardsDueAt(published, stack.stolen, cutoff);
-  let out = await stack.readStream();
-  await stack.waitFor(`summaries at ${new Date(cutoff).toISOString()}`, async () => {
-    out = await stack.readStream();
-    return summariesAt(out, cutoff) >= due;
-  }, 90_000, 1000);
+  const { out, cutoff } = await untilFinalSummaries(stack, published);
 
   const alerts = verifyAlerts(t, out, published, stack.stolen);
   const summaries = verifySummaries(t, out, published, stack.stolen, cutoff);

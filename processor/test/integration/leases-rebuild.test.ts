@@ -3,7 +3,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { startStack } from './harness.js';
 import { FAILOVER_MS, RENEW_MS, fleet, sleep } from './fleet.js';
-import { cardsDueAt, finalBoundary, summariesAt, verifyAlerts, verifySummaries } from './verify.js';
+import { untilFinalSummaries, verifyAlerts, verifySummaries } from './verify.js';
 
 t.test('a processor whose state directory is deleted while stopped rebuilds it and gives the same summaries', async (t) => {
   const stack = await startStack(t, { cards: 1000, shards: 2 });
@@ -23,13 +23,7 @@ t.test('a processor whose state directory is deleted while stopped rebuilds it a
 
   t.equal((await sim.exit).code, 0);
   const published = await stack.published();
-  const cutoff = finalBoundary(published);
-  const due = cardsDueAt(published, stack.stolen, cutoff);
-  let out = await stack.readStream();
-  await stack.waitFor('final summaries', async () => {
-    out = await stack.readStream();
-    return summariesAt(out, cutoff) >= due;
-  }, 90_000, 1000);
+  const { out, cutoff } = await untilFinalSummaries(stack, published);
   verifyAlerts(t, out, published, stack.stolen);
   verifySummaries(t, out, published, stack.stolen, cutoff);
   again.child.kill('SIGTERM');

@@ -8,7 +8,7 @@ import { fleet } from './fleet.js';
 import { MergeShardsCommand, SplitShardCommand } from '@aws-sdk/client-kinesis';
 import { listAllShards } from '../../../common/src/shard-reader.js';
 import { startStack } from './harness.js';
-import { cardsDueAt, finalBoundary, summariesAt, verifyAlerts, verifySummaries } from './verify.js';
+import { untilFinalSummaries, verifyAlerts, verifySummaries } from './verify.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,13 +41,7 @@ async function reshardDuringRun(t: Test, leases: boolean) {
 
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
-  const cutoff = finalBoundary(published);
-  const due = cardsDueAt(published, stack.stolen, cutoff);
-  let out = await stack.readStream();
-  await stack.waitFor(`summaries at ${new Date(cutoff).toISOString()}`, async () => {
-    out = await stack.readStream();
-    return summariesAt(out, cutoff) >= due;
-  }, 90_000, 1000);
+  const { out, cutoff } = await untilFinalSummaries(stack, published);
 
   verifyAlerts(t, out, published, stack.stolen);
   verifySummaries(t, out, published, stack.stolen, cutoff);

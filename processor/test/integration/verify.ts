@@ -101,3 +101,22 @@ export function verifySummaries(t: Test, out: StreamContents, published: Payment
   t.equal(conflicting, 0, 'duplicate summaries are identical');
   return { due: checked, emitted: out.summaries.length };
 }
+
+/**
+ * Reads the stream until every card due a summary at the final boundary has one: by then every
+ * shard's watermark has passed all the published payments. Returns the stream and that boundary.
+ */
+export async function untilFinalSummaries(
+  stack: { readStream(): Promise<StreamContents>; stolen: ReadonlySet<string>; waitFor: (what: string, check: () => Promise<boolean>, timeoutMs?: number, everyMs?: number) => Promise<void> },
+  published: PaymentEvent[],
+  timeoutMs = 120_000,
+): Promise<{ out: StreamContents; cutoff: number }> {
+  const cutoff = finalBoundary(published);
+  const due = cardsDueAt(published, stack.stolen, cutoff);
+  let out = await stack.readStream();
+  await stack.waitFor(`summaries of ${due} cards at ${new Date(cutoff).toISOString()}`, async () => {
+    out = await stack.readStream();
+    return summariesAt(out, cutoff) >= due;
+  }, timeoutMs, 1000);
+  return { out, cutoff };
+}
