@@ -54,3 +54,11 @@ t.test('two decimals', async (t) => {
   for (const n of [1, 0.01, 19.99, 123456.78, 0.1 + 0.7]) t.ok(hasAtMostTwoDecimals(Number(n.toFixed(2))), String(n));
   for (const n of [0.001, 1.005, 0.1 + 0.2, Infinity, NaN]) t.notOk(hasAtMostTwoDecimals(n), String(n));
 });
+
+t.test('regression: a malformed country is rejected as bad_data, not thrown (zod ran the name lookup after the format check failed)', async (t) => {
+  for (const country of ['x', 'xyz', 'de', '']) {
+    let r;
+    t.doesNotThrow(() => (r = decodeRecord(bytes({ ...good(), data: { ...good().data, country } }))), JSON.stringify(country));
+    t.match(r, { ok: false, reason: 'bad_data' });
+  }
+});

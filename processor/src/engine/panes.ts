@@ -148,7 +148,6 @@ export class PaneStore {
     const currencies: Record<string, CurrencyAggregate> = {};
     const merchants = hi - lo === 1 ? undefined : new Set<string>();
     let merchantCount = 0;
-    let ids: [number, string][] | undefined;
     // Newest panes first, so the id list stops growing once it has maxIds.
     const idChunks: [number, string][][] = [];
     let idCount = 0;
@@ -174,16 +173,21 @@ export class PaneStore {
         idCount += pane.ids.length;
       }
     }
-    if (idChunks.length === 1) ids = idChunks[0] as [number, string][];
-    else ids = idChunks.reverse().flat();
     const amounts: SummaryData['amounts'] = {};
-    for (const cur of Object.keys(currencies).sort()) {
+    const curs = Object.keys(currencies);
+    if (curs.length > 1) curs.sort();
+    for (const cur of curs) {
       const [n, total, min, max] = currencies[cur] as CurrencyAggregate;
       amounts[cur] = { count: n, total: fromMinor(total), min: fromMinor(min), max: fromMinor(max) };
     }
-    const from = ids.length > this.#maxIds ? ids.length - this.#maxIds : 0;
-    const paymentIds = new Array<string>(ids.length - from);
-    for (let i = from; i < ids.length; i++) paymentIds[i - from] = (ids[i] as [number, string])[1];
+    // The newest maxIds ids, oldest first: chunks are newest-first, each chunk oldest-first.
+    const take = Math.min(idCount, this.#maxIds);
+    const paymentIds = new Array<string>(take);
+    let at = take;
+    for (let c = 0; c < idChunks.length && at > 0; c++) {
+      const chunk = idChunks[c] as [number, string][];
+      for (let j = chunk.length - 1; j >= 0 && at > 0; j--) paymentIds[--at] = (chunk[j] as [number, string])[1];
+    }
     return {
       card_number: card,
       window_start: this.#iso(boundary - this.#range),

@@ -53,6 +53,9 @@ export class ShardEngine {
   #doneThrough: number | null = null;
   #cursor: EngineMeta['summaryCursor'] = null;
   #metaDirty = false;
+  /** Where the last summary's card sits in its boundary's active list, to skip the binary search. */
+  #hintCards: readonly string[] | undefined;
+  #hintNext = 0;
 
   constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta) {
     this.config = engineConfig(config);
@@ -227,7 +230,12 @@ export class ShardEngine {
   #summary(boundary: number, createdAt: string): SummaryEvent | undefined {
     const cards = this.#panes.activeCards(boundary);
     const after = this.#cursor?.boundary === boundary ? this.#cursor.afterCard : undefined;
-    const i = after === undefined ? 0 : upperBound(cards, after);
+    let i = 0;
+    if (after !== undefined) {
+      i = this.#hintCards === cards && cards[this.#hintNext - 1] === after ? this.#hintNext : upperBound(cards, after);
+    }
+    this.#hintCards = cards;
+    this.#hintNext = i + 1;
     const card = cards[i];
     const data = card === undefined ? undefined : this.#panes.summarize(card, boundary);
     if (card === undefined || data === undefined || i === cards.length - 1) this.#completeBoundary(boundary);
