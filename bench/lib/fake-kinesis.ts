@@ -1,0 +1,81 @@
+/**
+ * Drives the real ShardTask without a network: a KinesisClient stand-in that serves pre-encoded
+ * GetRecords batches (the last one closes the shard, so the task finishes on its own), and a
+ * producer stand-in behind the real KinesisSink, so output is encoded exactly as in production and
+ * then only counted.
+ */
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from '@aws-sdk/client-kinesis';
+import { Registry } from 'prom-client';
+import { pino } from 'pino';
+import type { KinesisProducer, ProducerRecord } from '../../common/src/producer.js';
+import { KinesisSink } from '../../processor/src/sink/kinesis-sink.js';
+import { createMetrics } from '../../processor/src/metrics.js';
+import { ShardTask } from '../../processor/src/source/shard-task.js';
+import type { StateStore } from '../../processor/src/state/index.js';
+
+export function fakeKinesis(batches: readonly (readonly Uint8Array[])[]): KinesisClient {
+  let seq = 0;
+  const records: _Record[][] = batches.map((b) =>
+    b.map((data) => ({ Data: data, SequenceNumber: String(++seq).padStart(20, '0'), PartitionKey: 'k' })),
+  );
+  const client = {
+    async send(command: unknown) {
+      if (command instanceof GetShardIteratorCommand) return { ShardIterator: '0' };
+      if (command instanceof GetRecordsCommand) {
+        const i = Number(command.input.ShardIterator);
+        const last = i >= records.length - 1;
+        return {
+          Records: records[i] ?? [],
+          NextShardIterator: last ? undefined : String(i + 1),
+          MillisBehindLatest: last ? 0 : 60_000,
+        };
+      }
+      throw new Error(`fake kinesis: unexpected command ${(command as object).constructor.name}`);
+    },
+  };
+  return client as unknown as KinesisClient;
+}
+
+export class CountingProducer {
+  records = 0;
+  bytes = 0;
+  async send(records: ProducerRecord[]): Promise<void> {
+    this.records += records.length;
+    for (const r of records) this.bytes += r.data.byteLength;
+  }
+  async flush(): Promise<void> {}
+}
+
+export interface ShardRun {
+  seconds: number;
+  emitted: number;
+  emittedBytes: number;
+}
+
+/** Runs one ShardTask over `batches` to the shard's end; returns wall time and output counts. */
+export async function runShardTask(store: StateStore, stolen: ReadonlySet<string>, batches: readonly (readonly Uint8Array[])[], now: () => number = Date.now): Promise<ShardRun> {
+  const producer = new CountingProducer();
+  const task = new ShardTask(
+    { shardId: 'shardId-000000000000' },
+    {
+      kinesis: fakeKinesis(batches),
+      stream: 'bench',
+      store,
+      sink: new KinesisSink(producer as unknown as KinesisProducer),
+      stolen,
+      metrics: createMetrics(new Registry()),
+      log: pino({ level: 'silent' }),
+      engineConfig: {},
+      now,
+      maxRecordBytes: 64 * 1024,
+      startLookbackMs: 3_600_000,
+      getRecordsLimit: 10_000,
+      pollIntervalMs: 0,
+    },
+  );
+  const t0 = performance.now();
+  await task.run(new AbortController().signal);
+  const seconds = (performance.now() - t0) / 1000;
+  if (!task.finished) throw new Error('shard task did not reach the end of the fake shard');
+  return { seconds, emitted: producer.records, emittedBytes: producer.bytes };
+}

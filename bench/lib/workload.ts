@@ -1,0 +1,58 @@
+/**
+ * Deterministic input for the engine benchmarks: the cards of cardgen and the payment events of
+ * the simulator (its generator, seeded, with an injected clock), encoded once, as Kinesis would
+ * hand them to GetRecords.
+ */
+import { generateCards } from '../../cardgen/src/generate.js';
+import { createPaymentGenerator, seededRandom } from '../../simulator/src/generator.js';
+import { encodeEvent, type PaymentEvent } from '../../common/src/events.js';
+import { v4 as uuidv4 } from 'uuid';
+
+export interface Cards {
+  all: string[];
+  stolen: string[];
+  stolenSet: Set<string>;
+}
+
+export function makeCards(count: number, seed = 1): Cards {
+  const rows = generateCards({ count, seed, stolenRatio: 0.1 });
+  const all = rows.map((r) => r.cardNumber);
+  const stolen = rows.filter((r) => r.stolen).map((r) => r.cardNumber);
+  return { all, stolen, stolenSet: new Set(stolen) };
+}
+
+export interface PaymentStream {
+  /** `count` events stamped from `startMs`, `stepMs` apart (event-time density = 1000 / stepMs per second). */
+  count: number;
+  startMs: number;
+  stepMs: number;
+  seed?: number;
+  /** Called on each event before it is encoded (to steer card choice). */
+  tweak?: (e: PaymentEvent, i: number) => void;
+}
+
+/** Encoded events, in order. */
+export function encodePayments(cards: Cards, s: PaymentStream): Uint8Array[] {
+  let i = 0;
+  const gen = createPaymentGenerator({
+    cards: cards.all,
+    random: seededRandom(s.seed ?? 42),
+    timeRandom: seededRandom((s.seed ?? 42) + 1),
+    now: () => s.startMs + Math.floor(i * s.stepMs),
+    newId: uuidv4,
+  });
+  const out = new Array<Uint8Array>(s.count);
+  for (; i < s.count; i++) {
+    const e = gen();
+    s.tweak?.(e, i);
+    out[i] = encodeEvent(e);
+  }
+  return out;
+}
+
+/** Splits into GetRecords-sized batches. */
+export function batches<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,275 @@
+/**
+ * 3. End to end on the local stack, and 4. alert latency. Kinesalite (4 shards) runs in this
+ * process; the processor and the simulator run as child processes, exactly as `npm run` starts them.
+ *
+ * 3: the simulator at --rate max for LOAD_S seconds, one processor, and beside it a bare
+ *    GetRecords loop (same shards, same 200 ms pacing, same 10 000-record limit) that only counts.
+ *    Both read the same stream at the same time; the load is cut into three equal windows (the
+ *    repetitions) and each window's processor rate is divided by the bare loop's.
+ * 4: a fresh stream and processor, the simulator at 1 000 events/s for LOAD_S seconds; every alert
+ *    is then read back from the stream.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { absolute, emit, info, QUICK, relative, type Figure } from '../lib/figures.js';
+import { startKinesisEmulator, ensureStream } from '../../deploy/local/kinesis-emulator.js';
+import { createKinesisClient } from '../../common/src/kinesis.js';
+import { ShardReader, listAllShards } from '../../common/src/shard-reader.js';
+import { writeCardsCsv } from '../../common/src/cards-file.js';
+import { generateCards } from '../../cardgen/src/generate.js';
+import type { AlertEvent } from '../../common/src/events.js';
+
+const LOAD_S = Number(process.env.BENCH_LOAD_S) || (QUICK ? 15 : 60);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Child {
+  proc: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+function start(script: string, args: string[], env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => {
+    err = (err + d).slice(-20_000);
+    if (process.env.BENCH_DEBUG) process.stderr.write(`[${script.split('/')[0]}] ${d}`);
+  });
+  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, stdout: () => out, stderr: () => err, exit };
+}
+
+async function stop(c: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  c.proc.kill(signal);
+  const t = setTimeout(() => c.proc.kill('SIGKILL'), 30_000);
+  await c.exit;
+  clearTimeout(t);
+}
+
+interface Scrape {
+  read: number;
+  payments: number;
+  behindMax: number;
+  wmLagMax: number;
+  running: number;
+}
+
+async function scrape(port: number): Promise<Scrape | undefined> {
+  let text: string;
+  try {
+    text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  } catch {
+    return undefined;
+  }
+  const s: Scrape = { read: 0, payments: 0, behindMax: 0, wmLagMax: 0, running: 0 };
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const [, name, labels = '', v] = m;
+    const value = Number(v);
+    if (name === 'payments_records_read_total') {
+      s.read += value;
+      if (labels.includes('"PAYMENT_EVENT"')) s.payments += value;
+    } else if (name === 'payments_shard_behind_latest_seconds') s.behindMax = Math.max(s.behindMax, value);
+    else if (name === 'payments_shard_watermark_lag_seconds') s.wmLagMax = Math.max(s.wmLagMax, value);
+    else if (name === 'payments_shard_state' && labels.includes('state="RUNNING"')) s.running += value;
+  }
+  return s;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'sca-bench-e2e-'));
+const emulator = await startKinesisEmulator();
+const client = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint });
+const children: Child[] = [];
+const figures: Figure[] = [];
+try {
+  const cardsFile = join(dir, 'cards.csv');
+  await writeCardsCsv(cardsFile, generateCards({ count: 1_000_000, seed: 1 }));
+  const baseEnv = { KINESIS_ENDPOINT: emulator.endpoint, AWS_REGION: 'us-east-1', CARDS_FILE: cardsFile, LEASE_TABLE: '' };
+
+  async function startProcessor(stream: string): Promise<{ child: Child; port: number }> {
+    await ensureStream(client, stream, 4);
+    const port = await freePort();
+    const child = start('processor/src/main.ts', [], {
+      ...baseEnv,
+      KINESIS_STREAM: stream,
+      STATE_DIR: join(dir, `state-${stream}`),
+      HTTP_PORT: String(port),
+      HTTP_HOST: '127.0.0.1',
+    });
+    children.push(child);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const s = await scrape(port);
+      if (s && s.running >= 4) break;
+      if (child.proc.exitCode !== null) throw new Error(`processor exited: ${child.stderr()}`);
+      if (Date.now() > deadline) throw new Error(`processor did not start its 4 shards: ${child.stderr()}`);
+      await sleep(250);
+    }
+    return { child, port };
+  }
+
+  // ---- 3. throughput and lag ----
+  /**
+   * One load phase on a fresh stream: the simulator at --rate max for LOAD_S s with one reader,
+   * the processor or the bare loop. Kinesalite serves both writes and reads from one thread, so
+   * the two readers are run one after the other under the same load rather than side by side.
+   */
+  async function loadPhase(stream: string, reader: 'processor' | 'bare') {
+    let count: () => Promise<number>;
+    let scrapeProc: (() => Promise<Scrape | undefined>) | undefined;
+    let readerChild: Child;
+    if (reader === 'processor') {
+      const { child, port } = await startProcessor(stream);
+      readerChild = child;
+      scrapeProc = () => scrape(port);
+      count = async () => (await scrape(port))?.payments ?? NaN;
+    } else {
+      await ensureStream(client, stream, 4);
+      readerChild = start('bench/lib/bare-reader.ts', [], { ...baseEnv, KINESIS_STREAM: stream });
+      children.push(readerChild);
+      count = async () => {
+        const m = /count (\d+)\n$/.exec(readerChild.stdout().slice(-64));
+        return m ? Number(m[1]) : 0;
+      };
+    }
+    const sim = start('simulator/src/main.ts', ['--cards', cardsFile, '--rate', 'max', '--seed', '5'], { ...baseEnv, KINESIS_STREAM: stream });
+    children.push(sim);
+    // The load starts once the simulator has read its cards and the reader sees records.
+    for (const until = Date.now() + 60_000; Date.now() < until && !((await count()) > 0); ) await sleep(100);
+    const t0 = Date.now();
+    const samples: { t: number; n: number }[] = [];
+    for (let w = 0; w <= 3; w++) {
+      await sleep(Math.max(0, t0 + (w * LOAD_S * 1000) / 3 - Date.now()));
+      samples.push({ t: Date.now(), n: await count() });
+    }
+    const endOfLoad = scrapeProc ? await scrapeProc() : undefined;
+    await stop(sim);
+    const stoppedAt = Date.now();
+    const simTotals = JSON.parse(sim.stdout().trim().split('\n').pop() || '{}') as { sent?: number; rate?: number };
+    const sent = simTotals.sent ?? NaN;
+    let caughtUpS = NaN;
+    if (scrapeProc) {
+      while (Date.now() - stoppedAt < 60_000) {
+        const s = await scrapeProc();
+        if (s && s.payments >= sent && s.behindMax < 2) {
+          caughtUpS = (Date.now() - stoppedAt) / 1000;
+          break;
+        }
+        await sleep(250);
+      }
+    }
+    await stop(readerChild);
+    const rates: number[] = [];
+    for (let w = 1; w <= 3; w++) rates.push((samples[w]!.n - samples[w - 1]!.n) / ((samples[w]!.t - samples[w - 1]!.t) / 1000));
+    return { rates, caughtUpS, sent, simRate: simTotals.rate ?? NaN, endOfLoad };
+  }
+  {
+    const bare = await loadPhase('payments-bare', 'bare');
+    const proc = await loadPhase('payments', 'processor');
+    figures.push(
+      relative('e2e: processor read rate', 'records/s', proc.rates, bare.rates, 'ratio >= 0.8', (x) => x >= 0.8,
+        `simulator --rate max for ${LOAD_S} s into 4 kinesalite shards (${Math.round(proc.simRate)} payments/s acknowledged with the processor, ${Math.round(bare.simRate)} with the bare loop); PAYMENT_EVENT records read (the processor also reads back its own output, which shares the stream); three ${LOAD_S / 3}-s windows`),
+      info('e2e: bare GetRecords read rate', 'records/s', bare.rates),
+      absolute('e2e: catch-up after the simulator stops', 's', [proc.caughtUpS], '<= 10 s to lag < 2 s', (v) => v <= 10,
+        `until every acknowledged payment (${proc.sent}) is read and max payments_shard_behind_latest_seconds < 2; one measurement per run`),
+      info('e2e: behind latest at the end of the load', 's', [proc.endOfLoad?.behindMax ?? NaN], `max over shards; watermark lag ${proc.endOfLoad?.wmLagMax.toFixed(2)} s`),
+    );
+  }
+
+  // ---- 4. alert latency ----
+  {
+    const stream = 'latency';
+    const { child: processor, port } = await startProcessor(stream);
+    const sim = start('simulator/src/main.ts', ['--cards', cardsFile, '--rate', '1000', '--seed', '6'], { ...baseEnv, KINESIS_STREAM: stream });
+    children.push(sim);
+    // The load starts once the simulator has read its cards and its payments reach the processor.
+    for (const until = Date.now() + 60_000; Date.now() < until && !(((await scrape(port))?.payments ?? 0) > 0); ) await sleep(100);
+    const loadStart = Date.now();
+    await sleep(LOAD_S * 1000);
+    const loadEnd = Date.now();
+    await stop(sim);
+    // Let the last windows of steady traffic fire and be delivered.
+    await sleep(4_000);
+    void (await scrape(port));
+    await stop(processor);
+    const alerts: { a: AlertEvent; arrivedMs: number }[] = [];
+    for (const shard of await listAllShards(client, stream)) {
+      const reader = new ShardReader(client, stream, shard.ShardId!, { type: 'TRIM_HORIZON' }, { minCallIntervalMs: 0 });
+      for (;;) {
+        const batch = await reader.next();
+        for (const r of batch.records) {
+          const e = JSON.parse(Buffer.from(r.Data!).toString('utf8')) as { event_type: string };
+          if (e.event_type === 'PAYMENT_ALERT') alerts.push({ a: e as AlertEvent, arrivedMs: r.ApproximateArrivalTimestamp?.getTime() ?? NaN });
+        }
+        if (batch.end || (batch.records.length === 0 && batch.millisBehindLatest === 0)) break;
+      }
+    }
+    // Windows that closed while traffic was steady: the last ones close on the idle timeout instead.
+    const steadyUntil = loadEnd - 3_000;
+    const third = (steadyUntil - loadStart - 5_000) / 3;
+    const e2e: number[][] = [[], [], []];
+    const fire: number[][] = [[], [], []];
+    const delivered: number[][] = [[], [], []];
+    let late = 0;
+    let counted = 0;
+    for (const { a, arrivedMs } of alerts) {
+      const paid = Date.parse(a.data.payment_date_origin);
+      const end = Date.parse(a.data.window_end);
+      if (a.data.late) late++;
+      if (paid < loadStart + 5_000 || end > steadyUntil) continue;
+      const w = Math.min(2, Math.floor((paid - loadStart - 5_000) / third));
+      const created = Date.parse(a.event_date_origin);
+      e2e[w]!.push((created - paid) / 1000);
+      fire[w]!.push((created - end) / 1000);
+      delivered[w]!.push((arrivedMs - end) / 1000);
+      counted++;
+    }
+    const pct = (xs: number[][], p: number) => xs.map((x) => percentile([...x].sort((m, n) => m - n), p));
+    const note = `${alerts.length} alerts (${late} late), ${counted} from steady traffic in three windows; simulator 1 000 ev/s for ${LOAD_S} s`;
+    figures.push(
+      absolute('alert time − window end, p99', 's', pct(fire, 99), '<= 2 s (out-of-orderness + 1 s)', (v) => v <= 2, note),
+      info('alert time − window end, p50', 's', pct(fire, 50)),
+      info('alert time − window end, p95', 's', pct(fire, 95)),
+      info('alert − payment event time, p50', 's', pct(e2e, 50)),
+      info('alert − payment event time, p95', 's', pct(e2e, 95)),
+      info('alert − payment event time, p99', 's', pct(e2e, 99)),
+      info('alert arrival in the stream − window end, p99', 's', pct(delivered, 99), 'ApproximateArrivalTimestamp of the alert record'),
+    );
+  }
+} finally {
+  for (const c of children) await stop(c, 'SIGKILL');
+  client.destroy();
+  await emulator.close();
+  await rm(dir, { recursive: true, force: true });
+}
+emit(figures);
