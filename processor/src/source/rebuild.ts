@@ -3,10 +3,10 @@
  * replaying the shard itself. Kinesis keeps 24 h and the widest window is 60 min, so the records
  * from (checkpoint time − 60 min − margin) up to the checkpoint are enough.
  *
- * The replay runs the same engine over the same records and drains what falls due, but sends
- * nothing: the previous owner emitted all of it before its checkpoint. At the end the watermark is
- * raised to the checkpoint's (the previous owner may have advanced it on the wall clock while
- * idle, which a replay cannot see) and what that makes due is drained too. The replay's watermark
+ * The replay runs the same engine over the same records and lets what falls due go without
+ * building it (ShardEngine.skipDue): the previous owner emitted all of it before its checkpoint.
+ * At the end the watermark is raised to the checkpoint's (the previous owner may have advanced it
+ * on the wall clock while idle, which a replay cannot see) and what that makes due goes too. The replay's watermark
  * is never above the previous owner's at the same record, so a payment the previous owner held
  * is held here too, and one it alerted is alerted (and discarded) here: the rebuilt state is the
  * previous owner's state at its checkpoint.
@@ -52,11 +52,6 @@ export interface RebuildResult {
   complete: boolean;
 }
 
-const DRAIN_CHUNK = 50_000;
-
-function drainAndDiscard(engine: ShardEngine, nowMs: number): void {
-  while (engine.hasPendingEmissions()) engine.drain(DRAIN_CHUNK, nowMs);
-}
 
 export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   const now = o.now ?? Date.now;
@@ -84,7 +79,7 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
       const c = classifyRecord(record.Data ?? new Uint8Array(), { maxRecordBytes: o.maxRecordBytes, nowMs });
       if (c.kind === 'payment') engine.onPayment(c.event, o.stolen.has(c.event.data.card_number));
     }
-    drainAndDiscard(engine, nowMs);
+    engine.skipDue();
     const last = batch.records.at(-1)?.SequenceNumber;
     if (until !== undefined && last !== undefined && BigInt(last) >= until) complete = true;
     if (complete || batch.end) {
@@ -101,7 +96,7 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
     const c = engine.config;
     // An idle advance to exactly the checkpoint's watermark: "now − idle lag" = watermarkMs.
     engine.onIdle({ nowMs: o.watermarkMs + c.idleLagMs, caughtUp: true, lastRecordAtMs: Number.MIN_SAFE_INTEGER });
-    drainAndDiscard(engine, now());
+    engine.skipDue();
   }
   const entries = new Map<string, unknown>(o.initial ?? []);
   const changes = engine.takeChanges();
