@@ -8,19 +8,15 @@ import {
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { serveOnLoopback, type LocalEmulator } from './loopback.js';
 import { sleep } from '../../common/src/retry.js';
 import { awsErrorName } from '../../common/src/kinesis.js';
 
 const require = createRequire(import.meta.url);
 const kinesalite = require('kinesalite') as (options: Record<string, unknown>) => Server;
 
-export interface KinesisEmulator {
-  endpoint: string;
-  port: number;
-  close(): Promise<void>;
-}
+export type KinesisEmulator = LocalEmulator;
 
 /**
  * Starts kinesalite on 127.0.0.1. `path` keeps its data in LevelDB on disk; without it the data
@@ -34,20 +30,7 @@ export async function startKinesisEmulator(options: { port?: number; path?: stri
     updateStreamMs: 0,
     shardLimit: 100,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections?.();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
-  };
+  return serveOnLoopback(server, options.port);
 }
 
 /** Creates the stream if it is missing and waits until it is ACTIVE. Returns its shard count. */
