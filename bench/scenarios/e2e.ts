@@ -11,12 +11,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { absolute, emit, info, QUICK, relative, type Figure } from '../lib/figures.js';
 import { startKinesisEmulator, ensureStream } from '../../deploy/local/kinesis-emulator.js';
+import { freePort } from '../../deploy/local/loopback.js';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { ShardReader, listAllShards } from '../../common/src/shard-reader.js';
 import { writeCardsCsv } from '../../common/src/cards-file.js';
@@ -25,18 +25,8 @@ import type { AlertEvent } from '../../common/src/events.js';
 
 const LOAD_S = Number(process.env.BENCH_LOAD_S) || (QUICK ? 15 : 60);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Child {
   proc: ChildProcess;

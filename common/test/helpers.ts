@@ -6,7 +6,9 @@ import type { Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../src/kinesis.js';
+import { listAllShards } from '../src/shard-reader.js';
 import { ensureStream, startKinesisEmulator } from '../../deploy/local/kinesis-emulator.js';
 
 /** An in-memory kinesalite on a free port with one stream; closed when the test ends. */
@@ -77,4 +79,21 @@ export async function spawnComponent(t: Test, script: string, args: string[] = [
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return { child, output, exit };
+}
+
+/** Every record of every shard from TRIM_HORIZON, shard by shard, with the shard it came from. */
+export async function readAllRecords(client: KinesisClient, stream: string): Promise<Array<_Record & { shardId: string }>> {
+  const out: Array<_Record & { shardId: string }> = [];
+  for (const shard of await listAllShards(client, stream)) {
+    let iterator = (
+      await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))
+    ).ShardIterator;
+    while (iterator) {
+      const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+      for (const r of page.Records ?? []) out.push({ ...r, shardId: shard.ShardId! });
+      if (!page.Records?.length) break;
+      iterator = page.NextShardIterator;
+    }
+  }
+  return out;
 }

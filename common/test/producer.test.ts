@@ -1,7 +1,5 @@
 import t, { type Test } from 'tap';
 import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
   PutRecordsCommand,
   ProvisionedThroughputExceededException,
   type KinesisClient,
@@ -9,8 +7,7 @@ import {
   type PutRecordsRequestEntry,
   type PutRecordsResultEntry,
 } from '@aws-sdk/client-kinesis';
-import { withKinesis } from './helpers.js';
-import { listAllShards } from '../src/shard-reader.js';
+import { readAllRecords, withKinesis } from './helpers.js';
 import {
   KinesisProducer,
   MAX_BATCH_BYTES,
@@ -21,21 +18,9 @@ import {
   type PutRecordsClient,
 } from '../src/producer.js';
 
-/** Every record of every shard, from TRIM_HORIZON, as `key|data` strings. */
+/** Every record of every shard, from TRIM_HORIZON, as key, data text and shard. */
 async function readStream(client: KinesisClient, stream: string): Promise<{ key: string; data: string; shard: string }[]> {
-  const out: { key: string; data: string; shard: string }[] = [];
-  for (const shard of await listAllShards(client, stream)) {
-    let iterator = (
-      await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))
-    ).ShardIterator;
-    while (iterator) {
-      const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-      for (const r of page.Records ?? []) out.push({ key: r.PartitionKey!, data: Buffer.from(r.Data!).toString('utf8'), shard: shard.ShardId! });
-      if (!page.Records?.length) break;
-      iterator = page.NextShardIterator;
-    }
-  }
-  return out;
+  return (await readAllRecords(client, stream)).map((r) => ({ key: r.PartitionKey!, data: Buffer.from(r.Data!).toString('utf8'), shard: r.shardId }));
 }
 
 type Fault =

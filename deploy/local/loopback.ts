@@ -29,3 +29,16 @@ export async function serveOnLoopback(server: Server, port = 0): Promise<LocalEm
       }),
   };
 }
+
+/** A TCP port free on 127.0.0.1 right now (for tests and benchmarks that start servers). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}

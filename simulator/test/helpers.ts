@@ -3,10 +3,8 @@ import type { Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from '@aws-sdk/client-kinesis';
 import { formatCardsCsv } from '../../common/src/cards-file.js';
 import { luhnCheckDigit } from '../../common/src/luhn.js';
-import { listAllShards } from '../../common/src/shard-reader.js';
 
 /** `n` distinct Luhn-valid 16-digit card numbers. */
 export function makeCards(n: number): string[] {
@@ -23,22 +21,7 @@ export async function writeCardsFile(dir: string, n: number): Promise<{ path: st
   return { path, cards };
 }
 
-/** Every record of every shard, from TRIM_HORIZON. */
-export async function readStream(client: KinesisClient, stream: string): Promise<_Record[]> {
-  const out: _Record[] = [];
-  for (const shard of await listAllShards(client, stream)) {
-    let iterator = (
-      await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))
-    ).ShardIterator;
-    while (iterator) {
-      const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-      out.push(...(page.Records ?? []));
-      if (!page.Records?.length) break;
-      iterator = page.NextShardIterator;
-    }
-  }
-  return out;
-}
+export { readAllRecords as readStream } from '../../common/test/helpers.js';
 
 export interface CliRun {
   child: ChildProcess;

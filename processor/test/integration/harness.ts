@@ -4,25 +4,16 @@
  * they can be killed with SIGKILL), and a reader of everything the stream holds.
  */
 import type { Test } from 'tap';
-import { createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { _Record } from '@aws-sdk/client-kinesis';
+import { freePort } from '../../../deploy/local/loopback.js';
 import { spawnComponent, waitFor, withKinesis, withTempDir, withWarehouse } from '../../../common/test/helpers.js';
 import { ShardReader, listAllShards } from '../../../common/src/shard-reader.js';
 import { readCardsFile } from '../../../common/src/cards-file.js';
 import type { AlertEvent, PaymentEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface StreamContents {
   payments: PaymentEvent[];
