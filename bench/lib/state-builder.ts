@@ -3,7 +3,7 @@
  * from "100 000 stolen cards active in the 60-minute window" in seconds instead of replaying it.
  */
 import { padTime } from '../../processor/src/engine/types.js';
-import type { Pane } from '../../processor/src/engine/panes.js';
+import type { StoredPane as Pane } from '../../processor/src/engine/panes.js';
 
 export interface BuiltState {
   entries: [string, unknown][];

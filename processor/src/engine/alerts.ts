@@ -99,6 +99,11 @@ export class AlertWindows {
     insertUnique(this.#starts, windowStart);
   }
 
+  /** Every window with held payments, as stored entries. */
+  *entries(): IterableIterator<[string, HeldPayment[]]> {
+    for (const start of this.#starts) yield [WINDOW_KEY_PREFIX + padTime(start), (this.#windows.get(start) as HeldPayment[]).map((p) => ({ ...p }))];
+  }
+
   /** Changed windows since the last call: [key, value] for live ones, [key, undefined] for removed ones. */
   takeDirty(): [string, HeldPayment[] | undefined][] {
     const out: [string, HeldPayment[] | undefined][] = [];

@@ -4,16 +4,22 @@
  * (pane start → cards) lets the emitter find the next boundary that has any data with one binary
  * search, and visit only the cards with data in a boundary's range, however far the watermark
  * jumps.
+ *
+ * Memory is the constraint here: one shard at 1 000 events/s holds ~360 000 panes of ~100 000
+ * cards for the hour, and nearly every pane holds one payment. So a pane is one fixed-shape object
+ * with its first currency, first merchant and a lone id kept inline (arrays only appear when a
+ * pane gets a second one), merchant and currency strings are interned, and a card's panes are one
+ * array sorted by start. The stored (JSON) form is `StoredPane`, unchanged by this layout.
  */
 import type { SummaryData } from '../../../common/src/events.js';
-import { insertUnique, lowerBound, upperBound } from './sorted.js';
-import { floorTo, iso, padTime } from './types.js';
+import { ownString } from '../../../common/src/strings.js';
+import { EngineStateError, floorTo, iso, padTime } from './types.js';
 
 /** Per currency: [count, total, min, max], amounts in integer minor units (hundredths). */
 export type CurrencyAggregate = [number, number, number, number];
 
-/** One card's payments in one pane. */
-export interface Pane {
+/** A pane as stored (the value of a `pane/<card>/<start>` entry). */
+export interface StoredPane {
   count: number;
   firstMs: number;
   lastMs: number;
@@ -44,23 +50,194 @@ export function fromMinor(minor: number): number {
   return minor / 100;
 }
 
+/** Totals of one more currency in a pane (the first one is inline in the pane). */
+class CurrencyTotals {
+  constructor(
+    readonly code: string,
+    public n: number,
+    public total: number,
+    public min: number,
+    public max: number,
+  ) {}
+}
+
+/** What only a pane with more than one payment needs. */
+interface PaneMore {
+  currencies: CurrencyTotals[];
+  merchants: string[];
+  /** Event times of `ids`, same order. */
+  times: number[];
+}
+
+/**
+ * One card's payments in one pane. Times are kept as offsets from the pane start (small integers
+ * live in the object; epoch milliseconds would each be a separate heap number).
+ */
+class Pane {
+  /** The card's next older pane: a card's panes are a list, newest first. */
+  older: Pane | undefined = undefined;
+  count = 0;
+  firstOffset: number;
+  lastOffset: number;
+  currency: string;
+  n = 0;
+  total = 0;
+  min = 0;
+  max = 0;
+  merchant: string;
+  /** The event ids, event-time order: a lone string for one payment, else an array (times in `more`). */
+  ids: string | string[] = '';
+  more: PaneMore | undefined = undefined;
+  /** Listed in the store's dirty list since the last takeDirty. */
+  dirty = false;
+
+  constructor(
+    readonly card: string,
+    readonly start: number,
+    firstMs: number,
+    currency: string,
+    merchant: string,
+  ) {
+    this.firstOffset = firstMs - start;
+    this.lastOffset = this.firstOffset;
+    this.currency = currency;
+    this.merchant = merchant;
+  }
+
+  get firstMs(): number {
+    return this.start + this.firstOffset;
+  }
+
+  get lastMs(): number {
+    return this.start + this.lastOffset;
+  }
+
+  #more(): PaneMore {
+    return (this.more ??= { currencies: [], merchants: [], times: [] });
+  }
+
+  hasId(id: string): boolean {
+    return typeof this.ids === 'string' ? this.ids === id : this.ids.includes(id);
+  }
+
+  addAmount(currency: string, minor: number, n = 1, total = minor, min = minor, max = minor): void {
+    if (this.n === 0 || currency === this.currency) {
+      if (this.n === 0) {
+        this.currency = currency;
+        this.min = min;
+        this.max = max;
+      } else {
+        if (min < this.min) this.min = min;
+        if (max > this.max) this.max = max;
+      }
+      this.n += n;
+      this.total += total;
+      return;
+    }
+    const others = this.#more().currencies;
+    const c = others.find((o) => o.code === currency);
+    if (c) {
+      c.n += n;
+      c.total += total;
+      if (min < c.min) c.min = min;
+      if (max > c.max) c.max = max;
+    } else others.push(new CurrencyTotals(currency, n, total, min, max));
+  }
+
+  addMerchant(merchant: string): void {
+    if (merchant === this.merchant) return;
+    const others = this.#more().merchants;
+    if (!others.includes(merchant)) others.push(merchant);
+  }
+
+  /** Adds a payment's time and id: after every id with the same or an earlier time (ties keep arrival order). */
+  addPayment(at: number, id: string): void {
+    this.count++;
+    if (this.count === 1) {
+      this.ids = id;
+      this.firstOffset = this.lastOffset = at - this.start;
+      return;
+    }
+    const more = this.#more();
+    if (typeof this.ids === 'string') {
+      this.ids = [this.ids];
+      more.times.push(this.firstMs);
+    }
+    const ids = this.ids;
+    const times = more.times;
+    let i = ids.length;
+    while (i > 0 && (times[i - 1] as number) > at) i--;
+    ids.splice(i, 0, id);
+    times.splice(i, 0, at);
+    if (at - this.start < this.firstOffset) this.firstOffset = at - this.start;
+    if (at - this.start > this.lastOffset) this.lastOffset = at - this.start;
+  }
+
+  get merchantCount(): number {
+    return 1 + (this.more?.merchants.length ?? 0);
+  }
+
+  toStored(): StoredPane {
+    const currencies: Record<string, CurrencyAggregate> = { [this.currency]: [this.n, this.total, this.min, this.max] };
+    for (const c of this.more?.currencies ?? []) currencies[c.code] = [c.n, c.total, c.min, c.max];
+    const ids: [number, string][] =
+      typeof this.ids === 'string' ? [[this.firstMs, this.ids]] : this.ids.map((id, i) => [this.more!.times[i] as number, id]);
+    const others = this.more?.merchants ?? [];
+    return {
+      count: this.count,
+      firstMs: this.firstMs,
+      lastMs: this.lastMs,
+      currencies,
+      merchants: others.length > 0 ? [this.merchant, ...others] : [this.merchant],
+      ids,
+    };
+  }
+}
+
+/** Bounded string interning: equal merchant ids and currency codes share one string. */
+class Interner {
+  readonly #map = new Map<string, string>();
+  constructor(readonly limit: number) {}
+  get(s: string): string {
+    const known = this.#map.get(s);
+    if (known !== undefined) return known;
+    if (this.#map.size >= this.limit) this.#map.clear();
+    this.#map.set(s, s);
+    return s;
+  }
+}
+
+/** First index i with arr[i] >= x. */
+function lowerBound(arr: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((arr[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class PaneStore {
   readonly #every: number;
   readonly #range: number;
   readonly #maxIds: number;
-  /** card → paneStart → pane. */
-  readonly #panes = new Map<string, Map<number, Pane>>();
-  /** card → its pane starts, ascending. */
-  readonly #cardStarts = new Map<string, number[]>();
-  /** paneStart → cards with a pane there; #starts lists the keys ascending. */
-  readonly #index = new Map<number, Set<string>>();
+  /** card → its newest pane (the head of its list, newest first). */
+  readonly #cards = new Map<string, Pane>();
+  /** paneStart → cards with a pane there (each once: a card's pane at a start is created once). */
+  readonly #index = new Map<number, string[]>();
+  /** The keys of #index, ascending. */
   readonly #starts: number[] = [];
-  /** card → pane starts changed since the last takeDirty. */
-  readonly #dirty = new Map<string, Set<number>>();
+  /** Panes changed since the last takeDirty (each once, see Pane.dirty) and keys of purged panes. */
+  #dirty: Pane[] = [];
+  #purged: string[] = [];
   /** Sorted active cards of the last boundary asked for; a new (card, pane) invalidates it. */
   #activeCache: { boundary: number; version: number; cards: string[] } | undefined;
   #version = 0;
   readonly #isoMemo = new Map<number, string>();
+  readonly #merchants = new Interner(100_000);
+  readonly #currencies = new Interner(1_000);
 
   constructor(summaryEveryMs: number, summaryRangeMs: number, maxSummaryIds: number) {
     this.#every = summaryEveryMs;
@@ -72,38 +249,24 @@ export class PaneStore {
     return floorTo(eventTimeMs, this.#every);
   }
 
+  #pane(card: string, start: number): Pane | undefined {
+    // Most payments land in the card's newest pane.
+    for (let p = this.#cards.get(card); p !== undefined && p.start >= start; p = p.older) if (p.start === start) return p;
+    return undefined;
+  }
+
   has(card: string, paneStart: number, paymentId: string): boolean {
-    const pane = this.#panes.get(card)?.get(paneStart);
-    return pane !== undefined && pane.ids.some(([, id]) => id === paymentId);
+    return this.#pane(card, paneStart)?.hasId(paymentId) ?? false;
   }
 
   add(card: string, p: PanePayment): void {
     const start = this.paneStartOf(p.at);
-    let byStart = this.#panes.get(card);
-    if (!byStart) this.#panes.set(card, (byStart = new Map()));
-    let pane = byStart.get(start);
-    if (!pane) {
-      pane = { count: 0, firstMs: p.at, lastMs: p.at, currencies: {}, merchants: [], ids: [] };
-      this.#link(card, start, pane);
-    }
-    const minor = toMinor(p.amount);
-    const agg = pane.currencies[p.currency];
-    if (agg) {
-      agg[0] += 1;
-      agg[1] += minor;
-      agg[2] = Math.min(agg[2], minor);
-      agg[3] = Math.max(agg[3], minor);
-    } else {
-      pane.currencies[p.currency] = [1, minor, minor, minor];
-    }
-    pane.count += 1;
-    pane.firstMs = Math.min(pane.firstMs, p.at);
-    pane.lastMs = Math.max(pane.lastMs, p.at);
-    if (!pane.merchants.includes(p.merchant)) pane.merchants.push(p.merchant);
-    let i = pane.ids.length;
-    while (i > 0 && (pane.ids[i - 1] as [number, string])[0] > p.at) i--;
-    pane.ids.splice(i, 0, [p.at, p.id]);
-    this.#markDirty(card, start);
+    let pane = this.#pane(card, start);
+    if (!pane) pane = this.#link(card, new Pane(this.#cards.get(card)?.card ?? card, start, p.at, this.#currencies.get(p.currency), this.#merchants.get(p.merchant)));
+    pane.addAmount(pane.n === 0 ? pane.currency : this.#currencies.get(p.currency), toMinor(p.amount));
+    if (p.merchant !== pane.merchant) pane.addMerchant(this.#merchants.get(p.merchant));
+    pane.addPayment(p.at, p.id);
+    this.#markDirty(pane);
   }
 
   /**
@@ -125,7 +288,7 @@ export class PaneStore {
     for (let i = lowerBound(this.#starts, boundary - this.#range); i < this.#starts.length; i++) {
       const start = this.#starts[i] as number;
       if (start > last) break;
-      for (const card of this.#index.get(start) ?? []) set.add(card);
+      for (const card of this.#index.get(start) as string[]) set.add(card);
     }
     const cards = [...set].sort();
     this.#activeCache = { boundary, version: this.#version, cards };
@@ -134,59 +297,55 @@ export class PaneStore {
 
   /** The card's summary at boundary T, or undefined when it has no pane in [T - range, T). */
   summarize(card: string, boundary: number): SummaryData | undefined {
-    const starts = this.#cardStarts.get(card);
-    const byStart = this.#panes.get(card);
-    if (!starts || !byStart) return undefined;
-    const lo = lowerBound(starts, boundary - this.#range);
-    const hi = upperBound(starts, boundary - this.#every);
-    if (lo >= hi) return undefined;
+    const oldest = boundary - this.#range;
+    const newest = boundary - this.#every;
+    let pane = this.#cards.get(card);
+    while (pane !== undefined && pane.start > newest) pane = pane.older;
+    if (pane === undefined || pane.start < oldest) return undefined;
+    const single = pane.older === undefined || pane.older.start < oldest;
 
     // Hot path of a large catch-up (one summary per active card per boundary): few allocations.
     let count = 0;
     let firstMs = Infinity;
     let lastMs = -Infinity;
-    const currencies: Record<string, CurrencyAggregate> = {};
-    const merchants = hi - lo === 1 ? undefined : new Set<string>();
+    const totals = new Map<string, CurrencyAggregate>();
+    const merge = (code: string, n: number, total: number, min: number, max: number): void => {
+      const agg = totals.get(code);
+      if (agg) {
+        agg[0] += n;
+        agg[1] += total;
+        if (min < agg[2]) agg[2] = min;
+        if (max > agg[3]) agg[3] = max;
+      } else totals.set(code, [n, total, min, max]);
+    };
+    let merchants: Set<string> | undefined;
     let merchantCount = 0;
     // Newest panes first, so the id list stops growing once it has maxIds.
-    const idChunks: [number, string][][] = [];
-    let idCount = 0;
-    for (let i = hi - 1; i >= lo; i--) {
-      const pane = byStart.get(starts[i] as number) as Pane;
+    const take = this.#maxIds;
+    const newestFirst: string[] = [];
+    for (; pane !== undefined && pane.start >= oldest; pane = pane.older) {
       count += pane.count;
       if (pane.firstMs < firstMs) firstMs = pane.firstMs;
       if (pane.lastMs > lastMs) lastMs = pane.lastMs;
-      for (const cur in pane.currencies) {
-        const [n, total, min, max] = pane.currencies[cur] as CurrencyAggregate;
-        const agg = currencies[cur];
-        if (agg) {
-          agg[0] += n;
-          agg[1] += total;
-          if (min < agg[2]) agg[2] = min;
-          if (max > agg[3]) agg[3] = max;
-        } else currencies[cur] = [n, total, min, max];
+      merge(pane.currency, pane.n, pane.total, pane.min, pane.max);
+      if (pane.more) for (const o of pane.more.currencies) merge(o.code, o.n, o.total, o.min, o.max);
+      if (single) merchantCount = pane.merchantCount;
+      else {
+        merchants ??= new Set();
+        merchants.add(pane.merchant);
+        if (pane.more) for (const m of pane.more.merchants) merchants.add(m);
       }
-      if (merchants) for (const m of pane.merchants) merchants.add(m);
-      else merchantCount = pane.merchants.length;
-      if (idCount < this.#maxIds) {
-        idChunks.push(pane.ids);
-        idCount += pane.ids.length;
+      if (newestFirst.length < take) {
+        const ids = pane.ids;
+        if (typeof ids === 'string') newestFirst.push(ids);
+        else for (let j = ids.length - 1; j >= 0 && newestFirst.length < take; j--) newestFirst.push(ids[j] as string);
       }
     }
     const amounts: SummaryData['amounts'] = {};
-    const curs = Object.keys(currencies);
-    if (curs.length > 1) curs.sort();
-    for (const cur of curs) {
-      const [n, total, min, max] = currencies[cur] as CurrencyAggregate;
-      amounts[cur] = { count: n, total: fromMinor(total), min: fromMinor(min), max: fromMinor(max) };
-    }
-    // The newest maxIds ids, oldest first: chunks are newest-first, each chunk oldest-first.
-    const take = Math.min(idCount, this.#maxIds);
-    const paymentIds = new Array<string>(take);
-    let at = take;
-    for (let c = 0; c < idChunks.length && at > 0; c++) {
-      const chunk = idChunks[c] as [number, string][];
-      for (let j = chunk.length - 1; j >= 0 && at > 0; j--) paymentIds[--at] = (chunk[j] as [number, string])[1];
+    const codes = totals.size > 1 ? [...totals.keys()].sort() : totals.keys();
+    for (const code of codes) {
+      const [n, total, min, max] = totals.get(code) as CurrencyAggregate;
+      amounts[code] = { count: n, total: fromMinor(total), min: fromMinor(min), max: fromMinor(max) };
     }
     return {
       card_number: card,
@@ -197,7 +356,8 @@ export class PaneStore {
       first_payment_at: this.#iso(firstMs),
       last_payment_at: this.#iso(lastMs),
       merchant_count: merchants ? merchants.size : merchantCount,
-      payment_event_ids: paymentIds,
+      // The newest maxIds ids, oldest first.
+      payment_event_ids: newestFirst.reverse(),
     };
   }
 
@@ -220,17 +380,18 @@ export class PaneStore {
     let n = 0;
     while (n < this.#starts.length && (this.#starts[n] as number) < cutoff) {
       const start = this.#starts[n] as number;
-      for (const card of this.#index.get(start) ?? []) {
-        const byStart = this.#panes.get(card);
-        byStart?.delete(start);
-        const starts = this.#cardStarts.get(card);
-        // The purged start is this card's earliest, so it sits at the front.
-        if (starts?.[0] === start) starts.shift();
-        if (byStart?.size === 0) {
-          this.#panes.delete(card);
-          this.#cardStarts.delete(card);
+      for (const card of this.#index.get(start) as string[]) {
+        // The purged start is this card's earliest, so its pane is the list's last.
+        let newer: Pane | undefined;
+        let pane = this.#cards.get(card) as Pane;
+        while (pane.older !== undefined) {
+          newer = pane;
+          pane = pane.older;
         }
-        this.#markDirty(card, start);
+        pane.dirty = false;
+        if (newer) newer.older = undefined;
+        else this.#cards.delete(card);
+        this.#purged.push(paneKey(card, start));
       }
       this.#index.delete(start);
       n++;
@@ -243,62 +404,87 @@ export class PaneStore {
 
   get paneCount(): number {
     let n = 0;
-    for (const byStart of this.#panes.values()) n += byStart.size;
+    for (const newest of this.#cards.values()) for (let p: Pane | undefined = newest; p !== undefined; p = p.older) n++;
     return n;
   }
 
-  restore(card: string, paneStart: number, pane: Pane): void {
-    let byStart = this.#panes.get(card);
-    if (!byStart) this.#panes.set(card, (byStart = new Map()));
-    this.#link(card, paneStart, pane);
+  get cardCount(): number {
+    return this.#cards.size;
+  }
+
+  /** Rebuilds one pane from its stored entry (already checked by the caller). */
+  restore(card: string, paneStart: number, stored: StoredPane): void {
+    if (this.#pane(card, paneStart)) throw new EngineStateError(`pane ${paneKey(card, paneStart)} restored twice`);
+    const codes = Object.keys(stored.currencies);
+    // One string per card, and not a slice of the stored key (which it would keep alive).
+    const own = this.#cards.get(card)?.card ?? ownString(card);
+    const pane = new Pane(own, paneStart, stored.firstMs, this.#currencies.get(codes[0] as string), this.#merchants.get(stored.merchants[0] as string));
+    for (const code of codes) {
+      const [n, total, min, max] = stored.currencies[code] as CurrencyAggregate;
+      pane.addAmount(this.#currencies.get(code), 0, n, total, min, max);
+    }
+    for (let i = 1; i < stored.merchants.length; i++) pane.addMerchant(this.#merchants.get(stored.merchants[i] as string));
+    for (const [at, id] of stored.ids) pane.addPayment(at, id);
+    this.#link(own, pane);
+  }
+
+  /** Every live pane as stored entries (a full snapshot of this part of the state). */
+  *entries(): IterableIterator<[string, StoredPane]> {
+    for (const newest of this.#cards.values()) for (let p: Pane | undefined = newest; p !== undefined; p = p.older) yield [paneKey(p.card, p.start), p.toStored()];
   }
 
   /** Changed panes since the last call: [key, value] for live ones, [key, undefined] for removed ones. */
-  takeDirty(): [string, Pane | undefined][] {
-    const out: [string, Pane | undefined][] = [];
-    for (const [card, starts] of this.#dirty) {
-      const byStart = this.#panes.get(card);
-      for (const start of starts) {
-        const pane = byStart?.get(start);
-        out.push([paneKey(card, start), pane && clonePane(pane)]);
-      }
+  takeDirty(): [string, StoredPane | undefined][] {
+    const out: [string, StoredPane | undefined][] = [];
+    for (const key of this.#purged) out.push([key, undefined]);
+    for (const pane of this.#dirty) {
+      // Not dirty any more: purged since it changed (its key is among the purged ones).
+      if (!pane.dirty) continue;
+      pane.dirty = false;
+      out.push([paneKey(pane.card, pane.start), pane.toStored()]);
     }
-    this.#dirty.clear();
+    this.#dirty = [];
+    this.#purged = [];
     return out;
   }
 
-  #link(card: string, start: number, pane: Pane): void {
-    (this.#panes.get(card) as Map<number, Pane>).set(start, pane);
-    let starts = this.#cardStarts.get(card);
-    if (!starts) this.#cardStarts.set(card, (starts = []));
-    insertUnique(starts, start);
-    let cards = this.#index.get(start);
-    if (!cards) {
-      this.#index.set(start, (cards = new Set()));
-      insertUnique(this.#starts, start);
-    }
-    cards.add(card);
-    this.#version++;
+  discardDirty(): void {
+    for (const pane of this.#dirty) pane.dirty = false;
+    this.#dirty = [];
+    this.#purged = [];
   }
 
-  #markDirty(card: string, start: number): void {
-    let starts = this.#dirty.get(card);
-    if (!starts) this.#dirty.set(card, (starts = new Set()));
-    starts.add(start);
+  #link(card: string, pane: Pane): Pane {
+    const start = pane.start;
+    const newest = this.#cards.get(card);
+    if (newest === undefined || newest.start < start) {
+      pane.older = newest;
+      this.#cards.set(card, pane);
+    } else {
+      let newer = newest;
+      while (newer.older !== undefined && newer.older.start > start) newer = newer.older;
+      pane.older = newer.older;
+      newer.older = pane;
+    }
+    let cards = this.#index.get(start);
+    if (!cards) {
+      this.#index.set(start, (cards = []));
+      const at = lowerBound(this.#starts, start);
+      if (at === this.#starts.length) this.#starts.push(start);
+      else this.#starts.splice(at, 0, start);
+    }
+    cards.push(card);
+    this.#version++;
+    return pane;
+  }
+
+  #markDirty(pane: Pane): void {
+    if (pane.dirty) return;
+    pane.dirty = true;
+    this.#dirty.push(pane);
   }
 }
 
 export function paneKey(card: string, paneStart: number): string {
   return `${PANE_KEY_PREFIX}${card}/${padTime(paneStart)}`;
-}
-
-function clonePane(p: Pane): Pane {
-  return {
-    count: p.count,
-    firstMs: p.firstMs,
-    lastMs: p.lastMs,
-    currencies: Object.fromEntries(Object.entries(p.currencies).map(([c, a]) => [c, [...a]])),
-    merchants: [...p.merchants],
-    ids: p.ids.map(([t, id]) => [t, id]),
-  };
 }

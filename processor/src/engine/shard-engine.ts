@@ -16,9 +16,9 @@
 import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
 import { AlertWindows, WINDOW_KEY_PREFIX, type HeldPayment } from './alerts.js';
 import { alertEventId, summaryEventId } from './ids.js';
-import { PANE_KEY_PREFIX, PaneStore, type Pane } from './panes.js';
+import { PANE_KEY_PREFIX, PaneStore, type StoredPane } from './panes.js';
 import { upperBound } from './sorted.js';
-import { restoreEntries } from './state.js';
+import { stateReader } from './state.js';
 import {
   engineConfig,
   floorTo,
@@ -47,7 +47,7 @@ export interface EngineMeta extends WatermarkState {
 
 export class ShardEngine {
   readonly config: EngineConfig;
-  readonly #watermark: Watermark;
+  #watermark: Watermark;
   readonly #alerts: AlertWindows;
   readonly #panes: PaneStore;
   #doneThrough: number | null = null;
@@ -74,12 +74,46 @@ export class ShardEngine {
    * The result behaves exactly as the engine that wrote them did at its last takeChanges().
    */
   static restore(entries: Iterable<readonly [string, unknown]>, config: Partial<EngineConfig> = {}): ShardEngine {
-    const cfg = engineConfig(config);
-    const state = restoreEntries(entries, cfg);
-    const engine = new ShardEngine(cfg, state.meta);
-    for (const [start, held] of state.windows) engine.#alerts.restore(start, held);
-    for (const [card, start, pane] of state.panes) engine.#panes.restore(card, start, pane);
-    return engine;
+    const restorer = ShardEngine.restorer(config);
+    for (const [key, value] of entries) restorer.add(key, value);
+    return restorer.finish();
+  }
+
+  /**
+   * The same as `restore`, one entry at a time: a store can stream its entries in, and the
+   * restore holds only the engine it builds, never the whole stored state beside it.
+   */
+  static restorer(config: Partial<EngineConfig> = {}): { add(key: string, value: unknown): void; finish(): ShardEngine } {
+    const engine = new ShardEngine(config);
+    const reader = stateReader(
+      {
+        window: (start, held) => engine.#alerts.restore(start, held),
+        pane: (card, start, pane) => engine.#panes.restore(card, start, pane),
+      },
+      engine.config,
+    );
+    return {
+      add: (key, value) => reader.add(key, value),
+      finish: () => {
+        const meta = reader.finish();
+        if (meta) {
+          engine.#watermark = new Watermark(engine.config, meta);
+          engine.#doneThrough = meta.summariesDoneThrough;
+          engine.#cursor = meta.summaryCursor;
+        }
+        return engine;
+      },
+    };
+  }
+
+  /**
+   * The whole state as stored entries, as if every change so far had been committed to an empty
+   * store (a rebuild writes its result this way). Leaves pending changes pending.
+   */
+  *entries(): IterableIterator<[string, unknown]> {
+    yield [META_KEY, this.#meta()];
+    yield* this.#alerts.entries();
+    yield* this.#panes.entries();
   }
 
   /** Current watermark of the shard (ms since the epoch), null before the first record or idle advance. */
@@ -175,9 +209,16 @@ export class ShardEngine {
     return { puts, dels };
   }
 
+  /** Forgets the changes since the last takeChanges (for a state about to be written whole via entries()). */
+  discardChanges(): void {
+    this.#alerts.takeDirty();
+    this.#panes.discardDirty();
+    this.#metaDirty = false;
+  }
+
   /** Sizes for gauges. */
-  stats(): { pendingAlertWindows: number; panes: number } {
-    return { pendingAlertWindows: this.#alerts.windowCount, panes: this.#panes.paneCount };
+  stats(): { pendingAlertWindows: number; panes: number; cards: number } {
+    return { pendingAlertWindows: this.#alerts.windowCount, panes: this.#panes.paneCount, cards: this.#panes.cardCount };
   }
 
   #takeStolen(event: PaymentInput, at: number): PaymentOutcome {
@@ -288,5 +329,5 @@ export class ShardEngine {
   }
 }
 
-export type { Pane };
+export type { StoredPane };
 export { PANE_KEY_PREFIX, WINDOW_KEY_PREFIX };

@@ -1,11 +1,13 @@
 /**
  * Reading stored entries back. Values were written by takeChanges() as JSON; they are checked
  * here, once, at restore, so a corrupt or foreign store fails loudly instead of skewing results.
+ * Entries are taken one at a time (`StateReader.add`), so a restore never needs the whole stored
+ * state in memory beside the engine it builds.
  */
 import { z } from 'zod';
 import type { HeldPayment } from './alerts.js';
 import type { EngineMeta } from './shard-engine.js';
-import type { Pane } from './panes.js';
+import type { CurrencyAggregate, StoredPane } from './panes.js';
 import { EngineStateError, type EngineConfig } from './types.js';
 
 const time = z.number().int();
@@ -32,53 +34,86 @@ const heldSchema = z.array(
   }),
 );
 
-const paneSchema = z.strictObject({
-  count: z.number().int().positive(),
-  firstMs: time,
-  lastMs: time,
-  currencies: z.record(z.string(), z.tuple([z.number().int(), z.number().int(), z.number().int(), z.number().int()])),
-  merchants: z.array(z.string()),
-  ids: z.array(z.tuple([time, z.string()])),
-});
-
 const WINDOW_KEY = /^win\/(-?\d+)$/;
 const PANE_KEY = /^pane\/(\d+)\/(-?\d+)$/;
 
-export interface RestoredState {
-  meta: EngineMeta | undefined;
-  windows: [number, HeldPayment[]][];
-  panes: [string, number, Pane][];
+const isInt = Number.isSafeInteger;
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Why a stored pane is not one takeChanges() could have written, or undefined when it is. Written
+ * by hand rather than with zod: a shard holds ~360 000 panes, and zod's checks and copies were most
+ * of a restore's time and twice its memory (docs/benchmarks.md).
+ */
+function paneProblem(v: unknown): string | undefined {
+  if (!isPlain(v)) return 'not an object';
+  const keys = Object.keys(v);
+  if (keys.length !== 6) return `has keys ${keys.join(',')}`;
+  const { count, firstMs, lastMs, currencies, merchants, ids } = v;
+  if (!isInt(count) || (count as number) < 1) return 'count is not a positive integer';
+  if (!isInt(firstMs) || !isInt(lastMs) || (firstMs as number) > (lastMs as number)) return 'firstMs/lastMs are not ordered integers';
+  if (!isPlain(currencies) || Object.keys(currencies).length === 0) return 'currencies is not a non-empty object';
+  for (const code in currencies) {
+    const a = currencies[code] as CurrencyAggregate;
+    if (!Array.isArray(a) || a.length !== 4 || !a.every(isInt) || a[0] < 1) return `currency ${code} is not [count, total, min, max]`;
+  }
+  if (!Array.isArray(merchants) || merchants.length === 0 || !merchants.every((m) => typeof m === 'string')) return 'merchants is not a non-empty list of strings';
+  if (!Array.isArray(ids) || ids.length !== count) return 'ids does not list count payments';
+  let prev = firstMs as number;
+  for (const entry of ids as unknown[]) {
+    if (!Array.isArray(entry) || entry.length !== 2 || !isInt(entry[0]) || typeof entry[1] !== 'string') return 'an id is not [time, id]';
+    if (entry[0] < prev || entry[0] > (lastMs as number)) return 'ids are not in event-time order within [firstMs, lastMs]';
+    prev = entry[0];
+  }
+  if ((ids as [number, string][])[0]![0] !== firstMs) return 'the first id is not at firstMs';
+  return undefined;
 }
 
-export function restoreEntries(entries: Iterable<readonly [string, unknown]>, config: EngineConfig): RestoredState {
-  const state: RestoredState = { meta: undefined, windows: [], panes: [] };
-  for (const [key, value] of entries) {
-    const parse = <T>(schema: z.ZodType<T>): T => {
-      const r = schema.safeParse(value);
-      if (!r.success) throw new EngineStateError(`state entry ${key} is invalid: ${r.error.issues[0]?.message ?? ''}`);
-      return r.data;
-    };
-    let m: RegExpExecArray | null;
-    if (key === 'meta') {
-      state.meta = parse(metaSchema);
-    } else if ((m = WINDOW_KEY.exec(key))) {
-      state.windows.push([Number(m[1]), parse(heldSchema)]);
-    } else if ((m = PANE_KEY.exec(key))) {
-      state.panes.push([m[1] as string, Number(m[2]), parse(paneSchema)]);
-    } else {
-      throw new EngineStateError(`unknown state entry ${key}`);
-    }
-  }
-  const g = state.meta?.geometry;
-  if (
-    g &&
-    (g.alertWindowMs !== config.alertWindowMs ||
-      g.summaryEveryMs !== config.summaryEveryMs ||
-      g.summaryRangeMs !== config.summaryRangeMs)
-  ) {
-    throw new EngineStateError(
-      `state was written with windows ${JSON.stringify(g)}; the configuration has different ones (clear the state to change them)`,
-    );
-  }
-  return state;
+export interface StateReader {
+  /** Takes one stored entry; throws EngineStateError on an entry takeChanges() cannot have written. */
+  add(key: string, value: unknown): void;
+}
+
+export interface StateSink {
+  window(start: number, held: HeldPayment[]): void;
+  pane(card: string, start: number, pane: StoredPane): void;
+}
+
+/** Checks entries as they come and hands windows and panes to `sink`; `finish` checks the meta. */
+export function stateReader(sink: StateSink, config: EngineConfig): StateReader & { finish(): EngineMeta | undefined } {
+  let meta: EngineMeta | undefined;
+  return {
+    add(key, value) {
+      let m: RegExpExecArray | null;
+      if (key === 'meta') {
+        const r = metaSchema.safeParse(value);
+        if (!r.success) throw new EngineStateError(`state entry ${key} is invalid: ${r.error.issues[0]?.message ?? ''}`);
+        meta = r.data;
+      } else if ((m = PANE_KEY.exec(key))) {
+        const problem = paneProblem(value);
+        if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
+        sink.pane(m[1] as string, Number(m[2]), value as StoredPane);
+      } else if ((m = WINDOW_KEY.exec(key))) {
+        const r = heldSchema.safeParse(value);
+        if (!r.success) throw new EngineStateError(`state entry ${key} is invalid: ${r.error.issues[0]?.message ?? ''}`);
+        sink.window(Number(m[1]), r.data);
+      } else {
+        throw new EngineStateError(`unknown state entry ${key}`);
+      }
+    },
+    finish() {
+      const g = meta?.geometry;
+      if (
+        g &&
+        (g.alertWindowMs !== config.alertWindowMs ||
+          g.summaryEveryMs !== config.summaryEveryMs ||
+          g.summaryRangeMs !== config.summaryRangeMs)
+      ) {
+        throw new EngineStateError(
+          `state was written with windows ${JSON.stringify(g)}; the configuration has different ones (clear the state to change them)`,
+        );
+      }
+      return meta;
+    },
+  };
 }

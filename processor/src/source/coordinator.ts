@@ -123,7 +123,7 @@ export class ShardCoordinator {
       const id = shard.ShardId!;
       if (signal.aborted || this.#tasks.has(id) || this.#finished.has(id)) continue;
       if (shard.SequenceNumberRange?.EndingSequenceNumber) {
-        const { checkpoint } = await this.#o.store.loadShard(id);
+        const checkpoint = await this.#o.store.loadCheckpoint(id);
         if (checkpoint?.shardEnd) {
           this.#finished.add(id);
           continue;

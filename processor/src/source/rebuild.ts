@@ -98,9 +98,8 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
     engine.onIdle({ nowMs: o.watermarkMs + c.idleLagMs, caughtUp: true, lastRecordAtMs: Number.MIN_SAFE_INTEGER });
     engine.skipDue();
   }
-  const entries = new Map<string, unknown>(o.initial ?? []);
-  const changes = engine.takeChanges();
-  for (const key of changes.dels) entries.delete(key);
-  for (const [key, value] of changes.puts) entries.set(key, value);
-  return { engine, entries: [...entries], replayed, durationMs: performance.now() - started, complete };
+  // The rebuilt state is written whole (engine.entries()), so its pending changes are moot.
+  engine.discardChanges();
+  return { engine, entries: [...engine.entries()], replayed, durationMs: performance.now() - started, complete };
 }
+

@@ -26,6 +26,7 @@ import type { ShardStatus } from '../http/status.js';
 import { assertTransition, type ShardState } from './lifecycle.js';
 import { classifyRecord, rejectedEvent } from './classify.js';
 import { REBUILD_MARGIN_MS, rebuildEngine } from './rebuild.js';
+import { restoreLocalState } from './local-state.js';
 import { hashKeyOf, inheritEntries } from '../engine/inherit.js';
 import { LeaseLostError, SHARD_END, type Lease, type LeaseManager } from '../lease/index.js';
 
@@ -145,25 +146,25 @@ export class ShardTask {
    */
   async #restore(signal: AbortSignal): Promise<void> {
     const { store, log } = this.#deps;
-    const loaded = await store.loadShard(this.shardId);
-    this.#checkpoint = loaded.checkpoint;
+    this.#checkpoint = await store.loadCheckpoint(this.shardId);
     const cfg = this.#deps.engineConfig;
     const lease = this.#start.lease;
-    if (lease?.checkpoint === SHARD_END || (!lease && loaded.checkpoint?.shardEnd)) {
+    if (lease?.checkpoint === SHARD_END || (!lease && this.#checkpoint?.shardEnd)) {
       this.#finished = true;
       return;
     }
     if (lease && isSequenceNumber(lease.checkpoint)) {
       this.#leaseSequence = lease.checkpoint;
-      if (loaded.checkpoint?.sequenceNumber === lease.checkpoint) {
-        this.#engine = ShardEngine.restore(loaded.entries, cfg);
+      if (this.#checkpoint?.sequenceNumber === lease.checkpoint) {
+        this.#engine = (await restoreLocalState(store, this.shardId, cfg)).engine;
         return;
       }
       await this.#rebuild(lease, signal);
       return;
     }
-    if (loaded.entries.length > 0 || loaded.checkpoint) {
-      this.#engine = ShardEngine.restore(loaded.entries, cfg);
+    const local = await restoreLocalState(store, this.shardId, cfg);
+    if (local.entries > 0 || this.#checkpoint) {
+      this.#engine = local.engine;
       return;
     }
     const parents = this.#start.parents ?? [];

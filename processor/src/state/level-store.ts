@@ -122,30 +122,34 @@ export class LevelStateStore implements StateStore {
   }
 
   async loadShard(shardId: string): Promise<LoadedShard> {
-    assertShardId(shardId);
     const entries: Array<[string, unknown]> = [];
+    for await (const entry of this.scanShard(shardId)) entries.push(entry);
+    return { entries, checkpoint: await this.loadCheckpoint(shardId) };
+  }
+
+  async *scanShard(shardId: string): AsyncGenerator<[string, unknown]> {
+    assertShardId(shardId);
     const it = this.#db.iterator(keys.entries(shardId));
     try {
       for (let chunk = await it.nextv(SCAN_CHUNK); chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {
-        for (const [storeKey, text] of chunk) {
-          entries.push([keys.engineKeyOf(shardId, storeKey), decodeValue(storeKey, text)]);
-        }
+        for (const [storeKey, text] of chunk) yield [keys.engineKeyOf(shardId, storeKey), decodeValue(storeKey, text)];
       }
     } finally {
       await it.close();
     }
+  }
+
+  async loadCheckpoint(shardId: string): Promise<ShardCheckpoint | undefined> {
+    assertShardId(shardId);
     const text = await this.#db.get(keys.checkpoint(shardId));
-    let checkpoint: ShardCheckpoint | undefined;
-    if (text !== undefined) {
-      const parsed = checkpointSchema.safeParse(decodeValue(keys.checkpoint(shardId), text));
-      if (!parsed.success) {
-        throw new StateStoreError('STATE_CORRUPT', `checkpoint of ${shardId} has an unexpected shape: ${parsed.error.message}`, {
-          dir: this.#dir,
-        });
-      }
-      checkpoint = parsed.data;
+    if (text === undefined) return undefined;
+    const parsed = checkpointSchema.safeParse(decodeValue(keys.checkpoint(shardId), text));
+    if (!parsed.success) {
+      throw new StateStoreError('STATE_CORRUPT', `checkpoint of ${shardId} has an unexpected shape: ${parsed.error.message}`, {
+        dir: this.#dir,
+      });
     }
-    return { entries, checkpoint };
+    return parsed.data;
   }
 
   async deleteShard(shardId: string): Promise<void> {

@@ -72,6 +72,15 @@ export interface StateStore {
   /** One range scan for the entries plus one read for the checkpoint. */
   loadShard(shardId: string): Promise<LoadedShard>;
 
+  /**
+   * The shard's entries in key order, read a chunk at a time: a restore builds its engine from
+   * them without ever holding the whole stored state (hundreds of MB for a busy shard) beside it.
+   */
+  scanShard(shardId: string): AsyncIterable<[key: string, value: unknown]>;
+
+  /** The shard's checkpoint alone (one read); undefined when the shard was never committed. */
+  loadCheckpoint(shardId: string): Promise<ShardCheckpoint | undefined>;
+
   /** Removes every key of the shard (entries and checkpoint) in one atomic batch. */
   deleteShard(shardId: string): Promise<void>;
 

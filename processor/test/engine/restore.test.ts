@@ -24,7 +24,7 @@ function script(seed: number, n: number): Step[] {
       const dup = sent.length > 0 && r() < 0.05;
       const p = dup
         ? (sent[Math.floor(r() * sent.length)] as ReturnType<typeof pay>)
-        : pay({ id: pid(`${seed}/${i}`), at: clock - (r() < 0.1 ? Math.floor(r() * 40_000) : Math.floor(r() * 900)), card: card(Math.floor(r() * 7)), amount: Math.floor(r() * 10_000) / 100, merchant: `m${Math.floor(r() * 3)}` });
+        : pay({ id: pid(`${seed}/${i}`), at: clock - (r() < 0.1 ? Math.floor(r() * 40_000) : Math.floor(r() * 900)), card: card(Math.floor(r() * 7)), amount: Math.floor(r() * 10_000) / 100, merchant: `m${Math.floor(r() * 3)}`, currency: r() < 0.3 ? 'USD' : 'EUR' });
       sent.push(p);
       steps.push({ kind: 'pay', p, stolen: dup || r() < 0.7 });
     } else if (x < 0.65) {

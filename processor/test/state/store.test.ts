@@ -68,6 +68,20 @@ for (const [backend, open] of backends) {
       t.same(loaded.checkpoint, cp('49590338271490256608559692538361571095921575989136588898', 1_700_000_000_123));
     });
 
+    t.test('scanShard streams the entries in key order across chunks; loadCheckpoint reads the checkpoint alone', async (t) => {
+      const s = await store();
+      // More than one 1 000-entry scan chunk, and a neighbour shard whose keys must not leak in.
+      const puts: [string, unknown][] = Array.from({ length: 2_345 }, (_, i) => [`k/${String(i).padStart(5, '0')}`, { i }]);
+      await s.commitShard('sh-a', { puts, dels: [] }, cp('5', 50));
+      await s.commitShard('sh-a-1', { puts: [['k/x', 1]], dels: [] }, cp('6', 60));
+      const scanned: [string, unknown][] = [];
+      for await (const entry of s.scanShard('sh-a')) scanned.push(entry);
+      t.same(scanned, puts);
+      t.same(scanned, (await s.loadShard('sh-a')).entries, 'the same entries as loadShard');
+      t.same(await s.loadCheckpoint('sh-a'), cp('5', 50));
+      t.equal(await s.loadCheckpoint('sh-never'), undefined);
+    });
+
     t.test('a later commit overwrites, deletes, and moves the checkpoint', async (t) => {
       const s = await store();
       await s.commitShard('sh-1', { puts: [['a', 1], ['b', 2], ['c', 3]], dels: [] }, cp('10', 1000));
