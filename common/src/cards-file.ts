@@ -14,6 +14,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputFileError } from './errors.js';
 import { isLuhnValid } from './luhn.js';
+import { ownString } from './strings.js';
 
 export const CARDS_CSV_HEADER = 'card_number,network,stolen';
 
@@ -207,7 +208,8 @@ export async function readCardsFile(path: string): Promise<CardsFile> {
       }
       seen.add(row.cardNumber);
       cards.push(row.cardNumber);
-      if (row.stolen) stolen.add(row.cardNumber);
+      // Kept for the process's life: not as a view into the file chunk it was read from.
+      if (row.stolen) stolen.add(ownString(row.cardNumber));
     }
   }
   return { cards, stolen };
