@@ -6,6 +6,7 @@
  */
 import type { KinesisProducer } from '../../../common/src/producer.js';
 import type { AlertEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
+import { encodeOutput } from './encode.js';
 
 export type OutputEvent = AlertEvent | SummaryEvent | RejectedEvent;
 
@@ -23,7 +24,7 @@ export class KinesisSink {
   async emit(events: readonly OutputEvent[]): Promise<void> {
     if (events.length === 0) return;
     await this.#producer.send(
-      events.map((e) => ({ data: Buffer.from(JSON.stringify(e), 'utf8'), partitionKey: partitionKey(e) })),
+      events.map((e) => ({ data: encodeOutput(e), partitionKey: partitionKey(e) })),
     );
   }
 

@@ -1,0 +1,76 @@
+/**
+ * The hand-written encoders of alerts and summaries give exactly JSON.stringify's bytes, for every
+ * event the engine emits (random payments, several currencies, late alerts, hot cards with more ids
+ * than a summary lists) and for merchant ids that need escaping.
+ */
+import t from 'tap';
+import { ShardEngine, type Emission } from '../../src/engine/index.js';
+import { encodeOutput } from '../../src/sink/encode.js';
+import type { RejectedEvent } from '../../../common/src/events.js';
+import { card, pay, pid, rng, toEvent } from '../engine/helpers.js';
+
+const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
+const MERCHANTS = ['m-1', 'shop "quoted"', 'back\\slash', 'tab\there', 'ünïcödé', 'emoji 💳', 'line\nbreak', '\u0000nul', '\u2028sep'];
+const CURRENCIES = ['EUR', 'USD', 'JPY', 'GBP'];
+
+function emissions(seed: number): Emission[] {
+  const r = rng(seed);
+  const e = new ShardEngine({ summaryRangeMs: 120_000 });
+  const out: Emission[] = [];
+  let clock = T0;
+  for (let i = 0; i < 3_000; i++) {
+    clock += Math.floor(r() * 300);
+    const amount = r() < 0.1 ? 1_000_000_000 : r() < 0.5 ? Math.floor(r() * 100_000) / 100 : 0.01 + Math.floor(r() * 10);
+    const p = pay({ id: pid(`${seed}/${i}`), at: clock - Math.floor(r() * (r() < 0.05 ? 20_000 : 900)), card: card(Math.floor(r() * 5)), amount, currency: CURRENCIES[Math.floor(r() * 4)]!, merchant: MERCHANTS[Math.floor(r() * MERCHANTS.length)]! });
+    e.onPayment(toEvent(p), r() < 0.8);
+    if (r() < 0.05) out.push(...e.drain(100, clock));
+  }
+  e.onIdle({ nowMs: clock + 600_000, caughtUp: true, lastRecordAtMs: clock });
+  for (let batch = e.drain(1_000, clock + 600_000); batch.length > 0; batch = e.drain(1_000, clock + 600_000)) out.push(...batch);
+  return out;
+}
+
+t.test('alerts and summaries from the engine encode byte for byte as JSON.stringify', async (t) => {
+  let alerts = 0;
+  let summaries = 0;
+  let mismatches = 0;
+  let manyIds = false;
+  let multiCurrency = false;
+  for (const seed of [1, 2, 3]) {
+    for (const e of emissions(seed)) {
+      if (e.event_type === 'PAYMENT_ALERT') alerts++;
+      else {
+        summaries++;
+        manyIds ||= e.data.payment_event_ids.length === 100;
+        multiCurrency ||= Object.keys(e.data.amounts).length > 1;
+      }
+      const expected = Buffer.from(JSON.stringify(e), 'utf8');
+      if (!encodeOutput(e).equals(expected)) {
+        if (mismatches++ < 3) t.equal(encodeOutput(e).toString('utf8'), expected.toString('utf8'), `${e.event_type} ${e.event_id}`);
+      }
+    }
+  }
+  t.equal(mismatches, 0, 'no event encodes differently');
+  t.ok(alerts > 1_000 && summaries > 500, `${alerts} alerts and ${summaries} summaries compared`);
+  t.ok(manyIds, 'a summary lists the full 100 ids');
+  t.ok(multiCurrency, 'a summary has several currencies');
+});
+
+t.test('an alert whose merchant id needs escaping, and a reject, encode as JSON.stringify', async (t) => {
+  for (const [i, merchant] of MERCHANTS.entries()) {
+    const e = new ShardEngine();
+    e.onPayment(toEvent(pay({ at: T0, merchant })), true);
+    e.onIdle({ nowMs: T0 + 60_000, caughtUp: true, lastRecordAtMs: T0 });
+    const [alert] = e.drain(1, T0 + 60_000);
+    t.equal(alert?.event_type, 'PAYMENT_ALERT');
+    // Named by index: a raw U+2028 in an assertion name would break the TAP line it is on.
+    t.same(encodeOutput(alert!), Buffer.from(JSON.stringify(alert), 'utf8'), `merchant ${i}`);
+  }
+  const reject: RejectedEvent = {
+    event_type: 'PAYMENT_EVENT_REJECTED',
+    event_id: pid('r'),
+    event_date_origin: new Date(T0).toISOString(),
+    data: { reason: 'not_json', detail: 'x', raw: '{"a":"ü\u0000', raw_bytes: 12, raw_truncated: false, shard_id: 's', sequence_number: '1' },
+  };
+  t.same(encodeOutput(reject), Buffer.from(JSON.stringify(reject), 'utf8'));
+});
