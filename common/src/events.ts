@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { isLuhnValid } from './luhn.js';
+import { fastDecodePayment } from './payment-fast-path.js';
 
 export const EVENT_TYPES = [
   'PAYMENT_EVENT',
@@ -47,7 +48,11 @@ export const amount = z
   .refine((n) => n <= MAX_AMOUNT, `must be at most ${MAX_AMOUNT}`)
   .refine(hasAtMostTwoDecimals, 'must have at most 2 decimals');
 
-export const currency = z.string().refine((c) => CURRENCIES.has(c), 'must be an ISO 4217 currency code');
+export function isKnownCurrency(c: string): boolean {
+  return CURRENCIES.has(c);
+}
+
+export const currency = z.string().refine(isKnownCurrency, 'must be an ISO 4217 currency code');
 
 const COUNTRY_CODE = /^[A-Z]{2}$/;
 
@@ -57,7 +62,7 @@ const COUNTRY_CODE = /^[A-Z]{2}$/;
  * RangeError on e.g. "x", which used to escape decodeRecord instead of rejecting the record).
  */
 const regionKnown = new Map<string, boolean>();
-function isKnownRegion(c: string): boolean {
+export function isKnownRegion(c: string): boolean {
   if (!COUNTRY_CODE.test(c)) return false;
   let known = regionKnown.get(c);
   if (known === undefined) {
@@ -164,7 +169,12 @@ export function isKnownType(t: string): t is EventType {
 
 /** Why a record is not a valid event: a stable reason code plus a human detail. */
 export type DecodeResult =
-  | { ok: true; event: Envelope }
+  | {
+      ok: true;
+      event: Envelope;
+      /** Date.parse(event.event_date_origin), when decoding already worked it out (the fast path does). */
+      eventTimeMs?: number;
+    }
   | { ok: false; reason: RejectReason; detail: string };
 
 export const REJECT_REASONS = ['not_utf8', 'not_json', 'bad_envelope', 'bad_data'] as const;
@@ -212,6 +222,12 @@ const digitsAt = (s: string, at: number, n: number): number => {
   return v;
 };
 
+/** Days in a month (1-12) of the proleptic Gregorian calendar. */
+export function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 /**
  * Same verdict as isoInstant (regex, then Date.parse → toISOString round trip) without building a
  * Date: with the format fixed by the regex, the round trip holds exactly for a real calendar day
@@ -223,9 +239,7 @@ function isIsoInstant(v: unknown): v is string {
   const month = digitsAt(v, 5, 2);
   const day = digitsAt(v, 8, 2);
   if (month < 1 || month > 12 || day < 1) return false;
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-  return day <= days && digitsAt(v, 11, 2) <= 23 && digitsAt(v, 14, 2) <= 59 && digitsAt(v, 17, 2) <= 59;
+  return day <= daysInMonth(year, month) && digitsAt(v, 11, 2) <= 23 && digitsAt(v, 14, 2) <= 59 && digitsAt(v, 17, 2) <= 59;
 }
 
 /**
@@ -284,8 +298,18 @@ function isValidPaymentEvent(json: unknown): json is Envelope {
 /**
  * Decodes and validates one record: UTF-8, JSON, envelope, then `data` against its type's schema
  * when the type is known. Unknown types with a valid envelope pass (the stream may carry them).
+ *
+ * A payment in the producers' canonical form is decoded by fastDecodePayment instead, which gives
+ * the same event or leaves the record to the general path: the verdict never depends on which.
  */
 export function decodeRecord(bytes: Uint8Array): DecodeResult {
+  const fast = fastDecodePayment(bytes);
+  if (fast !== undefined) return { ok: true, event: fast.event, eventTimeMs: fast.eventTimeMs };
+  return decodeRecordGeneral(bytes);
+}
+
+/** decodeRecord without the fast path: for the tests and benchmarks that compare the two. */
+export function decodeRecordGeneral(bytes: Uint8Array): DecodeResult {
   let text: string;
   try {
     text = utf8.decode(bytes);

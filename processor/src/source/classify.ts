@@ -36,7 +36,7 @@ export function classifyRecord(data: Uint8Array, options: { maxRecordBytes: numb
   }
   const event = decoded.event;
   if (event.event_type !== 'PAYMENT_EVENT') return { kind: 'skip', eventType: event.event_type };
-  const eventTimeMs = Date.parse(event.event_date_origin);
+  const eventTimeMs = decoded.eventTimeMs ?? Date.parse(event.event_date_origin);
   if (eventTimeMs > options.nowMs + MAX_FUTURE_MS) {
     return { kind: 'reject', reason: 'future_event_time', detail: `event time ${event.event_date_origin} is more than 24 h ahead of the processor's clock` };
   }
