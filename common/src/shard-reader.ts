@@ -44,6 +44,12 @@ export interface ShardReaderOptions {
   signal?: AbortSignal;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /**
+   * Start the next GetRecords call as soon as a batch is handed out (as the KCL's prefetching
+   * retrieval does), so the call's round trip overlaps the caller's work on the batch. At most
+   * one call is in flight; the pacing above still applies.
+   */
+  prefetch?: boolean;
 }
 
 export class ShardReader {
@@ -53,9 +59,12 @@ export class ShardReader {
   #start: StartPosition;
   #iterator: string | undefined;
   #lastSequence: string | undefined;
+  /** Sequence number of the last record handed out by next() (a prefetch may have read further). */
+  #lastReturned: string | undefined;
+  #pending: Promise<ShardBatch> | undefined;
   #lastCallAt = -Infinity;
   #ended = false;
-  #opts: Required<Omit<ShardReaderOptions, 'onRetry' | 'signal'>> & Pick<ShardReaderOptions, 'onRetry' | 'signal'>;
+  #opts: Required<Omit<ShardReaderOptions, 'onRetry' | 'signal' | 'prefetch'>> & Pick<ShardReaderOptions, 'onRetry' | 'signal' | 'prefetch'>;
 
   constructor(client: KinesisClient, stream: string, shardId: string, start: StartPosition, options: ShardReaderOptions = {}) {
     this.#client = client;
@@ -70,6 +79,7 @@ export class ShardReader {
       signal: options.signal,
       now: options.now ?? Date.now,
       sleep: options.sleep ?? sleep,
+      prefetch: options.prefetch ?? false,
     };
   }
 
@@ -77,9 +87,9 @@ export class ShardReader {
     return this.#ended;
   }
 
-  /** Sequence number of the last record returned, if any. */
+  /** Sequence number of the last record returned by next(), if any. */
   get lastSequenceNumber(): string | undefined {
-    return this.#lastSequence;
+    return this.#lastReturned;
   }
 
   /** The position a new iterator must start from to continue exactly after what was returned. */
@@ -103,10 +113,23 @@ export class ShardReader {
   }
 
   /**
-   * One GetRecords call (after pacing), retried until it succeeds or the signal aborts.
-   * Returns an empty, non-final batch when aborted.
+   * The next batch: one GetRecords call (after pacing), retried until it succeeds or the signal
+   * aborts. Returns an empty, non-final batch when aborted.
    */
   async next(): Promise<ShardBatch> {
+    const batch = await (this.#pending ?? this.#fetch());
+    this.#pending = undefined;
+    const last = batch.records[batch.records.length - 1];
+    if (last?.SequenceNumber) this.#lastReturned = last.SequenceNumber;
+    if (this.#opts.prefetch && !batch.end && !this.#opts.signal?.aborted) {
+      this.#pending = this.#fetch();
+      // Its failure is reported by the next next(); nobody may ask if the caller stops here.
+      this.#pending.catch(() => undefined);
+    }
+    return batch;
+  }
+
+  async #fetch(): Promise<ShardBatch> {
     if (this.#ended) return { records: [], millisBehindLatest: 0, end: true };
     const { signal } = this.#opts;
     for (let attempt = 0; !signal?.aborted; ) {

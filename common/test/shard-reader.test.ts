@@ -63,6 +63,39 @@ t.test('throttling and an expired iterator are retried; nothing is skipped or re
   t.equal(last.StartingSequenceNumber, first.records.at(-1)!.SequenceNumber);
 });
 
+t.test('prefetch: the next call is in flight while a batch is worked on; lastSequenceNumber follows what was handed out', async (t) => {
+  const k = await withKinesis(t, { shards: 1 });
+  await fill(k.client, k.stream, 1_000);
+  const [shard] = await listAllShards(k.client, k.stream);
+  let calls = 0;
+  const counting = {
+    send(command: unknown) {
+      if (command instanceof GetRecordsCommand) calls++;
+      return k.client.send(command as never);
+    },
+  } as unknown as KinesisClient;
+  const f = faulty(counting);
+  // Aborted at the end: the last prefetch would otherwise retry the emulator after its teardown.
+  const stop = new AbortController();
+  t.teardown(() => stop.abort());
+  const reader = new ShardReader(f.client, k.stream, shard!.ShardId!, { type: 'TRIM_HORIZON' }, { limit: 300, minCallIntervalMs: 0, backoff: fastBackoff, prefetch: true, signal: stop.signal });
+  const seen: string[] = [];
+  const first = await reader.next();
+  t.equal(calls, 2, 'the second call started when the first batch was handed out');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(reader.lastSequenceNumber, first.records.at(-1)!.SequenceNumber, 'not the prefetched batch');
+  seen.push(...first.records.map((r) => Buffer.from(r.Data!).toString()));
+  // A throttle and an expired iterator hit the prefetched calls: still every record once, in order.
+  f.failures.push('ProvisionedThroughputExceededException', 'ExpiredIteratorException');
+  for (;;) {
+    const b = await reader.next();
+    seen.push(...b.records.map((r) => Buffer.from(r.Data!).toString()));
+    if (b.records.length > 0) t.equal(reader.lastSequenceNumber, b.records.at(-1)!.SequenceNumber);
+    if (b.records.length === 0 && b.millisBehindLatest === 0) break;
+  }
+  t.same(seen, Array.from({ length: 1_000 }, (_, i) => String(i)), 'every record once, in order');
+});
+
 t.test('calls are paced to the per-shard limit', async (t) => {
   const k = await withKinesis(t, { shards: 1 });
   const [shard] = await listAllShards(k.client, k.stream);

@@ -127,12 +127,14 @@ export class ShardEngine {
   }
 
   /**
-   * Takes in one validated PAYMENT_EVENT. Every payment advances the watermark; a stolen card's
+   * Takes in one validated PAYMENT_EVENT (`eventTimeMs`, when given, must be its
+   * event_date_origin as epoch ms). Every payment advances the watermark; a stolen card's
    * payment is also held for its alert (or queued at once as late) and added to its card's pane.
    * A second delivery of the same event_id (Kinesis is at-least-once) changes nothing.
    */
-  onPayment(event: PaymentInput, stolen: boolean): PaymentOutcome {
-    const at = Date.parse(event.event_date_origin);
+  onPayment(event: PaymentInput, stolen: boolean, eventTimeMs?: number): PaymentOutcome {
+    // The decoder has usually computed the time already; parsing it again per record showed up.
+    const at = eventTimeMs ?? Date.parse(event.event_date_origin);
     if (!Number.isFinite(at)) throw new TypeError(`event_date_origin is not an instant: ${event.event_date_origin}`);
     let outcome: PaymentOutcome = { status: 'not_stolen', summarized: false };
     if (stolen) outcome = this.#takeStolen(event, at);

@@ -80,7 +80,7 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
       if (o.keep && !o.keep(record.PartitionKey ?? '')) continue;
       replayed++;
       const c = classifyRecord(record.Data ?? new Uint8Array(), { maxRecordBytes: o.maxRecordBytes, nowMs });
-      if (c.kind === 'payment') engine.onPayment(c.event, o.stolen.has(c.event.data.card_number));
+      if (c.kind === 'payment') engine.onPayment(c.event, o.stolen.has(c.event.data.card_number), c.eventTimeMs);
     }
     engine.skipDue();
     const last = batch.records.at(-1)?.SequenceNumber;

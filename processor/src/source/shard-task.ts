@@ -280,19 +280,31 @@ export class ShardTask {
 
   async #loop(signal: AbortSignal): Promise<void> {
     const d = this.#deps;
-    const engine = this.#engine!;
     const start = this.#startPosition();
     d.log.info({ shardId: this.shardId, start: start.type }, 'reading shard');
+    // Aborted when this loop ends for any reason, so a prefetched call never outlives the task.
+    const done = new AbortController();
     const reader = new ShardReader(d.kinesis, d.stream, this.shardId, start, {
-      signal,
+      signal: AbortSignal.any([signal, done.signal]),
       limit: d.getRecordsLimit,
       minCallIntervalMs: d.pollIntervalMs,
       now: d.now,
+      // The next batch is read while this one is processed, emitted and committed.
+      prefetch: true,
       onRetry: (info) =>
         d.log.warn({ shardId: this.shardId, reason: info.reason, delayMs: info.delayMs, err: info.reason === 'unavailable' ? info.error : undefined }, 'GetRecords retry'),
     });
     this.#lastRecordAt = d.now();
+    try {
+      await this.#read(reader, signal);
+    } finally {
+      done.abort();
+    }
+  }
 
+  async #read(reader: ShardReader, signal: AbortSignal): Promise<void> {
+    const d = this.#deps;
+    const engine = this.#engine!;
     while (!signal.aborted) {
       const batch = await reader.next();
       d.log.trace({ shardId: this.shardId, records: batch.records.length, behindMs: batch.millisBehindLatest, aborted: signal.aborted }, 'batch read');
@@ -339,7 +351,7 @@ export class ShardTask {
     }
     const eventType = c.kind === 'skip' ? c.eventType : 'PAYMENT_EVENT';
     read.set(eventType, (read.get(eventType) ?? 0) + 1);
-    if (c.kind === 'payment') this.#engine!.onPayment(c.event, d.stolen.has(c.event.data.card_number));
+    if (c.kind === 'payment') this.#engine!.onPayment(c.event, d.stolen.has(c.event.data.card_number), c.eventTimeMs);
   }
 
   /**
