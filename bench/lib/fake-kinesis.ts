@@ -44,6 +44,7 @@ export class CountingProducer {
     for (const r of records) this.bytes += r.data.byteLength;
   }
   async flush(): Promise<void> {}
+  async close(): Promise<void> {}
 }
 
 export interface ShardRun {
@@ -61,7 +62,7 @@ export async function runShardTask(store: StateStore, stolen: ReadonlySet<string
       kinesis: fakeKinesis(batches),
       stream: 'bench',
       store,
-      sink: new KinesisSink(producer as unknown as KinesisProducer),
+      sink: new KinesisSink(() => producer as unknown as KinesisProducer),
       stolen,
       metrics: createMetrics(new Registry()),
       log: pino({ level: 'silent' }),

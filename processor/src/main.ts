@@ -1,8 +1,8 @@
 /**
  * `npm run processor`: the one place that builds everything and owns the shutdown order.
  *
- * Start: config (exit 2 on any problem) → state store → stolen cards → Kinesis client, producer,
- * sink → shard coordinator → HTTP. Stop (SIGTERM/SIGINT): /health and /ready turn 503, the shard
+ * Start: config (exit 2 on any problem) → state store → stolen cards → Kinesis client, sink
+ * (a producer per shard) → shard coordinator → HTTP. Stop (SIGTERM/SIGINT): /health and /ready turn 503, the shard
  * tasks stop fetching and finish the batch in flight (send, then commit), the producer flushes,
  * LevelDB closes, the HTTP server closes, exit 0 — all within SHUTDOWN_TIMEOUT_MS.
  */
@@ -85,13 +85,17 @@ if (existsSync(config.CARDS_FILE)) {
 
 const kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
 const outputStream = config.OUTPUT_STREAM ?? config.KINESIS_STREAM;
-// One PutRecords call in flight keeps each card's alerts and summaries in order in the output.
-const producer = new KinesisProducer(kinesis, outputStream, { lingerMs: 20, maxInFlight: 1 });
-producer.on('retry', (info) => {
-  metrics.putRecordsRetries.inc(info.records);
-  log.warn({ reason: info.reason, records: info.records, attempt: info.attempt, delayMs: info.delayMs }, 'PutRecords retry');
+// A producer per shard task (see sink/kinesis-sink.ts), each with one PutRecords call in flight,
+// which keeps each card's alerts and summaries in order in the output.
+const sink = new KinesisSink(() => {
+  const producer = new KinesisProducer(kinesis, outputStream, { lingerMs: 20, maxInFlight: 1 });
+  producer.on('retry', (info) => {
+    metrics.putRecordsRetries.inc(info.records);
+    log.warn({ reason: info.reason, records: info.records, attempt: info.attempt, delayMs: info.delayMs }, 'PutRecords retry');
+  });
+  producer.on('batch', () => metrics.putRecords.inc());
+  return producer;
 });
-producer.on('batch', (info) => metrics.putRecords.inc());
 
 // Leases: processors of one stream share its shards through the DynamoDB table (docs/leases.md).
 const workerId = config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -111,7 +115,7 @@ const coordinator = new ShardCoordinator({
   kinesis,
   stream: config.KINESIS_STREAM,
   store,
-  sink: new KinesisSink(producer),
+  sink,
   stolen,
   metrics,
   log,
@@ -165,7 +169,7 @@ async function shutdown(signal: string): Promise<void> {
   }, config.SHUTDOWN_TIMEOUT_MS);
   controller.abort();
   await running;
-  await producer.close();
+  await sink.close();
   clearInterval(stats);
   clearInterval(leaseGauge);
   dynamo?.destroy();

@@ -18,11 +18,20 @@ const SUMMARY_NS_BYTES = Buffer.from(parse(SUMMARY_ID_NAMESPACE));
  * v5 computes it, with one one-shot hash call instead of a Hash object per id: ids are a large
  * share of a catch-up that emits millions of summaries (see docs/benchmarks.md).
  */
+/** Namespace + name are written here (names are short: a card and an instant, or a UUID). */
+const scratch = Buffer.allocUnsafeSlow(16 + 256);
+
 function v5(name: string, namespace: Buffer): string {
-  const nameBytes = Buffer.from(name, 'utf8');
-  const input = Buffer.allocUnsafe(16 + nameBytes.length);
-  namespace.copy(input, 0);
-  nameBytes.copy(input, 16);
+  let input: Buffer;
+  if (name.length <= 64) {
+    // One shared buffer: no allocation per id (ids are computed once per alert and summary).
+    namespace.copy(scratch, 0);
+    const n = scratch.write(name, 16, 'utf8');
+    input = scratch.subarray(0, 16 + n);
+  } else {
+    const nameBytes = Buffer.from(name, 'utf8');
+    input = Buffer.concat([namespace, nameBytes]);
+  }
   const h = hash('sha1', input, 'buffer') as unknown as Buffer;
   h[6] = ((h[6] as number) & 0x0f) | 0x50;
   h[8] = ((h[8] as number) & 0x3f) | 0x80;

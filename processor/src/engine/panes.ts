@@ -194,6 +194,19 @@ class Pane {
   }
 }
 
+function addTotals(totals: CurrencyTotals[], code: string, n: number, total: number, min: number, max: number): void {
+  for (const t of totals) {
+    if (t.code === code) {
+      t.n += n;
+      t.total += total;
+      if (min < t.min) t.min = min;
+      if (max > t.max) t.max = max;
+      return;
+    }
+  }
+  totals.push(new CurrencyTotals(code, n, total, min, max));
+}
+
 /** Bounded string interning: equal merchant ids and currency codes share one string. */
 class Interner {
   readonly #map = new Map<string, string>();
@@ -308,16 +321,8 @@ export class PaneStore {
     let count = 0;
     let firstMs = Infinity;
     let lastMs = -Infinity;
-    const totals = new Map<string, CurrencyAggregate>();
-    const merge = (code: string, n: number, total: number, min: number, max: number): void => {
-      const agg = totals.get(code);
-      if (agg) {
-        agg[0] += n;
-        agg[1] += total;
-        if (min < agg[2]) agg[2] = min;
-        if (max > agg[3]) agg[3] = max;
-      } else totals.set(code, [n, total, min, max]);
-    };
+    // Per currency, in first-seen order; a card rarely pays in more than one or two.
+    const totals: CurrencyTotals[] = [];
     let merchants: Set<string> | undefined;
     let merchantCount = 0;
     // Newest panes first, so the id list stops growing once it has maxIds.
@@ -327,8 +332,8 @@ export class PaneStore {
       count += pane.count;
       if (pane.firstMs < firstMs) firstMs = pane.firstMs;
       if (pane.lastMs > lastMs) lastMs = pane.lastMs;
-      merge(pane.currency, pane.n, pane.total, pane.min, pane.max);
-      if (pane.more) for (const o of pane.more.currencies) merge(o.code, o.n, o.total, o.min, o.max);
+      addTotals(totals, pane.currency, pane.n, pane.total, pane.min, pane.max);
+      if (pane.more) for (const o of pane.more.currencies) addTotals(totals, o.code, o.n, o.total, o.min, o.max);
       if (single) merchantCount = pane.merchantCount;
       else {
         merchants ??= new Set();
@@ -342,11 +347,8 @@ export class PaneStore {
       }
     }
     const amounts: SummaryData['amounts'] = {};
-    const codes = totals.size > 1 ? [...totals.keys()].sort() : totals.keys();
-    for (const code of codes) {
-      const [n, total, min, max] = totals.get(code) as CurrencyAggregate;
-      amounts[code] = { count: n, total: fromMinor(total), min: fromMinor(min), max: fromMinor(max) };
-    }
+    if (totals.length > 1) totals.sort((a, b) => (a.code < b.code ? -1 : 1));
+    for (const t of totals) amounts[t.code] = { count: t.n, total: fromMinor(t.total), min: fromMinor(t.min), max: fromMinor(t.max) };
     return {
       card_number: card,
       window_start: this.#iso(boundary - this.#range),

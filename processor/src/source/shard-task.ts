@@ -134,6 +134,8 @@ export class ShardTask {
       }
       throw error;
     } finally {
+      // Everything emitted was awaited, so this only closes the shard's producer.
+      await this.#deps.sink.release(this.shardId);
       if (this.#state !== 'CLOSED') this.#moveTo('CLOSED');
     }
   }
@@ -375,7 +377,7 @@ export class ShardTask {
       if (emissions.length > 0) d.metrics.windowFireDuration.observe(fireSeconds);
       // The fence: never emit for a shard whose lease another worker may already hold.
       if (d.leases && !d.leases.isSafe(this.shardId)) throw new LeaseLostError(this.shardId, 'lease not renewed in time');
-      await d.sink.emit(out);
+      await d.sink.emit(out, this.shardId);
       this.#count(emissions);
       const last = !engine.hasPendingEmissions();
       const checkpoint = this.#checkpointNow(sequenceNumber, shardEnd && last);
