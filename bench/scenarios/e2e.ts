@@ -36,7 +36,9 @@ interface Child {
 }
 
 function start(script: string, args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  // BENCH_PROFILE_DIR=dir: the processor runs under --cpu-prof (a .cpuprofile per run, written at its exit).
+  const profile = process.env.BENCH_PROFILE_DIR && script.startsWith('processor/') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const proc = spawn(process.execPath, [...profile, '--import', 'tsx', join(ROOT, script), ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
