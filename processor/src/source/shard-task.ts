@@ -447,14 +447,20 @@ export class ShardTask {
     const d = this.#deps;
     const now = d.now();
     let summaries = 0;
+    let onTime = 0;
+    let late = 0;
     for (const e of emissions) {
       if (e.event_type === 'PAYMENT_ALERT') {
-        d.metrics.alertEmitted(e.data.late);
+        if (e.data.late) late++;
+        else onTime++;
         d.metrics.observeAlertLatency(now, Date.parse(e.data.payment_date_origin));
       } else {
         summaries++;
       }
     }
+    // Labelled counters once per chunk, not per alert.
+    if (onTime > 0) d.metrics.alertEmitted(false, onTime);
+    if (late > 0) d.metrics.alertEmitted(true, late);
     if (summaries > 0) d.metrics.summariesEmitted.inc(summaries);
   }
 }
