@@ -13,6 +13,7 @@
  */
 import type { SummaryData } from '../../../common/src/events.js';
 import { ownString } from '../../../common/src/strings.js';
+import { lowerBound } from './sorted.js';
 import { EngineStateError, floorTo, iso, padTime } from './types.js';
 
 /** Per currency: [count, total, min, max], amounts in integer minor units (hundredths). */
@@ -218,18 +219,6 @@ class Interner {
     this.#map.set(s, s);
     return s;
   }
-}
-
-/** First index i with arr[i] >= x. */
-function lowerBound(arr: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((arr[mid] as number) < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 export class PaneStore {
