@@ -30,6 +30,7 @@ npm run bench                    # full run, < 10 min on 2 cores: prints this ta
 BENCH_QUICK=1 npm run bench      # shorter runs for development (bench/results.json only)
 BENCH_ONLY=jump,rebuild npm run bench   # some scenarios only (bench/results.json only)
 node --cpu-prof --import tsx bench/scenarios/rebuild.ts   # profile one scenario (writes a .cpuprofile)
+BENCH_PROFILE_DIR=/tmp/prof BENCH_ONLY=e2e npm run bench   # the processor under --cpu-prof during the end-to-end load
 \`\`\`
 
 \`bench/results.json\` (git-ignored) is an array with one object per figure: \`name\`, \`value\`
