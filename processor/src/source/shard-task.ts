@@ -80,14 +80,7 @@ export class ShardTask {
   #millisBehindLatest = Number.NaN;
   #idle = false;
   #lastRecordAt = 0;
-  /** The checkpoint last committed to the store. */
   #checkpoint: ShardCheckpoint | undefined;
-  /** The last send-then-commit unit queued (see #emitAndCommit); settles once it is committed. */
-  #pipeline: Promise<void> = Promise.resolve();
-  /** Whether the last committed unit left nothing half-drained (the lease checkpoint needs that). */
-  #committedComplete = true;
-  /** The checkpoint of the last unit queued, committed or not. */
-  #queued: ShardCheckpoint | undefined;
   #finished = false;
   #leaseCheckpointedAt = Number.NEGATIVE_INFINITY;
   #leaseSequence: string | undefined;
@@ -133,7 +126,6 @@ export class ShardTask {
       if (this.#finished || signal.aborted) return;
       this.#moveTo('RUNNING');
       await this.#loop(signal);
-      await this.#pipeline;
       await this.#checkpointLease(true);
     } catch (error) {
       if (error instanceof LeaseLostError) {
@@ -142,8 +134,7 @@ export class ShardTask {
       }
       throw error;
     } finally {
-      // A unit still in flight commits what was acknowledged before the shard is let go.
-      await this.#pipeline.catch(() => undefined);
+      // Everything emitted was awaited, so this only closes the shard's producer.
       await this.#deps.sink.release(this.shardId);
       if (this.#state !== 'CLOSED') this.#moveTo('CLOSED');
     }
@@ -283,7 +274,7 @@ export class ShardTask {
 
   #checkpointNow(sequenceNumber: string | null, shardEnd: boolean): ShardCheckpoint {
     return {
-      sequenceNumber: sequenceNumber ?? this.#queued?.sequenceNumber ?? this.#checkpoint?.sequenceNumber ?? null,
+      sequenceNumber: sequenceNumber ?? this.#checkpoint?.sequenceNumber ?? null,
       watermarkMs: this.#engine?.watermarkMs ?? Number.MIN_SAFE_INTEGER,
       shardEnd,
     };
@@ -342,7 +333,6 @@ export class ShardTask {
       const sequenceNumber = reader.lastSequenceNumber ?? null;
       await this.#emitAndCommit(rejects, sequenceNumber, batch.end, batch.records.length > 0);
       if (batch.end) {
-        await this.#pipeline;
         this.#finished = true;
         d.log.info({ shardId: this.shardId }, 'shard finished (closed by resharding); its children take over');
         return;
@@ -369,20 +359,11 @@ export class ShardTask {
   /**
    * Sends what is due and commits, chunk by chunk (see the commit order at the top). Commits even
    * with nothing to send when records were read, so the checkpoint follows the reads.
-   *
-   * Pipelined: a chunk's send starts here and its commit is queued behind its acknowledgement (and
-   * behind the previous chunk's commit), and the task goes on reading and processing the next batch
-   * while Kinesis acknowledges. At most one batch is in flight: this returns once everything queued
-   * before it is committed. The order guarantee is unchanged (a commit never precedes the
-   * acknowledgement of what it covers; commits land in order), and the shard's producer keeps its
-   * records in order. Waiting for each acknowledgement before reading on held a shard's read rate
-   * to its output's round trips (docs/benchmarks.md).
    */
   async #emitAndCommit(rejects: OutputEvent[], sequenceNumber: string | null, shardEnd: boolean, readRecords: boolean): Promise<void> {
     const d = this.#deps;
     const engine = this.#engine!;
     const chunk = d.drainChunk ?? 5_000;
-    const before = this.#pipeline;
     let first = true;
     do {
       const fireStart = performance.now();
@@ -392,30 +373,18 @@ export class ShardTask {
       const changes = engine.takeChanges();
       const dirty = changes.puts.length > 0 || changes.dels.length > 0;
       if (!first && out.length === 0 && !dirty) break;
-      if (first && out.length === 0 && !dirty && !readRecords && !shardEnd) break;
+      if (first && out.length === 0 && !dirty && !readRecords && !shardEnd) return;
       if (emissions.length > 0) d.metrics.windowFireDuration.observe(fireSeconds);
       // The fence: never emit for a shard whose lease another worker may already hold.
       if (d.leases && !d.leases.isSafe(this.shardId)) throw new LeaseLostError(this.shardId, 'lease not renewed in time');
-      const sent = d.sink.emit(out, this.shardId);
-      sent.catch(() => undefined); // awaited by the unit below, possibly after it has settled
-      const complete = !engine.hasPendingEmissions();
-      const checkpoint = this.#checkpointNow(sequenceNumber, shardEnd && complete);
-      this.#queued = checkpoint;
-      const previous = this.#pipeline;
-      const unit = (async () => {
-        await previous;
-        await sent;
-        this.#count(emissions);
-        await d.store.commitShard(this.shardId, changes, checkpoint);
-        this.#checkpoint = checkpoint;
-        this.#committedComplete = complete;
-      })();
-      unit.catch(() => undefined); // its failure surfaces where the pipeline is awaited
-      this.#pipeline = unit;
+      await d.sink.emit(out, this.shardId);
+      this.#count(emissions);
+      const last = !engine.hasPendingEmissions();
+      const checkpoint = this.#checkpointNow(sequenceNumber, shardEnd && last);
+      await d.store.commitShard(this.shardId, changes, checkpoint);
+      this.#checkpoint = checkpoint;
       first = false;
     } while (engine.hasPendingEmissions());
-    await before;
-    if (shardEnd) await this.#pipeline;
     await this.#checkpointLease(shardEnd);
   }
 
@@ -427,7 +396,7 @@ export class ShardTask {
   async #checkpointLease(force: boolean): Promise<void> {
     const d = this.#deps;
     const c = this.#checkpoint;
-    if (!d.leases || !c || !this.#engine || !this.#committedComplete) return;
+    if (!d.leases || !c || !this.#engine || this.#engine.hasPendingEmissions()) return;
     const now = d.now();
     if (!force && now - this.#leaseCheckpointedAt < (d.leaseCheckpointIntervalMs ?? 1_000)) return;
     const sequenceNumber = c.shardEnd ? SHARD_END : c.sequenceNumber;
