@@ -150,9 +150,11 @@ and the baseline loop left out); the processor under the end-to-end load:
   machine, not adopted because the processor would need it in every start command).
 - **End to end (targets not met).** The processor reads its own output back (alerts and
   summaries share the stream with payments): skipping those records on their first bytes instead
-  of validating them (15–22 µs each) removed most of its CPU per record, a producer per shard and a
-  pipelined send/commit stopped a shard's reading from waiting for its output's round trips, and the
-  next GetRecords is prefetched. Under the maximum load the processor is now ~75 % idle (its
+  of validating them (15–22 µs each) removed most of its CPU per record, each shard sends through
+  its own producer, and the next GetRecords is prefetched while a batch is processed. (Pipelining
+  the send and the commit, so a shard processes its next batch while the previous one is being
+  acknowledged, was tried and reverted: no measurable change here, and a doubt on the delivery
+  guarantee after one failed resharding test run.) Under the maximum load the processor is now ~75 % idle (its
   profile), yet reads ~0.6 of what the bare loop reads: the limit is kinesalite, one JavaScript
   thread (sequence-number arithmetic in bignumber.js ~25 % of its profile) that serves every
   PutRecords and GetRecords. With the processor it must also take the processor's output (a 60-s
