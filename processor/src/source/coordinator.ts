@@ -147,14 +147,28 @@ export class ShardCoordinator {
 
   /** With leases: a lease won. Its parents are finished (the lease manager checks before taking). */
   #startLeased(lease: Lease): void {
+    void this.#startLeasedAsync(lease).catch((error: unknown) => {
+      this.#o.log.error({ err: error, shardId: lease.leaseKey }, 'could not start a leased shard; releasing it');
+      void this.#o.leases?.release(lease.leaseKey);
+    });
+  }
+
+  async #startLeasedAsync(lease: Lease): Promise<void> {
     const signal = this.#signal;
     if (!signal || signal.aborted || this.#tasks.has(lease.leaseKey)) return;
-    const shard = this.#known.find((s) => s.ShardId === lease.leaseKey);
+    let shard = this.#known.find((s) => s.ShardId === lease.leaseKey);
+    if (!shard) {
+      // Another worker put this shard (a child of a reshard) into the lease table before this
+      // worker's last ListShards saw it. Its hash-key range decides which of its parents' cards it
+      // takes over; started without it, a child took them all and kept emitting stale summaries
+      // for the cards its sibling owns. So list the shards now, and never start without it.
+      this.#known = await listAllShards(this.#o.kinesis, this.#o.stream);
+      shard = this.#known.find((s) => s.ShardId === lease.leaseKey);
+      if (signal.aborted || this.#tasks.has(lease.leaseKey)) return;
+      if (!shard) throw new Error(`shard ${lease.leaseKey} is in the lease table but not in ListShards`);
+    }
     const known = new Set(this.#known.map((s) => s.ShardId!));
-    const info: ShardTaskStart = shard
-      ? this.#startInfo(shard, known, lease)
-      : { shardId: lease.leaseKey, parents: lease.parentShardIds.filter((p) => known.has(p)), lease };
-    this.#startTask(info);
+    this.#startTask(this.#startInfo(shard, known, lease));
   }
 
   #startTask(info: ShardTaskStart): void {
