@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { META_KEY, type EngineMeta } from './shard-engine.js';
+import { heldKey, storedHeld, type HeldPayment, type StoredHeld } from './alerts.js';
 
 /** The 128-bit hash key Kinesis assigns to a partition key. */
 export function hashKeyOf(partitionKey: string): bigint {
@@ -17,12 +18,9 @@ export function hashKeyOf(partitionKey: string): bigint {
 }
 
 const PANE_KEY = /^pane\/(\d+)\//;
-const WINDOW_KEY = /^win\//;
-
-interface Held {
-  card: string;
-  at: number;
-}
+const HELD_KEY = /^win\/\d+\/\d+\//;
+/** A window stored whole (the format before one key per held payment): split into held payments. */
+const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
 
 function minOf(values: Array<number | null>): number | null {
   const present = values.filter((v): v is number => v !== null);
@@ -35,19 +33,19 @@ export function inheritEntries(
 ): Array<[string, unknown]> {
   const out = new Map<string, unknown>();
   const metas: EngineMeta[] = [];
+  let m: RegExpExecArray | null;
   for (const entries of parents) {
     for (const [key, value] of entries) {
       if (key === META_KEY) {
         metas.push(value as EngineMeta);
       } else if (PANE_KEY.test(key)) {
         if (keepCard(PANE_KEY.exec(key)![1]!)) out.set(key, value);
-      } else if (WINDOW_KEY.test(key)) {
-        const kept = (value as Held[]).filter((h) => keepCard(h.card));
-        if (kept.length === 0) continue;
-        const merged = [...((out.get(key) as Held[] | undefined) ?? []), ...kept];
-        // Event-time order; Array.prototype.sort is stable, so arrival order breaks ties.
-        merged.sort((a, b) => a.at - b.at);
-        out.set(key, merged);
+      } else if (HELD_KEY.test(key)) {
+        // Keys are unique per payment, so the two parents of a merge never collide.
+        if (keepCard((value as StoredHeld).card)) out.set(key, value);
+      } else if ((m = WHOLE_WINDOW_KEY.exec(key))) {
+        const start = Number(m[1]);
+        for (const h of value as HeldPayment[]) if (keepCard(h.card)) out.set(heldKey(start, h), storedHeld(h));
       } else {
         out.set(key, value);
       }

@@ -87,7 +87,8 @@ export class ShardEngine {
     const engine = new ShardEngine(config);
     const reader = stateReader(
       {
-        window: (start, held) => engine.#alerts.restore(start, held),
+        held: (payment) => engine.#alerts.restore(payment),
+        wholeWindow: (start, held) => engine.#alerts.restoreWholeWindow(start, held),
         pane: (card, start, pane) => engine.#panes.restore(card, start, pane),
       },
       engine.config,

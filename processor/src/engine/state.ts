@@ -5,10 +5,10 @@
  * state in memory beside the engine it builds.
  */
 import { z } from 'zod';
-import type { HeldPayment } from './alerts.js';
+import type { HeldPayment, StoredHeld } from './alerts.js';
 import type { EngineMeta } from './shard-engine.js';
 import type { CurrencyAggregate, StoredPane } from './panes.js';
-import { EngineStateError, type EngineConfig } from './types.js';
+import { EngineStateError, floorTo, type EngineConfig } from './types.js';
 
 const time = z.number().int();
 
@@ -21,7 +21,8 @@ const metaSchema = z.strictObject({
   summaryCursor: z.strictObject({ boundary: time, afterCard: z.string() }).nullable(),
 });
 
-const heldSchema = z.array(
+/** A whole window as stored before each held payment had its own key (still read, see AlertWindows.restoreWholeWindow). */
+const wholeWindowSchema = z.array(
   z.strictObject({
     id: z.string(),
     at: time,
@@ -34,7 +35,8 @@ const heldSchema = z.array(
   }),
 );
 
-const WINDOW_KEY = /^win\/(-?\d+)$/;
+const HELD_KEY = /^win\/(\d{13})\/(\d{13})\/(.+)$/;
+const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
 const PANE_KEY = /^pane\/(\d+)\/(-?\d+)$/;
 
 const isInt = Number.isSafeInteger;
@@ -69,13 +71,28 @@ function paneProblem(v: unknown): string | undefined {
   return undefined;
 }
 
+/** Why a stored held payment is not one takeChanges() could have written, or undefined when it is. */
+function heldProblem(v: unknown): string | undefined {
+  if (!isPlain(v)) return 'not an object';
+  const keys = Object.keys(v);
+  if (keys.length !== 6) return `has keys ${keys.join(',')}`;
+  const { origin, card, amount, currency, merchant, late } = v;
+  if (typeof origin !== 'string' || typeof card !== 'string' || typeof currency !== 'string' || typeof merchant !== 'string') {
+    return 'origin, card, currency and merchant are not all strings';
+  }
+  if (typeof amount !== 'number' || !Number.isFinite(amount)) return 'amount is not a number';
+  if (typeof late !== 'boolean') return 'late is not a boolean';
+  return undefined;
+}
+
 export interface StateReader {
   /** Takes one stored entry; throws EngineStateError on an entry takeChanges() cannot have written. */
   add(key: string, value: unknown): void;
 }
 
 export interface StateSink {
-  window(start: number, held: HeldPayment[]): void;
+  held(payment: HeldPayment): void;
+  wholeWindow(start: number, held: HeldPayment[]): void;
   pane(card: string, start: number, pane: StoredPane): void;
 }
 
@@ -93,10 +110,16 @@ export function stateReader(sink: StateSink, config: EngineConfig): StateReader 
         const problem = paneProblem(value);
         if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
         sink.pane(m[1] as string, Number(m[2]), value as StoredPane);
-      } else if ((m = WINDOW_KEY.exec(key))) {
-        const r = heldSchema.safeParse(value);
+      } else if ((m = HELD_KEY.exec(key))) {
+        const [start, at, id] = [Number(m[1]), Number(m[2]), m[3] as string];
+        if (start !== floorTo(at, config.alertWindowMs)) throw new EngineStateError(`state entry ${key} is invalid: its time is not in its window`);
+        const problem = heldProblem(value);
+        if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
+        sink.held({ id, at, ...(value as StoredHeld) });
+      } else if ((m = WHOLE_WINDOW_KEY.exec(key))) {
+        const r = wholeWindowSchema.safeParse(value);
         if (!r.success) throw new EngineStateError(`state entry ${key} is invalid: ${r.error.issues[0]?.message ?? ''}`);
-        sink.window(Number(m[1]), r.data);
+        sink.wholeWindow(Number(m[1]), r.data);
       } else {
         throw new EngineStateError(`unknown state entry ${key}`);
       }

@@ -60,8 +60,7 @@ t.test('a payment whose window has fired is alerted at once with late: true', as
   t.equal(alert?.data.window_end, new Date(W(K + 1)).toISOString(), 'still reports its own window');
 });
 
-t.test('alerts of a window come in event-time order, ties in arrival order', async (t) => {
-  const e = new ShardEngine();
+t.test('alerts of a window come in event-time order, ties by payment id', async (t) => {
   const base = W(K);
   const ps = [
     pay({ id: 'a', at: base + 300 }),
@@ -69,12 +68,16 @@ t.test('alerts of a window come in event-time order, ties in arrival order', asy
     pay({ id: 'c', at: base + 300 }),
     pay({ id: 'd', at: base + 100 }),
     pay({ id: 'e', at: base + 4_999 }),
-  ].map((p, i) => ({ ...p, id: `00000000-0000-4000-8000-00000000000${i}` }));
-  for (const p of ps) e.onPayment(toEvent(p), true);
-  e.onPayment(toEvent(pay({ at: W(K + 2) })), false);
-  const got = alertsOf(drainAll(e, 0)).map((a) => a.data.payment_event_id);
-  const want = [ps[1], ps[3], ps[0], ps[2], ps[4]].map((p) => p?.id);
-  t.same(got, want);
+    // ids descending with arrival: the order must come from the ids, not from arrival
+  ].map((p, i) => ({ ...p, id: `00000000-0000-4000-8000-00000000000${9 - i}` }));
+  const want = [ps[3], ps[1], ps[2], ps[0], ps[4]].map((p) => p?.id);
+  for (const order of [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 3, 1]]) {
+    const e = new ShardEngine();
+    for (const i of order) e.onPayment(toEvent(ps[i]!), true);
+    e.onPayment(toEvent(pay({ at: W(K + 2) })), false);
+    const got = alertsOf(drainAll(e, 0)).map((a) => a.data.payment_event_id);
+    t.same(got, want, `arrival order ${order.join(',')}`);
+  }
 });
 
 t.test('alert data carries the payment, its window, the creation time and a derived id', async (t) => {
@@ -142,16 +145,41 @@ t.test('non-stolen payments raise no alert', async (t) => {
   t.same(drainAll(e, 0), []);
 });
 
-t.test('fired alert windows are removed from the state', async (t) => {
+t.test('each held payment is stored under its own key, written once and deleted when its alert is drained', async (t) => {
   const e = new ShardEngine();
-  e.onPayment(toEvent(pay({ at: W(K) + 1 })), true);
-  const put = e.takeChanges().puts.map(([k]) => k);
-  const key = `win/${String(W(K)).padStart(13, '0')}`;
-  t.ok(put.includes(key), 'the held window is stored');
+  const p1 = pay({ at: W(K) + 1 });
+  const p2 = pay({ at: W(K) + 2 });
+  const keyOf = (p: Pay) => `win/${String(W(K)).padStart(13, '0')}/${String(p.at).padStart(13, '0')}/${p.id}`;
+  e.onPayment(toEvent(p1), true);
+  const first = e.takeChanges();
+  t.same(first.puts.filter(([k]) => k.startsWith('win/')).map(([k]) => k), [keyOf(p1)], 'the held payment is stored');
+  t.same(first.puts.find(([k]) => k === keyOf(p1))?.[1], { origin: new Date(p1.at).toISOString(), card: p1.card, amount: p1.amount, currency: p1.currency, merchant: p1.merchant, late: false });
+  e.onPayment(toEvent(p2), true);
+  const second = e.takeChanges();
+  t.same(second.puts.filter(([k]) => k.startsWith('win/')).map(([k]) => k), [keyOf(p2)], 'a second payment of the window does not rewrite the first');
   e.onPayment(toEvent(pay({ at: W(K + 2) })), false);
+  t.equal(alertsOf(e.drain(1, 0)).length, 1);
+  t.same(e.takeChanges().dels, [keyOf(p1)], 'a drained alert deletes its payment only');
   drainAll(e, 0);
   const changes = e.takeChanges();
-  t.ok(changes.dels.includes(key), 'and deleted once fired');
-  t.notOk(changes.puts.some(([k]) => k === key));
+  t.same(changes.dels, [keyOf(p2)], 'and the last one once fired');
+  t.notOk(changes.puts.some(([k]) => k.startsWith('win/')));
   t.equal(e.stats().pendingAlertWindows, 0);
+});
+
+t.test('a window stored whole (the earlier format) is restored and rewritten one key per payment', async (t) => {
+  const e = new ShardEngine();
+  const ps = [pay({ at: W(K) + 7 }), pay({ at: W(K) + 3 })];
+  for (const p of ps) e.onPayment(toEvent(p), true);
+  const start = W(K);
+  const whole = ps.map((p) => ({ id: p.id, at: p.at, origin: new Date(p.at).toISOString(), card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: false }));
+  const entries = [...e.entries()].filter(([k]) => !k.startsWith('win/'));
+  const oldKey = `win/${String(start).padStart(13, '0')}`;
+  const restored = ShardEngine.restore([...entries, [oldKey, whole]]);
+  const changes = restored.takeChanges();
+  t.same(changes.dels, [oldKey], 'the whole-window key is deleted');
+  t.same(changes.puts.map(([k]) => k).sort(), [...e.entries()].map(([k]) => k).filter((k) => k.startsWith('win/')).sort(), 'its payments get their own keys');
+  restored.onPayment(toEvent(pay({ at: W(K + 2) })), false);
+  e.onPayment(toEvent(pay({ at: W(K + 2) })), false);
+  t.same(drainAll(restored, 0), drainAll(e, 0), 'and the same alerts come out');
 });
