@@ -297,3 +297,19 @@ t.test('ids are deterministic: same input, same ids', async (t) => {
   t.not(summaryEventId(card(1), T0 + 10_000), summaryEventId(card(1), T0 + 20_000));
   t.not(summaryEventId(card(1), T0 + 10_000), summaryEventId(card(2), T0 + 10_000));
 });
+
+t.test('ids equal the uuid package\'s v5 for every variant digit and for long names', async (t) => {
+  const digits = new Set<string>();
+  let same = 0;
+  for (let i = 0; i < 2_000; i++) {
+    const at = T0 + i * 10_000;
+    const s = summaryEventId(card(i), at);
+    const a = alertEventId(pid(`v${i}`));
+    if (s === v5(`${card(i)}/${new Date(at).toISOString()}`, SUMMARY_ID_NAMESPACE) && a === v5(pid(`v${i}`), ALERT_ID_NAMESPACE)) same++;
+    digits.add(s[19] as string).add(a[19] as string);
+  }
+  t.equal(same, 2_000, 'summary and alert ids as uuid computes them');
+  t.same([...digits].sort(), ['8', '9', 'a', 'b'], 'every variant digit occurred');
+  const long = 'x'.repeat(300);
+  t.equal(summaryEventId(long, T0), v5(`${long}/${new Date(T0).toISOString()}`, SUMMARY_ID_NAMESPACE), 'a name longer than the scratch buffer');
+});
