@@ -136,36 +136,45 @@ and the baseline loop left out); the processor under the end-to-end load:
   is ~0.75 µs a record against ~1.2 µs for the JSON.parse baseline (the previous decode + validate
   took ~2.3 µs); anything else goes through JSON.parse and zod with identical verdicts. Output
   records are encoded field by field (0.9 µs against 2.4–2.9 µs for \`Buffer.from(JSON.stringify)\`),
-  the records-read counter is updated per batch. The rest of the path still costs several times
-  the baseline: top frames of the ShardTask path are the garbage collector (~20 %), the engine's
-  per-payment work inlined into \`ShardTask#take\` (~9 %), the scanner (~8 %), output encoding and
-  Buffer writes (~7 %), the state batch (JSON encode of changed panes and alert windows,
-  classic-level batch, ~6 %), SHA-1 for ids (~2 %), \`summarize\` (~3 %). In this workload every
-  record of a stolen card (10 %) creates a pane, holds an alert and later emits it, and every 10 s
-  all cards active in the last hour are summarised: ~0.2 output records per input record, each of
-  which costs more than decoding an input record. What is left to try: not building the event of
-  a payment whose card is not stolen (90 % of records; only its time matters), alert windows
-  stored per payment instead of re-encoded whole per batch, and a larger young generation
-  (\`--max-semi-space-size\`: measured 28 → 15 µs per summary in the jump scenario on a loaded
-  machine, not adopted because the processor would need it in every start command).
-- **End to end (targets not met).** The processor reads its own output back (alerts and
-  summaries share the stream with payments): skipping those records on their first bytes instead
-  of validating them (15–22 µs each) removed most of its CPU per record, each shard sends through
-  its own producer, and the next GetRecords is prefetched while a batch is processed. (Pipelining
-  the send and the commit, so a shard processes its next batch while the previous one is being
-  acknowledged, was tried and reverted: no measurable change here, and a doubt on the delivery
-  guarantee after one failed resharding test run.) Under the maximum load the processor is now ~75 % idle (its
-  profile), yet reads ~0.6 of what the bare loop reads: the limit is kinesalite, one JavaScript
-  thread (sequence-number arithmetic in bignumber.js ~25 % of its profile) that serves every
-  PutRecords and GetRecords. With the processor it must also take the processor's output (a 60-s
-  load at ~6 000 payments/s makes ~600 alerts/s and, as the active cards grow to ~30 000, ~1 800
-  summaries/s, each twice a payment's size) and serve it back, so the payments it can carry fall to
-  about 1 / (1 + output work / payment work) ≈ 0.6–0.7 of the bare loop's, whose reader writes
-  nothing; the catch-up then drains the backlog at the same shared pace. These targets measure the
-  emulator's capacity more than the processor's; they would need a faster local Kinesis or a
-  product change (e.g. summaries only for cards with a payment since the last boundary), which is
-  not this issue's to decide. Both runs share two cores with the simulator at full speed, so the
-  ratio moves a lot between runs (0.58–0.90 in this session's runs).
+  the records-read counter is updated per batch. A held payment is now stored once under its own
+  key (\`win/<windowStart>/<eventTime>/<paymentId>\`) instead of its whole 5-s window being
+  re-encoded at every commit: the window JSON written per 300 000 records fell from 17 MB to
+  3.9 MB. UUID v5 ids take SHA-1 as hex (\`crypto.hash\` with Buffer output was ~3× slower): a
+  summary id 2.6–2.9 → 1.1–1.6 µs. What is left is the work itself. The same records with no
+  card stolen (the "with no card stolen" row) run at ~0.7 of the baseline (~1.8 µs a record);
+  each stolen-card payment (10 %) then adds ~40 µs: its pane and held payment written to
+  LevelDB, its alert built and encoded and its held payment deleted, and its share of the
+  summaries (~0.75 per stolen payment in this 30-s stream; every card active in the last hour is
+  summarised at every 10-s boundary). Inclusive shares of the ShardTask path
+  (\`node --cpu-prof\`): the scanner ~14–20 %, garbage collection ~16–20 %, \`commitShard\` (JSON of
+  the changed entries + classic-level batch) ~10 %, \`drain\` (summaries ~6 %, alerts ~3 %) ~10 %,
+  output encoding ~8 %, the engine's per-payment work ~5 %, v5 ids ~3 %. LevelDB itself is not the
+  limit: the same run on memory-level takes as long. Reaching 0.5 needs a stolen payment with its
+  outputs at ~8 µs all in, i.e. each output record at a few µs including its state changes, or
+  less work per output (e.g. the product question below on summary volume). Tried and not
+  adopted: pipelining the commit with the next batch (no measurable change: the batch is mostly
+  synchronous encoding) and a larger young generation (\`--max-semi-space-size\`, no clear change
+  in this scenario).
+- **End to end.** The processor reads its own output back (alerts and summaries share the stream
+  with payments): it skips those records on their first bytes instead of validating them (15–22 µs
+  each), each shard sends through its own producer, and the next GetRecords is prefetched while a
+  batch is processed. The limit was kinesalite, one JavaScript thread serving every PutRecords and
+  GetRecords of the simulator, the reader and the processor's output: its profile was ~45 %
+  bignumber.js (every record's MD5 hash key converted, its shard's starting sequence number parsed,
+  every sequence number built through base conversions). \`patches/kinesalite+3.3.3.patch\`
+  (applied by patch-package on \`npm ci\`) does the same arithmetic with native BigInt and converts
+  the shards' ranges once per call; checked against the original functions over 20 000 random
+  inputs of every sequence-number version. The bare loop's rate roughly doubled (~11 800 →
+  ~20 000–23 000 records/s) and the processor's catch-up fell from 13–21 s to 1–4 s. The processor
+  still reads less than the bare loop in the same time: with it, kinesalite also takes the
+  processor's output and serves it back, and as the active cards grow over a 60-s load the
+  summaries at each 10-s boundary approach the payments in number (every stolen card paid in the
+  last hour is summarised every 10 s), and the processor's CPU competes with the simulator's on
+  two cores. The ratio therefore falls over a run and moves between runs (0.72–0.96 in this
+  session's 45–60-s runs). Noticed, not this issue's to decide: at a shard's steady 1 000 records/s
+  that summary volume (~10 per input record after an hour) exceeds what a Kinesis shard accepts;
+  summaries only for cards with a payment since the previous boundary would cut it by orders of
+  magnitude.
 - **Alert latency** (met): alerts fire ~1.1 s (p50) after their window ends, p99 1.2–1.6 s.
 `;
 }
