@@ -166,7 +166,9 @@ and the baseline loop left out); the processor under the end-to-end load:
   (applied by patch-package on \`npm ci\`) does the same arithmetic with native BigInt and converts
   the shards' ranges once per call; checked against the original functions over 20 000 random
   inputs of every sequence-number version. The bare loop's rate roughly doubled (~11 800 →
-  ~19 000–23 000 records/s) and the processor's catch-up fell from 13–21 s to 0.3–4 s.
+  ~19 000–23 000 records/s) and the processor's catch-up fell from 13–21 s to 0.3–9 s (it is
+  longest when the simulator stops while a 10-s boundary's burst of summaries, one per card active
+  in the load so far, is being sent: a shard reads on only once its chunk is acknowledged).
   An earlier version of this scenario ran the two readers one after the other, each under its own
   simulator load.
   That measured the emulator more than the processor: with the processor running, kinesalite
