@@ -8,11 +8,8 @@
 import { insertUnique, lowerBound } from './sorted.js';
 import { floorTo, padTime } from './types.js';
 
-/** A payment waiting for its alert. */
-export interface HeldPayment {
-  id: string;
-  /** Event time, ms. */
-  at: number;
+/** A held payment as stored: its key `win/<windowStart>/<at>/<id>` carries the rest. */
+export interface StoredHeld {
   /** The payment's event_date_origin as received. */
   origin: string;
   card: string;
@@ -22,14 +19,11 @@ export interface HeldPayment {
   late: boolean;
 }
 
-/** A held payment as stored: its key `win/<windowStart>/<at>/<id>` carries the rest. */
-export interface StoredHeld {
-  origin: string;
-  card: string;
-  amount: number;
-  currency: string;
-  merchant: string;
-  late: boolean;
+/** A payment waiting for its alert. */
+export interface HeldPayment extends StoredHeld {
+  id: string;
+  /** Event time, ms. */
+  at: number;
 }
 
 export const WINDOW_KEY_PREFIX = 'win/';
