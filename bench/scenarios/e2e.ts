@@ -160,6 +160,8 @@ try {
     const endOfLoad = await scrape(port);
     await stop(sim);
     const stoppedAt = Date.now();
+    // The baseline's windows are over: the catch-up is the processor's own.
+    await stop(bare);
     const simTotals = JSON.parse(sim.stdout().trim().split('\n').pop() || '{}') as { sent?: number; rate?: number };
     const sent = simTotals.sent ?? NaN;
     let caughtUpS = NaN;
@@ -172,7 +174,6 @@ try {
       await sleep(250);
     }
     await stop(processor);
-    await stop(bare);
     const rate = (w: number, k: 'proc' | 'bare') => (samples[w]![k] - samples[w - 1]![k]) / ((samples[w]!.t - samples[w - 1]!.t) / 1000);
     return {
       proc: [1, 2, 3].map((w) => rate(w, 'proc')),
