@@ -5,7 +5,7 @@
  * and one place that persists them; its window is closed, so it goes out in the next drain.
  * Within a window alerts go out in event-time order, ties by payment id.
  */
-import { insertUnique, lowerBound } from './sorted.js';
+import { insertUnique, removeSorted } from './sorted.js';
 import { floorTo, padTime } from './types.js';
 
 /** A held payment as stored: its key `win/<windowStart>/<at>/<id>` carries the rest. */
@@ -95,7 +95,7 @@ export class AlertWindows {
     if (held.length === 0) {
       this.#windows.delete(windowStart);
       this.#ids.delete(windowStart);
-      this.#starts.splice(lowerBound(this.#starts, windowStart), 1);
+      removeSorted(this.#starts, windowStart);
     }
     this.#dirty.set(heldKey(windowStart, payment), undefined);
     return payment;
