@@ -79,10 +79,11 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    pacing and 10 000-record limit like the processor) reading the same shards of the same stream
    at the same time, counting PAYMENT_EVENT records by their first bytes. Both readers face the
    same input and the same emulator, so the ratio says whether the processor keeps pace with what
-   can be read, not how much input the emulator accepts. The 60-s load is cut into three equal
-   windows (the repetitions); processor rate = PAYMENT_EVENT records read per second from its
-   \`payments_records_read_total\`. **Catch-up** (the bare loop stops with the simulator: its
-   windows are over, and the catch-up is the processor's own): from the simulator's exit until
+   can be read, not how much input the emulator accepts. Three 60-s loads, each on a fresh stream
+   with a fresh processor, are the repetitions; processor rate = PAYMENT_EVENT records read per
+   second over the load from its \`payments_records_read_total\`. **Catch-up** (the bare loop stops
+   with the simulator: its load is over, and the catch-up is the processor's own; given up after
+   60 s, which then is the figure): from the simulator's exit until
    every acknowledged payment has been read and the largest \`payments_shard_behind_latest_seconds\` is < 2 s (the
    watermark lag of an idle shard stays ≥ IDLE_LAG_MS = 3 s by design, so it is reported, not judged).
 4. **Alert latency** (\`e2e.ts\`). A fresh stream and processor, the simulator at 1 000 events/s for
