@@ -39,6 +39,11 @@ export function heldKey(windowStart: number, p: { at: number; id: string }): str
   return `${WINDOW_KEY_PREFIX}${padTime(windowStart)}/${padTime(p.at)}/${p.id}`;
 }
 
+/** heldKey's format, read back: window start, event time, payment id. */
+export const HELD_KEY = /^win\/(\d{13})\/(\d{13})\/(.+)$/;
+/** A window stored whole under `win/<windowStart>`, the format before one key per payment. */
+export const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
+
 export function storedHeld(p: HeldPayment): StoredHeld {
   return { origin: p.origin, card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: p.late };
 }

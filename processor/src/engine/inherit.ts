@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { META_KEY, type EngineMeta } from './shard-engine.js';
-import { heldKey, storedHeld, type HeldPayment, type StoredHeld } from './alerts.js';
+import { HELD_KEY, heldKey, storedHeld, WHOLE_WINDOW_KEY, type HeldPayment, type StoredHeld } from './alerts.js';
 
 /** The 128-bit hash key Kinesis assigns to a partition key. */
 export function hashKeyOf(partitionKey: string): bigint {
@@ -18,9 +18,6 @@ export function hashKeyOf(partitionKey: string): bigint {
 }
 
 const PANE_KEY = /^pane\/(\d+)\//;
-const HELD_KEY = /^win\/\d+\/\d+\//;
-/** A window stored whole (the format before one key per held payment): split into held payments. */
-const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
 
 function minOf(values: Array<number | null>): number | null {
   const present = values.filter((v): v is number => v !== null);
@@ -44,6 +41,7 @@ export function inheritEntries(
         // Keys are unique per payment, so the two parents of a merge never collide.
         if (keepCard((value as StoredHeld).card)) out.set(key, value);
       } else if ((m = WHOLE_WINDOW_KEY.exec(key))) {
+        // The earlier format: split into held payments.
         const start = Number(m[1]);
         for (const h of value as HeldPayment[]) if (keepCard(h.card)) out.set(heldKey(start, h), storedHeld(h));
       } else {

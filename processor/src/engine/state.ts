@@ -5,7 +5,7 @@
  * state in memory beside the engine it builds.
  */
 import { z } from 'zod';
-import type { HeldPayment, StoredHeld } from './alerts.js';
+import { HELD_KEY, WHOLE_WINDOW_KEY, type HeldPayment, type StoredHeld } from './alerts.js';
 import type { EngineMeta } from './shard-engine.js';
 import type { CurrencyAggregate, StoredPane } from './panes.js';
 import { EngineStateError, floorTo, type EngineConfig } from './types.js';
@@ -35,8 +35,6 @@ const wholeWindowSchema = z.array(
   }),
 );
 
-const HELD_KEY = /^win\/(\d{13})\/(\d{13})\/(.+)$/;
-const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
 const PANE_KEY = /^pane\/(\d+)\/(-?\d+)$/;
 
 const isInt = Number.isSafeInteger;
