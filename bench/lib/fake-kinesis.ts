@@ -12,6 +12,7 @@ import { KinesisSink } from '../../processor/src/sink/kinesis-sink.js';
 import { createMetrics } from '../../processor/src/metrics.js';
 import { ShardTask } from '../../processor/src/source/shard-task.js';
 import type { StateStore } from '../../processor/src/state/index.js';
+import type { StolenCards } from '../../processor/src/source/stolen-cards.js';
 
 export function fakeKinesis(batches: readonly (readonly Uint8Array[])[]): KinesisClient {
   let seq = 0;
@@ -54,7 +55,7 @@ export interface ShardRun {
 }
 
 /** Runs one ShardTask over `batches` to the shard's end; returns wall time and output counts. */
-export async function runShardTask(store: StateStore, stolen: ReadonlySet<string>, batches: readonly (readonly Uint8Array[])[], now: () => number = Date.now): Promise<ShardRun> {
+export async function runShardTask(store: StateStore, stolen: StolenCards, batches: readonly (readonly Uint8Array[])[], now: () => number = Date.now): Promise<ShardRun> {
   const producer = new CountingProducer();
   const task = new ShardTask(
     { shardId: 'shardId-000000000000' },

@@ -7,18 +7,20 @@ import { generateCards } from '../../cardgen/src/generate.js';
 import { createPaymentGenerator, seededRandom } from '../../simulator/src/generator.js';
 import { encodeEvent, type PaymentEvent } from '../../common/src/events.js';
 import { v4 as uuidv4 } from 'uuid';
+import { StolenCards } from '../../processor/src/source/stolen-cards.js';
 
 export interface Cards {
   all: string[];
   stolen: string[];
-  stolenSet: Set<string>;
+  /** As the processor holds them (main.ts builds the same). */
+  stolenCards: StolenCards;
 }
 
 export function makeCards(count: number, seed = 1): Cards {
   const rows = generateCards({ count, seed, stolenRatio: 0.1 });
   const all = rows.map((r) => r.cardNumber);
   const stolen = rows.filter((r) => r.stolen).map((r) => r.cardNumber);
-  return { all, stolen, stolenSet: new Set(stolen) };
+  return { all, stolen, stolenCards: new StolenCards(stolen) };
 }
 
 export interface PaymentStream {

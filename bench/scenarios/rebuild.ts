@@ -43,7 +43,7 @@ async function replay(input: typeof inputA, initial?: Array<[string, unknown]>):
     ...(initial ? { initial } : {}),
     until: 'SHARD_END',
     watermarkMs: null,
-    stolen: cards.stolenSet,
+    stolen: cards.stolenCards,
     engineConfig: {},
     maxRecordBytes: 64 * 1024,
     getRecordsLimit: 10_000,

@@ -3,7 +3,8 @@
  * PAYMENT_EVENT exactly as our producers write it, i.e. JSON.stringify of the simulator's object
  * (fixed key order, no whitespace, printable-ASCII strings without escapes, plain decimal amounts).
  * It reads the bytes once, applies the same rules as the general path (events.ts), and builds the
- * event itself, so it skips TextDecoder, JSON.parse and the checks on a parsed object.
+ * event itself, so it skips TextDecoder, JSON.parse and the checks on a parsed object; or, through
+ * scanPayment, builds nothing until asked, for a caller that only needs the time and the card.
  *
  * It only says yes when sure: what it returns is what JSON.parse would give, for a record the
  * general path accepts. Anything else (another key order, whitespace, an escape, a byte >= 0x80, an
@@ -247,11 +248,78 @@ function mccAt(at: number): string | undefined {
   return n < 0 ? undefined : (mccs[n] ??= scratch.latin1Slice(at, at + 4));
 }
 
+/** A card set that can rule a card out from its ASCII bytes (see the processor's StolenCards). */
+export interface AsciiCardFilter {
+  /** False when the card in bytes[start, end) is certainly not in the set. */
+  mayHaveAscii(bytes: Uint8Array, start: number, end: number): boolean;
+}
+
+/**
+ * A canonical payment as scanPayment found it: the event time, and where each value is in the
+ * scratch copy. Strings are only made when asked for, so a payment whose card is not stolen (nine
+ * in ten) costs no strings at all. There is one scan, reused: it is valid until the next call.
+ */
+export class PaymentScan {
+  eventTimeMs = 0;
+  cardEnds = 0;
+  amount = 0;
+  currency = '';
+  merchantAt = 0;
+  merchantEnds = 0;
+  nameAt = -1;
+  nameEnds = -1;
+  mcc: string | undefined = undefined;
+  country: string | undefined = undefined;
+
+  /** False when the card is certainly not in `cards`; true means it may be (ask with card()). */
+  cardMayBeIn(cards: AsciiCardFilter): boolean {
+    return cards.mayHaveAscii(scratch, CARD_AT, this.cardEnds);
+  }
+
+  card(): string {
+    return scratch.latin1Slice(CARD_AT, this.cardEnds);
+  }
+
+  /** The event, exactly as JSON.parse would give it. */
+  event(): PaymentEvent {
+    const b = scratch;
+    const { amount, currency, mcc, country, nameAt, nameEnds } = this;
+    const card_number = b.latin1Slice(CARD_AT, this.cardEnds);
+    const merchant_id = b.latin1Slice(this.merchantAt, this.merchantEnds);
+    let data: PaymentEvent['data'];
+    if (nameAt >= 0 && mcc !== undefined && country !== undefined) {
+      // The usual record, as one literal: a single allocation with every field in the object.
+      data = { card_number, amount, currency, merchant_id, merchant_name: b.latin1Slice(nameAt, nameEnds), mcc, country };
+    } else {
+      data = { card_number, amount, currency, merchant_id };
+      if (nameAt >= 0) data.merchant_name = b.latin1Slice(nameAt, nameEnds);
+      if (mcc !== undefined) data.mcc = mcc;
+      if (country !== undefined) data.country = country;
+    }
+    return {
+      event_type: 'PAYMENT_EVENT',
+      event_id: b.latin1Slice(ID_AT, ID_AT + UUID_LENGTH),
+      event_date_origin: b.latin1Slice(DATE_AT, DATE_AT + INSTANT_LENGTH),
+      data,
+    };
+  }
+}
+const scan = new PaymentScan();
+
 /**
  * The event and its time when `bytes` is a PAYMENT_EVENT in the producers' canonical form that
  * decodeRecord's general path accepts; undefined when not sure (then use the general path).
  */
 export function fastDecodePayment(bytes: Uint8Array): FastPayment | undefined {
+  const s = scanPayment(bytes);
+  return s && { event: s.event(), eventTimeMs: s.eventTimeMs };
+}
+
+/**
+ * fastDecodePayment without making the event: the scan when `bytes` is a canonical PAYMENT_EVENT
+ * the general path accepts, undefined when not sure. Valid until the next call.
+ */
+export function scanPayment(bytes: Uint8Array): PaymentScan | undefined {
   const end = bytes.length;
   if (end < MIN_LENGTH || end > SCRATCH_BYTES) return undefined;
   const b = scratch;
@@ -322,24 +390,15 @@ export function fastDecodePayment(bytes: Uint8Array): FastPayment | undefined {
   }
   if (p + 2 !== end || b[p] !== 0x7d || b[p + 1] !== 0x7d) return undefined;
 
-  // Valid: only now make the strings.
-  const card_number = b.latin1Slice(CARD_AT, cardEnds);
-  const merchant_id = b.latin1Slice(merchantAt, merchantEnds);
-  let data: PaymentEvent['data'];
-  if (nameAt >= 0 && mcc !== undefined && country !== undefined) {
-    // The usual record, as one literal: a single allocation with every field in the object.
-    data = { card_number, amount, currency, merchant_id, merchant_name: b.latin1Slice(nameAt, nameEnds), mcc, country };
-  } else {
-    data = { card_number, amount, currency, merchant_id };
-    if (nameAt >= 0) data.merchant_name = b.latin1Slice(nameAt, nameEnds);
-    if (mcc !== undefined) data.mcc = mcc;
-    if (country !== undefined) data.country = country;
-  }
-  const event: PaymentEvent = {
-    event_type: 'PAYMENT_EVENT',
-    event_id: b.latin1Slice(ID_AT, ID_AT + UUID_LENGTH),
-    event_date_origin: b.latin1Slice(DATE_AT, DATE_AT + INSTANT_LENGTH),
-    data,
-  };
-  return { event, eventTimeMs };
+  scan.eventTimeMs = eventTimeMs;
+  scan.cardEnds = cardEnds;
+  scan.amount = amount;
+  scan.currency = currency;
+  scan.merchantAt = merchantAt;
+  scan.merchantEnds = merchantEnds;
+  scan.nameAt = nameAt;
+  scan.nameEnds = nameEnds;
+  scan.mcc = mcc;
+  scan.country = country;
+  return scan;
 }

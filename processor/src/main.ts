@@ -18,6 +18,7 @@ import { createMetrics } from './metrics.js';
 import { openStateStore } from './state/index.js';
 import { KinesisSink } from './sink/kinesis-sink.js';
 import { ShardCoordinator } from './source/coordinator.js';
+import { StolenCards } from './source/stolen-cards.js';
 import { buildHttpServer } from './http/server.js';
 import { LeaseManager, createDynamoClient } from './lease/index.js';
 import { hostname } from 'node:os';
@@ -61,12 +62,12 @@ const store = await openStateStore({ kind: 'leveldb', dir: config.STATE_DIR }).c
 });
 
 // Stolen cards: from the cards file, kept in the state so a restart without the file still works.
-let stolen: ReadonlySet<string>;
+let stolenCards: ReadonlySet<string>;
 if (existsSync(config.CARDS_FILE)) {
   try {
     const cards = await readCardsFile(config.CARDS_FILE);
     await store.replaceStolenCards(cards.stolen);
-    stolen = cards.stolen;
+    stolenCards = cards.stolen;
     log.info({ cards: cards.cards.length, stolen: cards.stolen.size, file: config.CARDS_FILE }, 'stolen cards loaded');
   } catch (error) {
     log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot read the cards file');
@@ -74,13 +75,13 @@ if (existsSync(config.CARDS_FILE)) {
     process.exit(1);
   }
 } else {
-  stolen = await store.loadStolenCards();
-  if (stolen.size === 0) {
+  stolenCards = await store.loadStolenCards();
+  if (stolenCards.size === 0) {
     log.fatal({ file: config.CARDS_FILE }, 'the cards file is missing and the state holds no stolen cards');
     await store.close();
     process.exit(1);
   }
-  log.warn({ file: config.CARDS_FILE, stolen: stolen.size }, 'cards file missing; using the stolen cards kept in the state');
+  log.warn({ file: config.CARDS_FILE, stolen: stolenCards.size }, 'cards file missing; using the stolen cards kept in the state');
 }
 
 const kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
@@ -116,7 +117,7 @@ const coordinator = new ShardCoordinator({
   stream: config.KINESIS_STREAM,
   store,
   sink,
-  stolen,
+  stolen: new StolenCards(stolenCards),
   metrics,
   log,
   engineConfig: {

@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import { classifyRecord } from '../src/source/classify.js';
+import { StolenCards } from '../src/source/stolen-cards.js';
 import { ShardEngine } from '../src/engine/index.js';
 import { encodeOutput } from '../src/sink/encode.js';
 import { card, pay, pid, toEvent } from './engine/helpers.js';
@@ -33,4 +34,23 @@ t.test('payments are not mistaken for output; other records keep their verdicts'
   t.match(classifyRecord(bytes('{ "event_type": "PAYMENT_ALERT", "x": 1 }'), opts), { kind: 'reject', reason: 'bad_event_time' });
   t.same(classifyRecord(bytes({ event_type: 'SOMETHING_ELSE', event_id: pid('s'), event_date_origin: new Date(T0).toISOString(), data: {} }), opts), { kind: 'skip', eventType: 'SOMETHING_ELSE' });
   t.match(classifyRecord(bytes('P'.repeat(40)), opts), { kind: 'reject', reason: 'not_json' });
+});
+
+t.test('with the stolen set given, a payment is `payment` only for a stolen card, by both decoders', async (t) => {
+  const stolenCard = card(3);
+  const withStolen = { ...opts, stolen: new StolenCards([stolenCard]) };
+  const event = (cardNumber: string) => ({ event_type: 'PAYMENT_EVENT', event_id: pid(`c${cardNumber}`), event_date_origin: new Date(T0).toISOString(), data: { card_number: cardNumber, amount: 12.5, currency: 'EUR', merchant_id: 'm-1' } });
+  // Canonical (the producers' JSON.stringify) goes through the scanner; with a space, the general path.
+  const forms = { canonical: (v: unknown) => bytes(v), general: (v: unknown) => bytes(JSON.stringify(v, null, 1)) };
+  for (const [name, form] of Object.entries(forms)) {
+    t.same(classifyRecord(form(event(card(4))), withStolen), { kind: 'not_stolen', eventTimeMs: T0 }, `${name}: another card's payment carries its time only`);
+    t.same(classifyRecord(form(event(stolenCard)), withStolen), { kind: 'payment', event: event(stolenCard), eventTimeMs: T0 }, `${name}: a stolen card's payment carries the whole event`);
+    const future = { ...event(card(4)), event_date_origin: new Date(T0 + 25 * 3_600_000).toISOString() };
+    t.match(classifyRecord(form(future), withStolen), { kind: 'reject', reason: 'future_event_time' }, `${name}: a time 25 h ahead is still rejected`);
+    t.match(classifyRecord(form({ ...event(card(4)), data: { ...event(card(4)).data, amount: -1 } }), withStolen), { kind: 'reject', reason: 'bad_amount' }, `${name}: a bad payment is still rejected`);
+  }
+  const alert = new ShardEngine();
+  alert.onPayment(toEvent(pay({ id: pid(2), at: T0, card: stolenCard })), true);
+  alert.onIdle({ nowMs: T0 + 60_000, caughtUp: true, lastRecordAtMs: T0 });
+  for (const o of alert.drain(10, T0 + 60_000)) t.same(classifyRecord(encodeOutput(o), withStolen), { kind: 'skip', eventType: o.event_type }, 'output is still skipped');
 });

@@ -137,10 +137,21 @@ export class ShardEngine {
     // The decoder has usually computed the time already; parsing it again per record showed up.
     const at = eventTimeMs ?? Date.parse(event.event_date_origin);
     if (!Number.isFinite(at)) throw new TypeError(`event_date_origin is not an instant: ${event.event_date_origin}`);
-    let outcome: PaymentOutcome = { status: 'not_stolen', summarized: false };
-    if (stolen) outcome = this.#takeStolen(event, at);
+    if (!stolen) {
+      this.onNotStolenPayment(at);
+      return { status: 'not_stolen', summarized: false };
+    }
+    const outcome = this.#takeStolen(event, at);
     if (this.#watermark.observe(at)) this.#metaDirty = true;
     return outcome;
+  }
+
+  /**
+   * onPayment(event, false) for a caller that has only the event time (the decoder skips making
+   * the event of a card that is not stolen): the payment moves stream time and nothing else.
+   */
+  onNotStolenPayment(eventTimeMs: number): void {
+    if (this.#watermark.observe(eventTimeMs)) this.#metaDirty = true;
   }
 
   /** Wall-clock advance of a quiet, caught-up shard (see Watermark.onIdle); true when it moved. */

@@ -6,6 +6,8 @@
 import type { _Record } from '@aws-sdk/client-kinesis';
 import { v5 as uuidv5 } from 'uuid';
 import { decodeRecord, MAX_RAW_CHARS, type PaymentEvent, type PaymentRejectReason, type RejectedEvent } from '../../../common/src/events.js';
+import { scanPayment } from '../../../common/src/payment-fast-path.js';
+import type { StolenCards } from './stolen-cards.js';
 
 type ProcessorRejectReason = PaymentRejectReason;
 
@@ -14,6 +16,8 @@ export const MAX_FUTURE_MS = 24 * 3_600_000;
 
 export type Classified =
   | { kind: 'payment'; event: PaymentEvent; eventTimeMs: number }
+  /** A valid payment of a card not in `options.stolen` (only when that is given): its time is all that counts. */
+  | { kind: 'not_stolen'; eventTimeMs: number }
   | { kind: 'skip'; eventType: string }
   | { kind: 'reject'; reason: ProcessorRejectReason; detail: string };
 
@@ -48,9 +52,31 @@ function outputTypeOf(data: Uint8Array): string | undefined {
   return undefined;
 }
 
-export function classifyRecord(data: Uint8Array, options: { maxRecordBytes: number; nowMs: number }): Classified {
+export interface ClassifyOptions {
+  maxRecordBytes: number;
+  nowMs: number;
+  /**
+   * The stolen cards. When given, a payment is `payment` only if its card is stolen, else
+   * `not_stolen`, and a canonical payment of another card is never turned into strings and objects
+   * (nine payments in ten; they were most of what the processor allocated).
+   */
+  stolen?: StolenCards;
+}
+
+export function classifyRecord(data: Uint8Array, options: ClassifyOptions): Classified {
   if (data.byteLength > options.maxRecordBytes) {
     return { kind: 'reject', reason: 'oversized', detail: `${data.byteLength} bytes; the limit is ${options.maxRecordBytes}` };
+  }
+  const stolen = options.stolen;
+  if (stolen) {
+    // First, as most records are canonical payments (an output record fails its first words).
+    const scan = scanPayment(data);
+    // A time too far ahead is left to the general path below, which rejects it with its detail.
+    if (scan && scan.eventTimeMs <= options.nowMs + MAX_FUTURE_MS) {
+      const eventTimeMs = scan.eventTimeMs;
+      if (!scan.cardMayBeIn(stolen) || !stolen.has(scan.card())) return { kind: 'not_stolen', eventTimeMs };
+      return { kind: 'payment', event: scan.event(), eventTimeMs };
+    }
   }
   const outputType = outputTypeOf(data);
   if (outputType !== undefined) return { kind: 'skip', eventType: outputType };
@@ -65,6 +91,7 @@ export function classifyRecord(data: Uint8Array, options: { maxRecordBytes: numb
   if (eventTimeMs > options.nowMs + MAX_FUTURE_MS) {
     return { kind: 'reject', reason: 'future_event_time', detail: `event time ${event.event_date_origin} is more than 24 h ahead of the processor's clock` };
   }
+  if (stolen && !stolen.has((event as PaymentEvent).data.card_number)) return { kind: 'not_stolen', eventTimeMs };
   return { kind: 'payment', event: event as PaymentEvent, eventTimeMs };
 }
 

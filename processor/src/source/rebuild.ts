@@ -15,6 +15,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ShardReader } from '../../../common/src/shard-reader.js';
 import { ShardEngine, type EngineConfig } from '../engine/index.js';
 import { classifyRecord } from './classify.js';
+import type { StolenCards } from './stolen-cards.js';
 
 /** Replay starts this long before (checkpoint time − 60 min): producers' clocks and delivery delay. */
 export const REBUILD_MARGIN_MS = 5 * 60_000;
@@ -31,7 +32,7 @@ export interface RebuildOptions {
   until: { sequenceNumber: string } | 'SHARD_END';
   /** The previous owner's watermark at its checkpoint (null: it had none). */
   watermarkMs: number | null;
-  stolen: ReadonlySet<string>;
+  stolen: StolenCards;
   engineConfig: Partial<EngineConfig>;
   maxRecordBytes: number;
   getRecordsLimit: number;
@@ -79,8 +80,9 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
       }
       if (o.keep && !o.keep(record.PartitionKey ?? '')) continue;
       replayed++;
-      const c = classifyRecord(record.Data ?? new Uint8Array(), { maxRecordBytes: o.maxRecordBytes, nowMs });
-      if (c.kind === 'payment') engine.onPayment(c.event, o.stolen.has(c.event.data.card_number), c.eventTimeMs);
+      const c = classifyRecord(record.Data ?? new Uint8Array(), { maxRecordBytes: o.maxRecordBytes, nowMs, stolen: o.stolen });
+      if (c.kind === 'payment') engine.onPayment(c.event, true, c.eventTimeMs);
+      else if (c.kind === 'not_stolen') engine.onNotStolenPayment(c.eventTimeMs);
     }
     engine.skipDue();
     const last = batch.records.at(-1)?.SequenceNumber;

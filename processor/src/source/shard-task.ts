@@ -25,6 +25,7 @@ import type { KinesisSink, OutputEvent } from '../sink/kinesis-sink.js';
 import type { ShardStatus } from '../http/status.js';
 import { assertTransition, type ShardState } from './lifecycle.js';
 import { classifyRecord, rejectedEvent } from './classify.js';
+import type { StolenCards } from './stolen-cards.js';
 import { REBUILD_MARGIN_MS, rebuildEngine } from './rebuild.js';
 import { restoreLocalState } from './local-state.js';
 import { hashKeyOf, inheritEntries } from '../engine/inherit.js';
@@ -35,7 +36,7 @@ export interface ShardTaskDeps {
   stream: string;
   store: StateStore;
   sink: KinesisSink;
-  stolen: ReadonlySet<string>;
+  stolen: StolenCards;
   metrics: PaymentsMetrics;
   log: Logger;
   engineConfig: Partial<EngineConfig>;
@@ -344,7 +345,7 @@ export class ShardTask {
   #take(record: _Record, now: number, rejects: OutputEvent[], read: Map<string, number>): void {
     const d = this.#deps;
     const data = record.Data ?? new Uint8Array();
-    const c = classifyRecord(data, { maxRecordBytes: d.maxRecordBytes, nowMs: now });
+    const c = classifyRecord(data, { maxRecordBytes: d.maxRecordBytes, nowMs: now, stolen: d.stolen });
     if (c.kind === 'reject') {
       d.metrics.recordRejected(c.reason);
       rejects.push(rejectedEvent(record, this.shardId, c.reason, c.detail, now));
@@ -353,7 +354,9 @@ export class ShardTask {
     }
     const eventType = c.kind === 'skip' ? c.eventType : 'PAYMENT_EVENT';
     read.set(eventType, (read.get(eventType) ?? 0) + 1);
-    if (c.kind === 'payment') this.#engine!.onPayment(c.event, d.stolen.has(c.event.data.card_number), c.eventTimeMs);
+    // With the stolen set given, classify says `payment` for a stolen card's payment only.
+    if (c.kind === 'payment') this.#engine!.onPayment(c.event, true, c.eventTimeMs);
+    else if (c.kind === 'not_stolen') this.#engine!.onNotStolenPayment(c.eventTimeMs);
   }
 
   /**

@@ -1,0 +1,59 @@
+/**
+ * The stolen-card set as the hot path asks it, once per payment: "is this card stolen?". A plain
+ * Set<string> of 100 000 cards took 0.4-0.7 µs a lookup on this machine, mostly cache misses on
+ * its hash table and its strings, to answer "no" nine times in ten. A bit filter in front (1 MiB,
+ * one bit per card fingerprint, so it stays in cache) answers almost every "no" with one probe;
+ * a "maybe" (every stolen card, ~1 % of the others) is settled by the exact set. The answer is
+ * always the set's. The filter also reads a card straight from the record's bytes, so the decoder
+ * need not make a string of a card that is not stolen.
+ */
+
+const FILTER_BITS = 1 << 23;
+
+/** FNV-1a over the card's characters (ASCII digits), mixed so that the low bits vary. */
+function fingerprint(card: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < card.length; i++) h = Math.imul(h ^ card.charCodeAt(i), 0x01000193);
+  return (h ^ (h >>> 15)) & (FILTER_BITS - 1);
+}
+
+/** The same fingerprint, of the card written as ASCII in bytes[start, end). */
+function fingerprintOfBytes(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return (h ^ (h >>> 15)) & (FILTER_BITS - 1);
+}
+
+export class StolenCards {
+  readonly #cards: ReadonlySet<string>;
+  readonly #filter = new Int32Array(FILTER_BITS >>> 5);
+
+  constructor(cards: Iterable<string>) {
+    const set = new Set(cards);
+    for (const card of set) {
+      const bit = fingerprint(card);
+      this.#filter[bit >>> 5]! |= 1 << (bit & 31);
+    }
+    this.#cards = set;
+  }
+
+  get size(): number {
+    return this.#cards.size;
+  }
+
+  has(card: string): boolean {
+    return this.#maybe(fingerprint(card)) && this.#cards.has(card);
+  }
+
+  /**
+   * False when the card written as ASCII in bytes[start, end) is certainly not stolen; true means
+   * it may be, and has() must settle it (so a string is made for one card in ten, not all).
+   */
+  mayHaveAscii(bytes: Uint8Array, start: number, end: number): boolean {
+    return this.#maybe(fingerprintOfBytes(bytes, start, end));
+  }
+
+  #maybe(bit: number): boolean {
+    return (this.#filter[bit >>> 5]! & (1 << (bit & 31))) !== 0;
+  }
+}
