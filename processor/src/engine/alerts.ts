@@ -8,7 +8,7 @@
 import { insertUnique, removeSorted } from './sorted.js';
 import { floorTo, padTime } from './types.js';
 
-/** A held payment as stored: its key `win/<windowStart>/<at>/<id>` carries the rest. */
+/** A held payment as stored by the per-payment format (one key each, value without id and time). */
 export interface StoredHeld {
   /** The payment's event_date_origin as received. */
   origin: string;
@@ -19,7 +19,7 @@ export interface StoredHeld {
   late: boolean;
 }
 
-/** A payment waiting for its alert. */
+/** A payment waiting for its alert (also how a group of held payments is stored: an array of these). */
 export interface HeldPayment extends StoredHeld {
   id: string;
   /** Event time, ms. */
@@ -29,23 +29,32 @@ export interface HeldPayment extends StoredHeld {
 export const WINDOW_KEY_PREFIX = 'win/';
 
 /**
- * The key of one held payment. Each payment has its own key, written once when it is held and
- * deleted when its alert is drained: storing a window whole rewrote every payment already in it
- * at each commit (a 5-s window spans several GetRecords batches), which was a quarter of the
- * engine's time (docs/benchmarks.md). Zero-padded times make the store's key order the order
- * alerts are emitted in.
+ * The key of a group of held payments of one window: the key of its first payment. Payments are
+ * written in groups, one per window per commit (the payments that arrived since the last commit),
+ * and a window's groups are deleted when its alerts are drained. One key per payment, put when
+ * held and deleted when fired, was two of the three store writes of every stolen payment, and
+ * a window stored whole was rewritten at every commit (docs/benchmarks.md). Zero-padded times
+ * keep a window's groups in key order.
  */
 export function heldKey(windowStart: number, p: { at: number; id: string }): string {
   return `${WINDOW_KEY_PREFIX}${padTime(windowStart)}/${padTime(p.at)}/${p.id}`;
 }
 
-/** heldKey's format, read back: window start, event time, payment id. */
+/**
+ * heldKey's format, read back: window start, first event time, first payment id. Its value is a
+ * group (an array of HeldPayment), or, as written before groups, one StoredHeld.
+ */
 export const HELD_KEY = /^win\/(\d{13})\/(\d{13})\/(.+)$/;
-/** A window stored whole under `win/<windowStart>`, the format before one key per payment. */
+/** A window stored whole under `win/<windowStart>` (the first format): read as one group. */
 export const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
 
 export function storedHeld(p: HeldPayment): StoredHeld {
   return { origin: p.origin, card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: p.late };
+}
+
+/** As stored in a group: the same fields as HeldPayment, and no others. */
+function groupEntry(p: HeldPayment): HeldPayment {
+  return { id: p.id, at: p.at, origin: p.origin, card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: p.late };
 }
 
 /** Emission order within a window: event time, ties by payment id (so it never depends on arrival). */
@@ -53,16 +62,34 @@ function before(a: HeldPayment, b: HeldPayment): boolean {
   return a.at < b.at || (a.at === b.at && a.id < b.id);
 }
 
+/** One pending window: its payments in emission order, from `next` on, and how they are stored. */
+class Window {
+  readonly held: HeldPayment[] = [];
+  /** Index of the next payment to fire (fired ones are dropped in bulk, not shifted one by one). */
+  next = 0;
+  readonly ids = new Set<string>();
+  /** Keys of the stored groups holding this window's payments. */
+  storedKeys: string[] = [];
+  /** Payments added since the last takeDirty: the next group to write. */
+  fresh: HeldPayment[] = [];
+  /** Some payment fired since the last takeDirty: the stored groups no longer match. */
+  fired = false;
+
+  constructor(readonly start: number) {}
+
+  get size(): number {
+    return this.held.length - this.next;
+  }
+}
+
 export class AlertWindows {
   readonly #size: number;
-  /** windowStart → held payments in emission order (see `before`). */
-  readonly #windows = new Map<number, HeldPayment[]>();
-  /** windowStart → ids held there: the duplicate check is O(1), not a scan of the window. */
-  readonly #ids = new Map<number, Set<string>>();
+  readonly #windows = new Map<number, Window>();
   /** Window starts, ascending: the first one is the next to close. */
   readonly #starts: number[] = [];
-  /** Keys changed since the last takeDirty: the payment to put, or undefined to delete. */
-  readonly #dirty = new Map<string, HeldPayment | undefined>();
+  /** Windows changed since the last takeDirty (added to or fired from), and keys of windows gone. */
+  readonly #dirty = new Set<Window>();
+  #deadKeys: string[] = [];
 
   constructor(windowSizeMs: number) {
     this.#size = windowSizeMs;
@@ -77,12 +104,13 @@ export class AlertWindows {
   }
 
   holds(windowStart: number, paymentId: string): boolean {
-    return this.#ids.get(windowStart)?.has(paymentId) ?? false;
+    return this.#windows.get(windowStart)?.ids.has(paymentId) ?? false;
   }
 
   add(payment: HeldPayment): void {
-    const start = this.#insert(payment);
-    this.#dirty.set(heldKey(start, payment), payment);
+    const w = this.#insert(payment);
+    w.fresh.push(payment);
+    this.#dirty.add(w);
   }
 
   /** Start of the earliest window whose end the watermark has reached and that still holds payments. */
@@ -93,16 +121,20 @@ export class AlertWindows {
 
   /** Removes and returns the earliest payment of a window; a window emptied is dropped. */
   shift(windowStart: number): HeldPayment {
-    const held = this.#windows.get(windowStart);
-    const payment = held?.shift();
-    if (!held || !payment) throw new Error(`no held payment in window ${windowStart}`);
-    this.#ids.get(windowStart)?.delete(payment.id);
-    if (held.length === 0) {
+    const w = this.#windows.get(windowStart);
+    const payment = w?.held[w.next];
+    if (!w || !payment) throw new Error(`no held payment in window ${windowStart}`);
+    w.next++;
+    w.ids.delete(payment.id);
+    w.fired = true;
+    if (w.size === 0) {
       this.#windows.delete(windowStart);
-      this.#ids.delete(windowStart);
       removeSorted(this.#starts, windowStart);
+      this.#dirty.delete(w);
+      for (const key of w.storedKeys) this.#deadKeys.push(key);
+    } else {
+      this.#dirty.add(w);
     }
-    this.#dirty.set(heldKey(windowStart, payment), undefined);
     return payment;
   }
 
@@ -110,52 +142,85 @@ export class AlertWindows {
     return this.#windows.size;
   }
 
-  /** Takes back one stored payment (in any order). */
-  restore(payment: HeldPayment): void {
-    this.#insert(payment);
+  /** Takes back a stored group (`key` as stored: any of the three formats), in any order. */
+  restoreGroup(key: string, payments: readonly HeldPayment[]): void {
+    let w: Window | undefined;
+    for (const p of payments) w = this.#insert(p);
+    w?.storedKeys.push(key);
+  }
+
+  /** Every held payment, as stored entries: one group per window (see discardDirty). */
+  *entries(): IterableIterator<[string, HeldPayment[]]> {
+    for (const start of this.#starts) {
+      const w = this.#windows.get(start) as Window;
+      const held = w.held.slice(w.next);
+      yield [heldKey(start, held[0] as HeldPayment), held.map(groupEntry)];
+    }
   }
 
   /**
-   * Takes back a window stored whole under `win/<windowStart>` (the format before one key per
-   * payment); its payments are rewritten under their own keys and the old key deleted at the next
-   * commit.
+   * Forgets the changes since the last takeDirty, for a state about to be written whole by
+   * entries(): from now on each window is stored as the one group entries() gives it, so the
+   * keys deleted when it fires are the keys that were written.
    */
-  restoreWholeWindow(windowStart: number, held: HeldPayment[]): void {
-    for (const p of held) this.add(p);
-    this.#dirty.set(WINDOW_KEY_PREFIX + padTime(windowStart), undefined);
-  }
-
-  /** Every held payment, as stored entries. */
-  *entries(): IterableIterator<[string, StoredHeld]> {
-    for (const start of this.#starts) {
-      for (const p of this.#windows.get(start) as HeldPayment[]) yield [heldKey(start, p), storedHeld(p)];
+  discardDirty(): void {
+    for (const w of this.#windows.values()) {
+      w.held.splice(0, w.next);
+      w.next = 0;
+      w.storedKeys = [heldKey(w.start, w.held[0] as HeldPayment)];
+      w.fresh = [];
+      w.fired = false;
     }
+    this.#dirty.clear();
+    this.#deadKeys = [];
   }
 
-  /** Changed keys since the last call: [key, value] for held payments, [key, undefined] for drained ones. */
-  takeDirty(): [string, StoredHeld | undefined][] {
-    const out: [string, StoredHeld | undefined][] = [];
-    for (const [key, p] of this.#dirty) out.push([key, p && storedHeld(p)]);
+  /**
+   * Changed keys since the last call: [key, group] to write, [key, undefined] to delete. A window
+   * only added to gets one new group; a window fired from is stored again as one group of what
+   * is left (rare: a drain stopped by its limit inside a window); a window emptied loses its keys.
+   */
+  takeDirty(): [string, HeldPayment[] | undefined][] {
+    const out = new Map<string, HeldPayment[] | undefined>();
+    for (const key of this.#deadKeys) out.set(key, undefined);
+    for (const w of this.#dirty) {
+      let group: HeldPayment[];
+      if (w.fired) {
+        for (const key of w.storedKeys) out.set(key, undefined);
+        w.held.splice(0, w.next);
+        w.next = 0;
+        group = w.held;
+        w.storedKeys = [];
+        w.fired = false;
+      } else {
+        group = w.fresh;
+        // Fresh payments mostly arrive in order; the group's key is its first in emission order.
+        group.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+      }
+      const key = heldKey(w.start, group[0] as HeldPayment);
+      out.set(key, group.map(groupEntry));
+      w.storedKeys.push(key);
+      w.fresh = [];
+    }
     this.#dirty.clear();
-    return out;
+    this.#deadKeys = [];
+    return [...out];
   }
 
   /** Inserts in emission order (usually at the end: payments mostly arrive in event-time order). */
-  #insert(payment: HeldPayment): number {
+  #insert(payment: HeldPayment): Window {
     const start = this.startOf(payment.at);
-    let held = this.#windows.get(start);
-    let ids = this.#ids.get(start);
-    if (!held || !ids) {
-      held = [];
-      ids = new Set();
-      this.#windows.set(start, held);
-      this.#ids.set(start, ids);
+    let w = this.#windows.get(start);
+    if (!w) {
+      w = new Window(start);
+      this.#windows.set(start, w);
       insertUnique(this.#starts, start);
     }
-    ids.add(payment.id);
+    w.ids.add(payment.id);
+    const held = w.held;
     let i = held.length;
-    while (i > 0 && before(payment, held[i - 1] as HeldPayment)) i--;
+    while (i > w.next && before(payment, held[i - 1] as HeldPayment)) i--;
     held.splice(i, 0, payment);
-    return start;
+    return w;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * State for a child shard after resharding, from its finished parents' stored entries: the panes
- * and held alerts of the cards whose hash key falls in the child's range (Kinesis routes a card by
+ * and held alerts (groups filtered payment by payment) of the cards whose hash key falls in the child's range (Kinesis routes a card by
  * MD5 of its partition key, the card number), and the parents' stream time.
  *
  * One parent (a split): its meta is copied, so the child continues exactly where the parent
@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { META_KEY, type EngineMeta } from './shard-engine.js';
-import { HELD_KEY, heldKey, storedHeld, WHOLE_WINDOW_KEY, type HeldPayment, type StoredHeld } from './alerts.js';
+import { HELD_KEY, WHOLE_WINDOW_KEY, type HeldPayment, type StoredHeld } from './alerts.js';
 
 /** The 128-bit hash key Kinesis assigns to a partition key. */
 export function hashKeyOf(partitionKey: string): bigint {
@@ -30,20 +30,25 @@ export function inheritEntries(
 ): Array<[string, unknown]> {
   const out = new Map<string, unknown>();
   const metas: EngineMeta[] = [];
-  let m: RegExpExecArray | null;
   for (const entries of parents) {
     for (const [key, value] of entries) {
       if (key === META_KEY) {
         metas.push(value as EngineMeta);
       } else if (PANE_KEY.test(key)) {
         if (keepCard(PANE_KEY.exec(key)![1]!)) out.set(key, value);
-      } else if (HELD_KEY.test(key)) {
-        // Keys are unique per payment, so the two parents of a merge never collide.
-        if (keepCard((value as StoredHeld).card)) out.set(key, value);
-      } else if ((m = WHOLE_WINDOW_KEY.exec(key))) {
-        // The earlier format: split into held payments.
-        const start = Number(m[1]);
-        for (const h of value as HeldPayment[]) if (keepCard(h.card)) out.set(heldKey(start, h), storedHeld(h));
+      } else if (HELD_KEY.test(key) || WHOLE_WINDOW_KEY.test(key)) {
+        if (!Array.isArray(value)) {
+          // One payment under its own key (the format before groups).
+          if (keepCard((value as StoredHeld).card)) out.set(key, value);
+          continue;
+        }
+        const kept = (value as HeldPayment[]).filter((p) => keepCard(p.card));
+        if (kept.length === 0) continue;
+        // A group is keyed by one of its payments, so the two parents of a merge cannot collide;
+        // were one payment read from both, the groups are joined, each payment once.
+        const other = (out.get(key) ?? []) as HeldPayment[];
+        const seen = new Set(other.map((p) => p.id));
+        out.set(key, [...other, ...kept.filter((p) => !seen.has(p.id))]);
       } else {
         out.set(key, value);
       }

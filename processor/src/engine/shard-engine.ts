@@ -87,8 +87,7 @@ export class ShardEngine {
     const engine = new ShardEngine(config);
     const reader = stateReader(
       {
-        held: (payment) => engine.#alerts.restore(payment),
-        wholeWindow: (start, held) => engine.#alerts.restoreWholeWindow(start, held),
+        heldGroup: (key, payments) => engine.#alerts.restoreGroup(key, payments),
         pane: (card, start, pane) => engine.#panes.restore(card, start, pane),
       },
       engine.config,
@@ -225,7 +224,7 @@ export class ShardEngine {
 
   /** Forgets the changes since the last takeChanges (for a state about to be written whole via entries()). */
   discardChanges(): void {
-    this.#alerts.takeDirty();
+    this.#alerts.discardDirty();
     this.#panes.discardDirty();
     this.#metaDirty = false;
   }

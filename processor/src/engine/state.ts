@@ -21,8 +21,8 @@ const metaSchema = z.strictObject({
   summaryCursor: z.strictObject({ boundary: time, afterCard: z.string() }).nullable(),
 });
 
-/** A whole window as stored before each held payment had its own key (still read, see AlertWindows.restoreWholeWindow). */
-const wholeWindowSchema = z.array(
+/** A group of held payments (see heldKey), and a window stored whole in the first format. */
+const heldGroupSchema = z.array(
   z.strictObject({
     id: z.string(),
     at: time,
@@ -89,8 +89,8 @@ export interface StateReader {
 }
 
 export interface StateSink {
-  held(payment: HeldPayment): void;
-  wholeWindow(start: number, held: HeldPayment[]): void;
+  /** A stored group of held payments of one window, under its key as stored. */
+  heldGroup(key: string, payments: HeldPayment[]): void;
   pane(card: string, start: number, pane: StoredPane): void;
 }
 
@@ -108,16 +108,24 @@ export function stateReader(sink: StateSink, config: EngineConfig): StateReader 
         const problem = paneProblem(value);
         if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
         sink.pane(m[1] as string, Number(m[2]), value as StoredPane);
-      } else if ((m = HELD_KEY.exec(key))) {
-        const [start, at, id] = [Number(m[1]), Number(m[2]), m[3] as string];
-        if (start !== floorTo(at, config.alertWindowMs)) throw new EngineStateError(`state entry ${key} is invalid: its time is not in its window`);
-        const problem = heldProblem(value);
-        if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
-        sink.held({ id, at, ...(value as StoredHeld) });
-      } else if ((m = WHOLE_WINDOW_KEY.exec(key))) {
-        const r = wholeWindowSchema.safeParse(value);
-        if (!r.success) throw new EngineStateError(`state entry ${key} is invalid: ${r.error.issues[0]?.message ?? ''}`);
-        sink.wholeWindow(Number(m[1]), r.data);
+      } else if ((m = HELD_KEY.exec(key)) || (m = WHOLE_WINDOW_KEY.exec(key))) {
+        const start = Number(m[1]);
+        let payments: HeldPayment[];
+        if (Array.isArray(value)) {
+          const r = heldGroupSchema.safeParse(value);
+          if (!r.success) throw new EngineStateError(`state entry ${key} is invalid: ${r.error.issues[0]?.message ?? ''}`);
+          if (r.data.length === 0) throw new EngineStateError(`state entry ${key} is invalid: an empty group`);
+          payments = r.data;
+        } else {
+          // One payment under its own key (the format before groups): id and time are in the key.
+          const problem = m[2] === undefined ? 'not a group' : heldProblem(value);
+          if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
+          payments = [{ id: m[3] as string, at: Number(m[2]), ...(value as StoredHeld) }];
+        }
+        if (payments.some((p) => floorTo(p.at, config.alertWindowMs) !== start)) {
+          throw new EngineStateError(`state entry ${key} is invalid: a payment's time is not in its window`);
+        }
+        sink.heldGroup(key, payments);
       } else {
         throw new EngineStateError(`unknown state entry ${key}`);
       }

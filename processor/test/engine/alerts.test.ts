@@ -145,41 +145,48 @@ t.test('non-stolen payments raise no alert', async (t) => {
   t.same(drainAll(e, 0), []);
 });
 
-t.test('each held payment is stored under its own key, written once and deleted when its alert is drained', async (t) => {
+t.test('held payments are stored in groups, one per window per commit, and deleted when their window fires', async (t) => {
   const e = new ShardEngine();
-  const p1 = pay({ at: W(K) + 1 });
-  const p2 = pay({ at: W(K) + 2 });
-  const keyOf = (p: Pay) => `win/${String(W(K)).padStart(13, '0')}/${String(p.at).padStart(13, '0')}/${p.id}`;
+  const pad = (n: number) => String(n).padStart(13, '0');
+  const keyOf = (p: Pay) => `win/${pad(W(K))}/${pad(p.at)}/${p.id}`;
+  const entryOf = (p: Pay) => ({ id: p.id, at: p.at, origin: new Date(p.at).toISOString(), card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: false });
+  const held = (c: { puts: [string, unknown][] }) => c.puts.filter(([k]) => k.startsWith('win/'));
+  const [p1, p2, p3, p4] = [pay({ at: W(K) + 3 }), pay({ at: W(K) + 1 }), pay({ at: W(K) + 2 }), pay({ at: W(K) + 4 })];
   e.onPayment(toEvent(p1), true);
-  const first = e.takeChanges();
-  t.same(first.puts.filter(([k]) => k.startsWith('win/')).map(([k]) => k), [keyOf(p1)], 'the held payment is stored');
-  t.same(first.puts.find(([k]) => k === keyOf(p1))?.[1], { origin: new Date(p1.at).toISOString(), card: p1.card, amount: p1.amount, currency: p1.currency, merchant: p1.merchant, late: false });
   e.onPayment(toEvent(p2), true);
+  t.same(held(e.takeChanges()), [[keyOf(p2), [entryOf(p2), entryOf(p1)]]], 'one group, in emission order, under its first payment\'s key');
+  e.onPayment(toEvent(p3), true);
+  e.onPayment(toEvent(p4), true);
   const second = e.takeChanges();
-  t.same(second.puts.filter(([k]) => k.startsWith('win/')).map(([k]) => k), [keyOf(p2)], 'a second payment of the window does not rewrite the first');
+  t.same(held(second), [[keyOf(p3), [entryOf(p3), entryOf(p4)]]], 'the next commit writes only the new payments, as a second group');
+  t.same(second.dels, [], 'and leaves the first group alone');
   e.onPayment(toEvent(pay({ at: W(K + 2) })), false);
-  t.equal(alertsOf(e.drain(1, 0)).length, 1);
-  t.same(e.takeChanges().dels, [keyOf(p1)], 'a drained alert deletes its payment only');
+  t.same(alertsOf(e.drain(1, 0)).map((a) => a.data.payment_event_id), [p2.id]);
+  const partway = e.takeChanges();
+  t.same(partway.dels, [keyOf(p2)], 'a window fired partway: its group keyed by the fired payment is deleted...');
+  t.same(held(partway), [[keyOf(p3), [entryOf(p3), entryOf(p1), entryOf(p4)]]], '...and what is left is written as one group (over the key it reuses)');
   drainAll(e, 0);
   const changes = e.takeChanges();
-  t.same(changes.dels, [keyOf(p2)], 'and the last one once fired');
-  t.notOk(changes.puts.some(([k]) => k.startsWith('win/')));
+  t.same(changes.dels, [keyOf(p3)], 'the window fired: its last group is deleted');
+  t.same(held(changes), []);
   t.equal(e.stats().pendingAlertWindows, 0);
 });
 
-t.test('a window stored whole (the earlier format) is restored and rewritten one key per payment', async (t) => {
+t.test('the two earlier formats (a window whole, a payment per key) are read as groups and deleted when their window fires', async (t) => {
   const e = new ShardEngine();
-  const ps = [pay({ at: W(K) + 7 }), pay({ at: W(K) + 3 })];
+  const ps = [pay({ at: W(K) + 7 }), pay({ at: W(K) + 3 }), pay({ at: W(K) + 5 })];
   for (const p of ps) e.onPayment(toEvent(p), true);
+  const pad = (n: number) => String(n).padStart(13, '0');
   const start = W(K);
-  const whole = ps.map((p) => ({ id: p.id, at: p.at, origin: new Date(p.at).toISOString(), card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: false }));
+  const entryOf = (p: Pay) => ({ id: p.id, at: p.at, origin: new Date(p.at).toISOString(), card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: false });
   const entries = [...e.entries()].filter(([k]) => !k.startsWith('win/'));
-  const oldKey = `win/${String(start).padStart(13, '0')}`;
-  const restored = ShardEngine.restore([...entries, [oldKey, whole]]);
-  const changes = restored.takeChanges();
-  t.same(changes.dels, [oldKey], 'the whole-window key is deleted');
-  t.same(changes.puts.map(([k]) => k).sort(), [...e.entries()].map(([k]) => k).filter((k) => k.startsWith('win/')).sort(), 'its payments get their own keys');
+  const wholeKey = `win/${pad(start)}`;
+  const perPaymentKey = `win/${pad(start)}/${pad(ps[2]!.at)}/${ps[2]!.id}`;
+  const { id: _id, at: _at, ...stored } = entryOf(ps[2]!);
+  const restored = ShardEngine.restore([...entries, [wholeKey, [entryOf(ps[0]!), entryOf(ps[1]!)]], [perPaymentKey, stored]]);
+  t.same(restored.takeChanges(), { puts: [], dels: [] }, 'nothing is rewritten on restore');
   restored.onPayment(toEvent(pay({ at: W(K + 2) })), false);
   e.onPayment(toEvent(pay({ at: W(K + 2) })), false);
-  t.same(drainAll(restored, 0), drainAll(e, 0), 'and the same alerts come out');
+  t.same(drainAll(restored, 0), drainAll(e, 0), 'the same alerts come out');
+  t.same(restored.takeChanges().dels.sort(), [wholeKey, perPaymentKey].sort(), 'and both old keys are deleted once fired');
 });

@@ -1,7 +1,7 @@
 /**
  * A child shard's state from its parents' stored entries (inheritEntries): the held payments and
  * panes of the child's cards only, the two parents of a merge side by side without collisions,
- * and windows stored whole in the earlier format split into held payments.
+ * and held groups (and both earlier formats) filtered payment by payment.
  */
 import t from 'tap';
 import { ShardEngine } from '../../src/engine/index.js';
@@ -38,12 +38,20 @@ t.test('a split keeps only the held payments and panes of the child\'s cards', a
   t.notOk(child.some(([k]) => k.includes(card(2))), 'nothing of the other card');
 });
 
-t.test('a parent window stored whole is split into the child\'s held payments', async (t) => {
-  const ps = [pay({ at: W0 + 10, card: card(1) }), pay({ at: W0 + 20, card: card(2) })];
+t.test('held groups, a window stored whole and a payment under its own key are filtered to the child\'s cards', async (t) => {
+  const ps = [pay({ at: W0 + 10, card: card(1) }), pay({ at: W0 + 20, card: card(2) }), pay({ at: W0 + 30, card: card(2) }), pay({ at: W0 + 40, card: card(1) })];
+  const pad = (n: number) => String(n).padStart(13, '0');
+  const entryOf = (p: Pay) => ({ id: p.id, at: p.at, origin: new Date(p.at).toISOString(), card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: false });
   const entries = parent(ps).filter(([k]) => !k.startsWith('win/'));
-  const whole = ps.map((p) => ({ id: p.id, at: p.at, origin: new Date(p.at).toISOString(), card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: false }));
-  entries.push([`win/${String(W0).padStart(13, '0')}`, whole]);
-  const child = inheritEntries([entries], (c) => c === card(2));
-  t.same(child.filter(([k]) => k.startsWith('win/')).map(([k]) => k), [`win/${String(W0).padStart(13, '0')}/${String(ps[1]!.at).padStart(13, '0')}/${ps[1]!.id}`]);
-  t.same(alertIdsOf(child), [ps[1]!.id]);
+  const wholeKey = `win/${pad(W0)}`;
+  const groupKey = `win/${pad(W0)}/${pad(ps[2]!.at)}/${ps[2]!.id}`;
+  const perPaymentKey = `win/${pad(W0)}/${pad(ps[3]!.at)}/${ps[3]!.id}`;
+  const { id: _id, at: _at, ...stored } = entryOf(ps[3]!);
+  entries.push([wholeKey, [entryOf(ps[0]!), entryOf(ps[1]!)]], [groupKey, [entryOf(ps[2]!)]], [perPaymentKey, stored]);
+  const child2 = inheritEntries([entries], (c) => c === card(2));
+  t.same(child2.filter(([k]) => k.startsWith('win/')), [[wholeKey, [entryOf(ps[1]!)]], [groupKey, [entryOf(ps[2]!)]]], 'card 2: its payment of the whole window, and its group');
+  t.same(alertIdsOf(child2), [ps[1]!.id, ps[2]!.id]);
+  const child1 = inheritEntries([entries], (c) => c === card(1));
+  t.same(child1.filter(([k]) => k.startsWith('win/')), [[wholeKey, [entryOf(ps[0]!)]], [perPaymentKey, stored]], 'card 1: its payment of the whole window, and the one under its own key');
+  t.same(alertIdsOf(child1), [ps[0]!.id, ps[3]!.id]);
 });
