@@ -14,12 +14,14 @@
  *      A crash before (b) replays the batch from the previous checkpoint against the previous
  *      state: the same output again, with the same deterministic ids, and nothing lost. A crash
  *      after (b) loses nothing either, since the output was acknowledged first.
+ *      The batch (b) is written while the next GetRecords batch is processed; commits still land
+ *      one at a time and in order, and the task never ends with one in flight (see #commit).
  */
 import type { KinesisClient, _Record } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { ShardReader, type StartPosition } from '../../../common/src/shard-reader.js';
 import { ShardEngine, type EngineConfig, type Emission } from '../engine/index.js';
-import type { StateStore, ShardCheckpoint } from '../state/index.js';
+import type { ChangeSet, StateStore, ShardCheckpoint } from '../state/index.js';
 import type { PaymentsMetrics } from '../metrics.js';
 import type { KinesisSink, OutputEvent } from '../sink/kinesis-sink.js';
 import type { ShardStatus } from '../http/status.js';
@@ -82,6 +84,8 @@ export class ShardTask {
   #idle = false;
   #lastRecordAt = 0;
   #checkpoint: ShardCheckpoint | undefined;
+  /** The commit being written while the next batch is processed (see #commit). */
+  #commitInFlight: Promise<void> | undefined;
   #finished = false;
   #leaseCheckpointedAt = Number.NEGATIVE_INFINITY;
   #leaseSequence: string | undefined;
@@ -135,6 +139,10 @@ export class ShardTask {
       }
       throw error;
     } finally {
+      // A task never ends with its last commit still being written (a restart would read the store
+      // under it). On the normal path #checkpointLease has thrown any error of that commit; here
+      // the task is already ending on another error or a lost lease, so it is only logged.
+      await this.#settleCommit().catch((err: unknown) => this.#deps.log.warn({ shardId: this.shardId, err }, 'state commit failed while the task was stopping'));
       // Everything emitted was awaited, so this only closes the shard's producer.
       await this.#deps.sink.release(this.shardId);
       if (this.#state !== 'CLOSED') this.#moveTo('CLOSED');
@@ -383,12 +391,34 @@ export class ShardTask {
       await d.sink.emit(out, this.shardId);
       this.#count(emissions);
       const last = !engine.hasPendingEmissions();
-      const checkpoint = this.#checkpointNow(sequenceNumber, shardEnd && last);
-      await d.store.commitShard(this.shardId, changes, checkpoint);
-      this.#checkpoint = checkpoint;
+      await this.#commit(changes, this.#checkpointNow(sequenceNumber, shardEnd && last));
       first = false;
     } while (engine.hasPendingEmissions());
     await this.#checkpointLease(shardEnd);
+  }
+
+  /**
+   * Starts writing the changes and the checkpoint (one atomic batch) and returns once the previous
+   * commit is durable, not this one: LevelDB writes on its own thread while the next batch is
+   * decoded and processed, and commits still land one at a time, in order. The commit order above
+   * holds, since a commit only starts after its output was acknowledged; a crash before it lands
+   * replays from the previous checkpoint, as it would have. `#checkpoint` is the checkpoint being
+   * written; whatever needs it durable (the lease checkpoint, the end of the task) settles first.
+   */
+  async #commit(changes: ChangeSet, checkpoint: ShardCheckpoint): Promise<void> {
+    await this.#settleCommit();
+    const writing = this.#deps.store.commitShard(this.shardId, changes, checkpoint);
+    // Its failure is thrown by the next #settleCommit, which awaits it; until then it is handled.
+    writing.catch(() => {});
+    this.#commitInFlight = writing;
+    this.#checkpoint = checkpoint;
+  }
+
+  /** Waits for the commit in flight, if any; throws its error. */
+  async #settleCommit(): Promise<void> {
+    const writing = this.#commitInFlight;
+    this.#commitInFlight = undefined;
+    await writing;
   }
 
   /**
@@ -397,6 +427,7 @@ export class ShardTask {
    * left half-drained, so a new owner's replay to it rebuilds exactly this state.
    */
   async #checkpointLease(force: boolean): Promise<void> {
+    await this.#settleCommit();
     const d = this.#deps;
     const c = this.#checkpoint;
     if (!d.leases || !c || !this.#engine || this.#engine.hasPendingEmissions()) return;
