@@ -2,8 +2,7 @@
  * Builds a shard's stored state directly (the entries a restart loads), so a benchmark can start
  * from "100 000 stolen cards active in the 60-minute window" in seconds instead of replaying it.
  */
-import { padTime } from '../../processor/src/engine/types.js';
-import type { StoredPane as Pane } from '../../processor/src/engine/panes.js';
+import { paneGroupKey, type StoredPane as Pane } from '../../processor/src/engine/panes.js';
 
 export interface BuiltState {
   entries: [string, unknown][];
@@ -24,7 +23,7 @@ export function buildActiveState(cards: readonly string[], paymentsPerCard: numb
     const at = endMs - rangeMs + Math.floor((k * rangeMs) / total);
     const card = cards[(k * 7_919) % cards.length] as string;
     const start = Math.floor(at / 10_000) * 10_000;
-    const key = `pane/${card}/${padTime(start)}`;
+    const key = `${card}/${start}`;
     const minor = 100 + ((k * 37) % 20_000);
     const id = `00000000-0000-4000-8000-${String(k).padStart(12, '0')}`;
     const merchant = `mrc-${String(1 + (k % 500)).padStart(6, '0')}`;
@@ -46,7 +45,14 @@ export function buildActiveState(cards: readonly string[], paymentsPerCard: numb
     p.ids.push([at, id]);
   }
   const watermarkMs = endMs - 1_000;
-  const entries: [string, unknown][] = [...panes];
+  // As a state written whole is stored: one group of panes per pane start (group 0).
+  const groups = new Map<string, Record<string, Pane>>();
+  for (const [key, pane] of panes) {
+    const [card, start] = key.split('/') as [string, string];
+    const groupKey = paneGroupKey(Number(start), 0);
+    groups.set(groupKey, { ...groups.get(groupKey), [card]: pane });
+  }
+  const entries: [string, unknown][] = [...groups];
   entries.push([
     'meta',
     {

@@ -11,13 +11,13 @@
 import { createHash } from 'node:crypto';
 import { META_KEY, type EngineMeta } from './shard-engine.js';
 import { HELD_KEY, WHOLE_WINDOW_KEY, type HeldPayment, type StoredHeld } from './alerts.js';
+import { PANE_GROUP_KEY, PANE_KEY, type StoredPane } from './panes.js';
 
 /** The 128-bit hash key Kinesis assigns to a partition key. */
 export function hashKeyOf(partitionKey: string): bigint {
   return BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`);
 }
 
-const PANE_KEY = /^pane\/(\d+)\//;
 
 function minOf(values: Array<number | null>): number | null {
   const present = values.filter((v): v is number => v !== null);
@@ -34,6 +34,11 @@ export function inheritEntries(
     for (const [key, value] of entries) {
       if (key === META_KEY) {
         metas.push(value as EngineMeta);
+      } else if (PANE_GROUP_KEY.test(key)) {
+        const kept = Object.entries(value as Record<string, StoredPane>).filter(([card]) => keepCard(card));
+        if (kept.length === 0) continue;
+        // The two parents of a merge number their groups alike, but hold different cards: joined.
+        out.set(key, { ...(out.get(key) as Record<string, StoredPane> | undefined), ...Object.fromEntries(kept) });
       } else if (PANE_KEY.test(key)) {
         if (keepCard(PANE_KEY.exec(key)![1]!)) out.set(key, value);
       } else if (HELD_KEY.test(key) || WHOLE_WINDOW_KEY.test(key)) {

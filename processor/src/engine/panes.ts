@@ -10,6 +10,14 @@
  * with its first currency, first merchant and a lone id kept inline (arrays only appear when a
  * pane gets a second one), merchant and currency strings are interned, and a card's panes are one
  * array sorted by start. The stored (JSON) form is `StoredPane`, unchanged by this layout.
+ *
+ * Panes are stored in groups: the panes of one pane start changed since the last commit are one
+ * entry `panes/<paneStart>/<group>` (an object card → StoredPane), so a commit writes one entry per
+ * pane start it touched, not one per card (a put per stolen payment was most of a commit's cost,
+ * docs/benchmarks.md). A pane changed again later is written again in a later group; the latest
+ * group wins at restore. All of a start's groups are deleted when the start is purged. Group 0 is
+ * a state written whole (entries()); a pane under its own key `pane/<card>/<paneStart>` (the
+ * format before groups) is still read, as older than any group.
  */
 import type { SummaryData } from '../../../common/src/events.js';
 import { ownString } from '../../../common/src/strings.js';
@@ -19,7 +27,7 @@ import { EngineStateError, floorTo, iso, padTime } from './types.js';
 /** Per currency: [count, total, min, max], amounts in integer minor units (hundredths). */
 export type CurrencyAggregate = [number, number, number, number];
 
-/** A pane as stored (the value of a `pane/<card>/<start>` entry). */
+/** A pane as stored (a card's value in a `panes/<start>/<group>` entry, or a whole `pane/<card>/<start>` entry). */
 export interface StoredPane {
   count: number;
   firstMs: number;
@@ -39,7 +47,24 @@ export interface PanePayment {
   merchant: string;
 }
 
+/** Prefix of a pane stored under its own key (the format before groups). */
 export const PANE_KEY_PREFIX = 'pane/';
+export const PANE_GROUP_PREFIX = 'panes/';
+
+/** The key of one group of panes of one pane start; zero-padded so a start's groups sort by number. */
+export function paneGroupKey(paneStart: number, group: number): string {
+  return `${PANE_GROUP_PREFIX}${padTime(paneStart)}/${padTime(group)}`;
+}
+
+/** paneGroupKey's format read back: pane start, group number. Its value: card → StoredPane. */
+export const PANE_GROUP_KEY = /^panes\/(\d{13})\/(\d{13})$/;
+/** A pane under its own key (the format before groups): card, pane start. */
+export const PANE_KEY = /^pane\/(\d+)\/(-?\d+)$/;
+
+/** The group number a state written whole is stored under; commits number theirs from 1. */
+const WHOLE_GROUP = 0;
+/** The group number of a pane under its own key: older than any group. */
+const OWN_KEY_GROUP = -1;
 
 /** Amounts carry at most two decimals (schema), so hundredths are exact integers. */
 export function toMinor(amount: number): number {
@@ -91,6 +116,8 @@ class Pane {
   more: PaneMore | undefined = undefined;
   /** Listed in the store's dirty list since the last takeDirty. */
   dirty = false;
+  /** The stored group this pane was restored from (a later one replaces it at restore). */
+  group = OWN_KEY_GROUP;
 
   constructor(
     readonly card: string,
@@ -231,9 +258,13 @@ export class PaneStore {
   readonly #index = new Map<number, string[]>();
   /** The keys of #index, ascending. */
   readonly #starts: number[] = [];
-  /** Panes changed since the last takeDirty (each once, see Pane.dirty) and keys of purged panes. */
+  /** Panes changed since the last takeDirty (each once, see Pane.dirty) and keys of purged groups. */
   #dirty: Pane[] = [];
   #purged: string[] = [];
+  /** pane start → the stored keys holding its panes (groups, or panes under their own keys). */
+  readonly #storedKeys = new Map<number, string[]>();
+  /** Number of the next group written (above every group restored). */
+  #nextGroup = WHOLE_GROUP + 1;
   /** Sorted active cards of the last boundary asked for; a new (card, pane) invalidates it. */
   #activeCache: { boundary: number; version: number; cards: string[] } | undefined;
   #version = 0;
@@ -382,8 +413,9 @@ export class PaneStore {
         pane.dirty = false;
         if (newer) newer.older = undefined;
         else this.#cards.delete(card);
-        this.#purged.push(paneKey(card, start));
       }
+      for (const key of this.#storedKeys.get(start) ?? []) this.#purged.push(key);
+      this.#storedKeys.delete(start);
       this.#index.delete(start);
       n++;
     }
@@ -403,9 +435,15 @@ export class PaneStore {
     return this.#cards.size;
   }
 
-  /** Rebuilds one pane from its stored entry (already checked by the caller). */
-  restore(card: string, paneStart: number, stored: StoredPane): void {
-    if (this.#pane(card, paneStart)) throw new EngineStateError(`pane ${paneKey(card, paneStart)} restored twice`);
+  /**
+   * Takes back one stored pane (already checked by the caller), from group `group` (OWN_KEY_GROUP
+   * for a pane under its own key). A pane restored from an earlier group is replaced; one from a
+   * later group is kept, so the result does not depend on the order entries come in.
+   */
+  restore(card: string, paneStart: number, stored: StoredPane, group = OWN_KEY_GROUP): void {
+    const known = this.#pane(card, paneStart);
+    if (known && known.group === group) throw new EngineStateError(`pane of card …${card.slice(-4)} at ${paneStart} restored twice from one entry`);
+    if (known && known.group > group) return;
     const codes = Object.keys(stored.currencies);
     // One string per card, and not a slice of the stored key (which it would keep alive).
     const own = this.#cards.get(card)?.card ?? ownString(card);
@@ -416,33 +454,81 @@ export class PaneStore {
     }
     for (let i = 1; i < stored.merchants.length; i++) pane.addMerchant(this.#merchants.get(stored.merchants[i] as string));
     for (const [at, id] of stored.ids) pane.addPayment(at, id);
-    this.#link(own, pane);
+    pane.group = group;
+    if (known) this.#replace(known, pane);
+    else this.#link(own, pane);
   }
 
-  /** Every live pane as stored entries (a full snapshot of this part of the state). */
-  *entries(): IterableIterator<[string, StoredPane]> {
-    for (const newest of this.#cards.values()) for (let p: Pane | undefined = newest; p !== undefined; p = p.older) yield [paneKey(p.card, p.start), p.toStored()];
+  /** Notes a stored entry holding panes of `paneStart` (deleted when the start is purged). */
+  restoredKey(paneStart: number, key: string, group = OWN_KEY_GROUP): void {
+    const keys = this.#storedKeys.get(paneStart);
+    if (keys) keys.push(key);
+    else this.#storedKeys.set(paneStart, [key]);
+    if (group >= this.#nextGroup) this.#nextGroup = group + 1;
   }
 
-  /** Changed panes since the last call: [key, value] for live ones, [key, undefined] for removed ones. */
-  takeDirty(): [string, StoredPane | undefined][] {
-    const out: [string, StoredPane | undefined][] = [];
+  /** Every live pane as stored entries: one group per pane start, numbered WHOLE_GROUP (see discardDirty). */
+  *entries(): IterableIterator<[string, Record<string, StoredPane>]> {
+    for (const start of this.#starts) {
+      const group: Record<string, StoredPane> = {};
+      for (const card of this.#index.get(start) as string[]) group[card] = (this.#pane(card, start) as Pane).toStored();
+      yield [paneGroupKey(start, WHOLE_GROUP), group];
+    }
+  }
+
+  /**
+   * Changes since the last call: [key, group] for each pane start with changed panes (one new
+   * group of them), [key, undefined] for the groups of purged starts.
+   */
+  takeDirty(): [string, Record<string, StoredPane> | undefined][] {
+    const out: [string, Record<string, StoredPane> | undefined][] = [];
     for (const key of this.#purged) out.push([key, undefined]);
+    const groups = new Map<number, Record<string, StoredPane>>();
     for (const pane of this.#dirty) {
-      // Not dirty any more: purged since it changed (its key is among the purged ones).
+      // Not dirty any more: purged since it changed (its start's keys are among the purged ones).
       if (!pane.dirty) continue;
       pane.dirty = false;
-      out.push([paneKey(pane.card, pane.start), pane.toStored()]);
+      let group = groups.get(pane.start);
+      if (!group) groups.set(pane.start, (group = {}));
+      group[pane.card] = pane.toStored();
+    }
+    if (groups.size > 0) {
+      const number = this.#nextGroup++;
+      for (const [start, group] of groups) {
+        const key = paneGroupKey(start, number);
+        out.push([key, group]);
+        this.restoredKey(start, key, number);
+      }
     }
     this.#dirty = [];
     this.#purged = [];
     return out;
   }
 
+  /**
+   * Forgets the changes since the last takeDirty, for a state about to be written whole by
+   * entries(): from now on each start is stored as entries()' one group, and later groups are
+   * numbered above it.
+   */
   discardDirty(): void {
     for (const pane of this.#dirty) pane.dirty = false;
     this.#dirty = [];
     this.#purged = [];
+    this.#storedKeys.clear();
+    for (const start of this.#starts) this.#storedKeys.set(start, [paneGroupKey(start, WHOLE_GROUP)]);
+  }
+
+  /** Puts `pane` where `old` (same card and start) was in the card's list. */
+  #replace(old: Pane, pane: Pane): void {
+    pane.older = old.older;
+    const newest = this.#cards.get(old.card) as Pane;
+    if (newest === old) this.#cards.set(old.card, pane);
+    else {
+      let newer = newest;
+      while (newer.older !== old) newer = newer.older as Pane;
+      newer.older = pane;
+    }
+    this.#version++;
   }
 
   #link(card: string, pane: Pane): Pane {
@@ -476,6 +562,7 @@ export class PaneStore {
   }
 }
 
+/** The key of a pane under its own key (the format before groups). */
 export function paneKey(card: string, paneStart: number): string {
   return `${PANE_KEY_PREFIX}${card}/${padTime(paneStart)}`;
 }

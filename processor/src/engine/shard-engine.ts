@@ -88,7 +88,8 @@ export class ShardEngine {
     const reader = stateReader(
       {
         heldGroup: (key, payments) => engine.#alerts.restoreGroup(key, payments),
-        pane: (card, start, pane) => engine.#panes.restore(card, start, pane),
+        pane: (card, start, pane, group) => engine.#panes.restore(card, start, pane, group),
+        paneEntry: (start, key, group) => engine.#panes.restoredKey(start, key, group),
       },
       engine.config,
     );

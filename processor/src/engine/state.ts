@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { HELD_KEY, WHOLE_WINDOW_KEY, type HeldPayment, type StoredHeld } from './alerts.js';
 import type { EngineMeta } from './shard-engine.js';
-import type { CurrencyAggregate, StoredPane } from './panes.js';
+import { PANE_GROUP_KEY, PANE_KEY, type CurrencyAggregate, type StoredPane } from './panes.js';
 import { EngineStateError, floorTo, type EngineConfig } from './types.js';
 
 const time = z.number().int();
@@ -35,7 +35,6 @@ const heldGroupSchema = z.array(
   }),
 );
 
-const PANE_KEY = /^pane\/(\d+)\/(-?\d+)$/;
 
 const isInt = Number.isSafeInteger;
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -91,7 +90,10 @@ export interface StateReader {
 export interface StateSink {
   /** A stored group of held payments of one window, under its key as stored. */
   heldGroup(key: string, payments: HeldPayment[]): void;
-  pane(card: string, start: number, pane: StoredPane): void;
+  /** One stored pane, from group `group` (-1: a pane under its own key, the format before groups). */
+  pane(card: string, start: number, pane: StoredPane, group: number): void;
+  /** A stored entry holding panes of `start`, once per entry. */
+  paneEntry(start: number, key: string, group: number): void;
 }
 
 /** Checks entries as they come and hands windows and panes to `sink`; `finish` checks the meta. */
@@ -104,10 +106,20 @@ export function stateReader(sink: StateSink, config: EngineConfig): StateReader 
         const r = metaSchema.safeParse(value);
         if (!r.success) throw new EngineStateError(`state entry ${key} is invalid: ${r.error.issues[0]?.message ?? ''}`);
         meta = r.data;
+      } else if ((m = PANE_GROUP_KEY.exec(key))) {
+        const [start, group] = [Number(m[1]), Number(m[2])];
+        if (!isPlain(value) || Object.keys(value).length === 0) throw new EngineStateError(`state entry ${key} is invalid: not a non-empty object of panes by card`);
+        for (const card in value) {
+          const problem = /^\d+$/.test(card) ? paneProblem(value[card]) : 'a key is not a card number';
+          if (problem) throw new EngineStateError(`state entry ${key} is invalid: card …${card.slice(-4)}: ${problem}`);
+        }
+        for (const card in value) sink.pane(card, start, value[card] as StoredPane, group);
+        sink.paneEntry(start, key, group);
       } else if ((m = PANE_KEY.exec(key))) {
         const problem = paneProblem(value);
         if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
-        sink.pane(m[1] as string, Number(m[2]), value as StoredPane);
+        sink.pane(m[1] as string, Number(m[2]), value as StoredPane, -1);
+        sink.paneEntry(Number(m[2]), key, -1);
       } else if ((m = HELD_KEY.exec(key)) || (m = WHOLE_WINDOW_KEY.exec(key))) {
         const start = Number(m[1]);
         let payments: HeldPayment[];

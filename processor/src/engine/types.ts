@@ -90,8 +90,9 @@ export type Emission = AlertEvent | SummaryEvent;
 
 /**
  * State entries changed since the last `takeChanges()`: keys to write (with JSON-able values) and
- * keys to delete. Keys: `meta`, `win/<windowStart>/<eventTime>/<paymentId>` (one per held payment),
- * `pane/<card>/<paneStart>` (times zero-padded to 13 digits so a store's key order is time order).
+ * keys to delete. Keys: `meta`, `win/<windowStart>/<eventTime>/<paymentId>` (a group of held
+ * payments of one window), `panes/<paneStart>/<group>` (a group of panes of one pane start); times
+ * and numbers zero-padded to 13 digits. See alerts.ts and panes.ts.
  */
 export interface StateChanges {
   readonly puts: [string, unknown][];

@@ -95,14 +95,24 @@ t.test('restoring after every single step changes nothing either', async (t) => 
 });
 
 /**
- * Stored entries compared by what they hold: held payments are written in groups (one per window
- * per commit) and entries() gives one group per window, so those are compared as each window's
- * payments in order; every other entry key by key.
+ * Stored entries compared by what they hold: held payments and panes are written in groups (one
+ * per window or pane start per commit) and entries() gives one group per window or start, so held
+ * payments are compared as each window's payments in order, panes as each card's latest pane of
+ * each start; every other entry key by key.
  */
 function byContent(entries: Map<string, unknown>): unknown[] {
   const out: Array<[string, unknown]> = [];
   const windows = new Map<string, Array<{ at: number; id: string }>>();
+  // Panes: the latest group of each start wins, card by card.
+  const panes = new Map<string, unknown>();
+  for (const [k, v] of [...entries].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    if (k.startsWith('panes/')) {
+      for (const [c, pane] of Object.entries(v as object)) panes.set(`pane/${c}/${k.split('/')[1]}`, pane);
+    }
+  }
+  out.push(...panes);
   for (const [k, v] of entries) {
+    if (k.startsWith('panes/')) continue;
     if (!k.startsWith('win/')) out.push([k, v]);
     else {
       const w = k.split('/')[1]!;
@@ -149,6 +159,12 @@ t.test('restore refuses state written with other window sizes, and unknown or co
   t.throws(() => ShardEngine.restore(store.map, { summaryEveryMs: 5_000 }), EngineStateError);
   t.throws(() => ShardEngine.restore([['nope', 1]]), EngineStateError);
   t.throws(() => ShardEngine.restore([['meta', { version: 2 }]]), EngineStateError);
+  const group = `panes/${String(T0).padStart(13, '0')}/${String(1).padStart(13, '0')}`;
+  const pane = { count: 1, firstMs: T0, lastMs: T0, currencies: { EUR: [1, 100, 100, 100] }, merchants: ['m'], ids: [[T0, 'x']] };
+  t.ok(ShardEngine.restore([[group, { '4111111111111111': pane }]]), 'a pane group restores');
+  t.throws(() => ShardEngine.restore([[group, {}]]), EngineStateError, 'an empty pane group is refused');
+  t.throws(() => ShardEngine.restore([[group, { nocard: pane }]]), EngineStateError, 'a group keyed by something else than cards is refused');
+  t.throws(() => ShardEngine.restore([[group, { '4111111111111111': { ...pane, count: 2 } }]]), EngineStateError, 'a malformed pane in a group is refused');
   t.ok(ShardEngine.restore(store.map), 'the matching configuration restores');
   t.same(ShardEngine.restore([]).watermarkMs, null, 'no entries: a fresh engine');
 });

@@ -212,7 +212,7 @@ t.test('a late payment too old for any summary still to come is alerted but not 
   e.takeChanges();
   const old = pay({ at: T0 + 5_000, card: card(4) }); // only boundaries ≤ T0 + 1h + 10s could use it
   t.same(e.onPayment(toEvent(old), true), { status: 'late', summarized: false });
-  t.notOk(e.takeChanges().puts.some(([k]) => k.startsWith('pane/')));
+  t.notOk(e.takeChanges().puts.some(([k]) => k.startsWith('pane')));
   const out = drainAll(e, 0);
   t.same(alertsOf(out).map((a) => [a.data.payment_event_id, a.data.late]), [[old.id, true]]);
   t.same(summariesOf(out), []);
@@ -267,9 +267,11 @@ t.test('an alert comes before a summary due at the same instant; summaries by bo
 t.test('panes older than the range behind the last emitted boundary are purged from the state', async (t) => {
   const e = new ShardEngine();
   const c = card(4);
-  e.onPayment(toEvent(pay({ at: T0 + 1_000, card: c })), true);
-  const key = `pane/${c}/${String(T0).padStart(13, '0')}`;
-  t.ok(e.takeChanges().puts.some(([k]) => k === key), 'pane stored');
+  const p = pay({ at: T0 + 1_000, card: c });
+  e.onPayment(toEvent(p), true);
+  // Its pane start's group of the first commit.
+  const key = `panes/${String(T0).padStart(13, '0')}/${String(1).padStart(13, '0')}`;
+  t.same(e.takeChanges().puts.find(([k]) => k === key)?.[1], { [c]: { count: 1, firstMs: p.at, lastMs: p.at, currencies: { EUR: [1, 1000, 1000, 1000] }, merchants: ['m-1'], ids: [[p.at, p.id]] } }, 'pane stored');
   advanceTo(e, T0 + HOUR - 1);
   drainAll(e, 0);
   t.notOk(e.takeChanges().dels.includes(key), 'kept while boundary T0 + 60 min is still to come');
@@ -279,6 +281,49 @@ t.test('panes older than the range behind the last emitted boundary are purged f
   t.same(last.map((s) => s.data.window_end), [new Date(T0 + HOUR).toISOString()], 'its last summary');
   t.ok(e.takeChanges().dels.includes(key), 'deleted once no boundary can use it');
   t.equal(e.stats().panes, 0);
+});
+
+t.test('panes are stored in groups, one per pane start per commit; the latest group wins at restore, in any entry order', async (t) => {
+  const e = new ShardEngine();
+  const [a, b] = [card(5), card(6)];
+  const pad = (n: number) => String(n).padStart(13, '0');
+  const first = [pay({ at: T0 + 1_000, card: a }), pay({ at: T0 + 2_000, card: b }), pay({ at: T0 + 12_000, card: a })];
+  for (const p of first) e.onPayment(toEvent(p), true);
+  const one = e.takeChanges().puts.filter(([k]) => k.startsWith('panes/'));
+  t.same(one.map(([k, g]) => [k, Object.keys(g as object).sort()]), [[`panes/${pad(T0)}/${pad(1)}`, [a, b].sort()], [`panes/${pad(T0 + 10_000)}/${pad(1)}`, [a]]], 'one entry per pane start touched, each holding its cards');
+  e.onPayment(toEvent(pay({ at: T0 + 3_000, card: a })), true);
+  const two = e.takeChanges().puts.filter(([k]) => k.startsWith('panes/'));
+  t.same(two.map(([k, g]) => [k, Object.keys(g as object)]), [[`panes/${pad(T0)}/${pad(2)}`, [a]]], 'a pane changed again is written again, alone, in the next group');
+  t.equal((two[0]![1] as Record<string, { count: number }>)[a]!.count, 2);
+
+  const stored = [...one, ...two, ['meta', [...e.entries()].find(([k]) => k === 'meta')![1]] as [string, unknown]];
+  const summaries = (x: ShardEngine) => {
+    advanceTo(x, T0 + 30_000);
+    return summariesOf(drainAll(x, 0)).map((s) => [s.data.card_number, s.data.window_end, s.data.payment_count]);
+  };
+  const expected = summaries(ShardEngine.restore(stored));
+  t.same(summaries(ShardEngine.restore([...stored].reverse())), expected, 'the same engine whatever the order of the entries');
+  t.ok(expected.some(([c, , n]) => c === a && n === 3), 'card a counts the payment of the later group');
+  const restored = ShardEngine.restore(stored);
+  restored.onPayment(toEvent(pay({ at: T0 + 4_000, card: b })), true);
+  t.same(restored.takeChanges().puts.filter(([k]) => k.startsWith('panes/')).map(([k]) => k), [`panes/${pad(T0)}/${pad(3)}`], 'a restored engine numbers its next group above the stored ones');
+});
+
+t.test('a pane under its own key (the format before groups) is read, outranked by any group, and deleted with its start', async (t) => {
+  const c = card(7);
+  const pad = (n: number) => String(n).padStart(13, '0');
+  const p = pay({ at: T0 + 1_000, card: c });
+  const ownKey = `pane/${c}/${pad(T0)}`;
+  const stale = { count: 1, firstMs: p.at, lastMs: p.at, currencies: { EUR: [1, 1000, 1000, 1000] }, merchants: ['m-1'], ids: [[p.at, p.id]] };
+  const later = pay({ at: T0 + 2_000, card: c });
+  const newer = { count: 2, firstMs: p.at, lastMs: later.at, currencies: { EUR: [2, 2000, 1000, 1000] }, merchants: ['m-1'], ids: [[p.at, p.id], [later.at, later.id]] };
+  const e = ShardEngine.restore([[ownKey, stale], [`panes/${pad(T0)}/${pad(4)}`, { [c]: newer }]]);
+  advanceTo(e, T0 + HOUR);
+  const counts = summariesOf(drainAll(e, 0)).map((s) => s.data.payment_count);
+  t.ok(counts.length > 0 && counts.every((n) => n === 2), 'the group\'s pane, not the older own-key one');
+  advanceTo(e, T0 + HOUR + 10_000);
+  drainAll(e, 0);
+  t.same(e.takeChanges().dels.filter((k) => k.startsWith('pane')).sort(), [ownKey, `panes/${pad(T0)}/${pad(4)}`].sort(), 'both keys of the purged start are deleted');
 });
 
 t.test('ids are deterministic: same input, same ids', async (t) => {
