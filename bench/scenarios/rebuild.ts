@@ -33,11 +33,14 @@ const startB = hourStart + 3_540_000;
 const inputB = batches(encodePayments(cards, { count: COUNT_B, startMs: startB, stepMs: STEP_MS, seed: 8 }), 10_000);
 const stateB = buildActiveState(cards.stolen, 3.54, startB);
 
-async function replay(input: typeof inputA, initial?: Array<[string, unknown]>): Promise<{ seconds: number; replaySeconds: number; entries: number }> {
+const shardA = fakeKinesis(inputA);
+const shardB = fakeKinesis(inputB);
+
+async function replay(kinesis: ReturnType<typeof fakeKinesis>, initial?: Array<[string, unknown]>): Promise<{ seconds: number; replaySeconds: number; entries: number }> {
   const t = await tempLevelStore();
   const started = performance.now();
   const result = await rebuildEngine({
-    kinesis: fakeKinesis(input),
+    kinesis,
     stream: 'bench',
     shardId: SHARD,
     ...(initial ? { initial } : {}),
@@ -58,8 +61,8 @@ async function replay(input: typeof inputA, initial?: Array<[string, unknown]>):
 const slice = { a: [] as number[], b: [] as number[], fixed: [] as number[], hour: [] as number[], hourSeconds: [] as number[] };
 let entriesB = 0;
 for (let r = 0; r < REPS; r++) {
-  const a = await replay(inputA);
-  const b = await replay(inputB, stateB.entries);
+  const a = await replay(shardA);
+  const b = await replay(shardB, stateB.entries);
   entriesB = b.entries;
   const perA = a.seconds / COUNT_A;
   const perB = b.replaySeconds / COUNT_B;

@@ -5,7 +5,7 @@
  */
 import { emit, QUICK, relative, info } from '../lib/figures.js';
 import { batches, encodePayments, makeCards } from '../lib/workload.js';
-import { runShardTask } from '../lib/fake-kinesis.js';
+import { fakeKinesis, runShardTask } from '../lib/fake-kinesis.js';
 import { tempLevelStore } from '../lib/temp-store.js';
 import { StolenCards } from '../../processor/src/source/stolen-cards.js';
 
@@ -19,6 +19,7 @@ const cards = makeCards(1_000_000);
 const startMs = Math.floor((Date.now() - COUNT * STEP_MS - 5_000) / 10_000) * 10_000;
 const records = encodePayments(cards, { count: COUNT, startMs, stepMs: STEP_MS });
 const input = batches(records, 10_000);
+const shard = fakeKinesis(input);
 
 const td = new TextDecoder('utf-8', { fatal: true });
 function baseline(): number {
@@ -38,13 +39,13 @@ baseline(); // warm-up
 for (let r = 0; r < REPS; r++) {
   base.push(baseline());
   const { store, dispose } = await tempLevelStore();
-  const run = await runShardTask(store, cards.stolenCards, input);
+  const run = await runShardTask(store, cards.stolenCards, shard);
   await dispose();
   full.push(records.length / run.seconds);
   emitted.push(run.emitted);
   // The same records with no card stolen: what the 90 % of non-stolen payments cost by themselves.
   const quiet = await tempLevelStore();
-  noneStolen.push(records.length / (await runShardTask(quiet.store, new StolenCards([]), input)).seconds);
+  noneStolen.push(records.length / (await runShardTask(quiet.store, new StolenCards([]), shard)).seconds);
   await quiet.dispose();
   base.push(baseline());
 }
