@@ -52,11 +52,6 @@ export function storedHeld(p: HeldPayment): StoredHeld {
   return { origin: p.origin, card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: p.late };
 }
 
-/** As stored in a group: the same fields as HeldPayment, and no others. */
-function groupEntry(p: HeldPayment): HeldPayment {
-  return { id: p.id, at: p.at, origin: p.origin, card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: p.late };
-}
-
 /** Emission order within a window: event time, ties by payment id (so it never depends on arrival). */
 function before(a: HeldPayment, b: HeldPayment): boolean {
   return a.at < b.at || (a.at === b.at && a.id < b.id);
@@ -154,7 +149,7 @@ export class AlertWindows {
     for (const start of this.#starts) {
       const w = this.#windows.get(start) as Window;
       const held = w.held.slice(w.next);
-      yield [heldKey(start, held[0] as HeldPayment), held.map(groupEntry)];
+      yield [heldKey(start, held[0] as HeldPayment), held];
     }
   }
 
@@ -189,7 +184,8 @@ export class AlertWindows {
         for (const key of w.storedKeys) out.set(key, undefined);
         w.held.splice(0, w.next);
         w.next = 0;
-        group = w.held;
+        // A copy: the window's own list changes as payments come and go.
+        group = [...w.held];
         w.storedKeys = [];
         w.fired = false;
       } else {
@@ -198,7 +194,8 @@ export class AlertWindows {
         group.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
       }
       const key = heldKey(w.start, group[0] as HeldPayment);
-      out.set(key, group.map(groupEntry));
+      // The payments themselves (never changed once held), serialised when the commit is written.
+      out.set(key, group);
       w.storedKeys.push(key);
       w.fresh = [];
     }

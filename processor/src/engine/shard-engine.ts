@@ -56,6 +56,8 @@ export class ShardEngine {
   /** Where the last summary's card sits in its boundary's active list, to skip the binary search. */
   #hintCards: readonly string[] | undefined;
   #hintNext = 0;
+  /** The ISO bounds of the window whose alerts were last built. */
+  #alertBounds: { start: number; startIso: string; endIso: string } | undefined;
 
   constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta) {
     this.config = engineConfig(config);
@@ -275,6 +277,10 @@ export class ShardEngine {
 
   #alert(windowStart: number, createdAt: string): AlertEvent {
     const p = this.#alerts.shift(windowStart);
+    // A window's alerts go out together: its bounds are formatted once, not twice per alert.
+    if (this.#alertBounds?.start !== windowStart) {
+      this.#alertBounds = { start: windowStart, startIso: iso(windowStart), endIso: iso(this.#alerts.endOf(windowStart)) };
+    }
     return {
       event_type: 'PAYMENT_ALERT',
       event_id: alertEventId(p.id),
@@ -286,8 +292,8 @@ export class ShardEngine {
         amount: p.amount,
         currency: p.currency,
         merchant_id: p.merchant,
-        window_start: iso(windowStart),
-        window_end: iso(this.#alerts.endOf(windowStart)),
+        window_start: this.#alertBounds.startIso,
+        window_end: this.#alertBounds.endIso,
         late: p.late,
       },
     };
