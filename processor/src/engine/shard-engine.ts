@@ -313,7 +313,9 @@ export class ShardEngine {
     const data = card === undefined ? undefined : this.#panes.summarize(card, boundary);
     if (card === undefined || data === undefined || i === cards.length - 1) this.#completeBoundary(boundary);
     else {
-      this.#cursor = { boundary, afterCard: card };
+      // In place when it is this boundary's (one object per boundary, not per summary; #meta copies it).
+      if (this.#cursor?.boundary === boundary) this.#cursor.afterCard = card;
+      else this.#cursor = { boundary, afterCard: card };
       this.#metaDirty = true;
     }
     if (card === undefined || data === undefined) return undefined;
