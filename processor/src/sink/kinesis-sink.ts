@@ -11,7 +11,7 @@
  */
 import type { KinesisProducer } from '../../../common/src/producer.js';
 import type { AlertEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
-import { encodeOutput } from './encode.js';
+import { encodeOutputs } from './encode.js';
 
 export type OutputEvent = AlertEvent | SummaryEvent | RejectedEvent;
 
@@ -32,7 +32,8 @@ export class KinesisSink {
     if (events.length === 0) return;
     let producer = this.#lanes.get(lane);
     if (!producer) this.#lanes.set(lane, (producer = this.#newProducer()));
-    await producer.send(events.map((e) => ({ data: encodeOutput(e), partitionKey: partitionKey(e) })));
+    const data = encodeOutputs(events);
+    await producer.send(events.map((e, i) => ({ data: data[i] as Buffer, partitionKey: partitionKey(e) })));
   }
 
   /** Flushes and closes a lane (its shard task has ended); a later emit opens a new one. */

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { ShardEngine, type Emission } from '../../src/engine/index.js';
-import { encodeOutput } from '../../src/sink/encode.js';
+import { encodeOutput, encodeOutputs } from '../../src/sink/encode.js';
 import type { RejectedEvent } from '../../../common/src/events.js';
 import { card, pay, pid, rng, toEvent } from '../engine/helpers.js';
 
@@ -54,6 +54,25 @@ t.test('alerts and summaries from the engine encode byte for byte as JSON.string
   t.ok(alerts > 1_000 && summaries > 500, `${alerts} alerts and ${summaries} summaries compared`);
   t.ok(manyIds, 'a summary lists the full 100 ids');
   t.ok(multiCurrency, 'a summary has several currencies');
+});
+
+t.test('a whole chunk encoded into one buffer: each record is its own bytes, also past the buffer\'s first size', async (t) => {
+  for (const seed of [4, 5]) {
+    const events = emissions(seed);
+    const encoded = encodeOutputs(events);
+    t.equal(encoded.length, events.length);
+    const wrong = events.filter((e, i) => !encoded[i]!.equals(Buffer.from(JSON.stringify(e), 'utf8')));
+    t.equal(wrong.length, 0, `seed ${seed}: ${events.length} records, each equal to JSON.stringify`);
+  }
+  // Three records of ~4 KB each outgrow the first buffer (640 bytes a record): views taken before
+  // and after it grows both keep their bytes.
+  const events = emissions(1);
+  const long = events.find((e) => e.event_type === 'PAYMENT_ALERT_SUMMARY' && e.data.payment_event_ids.length === 100)!;
+  const alert = events.find((e) => e.event_type === 'PAYMENT_ALERT')!;
+  const few = [alert, long, long, alert];
+  const encoded = encodeOutputs(few);
+  t.ok(encoded.reduce((n, b) => n + b.length, 0) > few.length * 640, 'more bytes than the first buffer holds');
+  t.same(encoded.map((b) => b.toString('utf8')), few.map((e) => JSON.stringify(e)));
 });
 
 t.test('an alert whose merchant id needs escaping, and a reject, encode as JSON.stringify', async (t) => {
