@@ -280,11 +280,11 @@ export class PaymentScan {
     return scratch.latin1Slice(CARD_AT, this.cardEnds);
   }
 
-  /** The event, exactly as JSON.parse would give it. */
-  event(): PaymentEvent {
+  /** The event, exactly as JSON.parse would give it (`card`: card() already made, if it was). */
+  event(card?: string): PaymentEvent {
     const b = scratch;
     const { amount, currency, mcc, country, nameAt, nameEnds } = this;
-    const card_number = b.latin1Slice(CARD_AT, this.cardEnds);
+    const card_number = card ?? b.latin1Slice(CARD_AT, this.cardEnds);
     const merchant_id = b.latin1Slice(this.merchantAt, this.merchantEnds);
     let data: PaymentEvent['data'];
     if (nameAt >= 0 && mcc !== undefined && country !== undefined) {

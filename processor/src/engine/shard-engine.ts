@@ -243,14 +243,13 @@ export class ShardEngine {
     const paneStart = this.#panes.paneStartOf(at);
     const summarized = this.#canStillCount(paneStart);
     const windowStart = this.#alerts.startOf(at);
-    if ((summarized && this.#panes.has(card, paneStart, id)) || this.#alerts.holds(windowStart, id)) {
-      return { status: 'duplicate', summarized };
-    }
+    // A second delivery is recognised by its alert window or its pane (checked as it is added).
+    if (this.#alerts.holds(windowStart, id)) return { status: 'duplicate', summarized };
+    if (summarized && !this.#panes.add(card, { id, at, amount, currency, merchant })) return { status: 'duplicate', summarized };
     // Judged on arrival: a window the watermark has reached is closed (fired, or due to fire).
     const late = this.#watermark.hasReached(this.#alerts.endOf(windowStart));
     const held: HeldPayment = { id, at, origin: event.event_date_origin, card, amount, currency, merchant, late };
     this.#alerts.add(held);
-    if (summarized) this.#panes.add(card, { id, at, amount, currency, merchant });
     return { status: late ? 'late' : 'held', summarized };
   }
 

@@ -74,8 +74,10 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions): Clas
     // A time too far ahead is left to the general path below, which rejects it with its detail.
     if (scan && scan.eventTimeMs <= options.nowMs + MAX_FUTURE_MS) {
       const eventTimeMs = scan.eventTimeMs;
-      if (!scan.cardMayBeIn(stolen) || !stolen.has(scan.card())) return { kind: 'not_stolen', eventTimeMs };
-      return { kind: 'payment', event: scan.event(), eventTimeMs };
+      if (!scan.cardMayBeIn(stolen)) return { kind: 'not_stolen', eventTimeMs };
+      const card = scan.card();
+      if (!stolen.has(card)) return { kind: 'not_stolen', eventTimeMs };
+      return { kind: 'payment', event: scan.event(card), eventTimeMs };
     }
   }
   const outputType = outputTypeOf(data);
