@@ -50,7 +50,9 @@ export function buildActiveState(cards: readonly string[], paymentsPerCard: numb
   for (const [key, pane] of panes) {
     const [card, start] = key.split('/') as [string, string];
     const groupKey = paneGroupKey(Number(start), 0);
-    groups.set(groupKey, { ...groups.get(groupKey), [card]: pane });
+    let group = groups.get(groupKey);
+    if (!group) groups.set(groupKey, (group = {}));
+    group[card] = pane;
   }
   const entries: [string, unknown][] = [...groups];
   entries.push([
