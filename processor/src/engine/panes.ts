@@ -23,6 +23,7 @@ import type { SummaryData } from '../../../common/src/events.js';
 import { ownString } from '../../../common/src/strings.js';
 import { lowerBound } from './sorted.js';
 import { EngineStateError, floorTo, iso, padTime } from './types.js';
+import { JsonText } from '../state/json-text.js';
 
 /** Per currency: [count, total, min, max], amounts in integer minor units (hundredths). */
 export type CurrencyAggregate = [number, number, number, number];
@@ -203,6 +204,28 @@ class Pane {
 
   get merchantCount(): number {
     return 1 + (this.more?.merchants.length ?? 0);
+  }
+
+  /**
+   * JSON.stringify(this.toStored()), written directly. Event ids are UUIDs (the event contract,
+   * checked by both decoders) and currency codes ISO 4217, so only merchant ids can need escaping.
+   */
+  toJson(): string {
+    let currencies = `"${this.currency}":[${this.n},${this.total},${this.min},${this.max}]`;
+    let merchants = JSON.stringify(this.merchant);
+    const more = this.more;
+    if (more) {
+      for (const c of more.currencies) currencies += `,"${c.code}":[${c.n},${c.total},${c.min},${c.max}]`;
+      for (const m of more.merchants) merchants += `,${JSON.stringify(m)}`;
+    }
+    let ids: string;
+    if (typeof this.ids === 'string') ids = `[${this.firstMs},"${this.ids}"]`;
+    else {
+      const times = (more as PaneMore).times;
+      ids = '';
+      for (let i = 0; i < this.ids.length; i++) ids += `${i === 0 ? '' : ','}[${times[i]},"${this.ids[i]}"]`;
+    }
+    return `{"count":${this.count},"firstMs":${this.firstMs},"lastMs":${this.lastMs},"currencies":{${currencies}},"merchants":[${merchants}],"ids":[${ids}]}`;
   }
 
   toStored(): StoredPane {
@@ -487,23 +510,23 @@ export class PaneStore {
    * Changes since the last call: [key, group] for each pane start with changed panes (one new
    * group of them), [key, undefined] for the groups of purged starts.
    */
-  takeDirty(): [string, Record<string, StoredPane> | undefined][] {
-    const out: [string, Record<string, StoredPane> | undefined][] = [];
+  takeDirty(): [string, JsonText | undefined][] {
+    const out: [string, JsonText | undefined][] = [];
     for (const key of this.#purged) out.push([key, undefined]);
-    const groups = new Map<number, Record<string, StoredPane>>();
+    // Each group as JSON text (card → StoredPane), written from the panes themselves.
+    const groups = new Map<number, string>();
     for (const pane of this.#dirty) {
       // Not dirty any more: purged since it changed (its start's keys are among the purged ones).
       if (!pane.dirty) continue;
       pane.dirty = false;
-      let group = groups.get(pane.start);
-      if (!group) groups.set(pane.start, (group = {}));
-      group[pane.card] = pane.toStored();
+      const group = groups.get(pane.start);
+      groups.set(pane.start, `${group === undefined ? '{' : `${group},`}"${pane.card}":${pane.toJson()}`);
     }
     if (groups.size > 0) {
       const number = this.#nextGroup++;
       for (const [start, group] of groups) {
         const key = paneGroupKey(start, number);
-        out.push([key, group]);
+        out.push([key, new JsonText(`${group}}`)]);
         this.restoredKey(start, key, number);
       }
     }

@@ -13,6 +13,7 @@ import type { StateStore } from './types.js';
 
 export type { ChangeSet, LoadedShard, ShardCheckpoint, StateStore, StateStoreKind, StoreStats } from './types.js';
 export { StateStoreError, STATE_ERROR_CODES, type StateErrorCode } from './errors.js';
+export { JsonText } from './json-text.js';
 export { stateStoreOptions, type StateStoreOptions } from './options.js';
 export { LevelStateStore, type BatchOp, type LevelLike, type LevelStateStoreOptions } from './level-store.js';
 

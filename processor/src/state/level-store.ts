@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { StateStoreError } from './errors.js';
+import { JsonText } from './json-text.js';
 import { assertShardId, keys, type KeyRange } from './keys.js';
 import type { ChangeSet, LoadedShard, ShardCheckpoint, StateStore, StoreStats } from './types.js';
 
@@ -47,6 +48,7 @@ const checkpointSchema = z.strictObject({
 });
 
 function encodeValue(what: string, value: unknown): string {
+  if (value instanceof JsonText) return value.text;
   let text: string | undefined;
   try {
     text = JSON.stringify(value);

@@ -271,7 +271,7 @@ t.test('panes older than the range behind the last emitted boundary are purged f
   e.onPayment(toEvent(p), true);
   // Its pane start's group of the first commit.
   const key = `panes/${String(T0).padStart(13, '0')}/${String(1).padStart(13, '0')}`;
-  t.same(e.takeChanges().puts.find(([k]) => k === key)?.[1], { [c]: { count: 1, firstMs: p.at, lastMs: p.at, currencies: { EUR: [1, 1000, 1000, 1000] }, merchants: ['m-1'], ids: [[p.at, p.id]] } }, 'pane stored');
+  t.same(JSON.parse(JSON.stringify(e.takeChanges().puts.find(([k]) => k === key)?.[1])), { [c]: { count: 1, firstMs: p.at, lastMs: p.at, currencies: { EUR: [1, 1000, 1000, 1000] }, merchants: ['m-1'], ids: [[p.at, p.id]] } }, 'pane stored');
   advanceTo(e, T0 + HOUR - 1);
   drainAll(e, 0);
   t.notOk(e.takeChanges().dels.includes(key), 'kept while boundary T0 + 60 min is still to come');
@@ -289,10 +289,12 @@ t.test('panes are stored in groups, one per pane start per commit; the latest gr
   const pad = (n: number) => String(n).padStart(13, '0');
   const first = [pay({ at: T0 + 1_000, card: a }), pay({ at: T0 + 2_000, card: b }), pay({ at: T0 + 12_000, card: a })];
   for (const p of first) e.onPayment(toEvent(p), true);
-  const one = e.takeChanges().puts.filter(([k]) => k.startsWith('panes/'));
+  // Values as a store holds them (a group is written as JSON text).
+  const asStored = (puts: [string, unknown][]) => puts.filter(([k]) => k.startsWith('panes/')).map(([k, v]): [string, unknown] => [k, JSON.parse(JSON.stringify(v))]);
+  const one = asStored(e.takeChanges().puts);
   t.same(one.map(([k, g]) => [k, Object.keys(g as object).sort()]), [[`panes/${pad(T0)}/${pad(1)}`, [a, b].sort()], [`panes/${pad(T0 + 10_000)}/${pad(1)}`, [a]]], 'one entry per pane start touched, each holding its cards');
   e.onPayment(toEvent(pay({ at: T0 + 3_000, card: a })), true);
-  const two = e.takeChanges().puts.filter(([k]) => k.startsWith('panes/'));
+  const two = asStored(e.takeChanges().puts);
   t.same(two.map(([k, g]) => [k, Object.keys(g as object)]), [[`panes/${pad(T0)}/${pad(2)}`, [a]]], 'a pane changed again is written again, alone, in the next group');
   t.equal((two[0]![1] as Record<string, { count: number }>)[a]!.count, 2);
 
@@ -307,6 +309,32 @@ t.test('panes are stored in groups, one per pane start per commit; the latest gr
   const restored = ShardEngine.restore(stored);
   restored.onPayment(toEvent(pay({ at: T0 + 4_000, card: b })), true);
   t.same(restored.takeChanges().puts.filter(([k]) => k.startsWith('panes/')).map(([k]) => k), [`panes/${pad(T0)}/${pad(3)}`], 'a restored engine numbers its next group above the stored ones');
+});
+
+t.test('a pane group is written as JSON text, byte for byte JSON.stringify of its stored panes', async (t) => {
+  const e = new ShardEngine();
+  const r = rng(11);
+  const merchants = ['m-1', 'shop "quoted"', 'back\\slash', 'ünïcödé', 'line\nbreak', '\u2028sep'];
+  const currencies = ['EUR', 'USD', 'JPY'];
+  let compared = 0;
+  let multi = 0;
+  for (let i = 0; i < 3_000; i++) {
+    const p = pay({ id: pid(`json${i}`), at: T0 + Math.floor(r() * 40_000), card: card(Math.floor(r() * 12)), amount: Math.floor(r() * 100_000) / 100 + 0.01, currency: currencies[Math.floor(r() * 3)]!, merchant: merchants[Math.floor(r() * merchants.length)]! });
+    e.onPayment(toEvent(p), true);
+    if (i % 300 !== 299) continue;
+    const groups = e.takeChanges().puts.filter(([k]) => k.startsWith('panes/'));
+    // What toStored() gives for every pane now, by pane start and card.
+    const stored = new Map([...e.entries()].filter(([k]) => k.startsWith('panes/')).map(([k, g]) => [k.split('/')[1], g as Record<string, object>]));
+    for (const [key, value] of groups) {
+      const text = (value as { text: string }).text;
+      const byCard = stored.get(key.split('/')[1])!;
+      const cards = Object.keys(JSON.parse(text) as object);
+      t.equal(text, `{${cards.map((c) => `${JSON.stringify(c)}:${JSON.stringify(byCard[c])}`).join(',')}}`);
+      compared += cards.length;
+      multi += cards.filter((c) => (byCard[c] as { count: number }).count > 1).length;
+    }
+  }
+  t.ok(compared > 100 && multi > 10, `${compared} panes compared, ${multi} with several payments`);
 });
 
 t.test('a pane under its own key (the format before groups) is read, outranked by any group, and deleted with its start', async (t) => {
