@@ -366,6 +366,7 @@ export class PaneStore {
     while (pane !== undefined && pane.start > newest) pane = pane.older;
     if (pane === undefined || pane.start < oldest) return undefined;
     const single = pane.older === undefined || pane.older.start < oldest;
+    if (single && pane.more === undefined) return this.#summarizeOne(card, boundary, pane);
 
     // Hot path of a large catch-up (one summary per active card per boundary): few allocations.
     let count = 0;
@@ -410,6 +411,26 @@ export class PaneStore {
       merchant_count: merchants ? merchants.size : merchantCount,
       // The newest maxIds ids, oldest first.
       payment_event_ids: newestFirst.reverse(),
+    };
+  }
+
+  /**
+   * summarize for the usual case, one pane in range with one payment's worth of detail (one
+   * currency, one merchant, one id): the same result without the per-currency merge, the merchant
+   * set or the id list's reversal.
+   */
+  #summarizeOne(card: string, boundary: number, pane: Pane): SummaryData {
+    const first = this.#iso(pane.firstMs);
+    return {
+      card_number: card,
+      window_start: this.#iso(boundary - this.#range),
+      window_end: this.#iso(boundary),
+      payment_count: pane.count,
+      amounts: { [pane.currency]: { count: pane.n, total: fromMinor(pane.total), min: fromMinor(pane.min), max: fromMinor(pane.max) } },
+      first_payment_at: first,
+      last_payment_at: pane.lastMs === pane.firstMs ? first : this.#iso(pane.lastMs),
+      merchant_count: 1,
+      payment_event_ids: this.#maxIds > 0 ? [pane.ids as string] : [],
     };
   }
 
