@@ -93,19 +93,44 @@ const A_WSTART = lit(',"window_start":"');
 const A_LATE = lit('","late":');
 const A_END = lit('}}');
 
-function writeSummary(w: ByteWriter, e: SummaryEvent): void {
+/**
+ * The text around two values as one piece of bytes, kept while they stay the same: a drain
+ * chunk's records share their creation time, and a boundary's summaries (a window's alerts) their
+ * window bounds, so those pieces are written once per chunk or boundary and copied after that.
+ */
+class Segment {
+  #a: string | undefined;
+  #b: string | undefined;
+  #bytes = Buffer.alloc(0);
+
+  constructor(readonly parts: readonly [Buffer, Buffer, Buffer]) {}
+
+  of(a: string, b = ''): Buffer {
+    if (a !== this.#a || b !== this.#b) {
+      const [p0, p1, p2] = this.parts;
+      this.#bytes = Buffer.concat([p0, Buffer.from(a, 'utf8'), p1, Buffer.from(b, 'utf8'), p2]);
+      this.#a = a;
+      this.#b = b;
+    }
+    return this.#bytes;
+  }
+}
+
+/** Segments of one encodeOutputs call. */
+class Segments {
+  readonly summaryCreated = new Segment([S_CREATED, Buffer.alloc(0), S_CARD]);
+  readonly alertCreated = new Segment([S_CREATED, Buffer.alloc(0), A_PAYMENT]);
+  readonly summaryBounds = new Segment([S_WSTART, S_WEND, S_COUNT]);
+  readonly alertBounds = new Segment([A_WSTART, S_WEND, A_LATE]);
+}
+
+function writeSummary(w: ByteWriter, e: SummaryEvent, s: Segments): void {
   const d = e.data;
   w.bytes(S_HEAD);
   w.ascii(e.event_id);
-  w.bytes(S_CREATED);
-  w.ascii(e.event_date_origin);
-  w.bytes(S_CARD);
+  w.bytes(s.summaryCreated.of(e.event_date_origin));
   w.ascii(d.card_number);
-  w.bytes(S_WSTART);
-  w.ascii(d.window_start);
-  w.bytes(S_WEND);
-  w.ascii(d.window_end);
-  w.bytes(S_COUNT);
+  w.bytes(s.summaryBounds.of(d.window_start, d.window_end));
   w.number(d.payment_count);
   w.bytes(S_AMOUNTS);
   let first = true;
@@ -130,13 +155,11 @@ function writeSummary(w: ByteWriter, e: SummaryEvent): void {
   w.bytes(S_END);
 }
 
-function writeAlert(w: ByteWriter, e: AlertEvent): void {
+function writeAlert(w: ByteWriter, e: AlertEvent, s: Segments): void {
   const d = e.data;
   w.bytes(A_HEAD);
   w.ascii(e.event_id);
-  w.bytes(S_CREATED);
-  w.ascii(e.event_date_origin);
-  w.bytes(A_PAYMENT);
+  w.bytes(s.alertCreated.of(e.event_date_origin));
   w.ascii(d.payment_event_id);
   w.bytes(A_ORIGIN);
   w.ascii(d.payment_date_origin);
@@ -149,11 +172,7 @@ function writeAlert(w: ByteWriter, e: AlertEvent): void {
   w.bytes(A_MERCHANT);
   // The one field that may need escaping or be non-ASCII.
   w.utf8(JSON.stringify(d.merchant_id));
-  w.bytes(A_WSTART);
-  w.ascii(d.window_start);
-  w.bytes(S_WEND);
-  w.ascii(d.window_end);
-  w.bytes(A_LATE);
+  w.bytes(s.alertBounds.of(d.window_start, d.window_end));
   w.ascii(d.late ? 'true' : 'false');
   w.bytes(A_END);
 }
@@ -166,12 +185,13 @@ export function encodeOutput(e: OutputEvent): Buffer {
 /** encodeOutput of each event, written into one buffer: each result is a view of its bytes. */
 export function encodeOutputs(events: readonly OutputEvent[]): Buffer[] {
   const w = new ByteWriter(events.length * 640);
+  const segments = new Segments();
   const out = new Array<Buffer>(events.length);
   for (let i = 0; i < events.length; i++) {
     const e = events[i] as OutputEvent;
     const start = w.pos;
-    if (e.event_type === 'PAYMENT_ALERT_SUMMARY') writeSummary(w, e);
-    else if (e.event_type === 'PAYMENT_ALERT') writeAlert(w, e);
+    if (e.event_type === 'PAYMENT_ALERT_SUMMARY') writeSummary(w, e, segments);
+    else if (e.event_type === 'PAYMENT_ALERT') writeAlert(w, e, segments);
     else w.utf8(JSON.stringify(e));
     out[i] = w.buf.subarray(start, w.pos);
   }
