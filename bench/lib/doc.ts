@@ -136,37 +136,40 @@ and the baseline loop left out); the processor under the end-to-end load:
   ~1 s instead of ~9, and slice B is timed directly (\`replayMs\`) instead of as the difference of
   two noisy restore+commit runs. The fixed cost F (restore + commit of a full hour's state) is now
   most of the projected time.
-- **Engine throughput (target not met; ratio ~0.20 → ~0.42).** Decoding a payment: a
-  schema-specialised scanner of the producers' canonical form (\`common/src/payment-fast-path.ts\`)
-  reads the bytes once; anything else goes through JSON.parse and zod with identical verdicts. Then,
-  in this order (one commit each, before/after in the messages):
-  the stolen set is asked through a 1 MiB bit filter that reads the card from the record's bytes
-  (\`StolenCards\`; a plain Set of 100 000 cards cost 0.4–0.7 µs a lookup in cache misses), and
-  a payment of a card that is not stolen is never turned into strings and objects (\`scanPayment\`,
-  \`not_stolen\`): the "with no card stolen" row went from ~0.7 to ~1.5 of the baseline
-  (~0.75 µs a record). Held payments and panes are stored in groups, one entry per alert window or
-  pane start per commit, instead of a held payment put and deleted and a pane put per stolen
-  payment: a 10 000-record commit went from ~830 store operations to a handful. The commit is
+- **Engine throughput (ratio ~0.20 → ~0.45–0.54 between runs of this scenario; the target sits
+  inside that spread).** Decoding a payment: a schema-specialised scanner of the producers'
+  canonical form (\`common/src/payment-fast-path.ts\`) reads the bytes once; anything else goes
+  through JSON.parse and zod with identical verdicts. Then, in this order (one commit each,
+  before/after in the messages): the stolen set is asked through a 1 MiB bit filter that reads the
+  card from the record's bytes (\`StolenCards\`; a plain Set of 100 000 cards cost 0.4–0.7 µs a
+  lookup in cache misses) and holds flat copies of the cards (cardgen's are concatenations, which
+  a Set compares through their parts), and a payment of a card that is not stolen is never turned
+  into strings and objects (\`scanPayment\`, \`not_stolen\`): the "with no card stolen" row went
+  from ~0.7 to ~1.5 of the baseline (~0.75 µs a record). Held payments and panes are stored in
+  groups, one entry per alert window or pane start per commit, instead of a held payment put and
+  deleted and a pane put per stolen payment (a 10 000-record commit: ~830 store operations → a
+  handful), and a pane group is written as JSON text straight from the panes. The commit is
   written by LevelDB's thread while the next batch is processed (once the per-operation work was
   gone, most of its time was the main thread waiting). Alerts and summaries are written byte by
-  byte into one buffer per drain chunk (a summary 2.6 → 1.5 µs; \`Buffer.from\` of a template
-  string flattened and copied it). Smaller: alert windows' ISO bounds formatted once per window,
-  one lookup of the card per stolen payment, no per-record option objects. Method: the fake
-  shard's records are built before timing, and the ShardTask path gets an untimed warm-up as the
-  baseline loop had. What is left (\`node --cpu-prof\`, inclusive shares of the ShardTask path):
-  the scanner ~15–20 % (baseline-equivalent work, every record), garbage collection ~20 %, the
-  drain ~14 % (summaries ~11 %), output encoding ~10 %, the commit's JSON and batch ~7–10 %, the
-  engine's per-payment work ~5 %, the exact stolen-set check of the 10 % that pass the filter ~4 %.
-  Each stolen payment with its outputs (one alert, ~0.75 summaries in this 30-s stream) costs
-  ~18 µs against ~0.75 µs for any other payment; 0.5 needs ~15 µs. Allocation is ~0.7 KB a record
-  (heap sampling; 1.25 KB before), spread over ids, summaries, pane JSON and the batch. Measuring
-  it: this machine alternates between a fast and a slow mode from one run to the next (a major GC
-  in every other run of the same process), so A/B pairs in one process mislead; the scratch
-  comparisons behind the commits took the minimum of 8–10 runs per variant, and the table's
-  median of three carries that spread. Tried and not adopted (no difference measurable): encoding
-  a chunk's strings into one allocation (before writing bytes directly), a larger Buffer pool, a
-  larger young generation (\`--max-semi-space-size=64\`), drain chunks of 500 instead of 5 000,
-  skipping the pane writes altogether (as an upper bound, before grouping: within noise then).
+  byte into one buffer per drain chunk, the text shared by a chunk's records (creation time,
+  window bounds) once (a summary 2.6 → 1.3 µs; \`Buffer.from\` of a template string flattened
+  and copied it). Smaller: a summary of one pane with one payment built directly, alert windows'
+  ISO bounds formatted once per window, one lookup of the card per stolen payment, no per-record
+  option objects. Method: the fake shard's records are built before timing, and the ShardTask
+  path gets an untimed warm-up as the baseline loop had. What is left (\`node --cpu-prof\`, self
+  time of the ShardTask path): the scanner ~15 % (baseline-equivalent work, every record),
+  garbage collection ~10 %, output encoding ~9 %, the exact stolen-set check of the ~10 % that
+  pass the filter ~4 %, summaries ~5 %, the state's JSON ~4 %, spread thinly after that. Each
+  stolen payment with its outputs (one alert, ~0.75 summaries in this 30-s stream) costs ~15 µs
+  against ~0.75 µs for any other payment. Allocation is ~0.7 KB a record (heap sampling; 1.25 KB
+  before). Measuring it: this machine alternates between a fast and a slow mode from one run to
+  the next (a major GC in every other run of the same process), so A/B pairs in one process
+  mislead; the scratch comparisons behind the commits took the minimum of 8–10 runs per variant,
+  and the table's median of three carries that spread. Tried and not adopted (no difference
+  measurable): encoding a chunk's strings into one allocation (before writing bytes directly), a
+  larger Buffer pool, a larger young generation (\`--max-semi-space-size=64\`), single-threaded
+  GC (slower), drain chunks of 256 or 500 instead of 5 000 (slower: a commit per chunk), interning
+  held payments' card and merchant strings.
 - **End to end.** The processor reads its own output back (alerts and summaries share the stream
   with payments): it skips those records on their first bytes instead of validating them (15–22 µs
   each), each shard sends through its own producer, and the next GetRecords is prefetched while a
