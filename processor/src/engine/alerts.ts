@@ -48,10 +48,6 @@ export const HELD_KEY = /^win\/(\d{13})\/(\d{13})\/(.+)$/;
 /** A window stored whole under `win/<windowStart>` (the first format): read as one group. */
 export const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
 
-export function storedHeld(p: HeldPayment): StoredHeld {
-  return { origin: p.origin, card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: p.late };
-}
-
 /** Emission order within a window: event time, ties by payment id (so it never depends on arrival). */
 function before(a: HeldPayment, b: HeldPayment): boolean {
   return a.at < b.at || (a.at === b.at && a.id < b.id);

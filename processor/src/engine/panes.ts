@@ -612,8 +612,3 @@ export class PaneStore {
     this.#dirty.push(pane);
   }
 }
-
-/** The key of a pane under its own key (the format before groups). */
-export function paneKey(card: string, paneStart: number): string {
-  return `${PANE_KEY_PREFIX}${card}/${padTime(paneStart)}`;
-}
