@@ -511,7 +511,7 @@ export class PaneStore {
   }
 
   /** Notes a stored entry holding panes of `paneStart` (deleted when the start is purged). */
-  restoredKey(paneStart: number, key: string, group = OWN_KEY_GROUP): void {
+  addStoredKey(paneStart: number, key: string, group = OWN_KEY_GROUP): void {
     const keys = this.#storedKeys.get(paneStart);
     if (keys) keys.push(key);
     else this.#storedKeys.set(paneStart, [key]);
@@ -548,7 +548,7 @@ export class PaneStore {
       for (const [start, group] of groups) {
         const key = paneGroupKey(start, number);
         out.push([key, new JsonText(`${group}}`)]);
-        this.restoredKey(start, key, number);
+        this.addStoredKey(start, key, number);
       }
     }
     this.#dirty = [];

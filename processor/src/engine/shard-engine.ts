@@ -91,7 +91,7 @@ export class ShardEngine {
       {
         heldGroup: (key, payments) => engine.#alerts.restoreGroup(key, payments),
         pane: (card, start, pane, group) => engine.#panes.restore(card, start, pane, group),
-        paneEntry: (start, key, group) => engine.#panes.restoredKey(start, key, group),
+        paneEntry: (start, key, group) => engine.#panes.addStoredKey(start, key, group),
       },
       engine.config,
     );
