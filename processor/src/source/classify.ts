@@ -76,7 +76,7 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions): Clas
       const eventTimeMs = scan.eventTimeMs;
       if (!scan.cardMayBeIn(stolen)) return { kind: 'not_stolen', eventTimeMs };
       const card = scan.card();
-      if (!stolen.has(card)) return { kind: 'not_stolen', eventTimeMs };
+      if (!stolen.hasExact(card)) return { kind: 'not_stolen', eventTimeMs };
       return { kind: 'payment', event: scan.event(card), eventTimeMs };
     }
   }
