@@ -71,6 +71,12 @@ class Window {
   get size(): number {
     return this.held.length - this.next;
   }
+
+  /** Drops the fired payments from the list (once per commit, not one shift per alert). */
+  compact(): void {
+    this.held.splice(0, this.next);
+    this.next = 0;
+  }
 }
 
 export class AlertWindows {
@@ -156,8 +162,7 @@ export class AlertWindows {
    */
   discardDirty(): void {
     for (const w of this.#windows.values()) {
-      w.held.splice(0, w.next);
-      w.next = 0;
+      w.compact();
       w.storedKeys = [heldKey(w.start, w.held[0] as HeldPayment)];
       w.fresh = [];
       w.fired = false;
@@ -178,8 +183,7 @@ export class AlertWindows {
       let group: HeldPayment[];
       if (w.fired) {
         for (const key of w.storedKeys) out.set(key, undefined);
-        w.held.splice(0, w.next);
-        w.next = 0;
+        w.compact();
         // A copy: the window's own list changes as payments come and go.
         group = [...w.held];
         w.storedKeys = [];

@@ -1,7 +1,8 @@
 /**
  * State for a child shard after resharding, from its finished parents' stored entries: the panes
- * and held alerts (groups filtered payment by payment) of the cards whose hash key falls in the child's range (Kinesis routes a card by
- * MD5 of its partition key, the card number), and the parents' stream time.
+ * and held alerts (groups filtered card by card) of the cards whose hash key falls in the child's
+ * range (Kinesis routes a card by MD5 of its partition key, the card number), and the parents'
+ * stream time.
  *
  * One parent (a split): its meta is copied, so the child continues exactly where the parent
  * stopped. Two parents (a merge): the child starts from the slower parent's watermark and summary

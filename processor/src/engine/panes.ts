@@ -65,7 +65,7 @@ export const PANE_KEY = /^pane\/(\d+)\/(-?\d+)$/;
 /** The group number a state written whole is stored under; commits number theirs from 1. */
 const WHOLE_GROUP = 0;
 /** The group number of a pane under its own key: older than any group. */
-const OWN_KEY_GROUP = -1;
+export const OWN_KEY_GROUP = -1;
 
 /** Amounts carry at most two decimals (schema), so hundredths are exact integers. */
 export function toMinor(amount: number): number {
@@ -245,6 +245,12 @@ class Pane {
   }
 }
 
+/** The pane at `start` in a card's list (newest first), if any; most payments land in the newest. */
+function paneAt(newest: Pane | undefined, start: number): Pane | undefined {
+  for (let p = newest; p !== undefined && p.start >= start; p = p.older) if (p.start === start) return p;
+  return undefined;
+}
+
 function addTotals(totals: CurrencyTotals[], code: string, n: number, total: number, min: number, max: number): void {
   for (const t of totals) {
     if (t.code === code) {
@@ -306,9 +312,7 @@ export class PaneStore {
   }
 
   #pane(card: string, start: number): Pane | undefined {
-    // Most payments land in the card's newest pane.
-    for (let p = this.#cards.get(card); p !== undefined && p.start >= start; p = p.older) if (p.start === start) return p;
-    return undefined;
+    return paneAt(this.#cards.get(card), start);
   }
 
   /**
@@ -318,13 +322,9 @@ export class PaneStore {
   add(card: string, p: PanePayment): boolean {
     const start = this.paneStartOf(p.at);
     const newest = this.#cards.get(card);
-    let pane = newest;
-    while (pane !== undefined && pane.start > start) pane = pane.older;
-    if (pane?.start === start) {
-      if (pane.hasId(p.id)) return false;
-    } else {
-      pane = this.#link(card, new Pane(newest?.card ?? card, start, p.at, this.#currencies.get(p.currency), this.#merchants.get(p.merchant)), newest);
-    }
+    let pane = paneAt(newest, start);
+    if (pane?.hasId(p.id)) return false;
+    pane ??= this.#link(card, new Pane(newest?.card ?? card, start, p.at, this.#currencies.get(p.currency), this.#merchants.get(p.merchant)), newest);
     pane.addAmount(pane.n === 0 ? pane.currency : this.#currencies.get(p.currency), toMinor(p.amount));
     if (p.merchant !== pane.merchant) pane.addMerchant(this.#merchants.get(p.merchant));
     pane.addPayment(p.at, p.id);

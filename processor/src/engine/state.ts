@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { HELD_KEY, WHOLE_WINDOW_KEY, type HeldPayment, type StoredHeld } from './alerts.js';
 import type { EngineMeta } from './shard-engine.js';
-import { PANE_GROUP_KEY, PANE_KEY, type CurrencyAggregate, type StoredPane } from './panes.js';
+import { OWN_KEY_GROUP, PANE_GROUP_KEY, PANE_KEY, type CurrencyAggregate, type StoredPane } from './panes.js';
 import { EngineStateError, floorTo, type EngineConfig } from './types.js';
 
 const time = z.number().int();
@@ -90,7 +90,7 @@ export interface StateReader {
 export interface StateSink {
   /** A stored group of held payments of one window, under its key as stored. */
   heldGroup(key: string, payments: HeldPayment[]): void;
-  /** One stored pane, from group `group` (-1: a pane under its own key, the format before groups). */
+  /** One stored pane, from group `group` (OWN_KEY_GROUP: a pane under its own key, the format before groups). */
   pane(card: string, start: number, pane: StoredPane, group: number): void;
   /** A stored entry holding panes of `start`, once per entry. */
   paneEntry(start: number, key: string, group: number): void;
@@ -118,8 +118,8 @@ export function stateReader(sink: StateSink, config: EngineConfig): StateReader 
       } else if ((m = PANE_KEY.exec(key))) {
         const problem = paneProblem(value);
         if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
-        sink.pane(m[1] as string, Number(m[2]), value as StoredPane, -1);
-        sink.paneEntry(Number(m[2]), key, -1);
+        sink.pane(m[1] as string, Number(m[2]), value as StoredPane, OWN_KEY_GROUP);
+        sink.paneEntry(Number(m[2]), key, OWN_KEY_GROUP);
       } else if ((m = HELD_KEY.exec(key)) || (m = WHOLE_WINDOW_KEY.exec(key))) {
         const start = Number(m[1]);
         let payments: HeldPayment[];
