@@ -386,3 +386,20 @@ t.test('ids equal the uuid package\'s v5 for every variant digit and for long na
   const long = 'x'.repeat(300);
   t.equal(summaryEventId(long, T0), v5(`${long}/${new Date(T0).toISOString()}`, SUMMARY_ID_NAMESPACE), 'a name longer than the scratch buffer');
 });
+
+t.test('ids equal the uuid package\'s v5 for names of every length across SHA-1\'s block edges, and for non-ASCII', async (t) => {
+  // The hash is padded to 64-byte blocks after the 16-byte namespace: names of 39/40 bytes and
+  // 103/104 bytes are where one more block starts, 47/48 where the length spills into it.
+  const wrong: number[] = [];
+  for (let n = 0; n <= 200; n++) {
+    const name = 'ab3'.repeat(n).slice(0, n);
+    if (alertEventId(name) !== v5(name, ALERT_ID_NAMESPACE)) wrong.push(n);
+  }
+  t.same(wrong, [], 'lengths 0..200');
+  for (const name of ['é', 'carte-€', '4111111111111111/ü', 'x'.repeat(40) + '😀']) {
+    t.equal(alertEventId(name), v5(name, ALERT_ID_NAMESPACE), JSON.stringify(name));
+  }
+  const huge = 'z'.repeat(10_000);
+  t.equal(alertEventId(huge), v5(huge, ALERT_ID_NAMESPACE), 'a name of 10 000 bytes');
+  t.equal(alertEventId('abc'), v5('abc', ALERT_ID_NAMESPACE), 'a short name after a long one (the buffer is reused)');
+});
