@@ -3,70 +3,17 @@
  * catch-up emits millions of summaries), and `Buffer.from(JSON.stringify(event))` was a large share
  * of their cost. Their shapes are fixed and every string in them but an alert's merchant id is one
  * the engine built or the decoder validated (card digits, UUIDs, ISO instants, ISO 4217 codes), so
- * they are written field by field straight into one buffer per drain chunk, with no intermediate
- * string (docs/benchmarks.md). The merchant id goes through JSON.stringify. The result is byte for
- * byte JSON.stringify's (processor/test/sink/encode.test.ts checks exactly that).
+ * they are written field by field straight into one buffer per drain chunk (JsonWriter), with no
+ * intermediate string (docs/benchmarks.md). The merchant id is escaped as JSON.stringify would. The
+ * result is byte for byte JSON.stringify's (processor/test/sink/encode.test.ts checks exactly that).
  */
 import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
 import type { OutputEvent } from './kinesis-sink.js';
+import { JsonWriter } from '../../../common/src/json-writer.js';
 
-/**
- * Writes ASCII text and bytes into one growing buffer. Output records are written here piece by
- * piece: building each as a JS string and then Buffer.from-ing it cost ~2.6 µs a summary (the
- * template's cons-string is flattened, then copied), about a fifth of a stolen payment's cost.
- */
-class ByteWriter {
-  buf: Buffer;
-  pos = 0;
-
-  constructor(capacity: number) {
-    this.buf = Buffer.allocUnsafeSlow(Math.max(capacity, 1024));
-  }
-
-  #room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    // Earlier records keep their views of the old buffer, which still holds their bytes.
-    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  /**
-   * A string that should be ASCII (every one passed here was built by the engine or validated by
-   * the decoder), copied char by char; were one not, it is written again as UTF-8, so the bytes
-   * never depend on that.
-   */
-  ascii(s: string): void {
-    this.#room(s.length);
-    const buf = this.buf;
-    let pos = this.pos;
-    let bits = 0;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      bits |= c;
-      buf[pos++] = c;
-    }
-    if (bits > 0x7f) this.utf8(s);
-    else this.pos = pos;
-  }
-
-  /** Any string, as UTF-8. */
-  utf8(s: string): void {
-    this.#room(Buffer.byteLength(s, 'utf8'));
-    this.pos += this.buf.write(s, this.pos, 'utf8');
-  }
-
-  bytes(b: Uint8Array): void {
-    this.#room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-
-  /** JSON's (and String's) form of a finite number. */
-  number(n: number): void {
-    this.ascii(String(n));
-  }
-}
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const CLOSE_BRACE = 0x7d;
 
 /** The fixed text between values, as bytes. */
 const lit = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -77,6 +24,10 @@ const S_WSTART = lit('","window_start":"');
 const S_WEND = lit('","window_end":"');
 const S_COUNT = lit('","payment_count":');
 const S_AMOUNTS = lit(',"amounts":{');
+const S_A_COUNT = lit('":{"count":');
+const S_A_TOTAL = lit(',"total":');
+const S_A_MIN = lit(',"min":');
+const S_A_MAX = lit(',"max":');
 const S_FIRST = lit('},"first_payment_at":"');
 const S_LAST = lit('","last_payment_at":"');
 const S_MERCHANTS = lit('","merchant_count":');
@@ -92,6 +43,8 @@ const A_MERCHANT = lit('","merchant_id":');
 const A_WSTART = lit(',"window_start":"');
 const A_LATE = lit('","late":');
 const A_END = lit('}}');
+const TRUE = lit('true');
+const FALSE = lit('false');
 
 /**
  * The text around two values as one piece of bytes, kept while they stay the same: a drain
@@ -124,7 +77,7 @@ class Segments {
   readonly alertBounds = new Segment([A_WSTART, S_WEND, A_LATE]);
 }
 
-function writeSummary(w: ByteWriter, e: SummaryEvent, s: Segments): void {
+function writeSummary(w: JsonWriter, e: SummaryEvent, s: Segments): void {
   const d = e.data;
   w.bytes(S_HEAD);
   w.ascii(e.event_id);
@@ -136,7 +89,18 @@ function writeSummary(w: ByteWriter, e: SummaryEvent, s: Segments): void {
   let first = true;
   for (const code in d.amounts) {
     const a = d.amounts[code]!;
-    w.ascii(`${first ? '' : ','}"${code}":{"count":${a.count},"total":${a.total},"min":${a.min},"max":${a.max}}`);
+    if (!first) w.byte(COMMA);
+    w.byte(QUOTE);
+    w.ascii(code);
+    w.bytes(S_A_COUNT);
+    w.number(a.count);
+    w.bytes(S_A_TOTAL);
+    w.number(a.total);
+    w.bytes(S_A_MIN);
+    w.number(a.min);
+    w.bytes(S_A_MAX);
+    w.number(a.max);
+    w.byte(CLOSE_BRACE);
     first = false;
   }
   w.bytes(S_FIRST);
@@ -148,14 +112,15 @@ function writeSummary(w: ByteWriter, e: SummaryEvent, s: Segments): void {
   w.bytes(S_IDS);
   const ids = d.payment_event_ids;
   for (let i = 0; i < ids.length; i++) {
-    w.ascii(i === 0 ? '"' : ',"');
+    if (i > 0) w.byte(COMMA);
+    w.byte(QUOTE);
     w.ascii(ids[i] as string);
-    w.ascii('"');
+    w.byte(QUOTE);
   }
   w.bytes(S_END);
 }
 
-function writeAlert(w: ByteWriter, e: AlertEvent, s: Segments): void {
+function writeAlert(w: JsonWriter, e: AlertEvent, s: Segments): void {
   const d = e.data;
   w.bytes(A_HEAD);
   w.ascii(e.event_id);
@@ -171,9 +136,9 @@ function writeAlert(w: ByteWriter, e: AlertEvent, s: Segments): void {
   w.ascii(d.currency);
   w.bytes(A_MERCHANT);
   // The one field that may need escaping or be non-ASCII.
-  w.utf8(JSON.stringify(d.merchant_id));
+  w.string(d.merchant_id);
   w.bytes(s.alertBounds.of(d.window_start, d.window_end));
-  w.ascii(d.late ? 'true' : 'false');
+  w.bytes(d.late ? TRUE : FALSE);
   w.bytes(A_END);
 }
 
@@ -184,7 +149,7 @@ export function encodeOutput(e: OutputEvent): Buffer {
 
 /** encodeOutput of each event, written into one buffer: each result is a view of its bytes. */
 export function encodeOutputs(events: readonly OutputEvent[]): Buffer[] {
-  const w = new ByteWriter(events.length * 640);
+  const w = new JsonWriter(events.length * 640);
   const segments = new Segments();
   const out = new Array<Buffer>(events.length);
   for (let i = 0; i < events.length; i++) {
@@ -193,7 +158,7 @@ export function encodeOutputs(events: readonly OutputEvent[]): Buffer[] {
     if (e.event_type === 'PAYMENT_ALERT_SUMMARY') writeSummary(w, e, segments);
     else if (e.event_type === 'PAYMENT_ALERT') writeAlert(w, e, segments);
     else w.utf8(JSON.stringify(e));
-    out[i] = w.buf.subarray(start, w.pos);
+    out[i] = w.since(start);
   }
   return out;
 }

@@ -1,0 +1,135 @@
+/**
+ * Writes JSON text as UTF-8 bytes, piece by piece, into one growing buffer. The processor's hot
+ * outputs (alerts and summaries to Kinesis, panes and held payments to LevelDB) have fixed shapes,
+ * so they are written field by field here instead of being built as JS strings first: a template
+ * string is a chain of pieces that is flattened and then copied again into bytes, and that was a
+ * large share of a stolen payment's cost and of what the processor allocated (docs/benchmarks.md).
+ *
+ * A piece written is never moved: when the buffer is full a new one is started, and the bytes
+ * written so far are copied into it, so a view taken earlier (`since`) keeps its bytes.
+ */
+export class JsonWriter {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(capacity = 1024) {
+    this.buf = Buffer.allocUnsafeSlow(Math.max(capacity, 1024));
+  }
+
+  #room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    // Earlier views keep the old buffer, which still holds their bytes.
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** The bytes written from `start` on, as a view (it stays valid as more is written). */
+  since(start: number): Buffer {
+    return this.buf.subarray(start, this.pos);
+  }
+
+  /**
+   * A string that should be ASCII (ids, card digits, ISO instants, currency codes, or text the
+   * caller built), copied char by char; were one not, it is written again as UTF-8, so the bytes
+   * never depend on that.
+   */
+  ascii(s: string): void {
+    this.#room(s.length);
+    const buf = this.buf;
+    let pos = this.pos;
+    let bits = 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      bits |= c;
+      buf[pos++] = c;
+    }
+    if (bits > 0x7f) this.utf8(s);
+    else this.pos = pos;
+  }
+
+  /** Any string, as UTF-8 (no quoting). */
+  utf8(s: string): void {
+    this.#room(Buffer.byteLength(s, 'utf8'));
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  /**
+   * `s` as a JSON string literal, exactly JSON.stringify's: printable ASCII without quote or
+   * backslash is copied as it is (merchant ids nearly always are); anything else goes through
+   * JSON.stringify.
+   */
+  string(s: string): void {
+    this.#room(s.length + 2);
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = 0x22;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+        this.utf8(JSON.stringify(s));
+        return;
+      }
+      buf[pos++] = c;
+    }
+    buf[pos++] = 0x22;
+    this.pos = pos;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.#room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** One byte (a bracket, a comma, a quote). */
+  byte(c: number): void {
+    this.#room(1);
+    this.buf[this.pos++] = c;
+  }
+
+  /**
+   * JSON's (and String's) form of a finite number. The numbers the processor writes are counts,
+   * epoch milliseconds and amounts with at most two decimals: those are written digit by digit,
+   * with no string made; any other number goes through String.
+   */
+  number(n: number): void {
+    if (n >= 0 && n <= Number.MAX_SAFE_INTEGER && Math.floor(n) === n) {
+      this.#digits(n);
+      return;
+    }
+    if (n > 0 && n < 1e13) {
+      const hundredths = Math.round(n * 100);
+      // n is the double nearest to hundredths / 100, so its shortest form (String's) is that
+      // decimal: below 1e13 doubles are much closer together than 0.01.
+      if (hundredths / 100 === n) {
+        const whole = Math.floor(hundredths / 100);
+        const cents = hundredths - whole * 100;
+        this.#digits(whole);
+        this.#room(3);
+        const buf = this.buf;
+        buf[this.pos++] = 0x2e;
+        const tenths = Math.floor(cents / 10);
+        buf[this.pos++] = 0x30 + tenths;
+        if (cents !== tenths * 10) buf[this.pos++] = 0x30 + (cents - tenths * 10);
+        return;
+      }
+    }
+    this.ascii(String(n));
+  }
+
+  /** A non-negative safe integer's decimal digits. */
+  #digits(n: number): void {
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    this.#room(digits);
+    const buf = this.buf;
+    let x = n;
+    for (let at = this.pos + digits - 1; at >= this.pos; at--) {
+      const q = Math.floor(x / 10);
+      buf[at] = 0x30 + (x - q * 10);
+      x = q;
+    }
+    this.pos += digits;
+  }
+}
