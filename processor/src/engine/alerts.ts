@@ -7,6 +7,8 @@
  */
 import { insertUnique, removeSorted } from './sorted.js';
 import { floorTo, padTime } from './types.js';
+import { JsonBytes } from '../state/json-bytes.js';
+import { JsonWriter } from '../../../common/src/json-writer.js';
 
 /** A held payment as stored by the per-payment format (one key each, value without id and time). */
 export interface StoredHeld {
@@ -47,6 +49,44 @@ export function heldKey(windowStart: number, p: { at: number; id: string }): str
 export const HELD_KEY = /^win\/(\d{13})\/(\d{13})\/(.+)$/;
 /** A window stored whole under `win/<windowStart>` (the first format): read as one group. */
 export const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
+
+// HeldPayment's JSON around its values, in the order its objects are built (JSON.stringify's).
+const H_ID = Buffer.from('{"id":', 'latin1');
+const H_AT = Buffer.from(',"at":', 'latin1');
+const H_ORIGIN = Buffer.from(',"origin":', 'latin1');
+const H_CARD = Buffer.from(',"card":', 'latin1');
+const H_AMOUNT = Buffer.from(',"amount":', 'latin1');
+const H_CURRENCY = Buffer.from(',"currency":', 'latin1');
+const H_MERCHANT = Buffer.from(',"merchant":', 'latin1');
+const H_LATE = Buffer.from(',"late":', 'latin1');
+const H_TRUE = Buffer.from('true}', 'latin1');
+const H_FALSE = Buffer.from('false}', 'latin1');
+
+/** JSON.stringify(group), written straight into `w` (held payments are a share of every commit). */
+export function writeHeldGroup(w: JsonWriter, group: readonly HeldPayment[]): void {
+  w.byte(0x5b);
+  for (let i = 0; i < group.length; i++) {
+    const p = group[i] as HeldPayment;
+    if (i > 0) w.byte(0x2c);
+    w.bytes(H_ID);
+    w.string(p.id);
+    w.bytes(H_AT);
+    w.number(p.at);
+    w.bytes(H_ORIGIN);
+    w.string(p.origin);
+    w.bytes(H_CARD);
+    w.string(p.card);
+    w.bytes(H_AMOUNT);
+    w.number(p.amount);
+    w.bytes(H_CURRENCY);
+    w.string(p.currency);
+    w.bytes(H_MERCHANT);
+    w.string(p.merchant);
+    w.bytes(H_LATE);
+    w.bytes(p.late ? H_TRUE : H_FALSE);
+  }
+  w.byte(0x5d);
+}
 
 /** Emission order within a window: event time, ties by payment id (so it never depends on arrival). */
 function before(a: HeldPayment, b: HeldPayment): boolean {
@@ -176,28 +216,30 @@ export class AlertWindows {
    * only added to gets one new group; a window fired from is stored again as one group of what
    * is left (rare: a drain stopped by its limit inside a window); a window emptied loses its keys.
    */
-  takeDirty(): [string, HeldPayment[] | undefined][] {
-    const out = new Map<string, HeldPayment[] | undefined>();
+  takeDirty(): [string, JsonBytes | undefined][] {
+    const out = new Map<string, JsonBytes | undefined>();
     for (const key of this.#deadKeys) out.set(key, undefined);
-    for (const w of this.#dirty) {
+    // Every group written into one buffer, as JSON (an array of HeldPayment).
+    const w = new JsonWriter();
+    for (const win of this.#dirty) {
       let group: HeldPayment[];
-      if (w.fired) {
-        for (const key of w.storedKeys) out.set(key, undefined);
-        w.compact();
-        // A copy: the window's own list changes as payments come and go.
-        group = [...w.held];
-        w.storedKeys = [];
-        w.fired = false;
+      if (win.fired) {
+        for (const key of win.storedKeys) out.set(key, undefined);
+        win.compact();
+        group = win.held;
+        win.storedKeys = [];
+        win.fired = false;
       } else {
-        group = w.fresh;
+        group = win.fresh;
         // Fresh payments mostly arrive in order; the group's key is its first in emission order.
         group.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
       }
-      const key = heldKey(w.start, group[0] as HeldPayment);
-      // The payments themselves (never changed once held), serialised when the commit is written.
-      out.set(key, group);
-      w.storedKeys.push(key);
-      w.fresh = [];
+      const key = heldKey(win.start, group[0] as HeldPayment);
+      const at = w.pos;
+      writeHeldGroup(w, group);
+      out.set(key, new JsonBytes(w.since(at)));
+      win.storedKeys.push(key);
+      win.fresh = [];
     }
     this.#dirty.clear();
     this.#deadKeys = [];

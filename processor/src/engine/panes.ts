@@ -23,7 +23,8 @@ import type { SummaryData } from '../../../common/src/events.js';
 import { ownString } from '../../../common/src/strings.js';
 import { lowerBound } from './sorted.js';
 import { EngineStateError, floorTo, iso, padTime } from './types.js';
-import { JsonText } from '../state/json-text.js';
+import { JsonBytes } from '../state/json-bytes.js';
+import { JsonWriter } from '../../../common/src/json-writer.js';
 
 /** Per currency: [count, total, min, max], amounts in integer minor units (hundredths). */
 export type CurrencyAggregate = [number, number, number, number];
@@ -206,26 +207,41 @@ class Pane {
     return 1 + (this.more?.merchants.length ?? 0);
   }
 
-  /**
-   * JSON.stringify(this.toStored()), written directly. Event ids are UUIDs (the event contract,
-   * checked by both decoders) and currency codes ISO 4217, so only merchant ids can need escaping.
-   */
-  toJson(): string {
-    let currencies = `"${this.currency}":[${this.n},${this.total},${this.min},${this.max}]`;
-    let merchants = JSON.stringify(this.merchant);
+  /** JSON.stringify(this.toStored()), written straight into `w`. */
+  writeJson(w: JsonWriter): void {
+    w.bytes(J_COUNT);
+    w.number(this.count);
+    w.bytes(J_FIRST);
+    w.number(this.firstMs);
+    w.bytes(J_LAST);
+    w.number(this.lastMs);
+    w.bytes(J_CURRENCIES);
+    writeCurrency(w, this.currency, this.n, this.total, this.min, this.max);
     const more = this.more;
     if (more) {
-      for (const c of more.currencies) currencies += `,"${c.code}":[${c.n},${c.total},${c.min},${c.max}]`;
-      for (const m of more.merchants) merchants += `,${JSON.stringify(m)}`;
+      for (const c of more.currencies) {
+        w.byte(COMMA);
+        writeCurrency(w, c.code, c.n, c.total, c.min, c.max);
+      }
     }
-    let ids: string;
-    if (typeof this.ids === 'string') ids = `[${this.firstMs},"${this.ids}"]`;
+    w.bytes(J_MERCHANTS);
+    w.string(this.merchant);
+    if (more) {
+      for (const m of more.merchants) {
+        w.byte(COMMA);
+        w.string(m);
+      }
+    }
+    w.bytes(J_IDS);
+    if (typeof this.ids === 'string') writeId(w, this.firstMs, this.ids);
     else {
       const times = (more as PaneMore).times;
-      ids = '';
-      for (let i = 0; i < this.ids.length; i++) ids += `${i === 0 ? '' : ','}[${times[i]},"${this.ids[i]}"]`;
+      for (let i = 0; i < this.ids.length; i++) {
+        if (i > 0) w.byte(COMMA);
+        writeId(w, times[i] as number, this.ids[i] as string);
+      }
     }
-    return `{"count":${this.count},"firstMs":${this.firstMs},"lastMs":${this.lastMs},"currencies":{${currencies}},"merchants":[${merchants}],"ids":[${ids}]}`;
+    w.bytes(J_END);
   }
 
   toStored(): StoredPane {
@@ -243,6 +259,45 @@ class Pane {
       ids,
     };
   }
+}
+
+// StoredPane's JSON around its values, in toStored()'s key order.
+const J_COUNT = Buffer.from('{"count":', 'latin1');
+const J_FIRST = Buffer.from(',"firstMs":', 'latin1');
+const J_LAST = Buffer.from(',"lastMs":', 'latin1');
+const J_CURRENCIES = Buffer.from(',"currencies":{', 'latin1');
+const J_MERCHANTS = Buffer.from('},"merchants":[', 'latin1');
+const J_IDS = Buffer.from('],"ids":[', 'latin1');
+const J_END = Buffer.from(']}', 'latin1');
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/** `"code":[n,total,min,max]` */
+function writeCurrency(w: JsonWriter, code: string, n: number, total: number, min: number, max: number): void {
+  w.string(code);
+  w.byte(COLON);
+  w.byte(OPEN_BRACKET);
+  w.number(n);
+  w.byte(COMMA);
+  w.number(total);
+  w.byte(COMMA);
+  w.number(min);
+  w.byte(COMMA);
+  w.number(max);
+  w.byte(CLOSE_BRACKET);
+}
+
+/** `[at,"id"]` */
+function writeId(w: JsonWriter, at: number, id: string): void {
+  w.byte(OPEN_BRACKET);
+  w.number(at);
+  w.byte(COMMA);
+  w.string(id);
+  w.byte(CLOSE_BRACKET);
 }
 
 /** The pane at `start` in a card's list (newest first), if any; most payments land in the newest. */
@@ -531,23 +586,35 @@ export class PaneStore {
    * Changes since the last call: [key, group] for each pane start with changed panes (one new
    * group of them), [key, undefined] for the groups of purged starts.
    */
-  takeDirty(): [string, JsonText | undefined][] {
-    const out: [string, JsonText | undefined][] = [];
+  takeDirty(): [string, JsonBytes | undefined][] {
+    const out: [string, JsonBytes | undefined][] = [];
     for (const key of this.#purged) out.push([key, undefined]);
-    // Each group as JSON text (card → StoredPane), written from the panes themselves.
-    const groups = new Map<number, string>();
+    const byStart = new Map<number, Pane[]>();
     for (const pane of this.#dirty) {
       // Not dirty any more: purged since it changed (its start's keys are among the purged ones).
       if (!pane.dirty) continue;
       pane.dirty = false;
-      const group = groups.get(pane.start);
-      groups.set(pane.start, `${group === undefined ? '{' : `${group},`}"${pane.card}":${pane.toJson()}`);
+      const panes = byStart.get(pane.start);
+      if (panes) panes.push(pane);
+      else byStart.set(pane.start, [pane]);
     }
-    if (groups.size > 0) {
+    if (byStart.size > 0) {
       const number = this.#nextGroup++;
-      for (const [start, group] of groups) {
+      // Each group as JSON (card → StoredPane), written from the panes themselves into one buffer.
+      const w = new JsonWriter(this.#dirty.length * 200);
+      for (const [start, panes] of byStart) {
+        const at = w.pos;
+        w.byte(OPEN_BRACE);
+        for (let i = 0; i < panes.length; i++) {
+          const pane = panes[i] as Pane;
+          if (i > 0) w.byte(COMMA);
+          w.string(pane.card);
+          w.byte(COLON);
+          pane.writeJson(w);
+        }
+        w.byte(CLOSE_BRACE);
         const key = paneGroupKey(start, number);
-        out.push([key, new JsonText(`${group}}`)]);
+        out.push([key, new JsonBytes(w.since(at))]);
         this.addStoredKey(start, key, number);
       }
     }

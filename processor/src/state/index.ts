@@ -13,7 +13,7 @@ import type { StateStore } from './types.js';
 
 export type { ChangeSet, LoadedShard, ShardCheckpoint, StateStore, StateStoreKind, StoreStats } from './types.js';
 export { StateStoreError, STATE_ERROR_CODES, type StateErrorCode } from './errors.js';
-export { JsonText } from './json-text.js';
+export { JsonBytes } from './json-bytes.js';
 export { stateStoreOptions, type StateStoreOptions } from './options.js';
 export { LevelStateStore, type BatchOp, type LevelLike, type LevelStateStoreOptions } from './level-store.js';
 
@@ -34,7 +34,8 @@ export async function openStateStore(options: StateStoreOptions): Promise<StateS
     const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
     store = new LevelStateStore(db, { dir, approximateSize: (gte, lt) => db.approximateSize(gte, lt) });
   } else {
-    store = new LevelStateStore(new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8', storeEncoding: 'utf8' }));
+    // Stored as bytes: a JsonBytes value is put as bytes, which a store of strings cannot take.
+    store = new LevelStateStore(new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8', storeEncoding: 'view' }));
   }
   await store.open();
   return store;

@@ -6,11 +6,15 @@
  */
 import { z } from 'zod';
 import { StateStoreError } from './errors.js';
-import { JsonText } from './json-text.js';
+import { JsonBytes } from './json-bytes.js';
 import { assertShardId, keys, type KeyRange } from './keys.js';
 import type { ChangeSet, LoadedShard, ShardCheckpoint, StateStore, StoreStats } from './types.js';
 
-export type BatchOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
+export type BatchOp =
+  | { type: 'put'; key: string; value: string }
+  /** JSON already encoded as UTF-8 (a JsonBytes): written as it is, read back as text like any other. */
+  | { type: 'put'; key: string; value: Uint8Array; valueEncoding: 'view' }
+  | { type: 'del'; key: string };
 
 /** The part of abstract-level this store uses; ClassicLevel and MemoryLevel both satisfy it. */
 export interface LevelLike {
@@ -48,7 +52,6 @@ const checkpointSchema = z.strictObject({
 });
 
 function encodeValue(what: string, value: unknown): string {
-  if (value instanceof JsonText) return value.text;
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -116,7 +119,8 @@ export class LevelStateStore implements StateStore {
     const ops: BatchOp[] = [];
     for (const key of changes.dels) ops.push({ type: 'del', key: keys.entry(shardId, key) });
     for (const [key, value] of changes.puts) {
-      ops.push({ type: 'put', key: keys.entry(shardId, key), value: encodeValue(`commitShard(${shardId}) key ${JSON.stringify(key)}`, value) });
+      if (value instanceof JsonBytes) ops.push({ type: 'put', key: keys.entry(shardId, key), value: value.bytes, valueEncoding: 'view' });
+      else ops.push({ type: 'put', key: keys.entry(shardId, key), value: encodeValue(`commitShard(${shardId}) key ${JSON.stringify(key)}`, value) });
     }
     // Last, see StateStore.commitShard: the checkpoint never becomes durable ahead of its state.
     ops.push({ type: 'put', key: keys.checkpoint(shardId), value: JSON.stringify(valid.data) });

@@ -10,7 +10,7 @@
 /**
  * What the engine changed in one shard since the last commit. Values must survive a
  * `JSON.stringify` → `JSON.parse` round trip (plain objects, arrays, strings, finite numbers,
- * booleans, null), or a JsonText (JSON already encoded, written as it is). `dels` are applied
+ * booleans, null), or a JsonBytes (JSON already encoded, written as it is). `dels` are applied
  * before `puts`, so a key in both ends up put.
  */
 export interface ChangeSet {

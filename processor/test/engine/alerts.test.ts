@@ -1,7 +1,9 @@
 import t from 'tap';
 import { ShardEngine, alertEventId } from '../../src/engine/index.js';
 import { alertData } from '../../../common/src/events.js';
-import { alertsOf, card, drainAll, pay, rng, toEvent, type Pay } from './helpers.js';
+import { writeHeldGroup, type HeldPayment } from '../../src/engine/alerts.js';
+import { JsonWriter } from '../../../common/src/json-writer.js';
+import { alertsOf, card, drainAll, pay, pid, rng, toEvent, type Pay } from './helpers.js';
 
 const K = 5_000_000; // an epoch-aligned window index far from 0
 const W = (k: number) => k * 5_000;
@@ -150,7 +152,8 @@ t.test('held payments are stored in groups, one per window per commit, and delet
   const pad = (n: number) => String(n).padStart(13, '0');
   const keyOf = (p: Pay) => `win/${pad(W(K))}/${pad(p.at)}/${p.id}`;
   const entryOf = (p: Pay) => ({ id: p.id, at: p.at, origin: new Date(p.at).toISOString(), card: p.card, amount: p.amount, currency: p.currency, merchant: p.merchant, late: false });
-  const held = (c: { puts: [string, unknown][] }) => c.puts.filter(([k]) => k.startsWith('win/'));
+  // As stored: through JSON, as a store reads it back.
+  const held = (c: { puts: [string, unknown][] }) => c.puts.filter(([k]) => k.startsWith('win/')).map(([k, v]) => [k, JSON.parse(JSON.stringify(v))]);
   const [p1, p2, p3, p4] = [pay({ at: W(K) + 3 }), pay({ at: W(K) + 1 }), pay({ at: W(K) + 2 }), pay({ at: W(K) + 4 })];
   e.onPayment(toEvent(p1), true);
   e.onPayment(toEvent(p2), true);
@@ -189,4 +192,21 @@ t.test('the two earlier formats (a window whole, a payment per key) are read as 
   e.onPayment(toEvent(pay({ at: W(K + 2) })), false);
   t.same(drainAll(restored, 0), drainAll(e, 0), 'the same alerts come out');
   t.same(restored.takeChanges().dels.sort(), [wholeKey, perPaymentKey].sort(), 'and both old keys are deleted once fired');
+});
+
+t.test('a held group is stored as exactly JSON.stringify of its payments, whatever their merchant, amount or lateness', async (t) => {
+  const merchants = ['m-1', 'shop "quoted"', 'back\\slash', 'ünïcödé', 'line\nbreak', '\u2028sep', ''];
+  const amounts = [0.01, 0.1, 12.5, 99.99, 1234.56, 10_000, 999_999.99];
+  const group: HeldPayment[] = [];
+  for (let i = 0; i < 200; i++) {
+    const at = W(K) + i * 37;
+    group.push({ id: pid(`held${i}`), at, origin: new Date(at).toISOString(), card: card(i % 9), amount: amounts[i % amounts.length]!, currency: ['EUR', 'USD', 'JPY'][i % 3]!, merchant: merchants[i % merchants.length]!, late: i % 5 === 0 });
+  }
+  const w = new JsonWriter();
+  writeHeldGroup(w, group.slice(0, 1));
+  const one = w.since(0).toString('utf8');
+  const at = w.pos;
+  writeHeldGroup(w, group);
+  t.equal(one, JSON.stringify(group.slice(0, 1)));
+  t.equal(w.since(at).toString('utf8'), JSON.stringify(group), '200 payments');
 });

@@ -326,7 +326,7 @@ t.test('a pane group is written as JSON text, byte for byte JSON.stringify of it
     // What toStored() gives for every pane now, by pane start and card.
     const stored = new Map([...e.entries()].filter(([k]) => k.startsWith('panes/')).map(([k, g]) => [k.split('/')[1], g as Record<string, object>]));
     for (const [key, value] of groups) {
-      const text = (value as { text: string }).text;
+      const text = Buffer.from((value as { bytes: Uint8Array }).bytes).toString('utf8');
       const byCard = stored.get(key.split('/')[1])!;
       const cards = Object.keys(JSON.parse(text) as object);
       t.equal(text, `{${cards.map((c) => `${JSON.stringify(c)}:${JSON.stringify(byCard[c])}`).join(',')}}`);

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
-import { LevelStateStore, openStateStore, StateStoreError, type LevelLike, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
+import { JsonBytes, LevelStateStore, openStateStore, StateStoreError, type LevelLike, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
 import type { BatchOp } from '../../src/state/level-store.js';
 
 /** A LevelLike that forwards to `db` except for `batch`. */
@@ -24,6 +24,9 @@ function withBatch(db: MemoryLevel<string, string>, batch: (ops: BatchOp[]) => P
     batch,
   };
 }
+
+/** MemoryLevel<string, string>'s types know no per-op value encoding (a JsonBytes put); the database itself does. */
+const asLevelOps = (ops: BatchOp[]) => ops as never;
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sca-state-'));
@@ -66,6 +69,15 @@ for (const [backend, open] of backends) {
       const loaded = await s.loadShard('shardId-000000000001');
       t.same(loaded.entries, [['a', null], ['w/10', 'x'], ['w/2', value], ['with/slash/', [1, 2]], ['ü/é', 1]]);
       t.same(loaded.checkpoint, cp('49590338271490256608559692538361571095921575989136588898', 1_700_000_000_123));
+    });
+
+    t.test('a JsonBytes value is written as its bytes and read back as the JSON they hold', async (t) => {
+      const s = await store();
+      const value = { card: '4111111111111111', merchant: 'Café "Ü" \\ \u2028', n: [1, 2.5] };
+      // A view into a larger buffer, as the engine's writer hands them out: only the view is written.
+      const bytes = Buffer.from(`xx${JSON.stringify(value)}yy`, 'utf8');
+      await s.commitShard('shardId-000000000002', { puts: [['panes/1', new JsonBytes(bytes.subarray(2, bytes.length - 2))], ['plain', 'x']], dels: [] }, cp('1', 1));
+      t.same((await s.loadShard('shardId-000000000002')).entries, [['panes/1', value], ['plain', 'x']]);
     });
 
     t.test('scanShard streams the entries in key order across chunks; loadCheckpoint reads the checkpoint alone', async (t) => {
@@ -220,7 +232,7 @@ t.test('a commit is exactly one batch call, checkpoint last', async (t) => {
   const batches: BatchOp[][] = [];
   const spy = withBatch(db, async (ops) => {
     batches.push(ops);
-    return db.batch(ops);
+    return db.batch(asLevelOps(ops));
   });
   const store = new LevelStateStore(spy);
   await store.open();
@@ -241,7 +253,7 @@ t.test('a batch the database refuses leaves nothing behind', async (t) => {
   let fail = false;
   const flaky = withBatch(db, async (ops) => {
     if (fail) throw new Error('disk full');
-    return db.batch(ops);
+    return db.batch(asLevelOps(ops));
   });
   const store = new LevelStateStore(flaky);
   await store.open();
