@@ -22,7 +22,8 @@ export interface FastPayment {
 /**
  * Each record is first copied here (one native copy, cheaper than a DataView over the record):
  * every read then hits the same typed array, and the fixed JSON text is compared four bytes at a
- * time through a DataView, several times faster than byte by byte. Nothing is kept across calls.
+ * time through a DataView, several times faster than byte by byte. Only the last day read is kept
+ * across calls (instantAt).
  */
 const SCRATCH_BYTES = 1024; // well above the longest canonical payment (~600 bytes)
 const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES + 1) as Buffer & {
@@ -113,15 +114,21 @@ function stringEnd(at: number, maxLength: number, end: number): number {
   return -1;
 }
 
-const HEX = new Uint8Array(256);
+const HEX = new Uint8Array(256).fill(2);
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
 
 /** zod's z.uuid() (the UUID pattern of events.ts): RFC 9562 layout, version 1-8, variant 10xx; or the nil or max UUID. */
 function isUuidAt(at: number): boolean {
-  for (let i = 0; i < UUID_LENGTH; i++) {
-    const c = scratch[at + i]!;
-    if (i === 8 || i === 13 || i === 18 || i === 23 ? c !== 0x2d : HEX[c] !== 1) return false;
-  }
+  const b = scratch;
+  if (b[at + 8] !== 0x2d || b[at + 13] !== 0x2d || b[at + 18] !== 0x2d || b[at + 23] !== 0x2d) return false;
+  // The 32 hex digits around the dashes, OR-ed: HEX is 1 for a hex digit, 2 for anything else.
+  let seen = 0;
+  for (let i = at; i < at + 8; i++) seen |= HEX[b[i]!]!;
+  for (let i = at + 9; i < at + 13; i++) seen |= HEX[b[i]!]!;
+  for (let i = at + 14; i < at + 18; i++) seen |= HEX[b[i]!]!;
+  for (let i = at + 19; i < at + 23; i++) seen |= HEX[b[i]!]!;
+  for (let i = at + 24; i < at + 36; i++) seen |= HEX[b[i]!]!;
+  if (seen !== 1) return false;
   const version = scratch[at + 14]!;
   const variant = scratch[at + 19]! | 0x20; // lower case
   if (version >= 0x31 && version <= 0x38 && (variant === 0x38 || variant === 0x39 || variant === 0x61 || variant === 0x62)) return true;
@@ -150,25 +157,67 @@ function dayNumber(year: number, month: number, day: number): number {
 }
 const UNIX_EPOCH_DAY = dayNumber(1970, 1, 1);
 
+/** A byte's digit value, or 0xff when it is not a digit (so an OR of several shows any non-digit). */
+const DIGIT = new Uint8Array(256).fill(0xff);
+for (let d = 0; d < 10; d++) DIGIT[0x30 + d] = d;
+
+/**
+ * The day last read, as the raw bytes of `YYYY-MM-DD` (two little-endian words and a half), with
+ * its epoch milliseconds: consecutive records nearly always fall on the same day, so the date is
+ * parsed and checked once per day seen rather than once per record.
+ */
+let lastDateLow = 0;
+let lastDateMid = 0;
+let lastDateHigh = -1;
+let lastDayMs = 0;
+
+/** Epoch ms of the day `YYYY-MM-DD` at `at`, or NaN unless it is a real calendar day. */
+function dayAt(at: number): number {
+  const b = scratch;
+  if (b[at + 4] !== 0x2d || b[at + 7] !== 0x2d) return NaN;
+  const year = digitsAt(at, 4);
+  const month = digitsAt(at + 5, 2);
+  const day = digitsAt(at + 8, 2);
+  // digitsAt's -1 for a non-digit fails every lower bound here.
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return NaN;
+  return (dayNumber(year, month, day) - UNIX_EPOCH_DAY) * 86_400_000;
+}
+
 /**
  * The instant `YYYY-MM-DDTHH:mm:ss.sssZ` at `at` as Date.parse gives it, or NaN unless isoInstant
  * accepts it (this format, a real calendar day, a time of day up to 23:59:59.999).
  */
 function instantAt(at: number): number {
   const b = scratch;
-  if (b[at + 4] !== 0x2d || b[at + 7] !== 0x2d || b[at + 10] !== 0x54 || b[at + 13] !== 0x3a) return NaN;
-  if (b[at + 16] !== 0x3a || b[at + 19] !== 0x2e || b[at + 23] !== 0x5a) return NaN;
-  const year = digitsAt(at, 4);
-  const month = digitsAt(at + 5, 2);
-  const day = digitsAt(at + 8, 2);
-  const hour = digitsAt(at + 11, 2);
-  const minute = digitsAt(at + 14, 2);
-  const second = digitsAt(at + 17, 2);
-  const ms = digitsAt(at + 20, 3);
-  // digitsAt's -1 for a non-digit fails every lower bound here.
-  if (year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return NaN;
-  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0) return NaN;
-  return (dayNumber(year, month, day) - UNIX_EPOCH_DAY) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
+  if (b[at + 10] !== 0x54 || b[at + 13] !== 0x3a || b[at + 16] !== 0x3a || b[at + 19] !== 0x2e || b[at + 23] !== 0x5a) return NaN;
+  const low = view.getInt32(at, true);
+  const mid = view.getInt32(at + 4, true);
+  const high = view.getUint16(at + 8, true);
+  let dayMs: number;
+  if (low === lastDateLow && mid === lastDateMid && high === lastDateHigh) dayMs = lastDayMs;
+  else {
+    dayMs = dayAt(at);
+    if (dayMs !== dayMs) return NaN;
+    lastDateLow = low;
+    lastDateMid = mid;
+    lastDateHigh = high;
+    lastDayMs = dayMs;
+  }
+  const h1 = DIGIT[b[at + 11]!]!;
+  const h2 = DIGIT[b[at + 12]!]!;
+  const m1 = DIGIT[b[at + 14]!]!;
+  const m2 = DIGIT[b[at + 15]!]!;
+  const s1 = DIGIT[b[at + 17]!]!;
+  const s2 = DIGIT[b[at + 18]!]!;
+  const f1 = DIGIT[b[at + 20]!]!;
+  const f2 = DIGIT[b[at + 21]!]!;
+  const f3 = DIGIT[b[at + 22]!]!;
+  if (((h1 | h2 | m1 | m2 | s1 | s2 | f1 | f2 | f3) & 0xf0) !== 0) return NaN; // a non-digit
+  const hour = h1 * 10 + h2;
+  const minute = m1 * 10 + m2;
+  const second = s1 * 10 + s2;
+  if (hour > 23 || minute > 59 || second > 59) return NaN;
+  return dayMs + hour * 3_600_000 + minute * 60_000 + second * 1000 + f1 * 100 + f2 * 10 + f3;
 }
 
 /** Luhn's doubled digit: 2d, minus 9 when that has two digits. */

@@ -326,6 +326,31 @@ t.test('the event time is Date.parse of the timestamp', async (t) => {
   t.same(bad.slice(0, 5), []);
 });
 
+t.test('a day read before is reused only for the same date bytes: a bad time, or a bad date that follows it, is still refused', async (t) => {
+  const at = (stamp: string) => fastDecodePayment(Buffer.from(JSON.stringify({ ...good(), event_date_origin: stamp })))?.eventTimeMs;
+  // Each case follows a good stamp of the same day, so the day is the one remembered.
+  const cases: Array<[string, boolean]> = [
+    ['2026-11-27T24:00:00.000Z', false],
+    ['2026-11-27T23:60:00.000Z', false],
+    ['2026-11-27T23:59:60.000Z', false],
+    ['2026-11-27T2x:00:00.000Z', false],
+    ['2026-11-27T23:59:59.99xZ', false],
+    ['2026-11-2xT10:00:00.000Z', false],
+    ['2026-11-37T10:00:00.000Z', false],
+    ['2026-11/27T10:00:00.000Z', false],
+    ['2026-11-28T10:00:00.000Z', true],
+    ['2026-11-27T00:00:00.000Z', true],
+    ['2026-11-27T23:59:59.999Z', true],
+  ];
+  for (const [stamp, valid] of cases) {
+    t.equal(at('2026-11-27T12:00:00.000Z'), Date.parse('2026-11-27T12:00:00.000Z'));
+    t.equal(at(stamp), valid ? Date.parse(stamp) : undefined, stamp);
+  }
+  // Days alternating, each a change from the one before.
+  const stamps = ['2024-02-29T01:02:03.004Z', '2026-11-27T04:05:06.007Z', '1969-12-31T23:59:59.999Z', '2024-02-29T01:02:03.005Z'];
+  t.same(stamps.map(at), stamps.map((s) => Date.parse(s)));
+});
+
 t.test('a record longer than any canonical payment is left alone; no bytes of a previous record are seen', async (t) => {
   const r = fastDecodePayment(Buffer.from(JSON.stringify(good())));
   t.same(r?.event, good());
