@@ -352,7 +352,6 @@ export class PaneStore {
   /** Sorted active cards of the last boundary asked for; a new (card, pane) invalidates it. */
   #activeCache: { boundary: number; version: number; cards: string[] } | undefined;
   #version = 0;
-  readonly #isoMemo = new Map<number, string>();
   readonly #merchants = new Interner(100_000);
   readonly #currencies = new Interner(1_000);
 
@@ -457,12 +456,12 @@ export class PaneStore {
     for (const t of totals) amounts[t.code] = { count: t.n, total: fromMinor(t.total), min: fromMinor(t.min), max: fromMinor(t.max) };
     return {
       card_number: card,
-      window_start: this.#iso(boundary - this.#range),
-      window_end: this.#iso(boundary),
+      window_start: this.#windowStartIso(boundary),
+      window_end: this.#windowEndIso(boundary),
       payment_count: count,
       amounts,
-      first_payment_at: this.#iso(firstMs),
-      last_payment_at: this.#iso(lastMs),
+      first_payment_at: iso(firstMs),
+      last_payment_at: iso(lastMs),
       merchant_count: merchants ? merchants.size : merchantCount,
       // The newest maxIds ids, oldest first.
       payment_event_ids: newestFirst.reverse(),
@@ -475,32 +474,39 @@ export class PaneStore {
    * set or the id list's reversal.
    */
   #summarizeOne(card: string, boundary: number, pane: Pane): SummaryData {
-    const first = this.#iso(pane.firstMs);
+    const first = iso(pane.firstMs);
     return {
       card_number: card,
-      window_start: this.#iso(boundary - this.#range),
-      window_end: this.#iso(boundary),
+      window_start: this.#windowStartIso(boundary),
+      window_end: this.#windowEndIso(boundary),
       payment_count: pane.count,
       amounts: { [pane.currency]: { count: pane.n, total: fromMinor(pane.total), min: fromMinor(pane.min), max: fromMinor(pane.max) } },
       first_payment_at: first,
-      last_payment_at: pane.lastMs === pane.firstMs ? first : this.#iso(pane.lastMs),
+      last_payment_at: pane.lastMs === pane.firstMs ? first : iso(pane.lastMs),
       merchant_count: 1,
       payment_event_ids: this.#maxIds > 0 ? [pane.ids as string] : [],
     };
   }
 
-  /**
-   * Date#toISOString is a large share of a summary's cost, and the same instants recur in up to
-   * range / every summaries, so they are memoised (bounded; a full memo is simply dropped).
-   */
-  #iso(t: number): string {
-    let s = this.#isoMemo.get(t);
-    if (s === undefined) {
-      if (this.#isoMemo.size >= 200_000) this.#isoMemo.clear();
-      s = iso(t);
-      this.#isoMemo.set(t, s);
-    }
-    return s;
+  /** A boundary's window bounds as ISO strings, kept for the boundary's summaries (one per card). */
+  #boundsOf: number | undefined;
+  #boundsStart = '';
+  #boundsEnd = '';
+
+  #windowStartIso(boundary: number): string {
+    if (this.#boundsOf !== boundary) this.#setBounds(boundary);
+    return this.#boundsStart;
+  }
+
+  #windowEndIso(boundary: number): string {
+    if (this.#boundsOf !== boundary) this.#setBounds(boundary);
+    return this.#boundsEnd;
+  }
+
+  #setBounds(boundary: number): void {
+    this.#boundsOf = boundary;
+    this.#boundsStart = iso(boundary - this.#range);
+    this.#boundsEnd = iso(boundary);
   }
 
   /** Drops every pane starting before `cutoff` (they can count in no boundary still to emit). */

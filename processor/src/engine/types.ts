@@ -116,32 +116,60 @@ export function floorTo(t: number, size: number): number {
   return Math.floor(t / size) * size;
 }
 
-const pad2 = (n: number): string => (n < 10 ? '0' : '') + n;
-const pad3 = (n: number): string => (n < 10 ? '00' : n < 100 ? '0' : '') + n;
+/** The ISO text is written here, then made one flat string (a template of padded parts was a chain of pieces). */
+const isoText = Buffer.allocUnsafeSlow(24) as Buffer & { latin1Slice(start: number, end: number): string };
+/** The day (days since the epoch) whose `YYYY-MM-DDT` is in isoText[0, 11): instants mostly share a day. */
+let isoDay = Number.NaN;
+
+/** `n` as `width` decimal digits at `at` in isoText (n < 10^width). */
+function putDigits(at: number, width: number, n: number): void {
+  for (let i = at + width - 1; i >= at; i--) {
+    const q = (n / 10) | 0;
+    isoText[i] = 0x30 + n - q * 10;
+    n = q;
+  }
+}
 
 /**
- * Date#toISOString without the Date, for 1970..9999 (the hot path of summaries and alerts;
- * measured ~3× faster): days → civil date as in H. Hinnant's `civil_from_days`. Other instants
- * go through Date, so the result is always exactly toISOString's.
+ * Date#toISOString without the Date, for 1970..9999 (the hot path of summaries and alerts): days →
+ * civil date as in H. Hinnant's `civil_from_days`, once per day seen; the time of day as digits.
+ * Other instants go through Date, so the result is always exactly toISOString's.
  */
 export function iso(t: number): string {
   if (!(t >= 0 && t < 253_402_300_800_000) || !Number.isInteger(t)) return new Date(t).toISOString();
   const days = Math.floor(t / 86_400_000);
+  if (days !== isoDay) {
+    const z = days + 719_468;
+    const era = Math.floor(z / 146_097);
+    const doe = z - era * 146_097;
+    const yoe = Math.floor((doe - Math.floor(doe / 1_460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+    const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+    const mp = Math.floor((5 * doy + 2) / 153);
+    const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+    const m = mp < 10 ? mp + 3 : mp - 9;
+    const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+    putDigits(0, 4, y);
+    isoText[4] = 0x2d;
+    putDigits(5, 2, m);
+    isoText[7] = 0x2d;
+    putDigits(8, 2, d);
+    isoText[10] = 0x54;
+    isoDay = days;
+  }
   let ms = t - days * 86_400_000;
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1_460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  const h = Math.floor(ms / 3_600_000);
+  const h = (ms / 3_600_000) | 0;
   ms -= h * 3_600_000;
-  const min = Math.floor(ms / 60_000);
+  const min = (ms / 60_000) | 0;
   ms -= min * 60_000;
-  const sec = Math.floor(ms / 1000);
+  const sec = (ms / 1000) | 0;
   ms -= sec * 1000;
-  return `${y}-${pad2(m)}-${pad2(d)}T${pad2(h)}:${pad2(min)}:${pad2(sec)}.${pad3(ms)}Z`;
+  putDigits(11, 2, h);
+  isoText[13] = 0x3a;
+  putDigits(14, 2, min);
+  isoText[16] = 0x3a;
+  putDigits(17, 2, sec);
+  isoText[19] = 0x2e;
+  putDigits(20, 3, ms);
+  isoText[23] = 0x5a;
+  return isoText.latin1Slice(0, 24);
 }
