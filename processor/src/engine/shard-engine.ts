@@ -45,6 +45,12 @@ export interface EngineMeta extends WatermarkState {
   summaryCursor: { boundary: number; afterCard: string } | null;
 }
 
+/** The eight possible outcomes, made once: one per stolen payment was a measurable share of its garbage. */
+const both = (status: PaymentOutcome['status']): readonly [PaymentOutcome, PaymentOutcome] =>
+  [Object.freeze({ status, summarized: false }), Object.freeze({ status, summarized: true })] as const;
+const OUTCOMES = { not_stolen: both('not_stolen'), held: both('held'), late: both('late'), duplicate: both('duplicate') };
+const outcome = (status: PaymentOutcome['status'], summarized: boolean): PaymentOutcome => OUTCOMES[status][summarized ? 1 : 0];
+
 export class ShardEngine {
   readonly config: EngineConfig;
   #watermark: Watermark;
@@ -141,11 +147,11 @@ export class ShardEngine {
     if (!Number.isFinite(at)) throw new TypeError(`event_date_origin is not an instant: ${event.event_date_origin}`);
     if (!stolen) {
       this.onNotStolenPayment(at);
-      return { status: 'not_stolen', summarized: false };
+      return outcome('not_stolen', false);
     }
-    const outcome = this.#takeStolen(event, at);
+    const taken = this.#takeStolen(event, at);
     if (this.#watermark.observe(at)) this.#metaDirty = true;
-    return outcome;
+    return taken;
   }
 
   /**
@@ -244,13 +250,14 @@ export class ShardEngine {
     const summarized = this.#canStillCount(paneStart);
     const windowStart = this.#alerts.startOf(at);
     // A second delivery is recognised by its alert window or its pane (checked as it is added).
-    if (this.#alerts.holds(windowStart, id)) return { status: 'duplicate', summarized };
-    if (summarized && !this.#panes.add(card, { id, at, amount, currency, merchant })) return { status: 'duplicate', summarized };
+    if (this.#alerts.holds(windowStart, id)) return outcome('duplicate', summarized);
     // Judged on arrival: a window the watermark has reached is closed (fired, or due to fire).
     const late = this.#watermark.hasReached(this.#alerts.endOf(windowStart));
     const held: HeldPayment = { id, at, origin: event.event_date_origin, card, amount, currency, merchant, late };
+    // The held payment is also what the pane reads (id, time, amount, currency, merchant).
+    if (summarized && !this.#panes.add(card, held)) return outcome('duplicate', summarized);
     this.#alerts.add(held);
-    return { status: late ? 'late' : 'held', summarized };
+    return outcome(late ? 'late' : 'held', summarized);
   }
 
   /** A pane counts in boundaries T ≥ p + every with p ≥ T - range; the next to emit is doneThrough + every. */
