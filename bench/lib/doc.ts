@@ -130,46 +130,55 @@ and the baseline loop left out); the processor under the end-to-end load:
 - **Summary cost** (was 29–31 µs). The same changes (a ~100 MB heap instead of ~550 MB is far
   cheaper to collect), summaries without a Map and closure per call, and UUID v5 ids without two
   buffers per id. The garbage collector was ~25 % of the jump's profile and is now the main share
-  left with \`summarize\` itself.
+  left with \`summarize\` itself. Later (~10 → ~4.5 µs): ISO instants are written into one buffer
+  with the date kept per day (~212 → ~92 ns each, as cheap as the memo of 200 000 instants that
+  summaries had, which is gone), a boundary's window bounds are formatted once, and ids are hashed
+  in JS (below).
 - **Rebuild** (was 1 700–2 200 records/s projected, then ~24 000). A replay no longer builds the
   summaries it passes (\`ShardEngine.skipDue\`), the restore of slice B's 350 000 entries takes
   ~1 s instead of ~9, and slice B is timed directly (\`replayMs\`) instead of as the difference of
   two noisy restore+commit runs. The fixed cost F (restore + commit of a full hour's state) is now
   most of the projected time.
-- **Engine throughput (ratio ~0.20 → ~0.45–0.54 between runs of this scenario; the target sits
-  inside that spread).** Decoding a payment: a schema-specialised scanner of the producers'
+- **Engine throughput (ratio ~0.20 → ~0.45–0.54 → ~0.55–0.62 between runs of this scenario on a
+  quiet machine).** Decoding a payment: a schema-specialised scanner of the producers'
   canonical form (\`common/src/payment-fast-path.ts\`) reads the bytes once; anything else goes
   through JSON.parse and zod with identical verdicts. Then, in this order (one commit each,
   before/after in the messages): the stolen set is asked through a bit filter (256 KiB, two bits a
   card) that reads the card from the record's bytes (\`StolenCards\`; a plain Set of 100 000 cards
-  cost 0.4–0.7 µs a lookup in cache misses) and holds flat copies of the cards (cardgen's are concatenations, which
-  a Set compares through their parts), and a payment of a card that is not stolen is never turned
-  into strings and objects (\`scanPayment\`, \`not_stolen\`): the "with no card stolen" row went
-  from ~0.7 to ~1.5 of the baseline (~0.75 µs a record). Held payments and panes are stored in
-  groups, one entry per alert window or pane start per commit, instead of a held payment put and
-  deleted and a pane put per stolen payment (a 10 000-record commit: ~830 store operations → a
-  handful), and a pane group is written as JSON text straight from the panes. The commit is
-  written by LevelDB's thread while the next batch is processed (once the per-operation work was
-  gone, most of its time was the main thread waiting). Alerts and summaries are written byte by
-  byte into one buffer per drain chunk, the text shared by a chunk's records (creation time,
-  window bounds) once (a summary 2.6 → 1.3 µs; \`Buffer.from\` of a template string flattened
-  and copied it). Smaller: a summary of one pane with one payment built directly, alert windows'
-  ISO bounds formatted once per window, one lookup of the card per stolen payment, no per-record
-  option objects. Method: the fake shard's records are built before timing, and the ShardTask
-  path gets an untimed warm-up as the baseline loop had. What is left (\`node --cpu-prof\`, self
-  time of the ShardTask path): the scanner ~15 % (baseline-equivalent work, every record),
-  garbage collection ~10 %, output encoding ~9 %, the exact stolen-set check of the ~10 % that
-  pass the filter ~4 %, summaries ~5 %, the state's JSON ~4 %, spread thinly after that. Each
-  stolen payment with its outputs (one alert, ~0.75 summaries in this 30-s stream) costs ~15 µs
-  against ~0.75 µs for any other payment. Allocation is ~0.7 KB a record (heap sampling; 1.25 KB
-  before). Measuring it: this machine alternates between a fast and a slow mode from one run to
-  the next (a major GC in every other run of the same process), so A/B pairs in one process
-  mislead; the scratch comparisons behind the commits took the minimum of 8–10 runs per variant,
-  and the table's median of three carries that spread. Tried and not adopted (no difference
-  measurable): encoding a chunk's strings into one allocation (before writing bytes directly), a
-  larger Buffer pool, a larger young generation (\`--max-semi-space-size=64\`), single-threaded
-  GC (slower), drain chunks of 256 or 500 instead of 5 000 (slower: a commit per chunk), interning
-  held payments' card and merchant strings.
+  cost 0.4–0.7 µs a lookup in cache misses) and holds flat copies of the cards (cardgen's are
+  concatenations, which a Set compares through their parts), and a payment of a card that is not
+  stolen is never turned into strings and objects (\`scanPayment\`, \`not_stolen\`, one shared
+  result object). Held payments and panes are stored in groups, one entry per alert window or pane
+  start per commit, instead of a held payment put and deleted and a pane put per stolen payment (a
+  10 000-record commit: ~830 store operations → a handful). The commit is written by LevelDB's
+  thread while the next batch is processed (once the per-operation work was gone, most of its time
+  was the main thread waiting). Alerts and summaries, pane groups and held-payment groups are all
+  written byte by byte (\`common/src/json-writer.ts\`) into one buffer per drain chunk or commit,
+  and LevelDB is handed views of those bytes (\`JsonBytes\`, a 'view' put): before, they were
+  template strings or JSON.stringify output that the binding flattened and copied again. Numbers
+  (counts, epoch ms, two-decimal amounts) are written as digits without \`String(n)\`. Event ids
+  (UUID v5) are SHA-1 computed in JS over one shared buffer (node:crypto's one-shot hash, its hex
+  string and slices were ~0.7 µs and ~600 bytes of garbage per id). The scanner parses a date
+  once per day seen and checks the time and UUID digits through tables (scan alone 0.45 → 0.36 µs
+  a record). Smaller: a summary of one pane with one payment built directly, alert windows' ISO
+  bounds formatted once per window, one lookup of the card per stolen payment, no per-record
+  option or result objects. Allocation per record (heap sampling): 1.25 KB → 0.7 KB → 0.29 KB.
+  Method: the fake shard's records are built before timing, and the ShardTask path gets an untimed
+  warm-up as the baseline loop had. What is left (\`node --cpu-prof\`, self time of the ShardTask
+  path): the scanner (baseline-equivalent work, every record) and garbage collection are the
+  largest shares, then output encoding, summaries, the exact stolen-set check and state JSON,
+  spread thinly. From the table's own rows (all records vs "with no card stolen"): a stolen
+  payment with its outputs (one alert, ~0.75 summaries in this 30-s stream) costs ~14 µs against
+  ~0.6 µs for any other payment. Measuring it: this machine
+  alternates between fast and slow runs (other tenants; a major GC in some runs), so A/B pairs in
+  one process mislead; the comparisons behind the commits took the minimum of 8–20 runs per
+  variant, old and new code side by side where possible, and the table's median of three carries
+  the spread. Under load the ratio drops (the processor's path touches far more memory than the
+  baseline's loop): ~0.05–0.1 lower in the busiest runs seen. Tried and not adopted (no difference
+  measurable): a larger Buffer pool, a larger young generation (\`--max-semi-space-size=64\`),
+  single-threaded GC (slower), drain chunks of 256 or 500 instead of 5 000 (slower: a commit per
+  chunk), interning held payments' card and merchant strings, a typed-array stolen set (the Set
+  lookup left is ~0.2 µs per stolen payment).
 - **End to end.** The processor reads its own output back (alerts and summaries share the stream
   with payments): it skips those records on their first bytes instead of validating them (15–22 µs
   each), each shard sends through its own producer, and the next GetRecords is prefetched while a
