@@ -28,7 +28,11 @@ const HEX_DIGITS = Uint8Array.from(Buffer.from('0123456789abcdef', 'latin1'));
 /** Room for a message of `n` bytes and its padding (up to 72 more). */
 function ensureRoom(n: number): void {
   if (n > 1 << 28) throw new RangeError(`an id's name of ${n} bytes`);
-  if (message.length < n + 72) message = Buffer.allocUnsafeSlow(2 * (n + 72)) as typeof message;
+  if (message.length >= n + 72) return;
+  // A name is written in parts (card, '/', time): the parts already written move along.
+  const grown = Buffer.allocUnsafeSlow(2 * (n + 72)) as typeof message;
+  message.copy(grown);
+  message = grown;
 }
 
 /** Writes `s` at `at` in `message` as UTF-8; returns the end. */
