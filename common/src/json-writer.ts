@@ -94,9 +94,9 @@ export class JsonWriter {
   }
 
   /**
-   * JSON's (and String's) form of a finite number. The numbers the processor writes are counts,
-   * epoch milliseconds and amounts with at most two decimals: those are written digit by digit,
-   * with no string made; any other number goes through String.
+   * JSON.stringify's form of a number (String's for a finite one). The numbers the processor
+   * writes are counts, epoch milliseconds and amounts with at most two decimals: those are written
+   * digit by digit, with no string made; any other number goes through String.
    */
   number(n: number): void {
     if (n >= 0 && n <= Number.MAX_SAFE_INTEGER && Math.floor(n) === n) {
@@ -120,7 +120,8 @@ export class JsonWriter {
         return;
       }
     }
-    this.ascii(String(n));
+    // NaN and the infinities as JSON.stringify writes them (JSON has no such numbers).
+    this.ascii(Number.isFinite(n) ? String(n) : 'null');
   }
 
   /** A non-negative safe integer's decimal digits. */

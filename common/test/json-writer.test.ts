@@ -23,6 +23,10 @@ t.test('number() is String(n) for amounts with up to two decimals and for number
   t.same(wrong, [], `${values.length} numbers`);
 });
 
+t.test('number() writes NaN and the infinities as JSON.stringify does: null', async (t) => {
+  for (const n of [NaN, Infinity, -Infinity]) t.equal(written((w) => w.number(n)), JSON.stringify(n), `${n}`);
+});
+
 t.test('string() is JSON.stringify for plain, quoted, escaped, control and non-ASCII text', async (t) => {
   for (const s of ['', 'm-1', 'shop "quoted"', 'back\\slash', 'line\nbreak', '\u0000\u001f', '\u007f', 'ünïcödé', '\u2028sep', '😀', 'a'.repeat(3000)]) {
     // Named by its escaped form: a raw U+2028 in a test name breaks the TAP stream.
