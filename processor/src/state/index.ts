@@ -35,7 +35,9 @@ export async function openStateStore(options: StateStoreOptions): Promise<StateS
     store = new LevelStateStore(db, { dir, approximateSize: (gte, lt) => db.approximateSize(gte, lt) });
   } else {
     // Stored as bytes: a JsonBytes value is put as bytes, which a store of strings cannot take.
-    store = new LevelStateStore(new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8', storeEncoding: 'view' }));
+    store = new LevelStateStore(new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8', storeEncoding: 'view' }), {
+      keepsByteArrays: true,
+    });
   }
   await store.open();
   return store;

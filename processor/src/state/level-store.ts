@@ -40,6 +40,12 @@ export interface LevelStateStoreOptions {
   dir?: string;
   /** On-disk size of a key range (classic-level's approximateSize); else bytes are counted. */
   approximateSize?: (gte: string, lt: string) => Promise<number>;
+  /**
+   * The database keeps the byte arrays it is given (memory-level) rather than copying them
+   * (LevelDB): a JsonBytes value, a view into its writer's whole buffer, is then copied first, so
+   * the store holds only its bytes and nothing the caller does later can change them.
+   */
+  keepsByteArrays?: boolean;
 }
 
 const SCAN_CHUNK = 1000;
@@ -81,11 +87,13 @@ export class LevelStateStore implements StateStore {
   readonly #db: LevelLike;
   readonly #dir: string | undefined;
   readonly #approximateSize: LevelStateStoreOptions['approximateSize'];
+  readonly #copyBytes: boolean;
 
   constructor(db: LevelLike, options: LevelStateStoreOptions = {}) {
     this.#db = db;
     this.#dir = options.dir;
     this.#approximateSize = options.approximateSize;
+    this.#copyBytes = options.keepsByteArrays ?? false;
   }
 
   async open(): Promise<void> {
@@ -119,8 +127,9 @@ export class LevelStateStore implements StateStore {
     const ops: BatchOp[] = [];
     for (const key of changes.dels) ops.push({ type: 'del', key: keys.entry(shardId, key) });
     for (const [key, value] of changes.puts) {
-      if (value instanceof JsonBytes) ops.push({ type: 'put', key: keys.entry(shardId, key), value: value.bytes, valueEncoding: 'view' });
-      else ops.push({ type: 'put', key: keys.entry(shardId, key), value: encodeValue(`commitShard(${shardId}) key ${JSON.stringify(key)}`, value) });
+      if (value instanceof JsonBytes) {
+        ops.push({ type: 'put', key: keys.entry(shardId, key), value: this.#copyBytes ? new Uint8Array(value.bytes) : value.bytes, valueEncoding: 'view' });
+      } else ops.push({ type: 'put', key: keys.entry(shardId, key), value: encodeValue(`commitShard(${shardId}) key ${JSON.stringify(key)}`, value) });
     }
     // Last, see StateStore.commitShard: the checkpoint never becomes durable ahead of its state.
     ops.push({ type: 'put', key: keys.checkpoint(shardId), value: JSON.stringify(valid.data) });

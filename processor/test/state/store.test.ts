@@ -77,6 +77,8 @@ for (const [backend, open] of backends) {
       // A view into a larger buffer, as the engine's writer hands them out: only the view is written.
       const bytes = Buffer.from(`xx${JSON.stringify(value)}yy`, 'utf8');
       await s.commitShard('shardId-000000000002', { puts: [['panes/1', new JsonBytes(bytes.subarray(2, bytes.length - 2))], ['plain', 'x']], dels: [] }, cp('1', 1));
+      // The writer's buffer is the caller's to reuse once the commit is done.
+      bytes.fill(0x20);
       t.same((await s.loadShard('shardId-000000000002')).entries, [['panes/1', value], ['plain', 'x']]);
     });
 
