@@ -297,10 +297,12 @@ function mccAt(at: number): string | undefined {
   return n < 0 ? undefined : (mccs[n] ??= scratch.latin1Slice(at, at + 4));
 }
 
-/** A card set that can rule a card out from its ASCII bytes (see the processor's StolenCards). */
-export interface AsciiCardFilter {
-  /** False when the card in bytes[start, end) is certainly not in the set. */
+/** A card set asked with a card's ASCII bytes, so that no string is made (see the processor's StolenCards). */
+export interface AsciiCardSet {
+  /** False when the card in bytes[start, end) is certainly not in the set (a quick first test). */
   mayHaveAscii(bytes: Uint8Array, start: number, end: number): boolean;
+  /** Whether the card in bytes[start, end) is in the set. */
+  hasAscii(bytes: Uint8Array, start: number, end: number): boolean;
 }
 
 /**
@@ -320,20 +322,20 @@ export class PaymentScan {
   mcc: string | undefined = undefined;
   country: string | undefined = undefined;
 
-  /** False when the card is certainly not in `cards`; true means it may be (ask with card()). */
-  cardMayBeIn(cards: AsciiCardFilter): boolean {
+  /** False when the card is certainly not in `cards`; true means it may be (ask cardIsIn). */
+  cardMayBeIn(cards: AsciiCardSet): boolean {
     return cards.mayHaveAscii(scratch, CARD_AT, this.cardEnds);
   }
 
-  card(): string {
-    return scratch.latin1Slice(CARD_AT, this.cardEnds);
+  cardIsIn(cards: AsciiCardSet): boolean {
+    return cards.hasAscii(scratch, CARD_AT, this.cardEnds);
   }
 
-  /** The event, exactly as JSON.parse would give it (`card`: card() already made, if it was). */
-  event(card?: string): PaymentEvent {
+  /** The event, exactly as JSON.parse would give it. */
+  event(): PaymentEvent {
     const b = scratch;
     const { amount, currency, mcc, country, nameAt, nameEnds } = this;
-    const card_number = card ?? b.latin1Slice(CARD_AT, this.cardEnds);
+    const card_number = b.latin1Slice(CARD_AT, this.cardEnds);
     const merchant_id = b.latin1Slice(this.merchantAt, this.merchantEnds);
     let data: PaymentEvent['data'];
     if (nameAt >= 0 && mcc !== undefined && country !== undefined) {

@@ -87,10 +87,8 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions): Clas
     // A time too far ahead is left to the general path below, which rejects it with its detail.
     if (scan && scan.eventTimeMs <= options.nowMs + MAX_FUTURE_MS) {
       const eventTimeMs = scan.eventTimeMs;
-      if (!scan.cardMayBeIn(stolen)) return notStolen(eventTimeMs);
-      const card = scan.card();
-      if (!stolen.hasExact(card)) return notStolen(eventTimeMs);
-      return { kind: 'payment', event: scan.event(card), eventTimeMs };
+      if (!scan.cardMayBeIn(stolen) || !scan.cardIsIn(stolen)) return notStolen(eventTimeMs);
+      return { kind: 'payment', event: scan.event(), eventTimeMs };
     }
   }
   const outputType = outputTypeOf(data);
