@@ -1,6 +1,6 @@
 /**
  * 5. Memory and state: a fresh process loads 1 M cards the way the processor does (the cards
- * file, the stolen set kept, the stolen cards written to the store), restores a shard engine with
+ * file read, the stolen cards written to the store, their lookup (StolenCards) kept), restores a shard engine with
  * 100 000 stolen cards active in the 60-minute window (3.6 payments per card: 1 000 events/s,
  * 10 % stolen, for 60 min) from a real classic-level store the way a restart does, and reports RSS
  * after a full GC and the store's size. The cards file and the stored state are written beforehand
@@ -20,9 +20,13 @@ if (process.argv[2] === '--child') {
   const { restoreLocalState } = await import('../../processor/src/source/local-state.js');
   const [cardsFile, stateDir, payments] = process.argv.slice(3) as [string, string, string];
   const store = await openStateStore({ kind: 'leveldb', dir: stateDir });
-  // As main.ts: read the file, keep only the stolen set, mirror it into the store.
-  const stolen = (await readCardsFile(cardsFile)).stolen;
-  await store.replaceStolenCards(stolen);
+  const { StolenCards } = await import('../../processor/src/source/stolen-cards.js');
+  // As main.ts: read the file, mirror the stolen cards into the store, keep only their lookup.
+  const stolen = await (async () => {
+    const cards = (await readCardsFile(cardsFile)).stolen;
+    await store.replaceStolenCards(cards);
+    return new StolenCards(cards);
+  })();
   // As a restart: the shard's engine restored from its committed state.
   const { engine } = await restoreLocalState(store, 'shardId-000000000000', {});
   (globalThis as { gc?: () => void }).gc?.();

@@ -61,28 +61,33 @@ const store = await openStateStore({ kind: 'leveldb', dir: config.STATE_DIR }).c
   process.exit(1);
 });
 
-// Stolen cards: from the cards file, kept in the state so a restart without the file still works.
-let stolenCards: ReadonlySet<string>;
-if (existsSync(config.CARDS_FILE)) {
-  try {
-    const cards = await readCardsFile(config.CARDS_FILE);
-    await store.replaceStolenCards(cards.stolen);
-    stolenCards = cards.stolen;
-    log.info({ cards: cards.cards.length, stolen: cards.stolen.size, file: config.CARDS_FILE }, 'stolen cards loaded');
-  } catch (error) {
-    log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot read the cards file');
-    await store.close();
-    process.exit(1);
+/**
+ * Stolen cards: from the cards file, kept in the state so a restart without the file still works.
+ * Only the lookup structure outlives this (the file's rows and the set of strings are dropped).
+ */
+async function loadStolenCards(): Promise<StolenCards> {
+  if (existsSync(config.CARDS_FILE)) {
+    try {
+      const cards = await readCardsFile(config.CARDS_FILE);
+      await store.replaceStolenCards(cards.stolen);
+      log.info({ cards: cards.cards.length, stolen: cards.stolen.size, file: config.CARDS_FILE }, 'stolen cards loaded');
+      return new StolenCards(cards.stolen);
+    } catch (error) {
+      log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot read the cards file');
+      await store.close();
+      process.exit(1);
+    }
   }
-} else {
-  stolenCards = await store.loadStolenCards();
-  if (stolenCards.size === 0) {
+  const kept = await store.loadStolenCards();
+  if (kept.size === 0) {
     log.fatal({ file: config.CARDS_FILE }, 'the cards file is missing and the state holds no stolen cards');
     await store.close();
     process.exit(1);
   }
-  log.warn({ file: config.CARDS_FILE, stolen: stolenCards.size }, 'cards file missing; using the stolen cards kept in the state');
+  log.warn({ file: config.CARDS_FILE, stolen: kept.size }, 'cards file missing; using the stolen cards kept in the state');
+  return new StolenCards(kept);
 }
+const stolen = await loadStolenCards();
 
 const kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
 const outputStream = config.OUTPUT_STREAM ?? config.KINESIS_STREAM;
@@ -117,7 +122,7 @@ const coordinator = new ShardCoordinator({
   stream: config.KINESIS_STREAM,
   store,
   sink,
-  stolen: new StolenCards(stolenCards),
+  stolen,
   metrics,
   log,
   engineConfig: {
