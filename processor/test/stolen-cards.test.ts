@@ -52,6 +52,10 @@ t.test('the exact table tells apart cards that differ only in length, leading ze
   t.same(wrong, [], 'has() and hasAscii() agree with a Set');
   t.equal(set.size, odd.length + 5);
   t.equal(new StolenCards(['4111111111111111', '4111111111111111']).size, 1, 'a card given twice is one card');
+  // U+0131's low byte is the digit 1: read as a byte it would pass for the stolen card.
+  const lookalike = new StolenCards(['411111111111111\u0131']);
+  t.notOk(lookalike.hasAscii(Buffer.from('4111111111111111', 'latin1'), 0, 16), 'a character that is not ASCII is never read as a digit');
+  t.ok(lookalike.has('411111111111111\u0131'), 'and the odd card itself is found');
 });
 
 t.test('a table fuller than usual (every 12-digit number in a range) still answers exactly', async (t) => {

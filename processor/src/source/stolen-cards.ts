@@ -60,21 +60,18 @@ function cardKeyOfBytes(bytes: Uint8Array, start: number, end: number): boolean 
   return true;
 }
 
+/** Room for a card's characters as bytes (cardKeyOfString). */
+const cardBytes = new Uint8Array(19);
+
 function cardKeyOfString(card: string): boolean {
   const n = card.length;
   if (n < 12 || n > 19) return false;
-  let high = 0;
-  let low = 0;
-  const split = n - 9;
+  // Anything but ASCII becomes a 0 byte, which no card has.
   for (let i = 0; i < n; i++) {
-    const d = card.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return false;
-    if (i < split) high = high * 10 + d;
-    else low = low * 10 + d;
+    const c = card.charCodeAt(i);
+    cardBytes[i] = c < 0x80 ? c : 0;
   }
-  keyHigh = high * 32 + n;
-  keyLow = low;
-  return true;
+  return cardKeyOfBytes(cardBytes, 0, n);
 }
 
 /** Exact set of card keys: open addressing, linear probing; a slot is empty while its high is 0 (no card's is). */
