@@ -82,7 +82,8 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    at the same time, counting PAYMENT_EVENT records by their first bytes. Both readers face the
    same input and the same emulator, so the ratio says whether the processor keeps pace with what
    can be read, not how much input the emulator accepts. Three 60-s loads, each on a fresh stream
-   with a fresh processor, are the repetitions; processor rate = PAYMENT_EVENT records read per
+   with a fresh processor (and the stream deleted once its load is over, so the emulator carries
+   no earlier load's records into the next phase), are the repetitions; processor rate = PAYMENT_EVENT records read per
    second over the load from its \`payments_records_read_total\`. **Catch-up** (the bare loop stops
    with the simulator: its load is over, and the catch-up is the processor's own; given up after
    60 s, which then is the figure): from the simulator's exit until
@@ -207,9 +208,14 @@ and the baseline loop left out); the processor under the end-to-end load:
   a shard's steady 1 000 records/s that summary volume (~10 per input record after an hour)
   exceeds what a Kinesis shard accepts; summaries only for cards with a payment since the previous
   boundary would cut it by orders of magnitude.
-- **Alert latency** (met): alerts fire ~1.1 s (p50) after their window ends, p99 1.2–1.6 s in
-  most thirds. Now and then one third has a whole alert window ~0.9 s late (p95 = p99 ≈ 1.95–2.1 s;
-  seen in two of the last three e2e runs, once as the median): one delayed read or fire, not
-  yet explained; the target has little margin when it lands in two thirds.
+- **Alert latency** (met): alerts fire ~1.1 s (p50) after their window ends, p99 1.1–1.4 s.
+  For a while one third in some runs had a whole alert window ~0.9 s late (p95 = p99 ≈ 1.95–2.1 s;
+  two of three full runs, once as the median). The processor's own GCs showed no long pause
+  (\`--trace-gc\`), and the latency phase alone, on a fresh emulator, never did it (4 runs, p99
+  1.17–1.24 s). What the full scenario adds, the likely cause: the emulator kept the three load
+  phases' streams, ~1 GB of records in
+  its heap, marked every ~4 s on the same 2 cores during the latency phase. The scenario now
+  deletes each load's stream when it is over: through the latency phase the emulator's heap,
+  after each major GC, is now ~20–30 MB instead of ~1 GB.
 `;
 }
