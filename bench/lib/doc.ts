@@ -141,7 +141,7 @@ and the baseline loop left out); the processor under the end-to-end load:
   ~1 s instead of ~9, and slice B is timed directly (\`replayMs\`) instead of as the difference of
   two noisy restore+commit runs. The fixed cost F (restore + commit of a full hour's state) is now
   most of the projected time.
-- **Engine throughput (ratio ~0.20 → ~0.45–0.54 → ~0.55–0.66 between runs of this scenario on a
+- **Engine throughput (ratio ~0.20 → ~0.45–0.54 → ~0.55–0.70 between runs of this scenario on a
   quiet machine).** Decoding a payment: a schema-specialised scanner of the producers'
   canonical form (\`common/src/payment-fast-path.ts\`) reads the bytes once; anything else goes
   through JSON.parse and zod with identical verdicts. Then, in this order (one commit each,
@@ -213,8 +213,8 @@ and the baseline loop left out); the processor under the end-to-end load:
   two of three full runs, once as the median). The processor's own GCs showed no long pause
   (\`--trace-gc\`), and the latency phase alone, on a fresh emulator, never did it (4 runs, p99
   1.17–1.24 s). What the full scenario adds, the likely cause: the emulator kept the three load
-  phases' streams, ~1 GB of records in
-  its heap, marked every ~4 s on the same 2 cores during the latency phase. The scenario now
+  phases' streams, ~1 GB of records in its heap, marked every ~4 s on the same 2 cores during
+  the latency phase. The scenario now
   deletes each load's stream when it is over: through the latency phase the emulator's heap,
   after each major GC, is now ~20–30 MB instead of ~1 GB.
 `;
