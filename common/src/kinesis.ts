@@ -20,10 +20,20 @@ function localCredentials(endpoint: string | undefined) {
   return { accessKeyId: 'local', secretAccessKey: 'local' };
 }
 
+/**
+ * How long a kept-alive socket may sit idle before the client drops it, when the server gives no
+ * shorter `Keep-Alive: timeout=N` hint. Node's agent only honours that hint (as N − 1 s) when the
+ * agent has a timeout of its own; without one it keeps idle sockets forever, and a request written
+ * on a socket the server is closing fails with ECONNRESET. The emulators are Node servers that
+ * close idle sockets after 5 s, so a client that paused ~5–6 s failed its next call.
+ */
+export const IDLE_SOCKET_TIMEOUT_MS = 30_000;
+
 export function http1Handler(): NodeHttpHandler {
+  const agentOptions = { keepAlive: true, maxSockets: 64, timeout: IDLE_SOCKET_TIMEOUT_MS };
   return new NodeHttpHandler({
-    httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }),
-    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
+    httpAgent: new Agent(agentOptions),
+    httpsAgent: new HttpsAgent(agentOptions),
     connectionTimeout: 5_000,
     requestTimeout: 30_000,
   });
