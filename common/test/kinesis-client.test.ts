@@ -3,8 +3,8 @@
  * socket before the server closes it. Node servers, the emulators among them, close idle sockets
  * after `keepAliveTimeout` and announce it as `Keep-Alive: timeout=N`; a request written on a socket
  * idle past that failed with ECONNRESET (seen in CI: bad-input.test.ts's first PutRecords, ~5 s
- * after the stream was created). The server here is a plain Node one with a 2 s keep-alive, so the
- * pauses stay short.
+ * after the stream was created). The server here is a plain Node one with a 3 s keep-alive (so the
+ * client drops idle sockets after 2 s): the pauses stay short and each step keeps ≥ 0.5 s of slack.
  */
 import t from 'tap';
 import { createServer } from 'node:http';
@@ -23,7 +23,7 @@ t.test('an idle socket is dropped before the server keep-alive ends it, and reus
       res.end('{"StreamNames":[],"HasMoreStreams":false}');
     });
   });
-  server.keepAliveTimeout = 2_000;
+  server.keepAliveTimeout = 3_000;
   server.on('connection', () => connections++);
   const local = await serveOnLoopback(server);
   const client = createKinesisClient({ region: 'us-east-1', endpoint: local.endpoint });
@@ -41,7 +41,7 @@ t.test('an idle socket is dropped before the server keep-alive ends it, and reus
   t.equal(connections, 1, 'a call 0.3 s later reuses it (keep-alive still works)');
 
   // Without the fix the socket was reused here and Node's server reset it: ECONNRESET.
-  for (const pause of [2_500, 3_000]) {
+  for (const pause of [2_500, 4_000]) {
     const before = connections;
     await sleep(pause);
     await t.resolves(call(), `a call after ${pause} ms idle succeeds`);
