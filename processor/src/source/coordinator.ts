@@ -14,7 +14,7 @@ import type { Shard } from '@aws-sdk/client-kinesis';
 import { isReadable, listAllShards } from '../../../common/src/shard-reader.js';
 import { sleep } from '../../../common/src/retry.js';
 import type { ShardStatus } from '../http/status.js';
-import type { Lease, LeaseManager } from '../lease/index.js';
+import type { Lease } from '../lease/index.js';
 import { ShardTask, type ShardTaskDeps, type ShardTaskStart } from './shard-task.js';
 
 export interface CoordinatorOptions extends ShardTaskDeps {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { startStack } from './harness.js';
-import { FAILOVER_MS, RENEW_MS, fleet, sleep } from './fleet.js';
+import { fleet, sleep } from './fleet.js';
 import { untilFinalSummaries, verifyAlerts, verifySummaries } from './verify.js';
 
 t.test('a processor whose state directory is deleted while stopped rebuilds it and gives the same summaries', async (t) => {

@@ -1,7 +1,7 @@
 /** Issue 4: 3 processors on 8 shards end within one lease of even; a 4th joins and one leaves, and the spread evens out again, never with two workers RUNNING one shard. */
 import t from 'tap';
 import { startStack } from './harness.js';
-import { FAILOVER_MS, RENEW_MS, fleet, sleep } from './fleet.js';
+import { fleet } from './fleet.js';
 
 t.test('3 processors on 8 shards split evenly; a 4th joins, one leaves; never two owners at once', async (t) => {
   const stack = await startStack(t, { cards: 500, shards: 8 });

@@ -5,7 +5,7 @@ import type { LeaseManager } from '../../src/lease/manager.js';
 import type { Lease } from '../../src/lease/types.js';
 import { FAILOVER_MS, FakeClock, makeWorker, openShards, ownerCounts, round, spread, withDynamo } from './helpers.js';
 
-async function fleet(t: Test, client: DynamoDBClient, clock: FakeClock, ids: string[], shards: number) {
+async function fleet(client: DynamoDBClient, clock: FakeClock, ids: string[], shards: number) {
   const workers = ids.map((id) => makeWorker(client, 'leases', id, clock));
   await workers[0]!.ensureTable();
   await workers[0]!.syncShards(openShards(shards));
@@ -33,7 +33,7 @@ for (const shards of [4, 8]) {
   t.test(`3 workers on ${shards} shards: every lease owned once, counts within one`, async (t) => {
     const { client } = await withDynamo(t);
     const clock = new FakeClock();
-    const workers = await fleet(t, client, clock, ['w1', 'w2', 'w3'], shards);
+    const workers = await fleet(client, clock, ['w1', 'w2', 'w3'], shards);
     const { counts, leases } = await settle(t, workers, clock, `${shards} shards`);
     t.equal(leases.length, shards);
     t.ok(spread(counts) <= 1, `counts ${[...counts.values()]}`);
@@ -57,7 +57,7 @@ for (const shards of [4, 8]) {
 t.test('growing from 4 to 8 shards spreads the new leases', async (t) => {
   const { client } = await withDynamo(t);
   const clock = new FakeClock();
-  const workers = await fleet(t, client, clock, ['w1', 'w2', 'w3'], 4);
+  const workers = await fleet(client, clock, ['w1', 'w2', 'w3'], 4);
   await settle(t, workers, clock, '4 shards');
   await workers[1]!.syncShards(openShards(8));
   const { leases, counts } = await settle(t, workers, clock, '8 shards');
@@ -68,7 +68,7 @@ t.test('growing from 4 to 8 shards spreads the new leases', async (t) => {
 t.test('a 4th worker steals at most one lease per round until the split is even', async (t) => {
   const { client } = await withDynamo(t);
   const clock = new FakeClock();
-  const workers = await fleet(t, client, clock, ['w1', 'w2', 'w3'], 8);
+  const workers = await fleet(client, clock, ['w1', 'w2', 'w3'], 8);
   await settle(t, workers, clock, 'three workers');
   const lostBefore = workers.reduce((n, w) => n + w.stats().lost, 0);
   const newcomer = makeWorker(client, 'leases', 'w4', clock);
@@ -98,7 +98,7 @@ t.test('a 4th worker steals at most one lease per round until the split is even'
 t.test('a worker that stops renewing loses its leases to the others after failoverTimeMs only', async (t) => {
   const { client } = await withDynamo(t);
   const clock = new FakeClock();
-  const workers = await fleet(t, client, clock, ['w1', 'w2', 'w3', 'w4'], 8);
+  const workers = await fleet(client, clock, ['w1', 'w2', 'w3', 'w4'], 8);
   await settle(t, workers, clock, 'four workers');
   const [dead, ...alive] = workers as [LeaseManager, ...LeaseManager[]];
   const orphaned = dead.held();

@@ -186,7 +186,7 @@ for (const [backend, open] of backends) {
       t.equal((await s.stats()).keys, 1);
     });
 
-    t.test('open and close are idempotent', async (t) => {
+    t.test('open and close are idempotent', async () => {
       const s = await store();
       await s.open();
       await s.close();
