@@ -35,9 +35,28 @@ async function npmStart(t: Parameters<typeof withTempDir>[0], env: Record<string
   return { child, exit, output: () => output, ctrlC };
 }
 
+/**
+ * Until `npm start` prints that it is running. Fails at once if it exits first, and either way the
+ * failure carries what it printed (a bare timeout said nothing about why a start was slow).
+ */
+async function untilRunning(run: Awaited<ReturnType<typeof npmStart>>, what: string) {
+  let exited: { code: number | null; signal: string | null } | undefined;
+  void run.exit.then((e) => (exited = e));
+  try {
+    await waitFor(what, () => {
+      if (exited) throw new Error(`npm start exited (code ${exited.code}, signal ${exited.signal}) before it was running`);
+      return run.output().includes('running; Ctrl-C to stop');
+    }, 60_000);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- npm start printed ---\n${run.output().slice(-6000)}`);
+  }
+}
+
 t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', async (t) => {
   const dir = await withTempDir(t, 'sca-start-');
-  const [kinesisPort, warehousePort, httpPort] = [await freePort(), await freePort(), await freePort()];
+  // Every port free, none a default: the lease table's DynamoDB default (4568) made this test fail
+  // whenever another stack was running on the machine.
+  const [kinesisPort, warehousePort, httpPort, dynamoPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const env = {
     DATA_DIR: join(dir, 'data'),
     CARDS_FILE: join(dir, 'data', 'cards.csv'),
@@ -45,6 +64,7 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
     KINESIS_ENDPOINT: `http://127.0.0.1:${kinesisPort}`,
     WAREHOUSE_EMBEDDED_PORT: String(warehousePort),
     HTTP_PORT: String(httpPort),
+    DYNAMODB_ENDPOINT: `http://127.0.0.1:${dynamoPort}`,
   };
   const url = `postgres://postgres:postgres@127.0.0.1:${warehousePort}/postgres`;
   const payments = async () => {
@@ -59,7 +79,7 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
 
   const started = Date.now();
   let run = await npmStart(t, env);
-  await waitFor('the endpoints', () => run.output().includes('running; Ctrl-C to stop'), 60_000);
+  await untilRunning(run, 'the endpoints');
   t.match(run.output(), new RegExp(`Kinesis +http://127.0.0.1:${kinesisPort}`), 'prints the Kinesis endpoint');
   t.match(run.output(), new RegExp(`warehouse +postgres://postgres:\\*\\*\\*@127.0.0.1:${warehousePort}`), 'prints the warehouse');
   await waitFor('rows in staging.payment_events', async () => (await payments().catch(() => ({ n: 0 }))).n > 0, 60_000, 500);
@@ -75,11 +95,11 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
 
   const stopAt = Date.now();
   run.ctrlC();
-  await stoppedCleanly(t, run, kinesisPort, warehousePort);
+  await stoppedCleanly(t, run, kinesisPort, warehousePort, dynamoPort);
   t.comment(`Ctrl-C to exit: ${((Date.now() - stopAt) / 1000).toFixed(1)} s`);
 
   run = await npmStart(t, env);
-  await waitFor('the second start', () => run.output().includes('running; Ctrl-C to stop'), 60_000);
+  await untilRunning(run, 'the second start');
   t.notMatch(run.output(), /is missing: generating/, 'the cards file is reused');
   const before = await payments();
   t.ok(before.n > 0, `the rows of the first run are still there (${before.n})`);
@@ -87,7 +107,7 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
   const after = await payments();
   t.equal(after.distinct, after.n, `no payment landed twice across the restart (${after.n} rows)`);
   run.ctrlC();
-  await stoppedCleanly(t, run, kinesisPort, warehousePort);
+  await stoppedCleanly(t, run, kinesisPort, warehousePort, dynamoPort);
 });
 
 /**
