@@ -24,6 +24,9 @@ t.test('kill -9 three times, then SIGTERM and restart: nothing lost, duplicates 
   }
   t.comment(`killed after ${kills.join(', ')} ms of each run`);
 
+  // "During the run": on a loaded machine the restarted processor may still be loading its
+  // modules 3 s later, before any signal handler exists, and SIGTERM's default action kills it.
+  await stack.untilServing();
   await sleep(3000);
   const stopAt = Date.now();
   processor.child.kill('SIGTERM');

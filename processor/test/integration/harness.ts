@@ -106,6 +106,14 @@ export async function startStack(t: Test, options: { cards?: number; shards?: nu
       return res.text();
     },
 
+    /** Until the processor on httpPort answers /health with 200, i.e. its start-up is over. */
+    async untilServing(timeoutMs = 60_000): Promise<void> {
+      await waitFor('the processor to serve /health', async () => {
+        const res = await fetch(`http://127.0.0.1:${httpPort}/health`).catch(() => undefined);
+        return res?.status === 200;
+      }, timeoutMs, 100);
+    },
+
     waitFor,
   };
 }
