@@ -12,14 +12,22 @@
  *   the response, at the head of the queue, so they go out before anything newer; a whole call
  *   refused for throughput or by an unavailable endpoint re-queues the whole batch. Both wait with
  *   exponential backoff and jitter first, and retry without limit: a record is never dropped, it is
- *   either acknowledged or its `send()` rejects with a ProducerError (non-retriable errors only).
+ *   either acknowledged or its `send()` rejects with a ProducerError (non-retriable errors, or a
+ *   fence that no longer holds).
+ * - With a `fence`, no call is made unless the fence holds right before it, retries included, so a
+ *   worker whose shard lease is no longer safe stops writing at its next call, not after a backlog.
  *
- * Order: Kinesis keeps the order of one partition key within a shard only in the order records were
- * accepted. With the default `maxInFlight: 1` batches are sent one at a time and failed entries are
- * retried before newer records, so two different calls never overtake each other. The one reorder
- * Kinesis itself allows remains: inside ONE PutRecords call, if an entry fails and a later entry of
- * the same key succeeds, the retried entry lands after it. With `maxInFlight > 1`, batches also race
- * each other. Consumers that need strict per-key order must order by event time, not arrival.
+ * Order: a shard holds records in the order Kinesis accepted them, not the order they were sent.
+ * Records that share an `orderKey` are acknowledged (land in the stream) in the order they were
+ * passed to `send()`, and across `send()` calls in call order, whatever partial failures, throttles,
+ * retries and `maxInFlight`. For that, a call never holds two records of one orderKey (inside one
+ * PutRecords call, a failed entry's retry lands after a later entry of its key that succeeded), and a
+ * record is not sent while an earlier record of its orderKey is in flight or waiting to be retried.
+ * Records of other keys, and records without one, go ahead of a waiting record, so batches stay full
+ * while the queue holds many keys; a single key moves one record per call. Records without an
+ * orderKey have no such promise: with the default `maxInFlight: 1` two calls never overtake each
+ * other, but a failed entry lands after later entries of its partition key from the same call, and
+ * with `maxInFlight > 1` calls also race each other.
  */
 import {
   PutRecordsCommand,
@@ -40,6 +48,11 @@ export const MAX_PARTITION_KEY_CHARS = 256;
 export interface ProducerRecord {
   data: Uint8Array;
   partitionKey: string;
+  /**
+   * Records with the same orderKey are acknowledged in send order (see the header); usually the
+   * partition key. The price: one record of the key per call, and one call of the key at a time.
+   */
+  orderKey?: string;
 }
 
 /** The part of KinesisClient the producer uses; tests wrap it to inject failures. */
@@ -68,6 +81,12 @@ export interface ProducerOptions {
   random?: () => number;
   /** The backoff wait; tests make it instant. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Asked right before every PutRecords call, retries included. False means this producer may no
+   * longer write (its shard's lease is no longer safe): no call is made and every record queued then
+   * fails with FENCED. Calls already made stand. A fence that throws counts as false.
+   */
+  fence?: () => boolean;
 }
 
 export type ProducerErrorCode =
@@ -78,7 +97,9 @@ export type ProducerErrorCode =
   /** Kinesis refused the call or the entry for a reason retrying cannot fix (validation, access). */
   | 'KINESIS_REJECTED'
   /** `send()` after `close()`. */
-  | 'PRODUCER_CLOSED';
+  | 'PRODUCER_CLOSED'
+  /** The fence said this producer may no longer write (its shard's lease is no longer safe); nothing more was sent. */
+  | 'FENCED';
 
 /**
  * A record that will not be delivered. `index` is the record's position in the `send()` call that
@@ -103,7 +124,10 @@ export class ProducerError extends Error {
 export interface ProducerCounters {
   /** Records acknowledged by Kinesis (given a sequence number). */
   recordsSent: number;
-  /** Re-submissions of a record after a failed entry or a failed call (one record twice = 2). */
+  /**
+   * Re-submissions of a record after a failed entry or a failed call (one record twice = 2), counted
+   * when the retry is scheduled: a retry the fence then refuses counts here and in `recordsFailed`.
+   */
   recordsRetried: number;
   /** Records whose `send()` rejected for good. */
   recordsFailed: number;
@@ -139,6 +163,7 @@ interface Ticket {
 interface Entry {
   data: Uint8Array;
   partitionKey: string;
+  orderKey: string | undefined;
   bytes: number;
   ticket: Ticket;
   /** Position in its `send()` call, for error reports. */
@@ -157,6 +182,11 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
   #queuedBytes = 0;
   #inFlight = 0;
   #inFlightRecords = 0;
+  /**
+   * orderKeys of the records in flight or waiting out a backoff (at most one record each): later
+   * records of these keys stay queued until the call that holds the key has ended.
+   */
+  #heldKeys = new Set<string>();
   /** >0 while a backoff wait runs: no call starts then, so retries go out before newer records. */
   #backingOff = 0;
   /** Consecutive failed calls; drives the backoff, reset by a fully successful call. */
@@ -192,6 +222,7 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
       backoff: options.backoff ?? DEFAULT_BACKOFF,
       random: options.random ?? Math.random,
       sleep: options.sleep ?? ((ms) => sleep(ms)),
+      fence: options.fence ?? (() => true),
     };
     const o = this.#opts;
     const problems: string[] = [];
@@ -244,7 +275,7 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
     const now = Date.now();
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      this.#queue.push({ data: r.data, partitionKey: r.partitionKey, bytes: sizes[i]!, ticket, index: i, enqueuedAt: now });
+      this.#queue.push({ data: r.data, partitionKey: r.partitionKey, orderKey: r.orderKey, bytes: sizes[i]!, ticket, index: i, enqueuedAt: now });
       this.#queuedBytes += sizes[i]!;
     }
     this.#tickets.add(promise);
@@ -310,9 +341,15 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
         }
       }
       const batch = this.#takeBatch();
+      // Every queued record waits on an orderKey held by a call; that call's end pumps again.
+      if (batch.length === 0) break;
+      if (this.#fenced(batch)) break;
+      for (const e of batch) if (e.orderKey !== undefined) this.#heldKeys.add(e.orderKey);
       this.#inFlight++;
       this.#inFlightRecords += batch.length;
       void this.#put(batch).finally(() => {
+        // Failed entries are back at the head of the queue by now, ahead of their keys' later records.
+        for (const e of batch) if (e.orderKey !== undefined) this.#heldKeys.delete(e.orderKey);
         this.#inFlight--;
         this.#inFlightRecords -= batch.length;
         this.#pump();
@@ -338,19 +375,60 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
     }, Math.max(0, at - Date.now()));
   }
 
-  /** The longest prefix of the queue within both batch limits (always at least one entry). */
+  /**
+   * The queue's records in order, within both batch limits, skipping (and leaving in place) each
+   * one whose orderKey is already in this batch or held by a call. The first record that does not
+   * fit ends the batch, so records without an orderKey still leave in queue order. Empty only when
+   * every queued record is skipped. One pass over the part of the queue it scans.
+   */
   #takeBatch(): Entry[] {
     const o = this.#opts;
-    let n = 0;
+    const queue = this.#queue;
+    const batch: Entry[] = [];
+    const skipped: Entry[] = [];
+    const taken = new Set<string>();
     let bytes = 0;
-    while (n < this.#queue.length && n < o.maxBatchRecords) {
-      const b = this.#queue[n]!.bytes;
-      if (n > 0 && bytes + b > o.maxBatchBytes) break;
-      bytes += b;
-      n++;
+    let i = 0;
+    for (; i < queue.length && batch.length < o.maxBatchRecords; i++) {
+      const e = queue[i]!;
+      if (e.orderKey !== undefined && (taken.has(e.orderKey) || this.#heldKeys.has(e.orderKey))) {
+        skipped.push(e);
+        continue;
+      }
+      if (batch.length > 0 && bytes + e.bytes > o.maxBatchBytes) break;
+      batch.push(e);
+      bytes += e.bytes;
+      if (e.orderKey !== undefined) taken.add(e.orderKey);
     }
     this.#queuedBytes -= bytes;
-    return this.#queue.splice(0, n);
+    if (skipped.length === 0) queue.splice(0, i);
+    else this.#queue = skipped.concat(queue.slice(i));
+    return batch;
+  }
+
+  /**
+   * Asks the fence before a call. When it does not hold, fails `batch` and everything still queued
+   * (records in flight or backing off are not touched; a retry meets the fence when it is queued
+   * again) and returns true: no call may be made.
+   */
+  #fenced(batch: Entry[]): boolean {
+    let cause: unknown;
+    try {
+      if (this.#opts.fence()) return false;
+    } catch (error) {
+      cause = error;
+    }
+    // A stable sort by index makes each send() reject naming its first record, as #fail expects.
+    const refused = batch.concat(this.#queue).sort((a, b) => a.index - b.index);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    const message =
+      cause === undefined
+        ? 'the fence says this producer may no longer write; nothing more was sent'
+        : `the fence failed, so this producer may no longer write; nothing more was sent: ${(cause as Error)?.message ?? String(cause)}`;
+    this.#fail(refused, 'FENCED', message, cause);
+    this.#wakeReady();
+    return true;
   }
 
   #wakeReady(): void {

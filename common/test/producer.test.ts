@@ -280,3 +280,277 @@ t.test('constructor checks its options together', async (t) => {
   t.throws(() => new KinesisProducer(client, 's', { maxBatchRecords: 501, maxInFlight: 0 }), /maxBatchRecords.*maxInFlight/);
   t.throws(() => new KinesisProducer(client, 's', { maxBatchBytes: 100 }), /maxBatchBytes/);
 });
+
+/** Deterministic [0, 1) numbers (mulberry32), so a failing run can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * An in-memory stream under load. Each call answers after a random number of event-loop turns, so
+ * calls in flight together finish in any order; with probability `callThrowRate` the whole call is
+ * throttled, otherwise each entry fails with probability `entryFailRate` (throttled or internal
+ * failure, both retriable). Accepted entries get increasing sequence numbers and are appended to
+ * `acked` in that order: what a consumer of the stream would read.
+ */
+function flakyStream(random: () => number, { entryFailRate = 0.15, callThrowRate = 0.05 } = {}) {
+  const acked: { key: string; data: string }[] = [];
+  const calls: PutRecordsRequestEntry[][] = [];
+  const concurrency = { now: 0, max: 0 };
+  let sequence = 0;
+  const client: PutRecordsClient = {
+    async send(command: PutRecordsCommand): Promise<PutRecordsCommandOutput> {
+      const records = command.input.Records ?? [];
+      calls.push(records);
+      concurrency.max = Math.max(concurrency.max, ++concurrency.now);
+      try {
+        for (let turns = Math.floor(random() * 4); turns > 0; turns--) await new Promise((r) => setImmediate(r));
+      } finally {
+        concurrency.now--;
+      }
+      if (random() < callThrowRate) throw new ProvisionedThroughputExceededException({ message: 'Rate exceeded for shard', $metadata: {} });
+      let failed = 0;
+      const results = records.map((e): PutRecordsResultEntry => {
+        if (random() < entryFailRate) {
+          failed++;
+          return { ErrorCode: random() < 0.5 ? 'ProvisionedThroughputExceededException' : 'InternalFailure', ErrorMessage: 'injected' };
+        }
+        acked.push({ key: e.PartitionKey!, data: Buffer.from(e.Data!).toString() });
+        return { SequenceNumber: String(++sequence).padStart(56, '0'), ShardId: 'shardId-000000000000' };
+      });
+      return { $metadata: {}, FailedRecordCount: failed, Records: results };
+    },
+  };
+  return { client, acked, calls, concurrency };
+}
+
+/**
+ * `n` records over `keys` card keys drawn at random, one in ten with no order key (partition key
+ * `free-*`). Data is `key/rank`, the rank counting that key's records in send order.
+ */
+function keyedRecords(n: number, keys: number, random: () => number, withOrderKey: boolean): ProducerRecord[] {
+  const ranks = new Map<string, number>();
+  return Array.from({ length: n }, (_, i) => {
+    if (random() < 0.1) return { data: Buffer.from(`free/${i}`), partitionKey: `free-${i % 3}` };
+    const key = `card-${Math.floor(random() * keys)}`;
+    const rank = ranks.get(key) ?? 0;
+    ranks.set(key, rank + 1);
+    return { data: Buffer.from(`${key}/${rank}`), partitionKey: key, ...(withOrderKey ? { orderKey: key } : {}) };
+  });
+}
+
+/** Sends `sent` in chunks of random sizes: some callers wait for their chunk, others do not. */
+async function sendInChunks(producer: KinesisProducer, sent: ProducerRecord[], random: () => number): Promise<number> {
+  const pending: Promise<void>[] = [];
+  for (let at = 0; at < sent.length; ) {
+    const size = 1 + Math.floor(random() * 900);
+    pending.push(producer.send(sent.slice(at, at + size)));
+    at += size;
+    if (random() < 0.3) await pending[pending.length - 1];
+  }
+  await Promise.all(pending);
+  return pending.length;
+}
+
+/** Keys (of records sent with an order key, or all if none) whose acknowledged order differs from their send order. */
+function keysOutOfOrder(acked: { key: string; data: string }[], sent: ProducerRecord[]): string[] {
+  const byKey = (rs: { key: string; data: string }[]) => {
+    const m = new Map<string, string[]>();
+    for (const r of rs) if (!r.key.startsWith('free-')) m.set(r.key, [...(m.get(r.key) ?? []), r.data]);
+    return m;
+  };
+  const want = byKey(sent.map((r) => ({ key: r.partitionKey, data: Buffer.from(r.data).toString() })));
+  const got = byKey(acked);
+  return [...want].filter(([key, data]) => JSON.stringify(got.get(key)) !== JSON.stringify(data)).map(([key]) => key);
+}
+
+t.test('orderKey: each key is acknowledged in send order through partial failures, throttles and maxInFlight', async (t) => {
+  for (const maxInFlight of [1, 4]) {
+    for (const seed of [1, 2, 3]) {
+      const random = seeded(seed);
+      const { client, acked, calls, concurrency } = flakyStream(seeded(seed * 100 + maxInFlight));
+      const { options } = fastOptions({ maxInFlight, lingerMs: 0 });
+      const producer = new KinesisProducer(client, 's', options);
+      const sent = keyedRecords(4000, 50, random, true);
+      const sends = await sendInChunks(producer, sent, random);
+      const label = `maxInFlight ${maxInFlight}, seed ${seed}, ${sends} sends`;
+      t.ok(concurrency.max <= maxInFlight && (maxInFlight === 1 || concurrency.max > 1), `${label}: up to ${concurrency.max} calls at once`);
+
+      t.same(keysOutOfOrder(acked, sent), [], `${label}: every orderKey acknowledged in send order`);
+      t.same(
+        acked.map((r) => r.data).sort(),
+        sent.map((r) => Buffer.from(r.data).toString()).sort(),
+        `${label}: every record acknowledged exactly once`,
+      );
+      const crowded = calls.filter((c) => {
+        const keys = c.map((e) => e.PartitionKey!).filter((k) => !k.startsWith('free-'));
+        return new Set(keys).size !== keys.length;
+      });
+      t.equal(crowded.length, 0, `${label}: no call holds two records of one orderKey`);
+      const c = producer.counters;
+      t.ok(c.partialFailures > 10 && c.throttles > 10 && c.recordsRetried > 400, `${label}: the faults happened (${JSON.stringify(c)})`);
+      t.match(c, { recordsSent: 4000, recordsFailed: 0 }, `${label}: counters`);
+      t.equal(producer.buffered, 0);
+    }
+  }
+});
+
+t.test('without orderKey the same faults reorder keys (why orderKey exists)', async (t) => {
+  for (const maxInFlight of [1, 4]) {
+    const random = seeded(1);
+    const { client, acked } = flakyStream(seeded(100 + maxInFlight));
+    const { options } = fastOptions({ maxInFlight, lingerMs: 0 });
+    const producer = new KinesisProducer(client, 's', options);
+    const sent = keyedRecords(4000, 50, random, false);
+    await sendInChunks(producer, sent, random);
+    const reordered = keysOutOfOrder(acked, sent);
+    t.ok(reordered.length > 0, `maxInFlight ${maxInFlight}: ${reordered.length} of 50 keys reordered`);
+    t.equal(acked.length, 4000, 'still every record exactly once');
+  }
+});
+
+t.test('orderKey: other keys go ahead of a blocked record, so batches stay full', async (t) => {
+  for (const maxInFlight of [1, 4]) {
+    const { client, calls } = flakyStream(seeded(1), { entryFailRate: 0, callThrowRate: 0 });
+    const producer = new KinesisProducer(client, 's', { maxInFlight, lingerMs: 60_000 });
+    const r = (data: string, orderKey?: string): ProducerRecord => ({ data: Buffer.from(data), partitionKey: orderKey ?? 'free', ...(orderKey ? { orderKey } : {}) });
+    const sends = [producer.send([r('a1', 'a'), r('a2', 'a'), r('u1'), r('b1', 'b')]), producer.send([r('a3', 'a'), r('b2', 'b'), r('u2')])];
+    await producer.flush();
+    await Promise.all(sends);
+    t.same(
+      calls.map((c) => c.map((e) => Buffer.from(e.Data!).toString())),
+      [['a1', 'u1', 'b1', 'u2'], ['a2', 'b2'], ['a3']],
+      `maxInFlight ${maxInFlight}: a key waits for its previous record, the rest goes ahead`,
+    );
+  }
+});
+
+t.test('fence down from the start: send() rejects FENCED and no call is made', async (t) => {
+  const { client, calls } = flakyStream(seeded(1), { entryFailRate: 0, callThrowRate: 0 });
+  let asked = 0;
+  const producer = new KinesisProducer(client, 's', {
+    lingerMs: 60_000,
+    fence: () => {
+      asked++;
+      return false;
+    },
+  });
+  const failed: { records: number; code: string }[] = [];
+  producer.on('failed', (f) => failed.push({ records: f.records, code: f.error.code }));
+  const first = producer.send(records(3));
+  const second = producer.send(records(2, 7, 's'));
+  void producer.flush();
+  await t.rejects(first, { name: 'ProducerError', code: 'FENCED', index: 0, retriable: false });
+  await t.rejects(second, { code: 'FENCED', index: 0 });
+  t.equal(calls.length, 0, 'the client got no call');
+  t.equal(asked, 1, 'asked once, for the one call about to be made');
+  t.same(failed, [{ records: 5, code: 'FENCED' }], 'the batch and everything behind it, in one event');
+  t.match(producer.counters, { recordsSent: 0, recordsFailed: 5, batches: 0 });
+  t.equal(producer.buffered, 0);
+});
+
+t.test('fence turning during a backoff: the retry is not sent, acknowledged records stay', async (t) => {
+  const { client, stream } = await withKinesis(t, { shards: 1 });
+  const { client: wrapped, calls } = faultyClient(client, new Map<number, Fault>([[0, { kind: 'entries', indices: [1, 4] }]]));
+  let up = true;
+  const producer = new KinesisProducer(wrapped, stream, {
+    random: () => 0.5,
+    // The lease is lost while the producer waits to retry.
+    sleep: async () => {
+      up = false;
+    },
+    fence: () => up,
+  });
+  const sent = records(10, 3);
+  await t.rejects(producer.send(sent), { code: 'FENCED', index: 1 });
+  t.equal(calls.length, 1, 'the retry was not sent');
+  t.match(producer.counters, { recordsSent: 8, recordsRetried: 2, recordsFailed: 2, batches: 1, partialFailures: 1 });
+  const got = await readStream(client, stream);
+  t.same(
+    got.map((r) => r.data).sort(),
+    sent.filter((_, i) => i !== 1 && i !== 4).map((r) => Buffer.from(r.data).toString()).sort(),
+    'the stream holds exactly the records acknowledged before the fence turned',
+  );
+
+  await t.rejects(producer.send(records(2, 1, 'later')), { code: 'FENCED' }, 'later sends are accepted and fenced too');
+  t.equal(calls.length, 1);
+  up = true;
+  await producer.send(records(2, 1, 'back'));
+  t.equal(calls.length, 2, 'the fence is asked again at each call');
+  t.match(producer.counters, { recordsSent: 10, recordsFailed: 4 });
+});
+
+t.test('fence: records already in flight when it turns are still acknowledged', async (t) => {
+  const { client: inner, acked } = flakyStream(seeded(1), { entryFailRate: 0, callThrowRate: 0 });
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const client: PutRecordsClient = {
+    async send(command) {
+      await held;
+      return inner.send(command);
+    },
+  };
+  let up = true;
+  const producer = new KinesisProducer(client, 's', { maxInFlight: 2, lingerMs: 0, fence: () => up });
+  const inFlight = producer.send(records(5, 5, 'in'));
+  up = false;
+  let refused: string | undefined;
+  const out = producer.send(records(3, 3, 'out')).then(
+    () => undefined,
+    (e: ProducerError) => void (refused = e.code),
+  );
+  await new Promise((r) => setImmediate(r));
+  t.equal(refused, 'FENCED', 'records queued after the fence turned are refused at once, while the earlier call is in flight');
+  release();
+  await Promise.all([inFlight, out]);
+  t.same(acked.map((r) => r.data), ['in0', 'in1', 'in2', 'in3', 'in4']);
+  t.match(producer.counters, { recordsSent: 5, recordsFailed: 3, batches: 1 });
+});
+
+t.test('a fence that holds changes nothing and is asked before every call, retries included', async (t) => {
+  const { client, stream } = await withKinesis(t, { shards: 2 });
+  const faults = new Map<number, Fault>([
+    [0, { kind: 'entries', indices: [0, 3, 7] }],
+    [1, { kind: 'throw', error: new ProvisionedThroughputExceededException({ message: 'Rate exceeded for shard', $metadata: {} }) }],
+  ]);
+  const { client: wrapped, calls } = faultyClient(client, faults);
+  let asked = 0;
+  const { options } = fastOptions({
+    maxBatchRecords: 50,
+    fence: () => {
+      asked++;
+      return true;
+    },
+  });
+  const producer = new KinesisProducer(wrapped, stream, options);
+  const sent = records(120, 20);
+  await Promise.all([producer.send(sent.slice(0, 60)), producer.send(sent.slice(60))]);
+  t.equal(calls.length, 4, '50 (3 failed), 50 (thrown), the same 50 again, 23');
+  t.equal(asked, calls.length, 'one fence check per call');
+  t.match(producer.counters, { recordsSent: 120, recordsFailed: 0, recordsRetried: 3 + calls[1]!.length });
+  assertExactlyOnce(t, await readStream(client, stream), sent);
+});
+
+t.test('a fence that throws counts as down; its error is the cause', async (t) => {
+  const { client, calls } = flakyStream(seeded(1), { entryFailRate: 0, callThrowRate: 0 });
+  const broken = new Error('lease table unreachable');
+  const producer = new KinesisProducer(client, 's', {
+    lingerMs: 0,
+    fence: () => {
+      throw broken;
+    },
+  });
+  const error = await producer.send(records(2)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.match(error, { code: 'FENCED', index: 0, message: /lease table unreachable/ });
+  t.equal((error as Error).cause, broken);
+  t.equal(calls.length, 0);
+});
