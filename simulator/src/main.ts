@@ -120,13 +120,14 @@ async function main(argv: string[]): Promise<number> {
 
   log(
     `publishing to stream ${env.KINESIS_STREAM} at ${env.KINESIS_ENDPOINT ?? `AWS ${env.AWS_REGION}`}: ${cards.length} cards, ` +
-      `rate ${options.rate === 'max' ? 'max' : `${options.rate}/s`}, ${options.count === undefined ? 'until stopped' : `${options.count} events`}, seed ${seed}`,
+      `rate ${options.rate === 'max' ? 'max' : `${options.rate}/s`}, ${options.count === undefined ? 'until stopped' : `${options.count} events`}, seed ${seed}` +
+      (options.partitionKey === 'event-id' ? ', partition key event_id (a card spans shards)' : ''),
   );
   progress.start();
   let totals: RunTotals;
   try {
     totals = await runSimulation(
-      { rate: options.rate, count: options.count, signal: stop.signal },
+      { rate: options.rate, count: options.count, signal: stop.signal, partitionKey: options.partitionKey },
       { producer, generate, onAcknowledged: out ? (_event, json) => out.write(json + '\n') : undefined },
       state,
     );

@@ -25,12 +25,19 @@ Options:
   --disorder-ms D     stamp each event 0..D ms before its creation, so events within D ms are out of order (default 0)
   --late-ratio R      share 0..1 of events stamped ${LATE_MIN_MS / 60_000} to ${LATE_MAX_MS / 60_000} minutes in the past (default 0)
   --out-events FILE   append every acknowledged event to FILE as one JSON line
+  --partition-key K   card (default): key each record by its card number, so a card stays on one shard;
+                      event-id: key it by its event_id, spreading a card over shards (a misbehaving
+                      producer, for fault tests of the processor)
   -h, --help          print this help
 
 Environment: KINESIS_ENDPOINT (default ${LOCAL_DEFAULTS.KINESIS_ENDPOINT}; empty = AWS), KINESIS_STREAM
 (default ${LOCAL_DEFAULTS.KINESIS_STREAM}), AWS_REGION (default ${LOCAL_DEFAULTS.AWS_REGION}), CARDS_FILE.
 Exit codes: 0 done or stopped by a signal, 1 input file or delivery failure, 2 bad arguments or
 configuration, 130 a second signal while flushing.`;
+
+/** What a record's partition key is: the card number (the contract), or the event id (a faulty producer). */
+export const PARTITION_KEYS = ['card', 'event-id'] as const;
+export type PartitionKeyMode = (typeof PARTITION_KEYS)[number];
 
 export interface SimulatorOptions {
   cardsFile: string;
@@ -41,6 +48,7 @@ export interface SimulatorOptions {
   disorderMs: number;
   lateRatio: number;
   outEvents: string | undefined;
+  partitionKey: PartitionKeyMode;
   help: boolean;
 }
 
@@ -76,6 +84,7 @@ const schema = z.object({
   'disorder-ms': intString(0, 24 * 3_600_000).optional(),
   'late-ratio': numberString(0, 1).optional(),
   'out-events': z.string().min(1, 'must not be empty').optional(),
+  'partition-key': z.enum(PARTITION_KEYS, { error: 'must be "card" or "event-id"' }).optional(),
   help: z.boolean().optional(),
 });
 
@@ -95,6 +104,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
         'disorder-ms': { type: 'string' },
         'late-ratio': { type: 'string' },
         'out-events': { type: 'string' },
+        'partition-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -115,6 +125,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     disorderMs: v['disorder-ms'] ?? 0,
     lateRatio: v['late-ratio'] ?? 0,
     outEvents: v['out-events'],
+    partitionKey: v['partition-key'] ?? 'card',
     help: v.help ?? false,
   });
 }

@@ -13,6 +13,7 @@ import { encodeEvent, type PaymentEvent } from '../../common/src/events.js';
 import type { KinesisProducer } from '../../common/src/producer.js';
 import { sleep as defaultSleep } from '../../common/src/retry.js';
 import { Pacer } from './pacer.js';
+import type { PartitionKeyMode } from './options.js';
 
 /** Events generated per loop turn at most (one PutRecords worth). */
 const MAX_PER_TURN = 500;
@@ -21,6 +22,8 @@ export interface RunOptions {
   rate: number | 'max';
   count?: number | undefined;
   signal: AbortSignal;
+  /** 'card' (the default) keeps a card's events on one shard; 'event-id' scatters them. */
+  partitionKey?: PartitionKeyMode | undefined;
 }
 
 export interface RunDeps {
@@ -64,10 +67,11 @@ export async function runSimulation(options: RunOptions, deps: RunDeps, state = 
   const limit = options.count ?? Infinity;
   const started = now();
   const pacer = new Pacer(options.rate, started);
+  const keyOf = options.partitionKey === 'event-id' ? (e: PaymentEvent) => e.event_id : (e: PaymentEvent) => e.data.card_number;
 
   const publish = (event: PaymentEvent) => {
     const data = encodeEvent(event);
-    producer.send([{ data, partitionKey: event.data.card_number }]).then(
+    producer.send([{ data, partitionKey: keyOf(event) }]).then(
       () => {
         state.sent++;
         deps.onAcknowledged?.(event, Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));

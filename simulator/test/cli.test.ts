@@ -10,7 +10,7 @@ import { withKinesis, withTempDir } from '../../common/test/helpers.js';
 import { readStream, runCli, writeCardsFile } from './helpers.js';
 
 t.test('bad arguments exit 2 with one line on stderr', async (t) => {
-  const cases = [['--rate', 'fast'], ['--nope'], ['--count', '-3'], ['--late-ratio', '2']];
+  const cases = [['--rate', 'fast'], ['--nope'], ['--count', '-3'], ['--late-ratio', '2'], ['--partition-key', 'shard']];
   const runs = cases.map((args) => runCli(t, args, { KINESIS_ENDPOINT: 'http://127.0.0.1:1' }).done);
   const envRun = runCli(t, ['--count', '1'], { KINESIS_STREAM: 'not a stream!' }).done;
   const helpRun = runCli(t, ['--help']).done;
@@ -67,6 +67,28 @@ t.test('SIGINT stops, flushes and exits 0; everything reported sent is in the st
   const streamIds = new Set(records.map((r) => (decodeRecord(r.Data!) as { ok: true; event: { event_id: string } }).event.event_id));
   t.equal(streamIds.size, totals.sent, 'distinct ids');
   t.ok(lines.every((l) => streamIds.has((JSON.parse(l) as PaymentEvent).event_id)), 'the file lists exactly the stream');
+});
+
+t.test('--partition-key event-id keys each record by its event_id, so a card spans shards', async (t) => {
+  const { endpoint, client, stream } = await withKinesis(t, { shards: 4 });
+  const dir = await withTempDir(t);
+  // Two cards and 60 events: with card keys each card would sit on one shard.
+  const { path } = await writeCardsFile(dir, 2);
+  const run = runCli(t, ['--cards', path, '--rate', 'max', '--count', '60', '--partition-key', 'event-id'], { KINESIS_ENDPOINT: endpoint, KINESIS_STREAM: stream });
+  const { code, stdout, stderr } = await run.done;
+  t.equal(code, 0, 'exit 0');
+  t.match(stderr, /partition key event_id/, 'the start line says so');
+  t.equal((JSON.parse(stdout) as { sent: number }).sent, 60);
+  const records = await readStream(client, stream);
+  t.equal(records.length, 60);
+  const events = records.map((r) => ({ record: r, event: (decodeRecord(r.Data!) as { ok: true; event: PaymentEvent }).event }));
+  t.ok(events.every(({ record, event }) => record.PartitionKey === event.event_id), 'PartitionKey = event_id for every record');
+  const shardsOfCard = new Map<string, Set<string>>();
+  for (const { record, event } of events) {
+    const card = event.data.card_number;
+    shardsOfCard.set(card, (shardsOfCard.get(card) ?? new Set()).add(record.shardId));
+  }
+  for (const [card, shards] of shardsOfCard) t.ok(shards.size > 1, `card ${card} is on ${shards.size} shards`);
 });
 
 /**

@@ -10,6 +10,7 @@ t.test('defaults', async (t) => {
     disorderMs: 0,
     lateRatio: 0,
     outEvents: undefined,
+    partitionKey: 'card',
     help: false,
   });
   t.equal(parseOptions([], { CARDS_FILE: '/x/cards.csv' }).cardsFile, '/x/cards.csv');
@@ -38,4 +39,15 @@ t.test('every problem in one usage error', async (t) => {
   t.throws(() => parseOptions(['extra']), { name: 'UsageError' });
   t.throws(() => parseOptions(['--count']), { name: 'UsageError', message: /argument missing/ });
   t.throws(() => parseOptions(['--count', '1.5']), { message: /--count: must be a whole number/ });
+});
+
+t.test('--partition-key: card (the default) or event-id, nothing else', async (t) => {
+  t.equal(parseOptions([]).partitionKey, 'card');
+  t.equal(parseOptions(['--partition-key', 'card']).partitionKey, 'card');
+  t.equal(parseOptions(['--partition-key', 'event-id']).partitionKey, 'event-id');
+  t.equal(parseOptions(['--partition-key=event-id']).partitionKey, 'event-id');
+  t.throws(() => parseOptions(['--partition-key', 'event_id']), { name: 'UsageError', message: '--partition-key: must be "card" or "event-id"' });
+  t.throws(() => parseOptions(['--partition-key', '']), { name: 'UsageError', message: '--partition-key: must be "card" or "event-id"' });
+  t.throws(() => parseOptions(['--partition-key']), { name: 'UsageError', message: /argument missing/ });
+  t.throws(() => parseOptions(['--partition-key', 'merchant', '--count', '0']), { message: /--count: .*; --partition-key: must be/ });
 });
