@@ -4,6 +4,7 @@
  * and the delivery stand-in (to land or reject). Documented in docs/events.md.
  */
 import { z } from 'zod';
+import { visit } from 'jsonc-parser';
 import { isLuhnValid } from './luhn.js';
 import { fastDecodePayment } from './payment-fast-path.js';
 
@@ -98,6 +99,12 @@ export const alertData = z.strictObject({
   window_start: isoInstant,
   window_end: isoInstant,
   late: z.boolean(),
+  /**
+   * Present when the payment's clock could not be trusted: its event time was this many ms ahead
+   * of its arrival in Kinesis (more than the processor's MAX_CLOCK_SKEW_MS). Such a payment is
+   * alerted at once and counted in no summary; see docs/semantics.md.
+   */
+  clock_ahead_ms: z.number().int().positive().optional(),
 });
 export type AlertData = z.infer<typeof alertData>;
 
@@ -296,8 +303,31 @@ function isValidPaymentEvent(json: unknown): json is Envelope {
 }
 
 /**
+ * The first key that appears twice in one object of `text` (valid JSON), or undefined. JSON.parse
+ * keeps the last of two equal keys, other readers (a warehouse's JSON functions, another
+ * consumer's parser) may keep the first, so `{"event_type":"PAYMENT_ALERT","event_type":
+ * "PAYMENT_EVENT",…}` or two card numbers would mean different things to different readers. Such a
+ * record is refused as a whole (bad_envelope), never guessed at.
+ */
+export function repeatedKey(text: string): string | undefined {
+  const objects: Set<string>[] = [];
+  let found: string | undefined;
+  visit(text, {
+    onObjectBegin: () => void objects.push(new Set()),
+    onObjectEnd: () => void objects.pop(),
+    onObjectProperty: (key) => {
+      const keys = objects[objects.length - 1]!;
+      if (keys.has(key)) found ??= key;
+      keys.add(key);
+    },
+  });
+  return found;
+}
+
+/**
  * Decodes and validates one record: UTF-8, JSON, envelope, then `data` against its type's schema
  * when the type is known. Unknown types with a valid envelope pass (the stream may carry them).
+ * A key repeated in any object makes the record ambiguous, and it is refused (see repeatedKey).
  *
  * A payment in the producers' canonical form is decoded by fastDecodePayment instead, which gives
  * the same event or leaves the record to the general path: the verdict never depends on which.
@@ -322,6 +352,8 @@ export function decodeRecordGeneral(bytes: Uint8Array): DecodeResult {
   } catch (e) {
     return { ok: false, reason: 'not_json', detail: (e as Error).message.slice(0, 1024) };
   }
+  const repeated = repeatedKey(text);
+  if (repeated !== undefined) return { ok: false, reason: 'bad_envelope', detail: `ambiguous: the key "${repeated.slice(0, 64)}" appears twice in one object` };
   if (isValidPaymentEvent(json)) return { ok: true, event: json };
   const env = envelope.safeParse(json);
   if (!env.success) return { ok: false, reason: 'bad_envelope', detail: describe(env.error) };
