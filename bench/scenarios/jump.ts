@@ -19,7 +19,7 @@ const state = buildActiveState(cards.stolen, 3, endMs);
 
 function jump(hours: number): { usPerSummary: number; summaries: number } {
   const engine = ShardEngine.restore(state.entries);
-  engine.onIdle({ nowMs: state.watermarkMs + hours * 3_600_000 + 3_000, caughtUp: true, lastRecordAtMs: 0 });
+  engine.onIdle({ nowMs: state.watermarkMs + hours * 3_600_000 + 3_000, caughtUp: true, lastProgressAtMs: 0 });
   let n = 0;
   const t0 = performance.now();
   for (;;) {

@@ -331,6 +331,19 @@ export class PaymentScan {
     return cards.hasAscii(scratch, CARD_AT, this.cardEnds);
   }
 
+  /** Whether the card number is exactly `text` (a partition key), compared without making a string. */
+  cardIs(text: string): boolean {
+    const n = this.cardEnds - CARD_AT;
+    if (text.length !== n) return false;
+    for (let i = 0; i < n; i++) if (scratch[CARD_AT + i] !== text.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** The card number. */
+  card(): string {
+    return scratch.latin1Slice(CARD_AT, this.cardEnds);
+  }
+
   /** The event, exactly as JSON.parse would give it. */
   event(): PaymentEvent {
     const b = scratch;

@@ -43,6 +43,22 @@ export const processorEnv = {
   FAILOVER_TIME_MS: intEnv(10_000, 1_000, 600_000),
   /** How often the lease table checkpoint follows the local one (a new owner replays from it). */
   LEASE_CHECKPOINT_INTERVAL_MS: intEnv(1_000, 0, 600_000),
+  /**
+   * How far a payment's event time may be ahead of its arrival in Kinesis (ApproximateArrivalTimestamp,
+   * AWS's clock) before its clock is taken to be wrong: then it never moves stream time, and if its
+   * card is stolen it is alerted at once, flagged (docs/semantics.md). 5 s: an NTP-synced producer
+   * is off by milliseconds, so this leaves room for a poorly synced one; and a record within the
+   * bound moves the watermark at most 5 s ahead, one alert window, which at worst marks 5 s of
+   * other payments late (still alerted, at once).
+   */
+  MAX_CLOCK_SKEW_MS: intEnv(5_000, 0, 3_600_000),
+  /**
+   * An owned shard that makes no progress this long although it has work is stuck, and /health
+   * fails (the container health check then replaces the task; see source/shard-watch.ts). 60 s:
+   * ten times the longest legitimate pause (a 5 s backoff cap, a LevelDB compaction stall), and
+   * ECS's 3 checks 10 s apart replace a stuck task about 90 s after it stopped.
+   */
+  STUCK_AFTER_MS: intEnv(60_000, 1_000, 3_600_000),
 };
 
 export type ProcessorConfig = Readonly<z.infer<z.ZodObject<typeof processorEnv>>>;

@@ -1,28 +1,38 @@
 /**
- * `npm run processor`: the one place that builds everything and owns the shutdown order.
+ * `npm run processor`: the one place that builds everything and owns the start and stop order.
  *
- * Start: config (exit 2 on any problem) → state store → stolen cards → Kinesis client, sink
- * (a producer per shard) → shard coordinator → HTTP. Stop (SIGTERM/SIGINT): /health and /ready turn 503, the shard
- * tasks stop fetching and finish the batch in flight (send, then commit), the producer flushes,
- * LevelDB closes, the HTTP server closes, exit 0 — all within SHUTDOWN_TIMEOUT_MS.
+ * Start: config (exit 2 on any problem) → metrics, dependencies, HTTP (first, so that a start-up
+ * waiting for a dependency answers /health and says on /ready what it waits for) → state store
+ * (waited for while locked or failing) → stolen cards → Kinesis client, sink (producers per shard,
+ * fenced by the lease) → lease manager (its table waited for) → shard coordinator.
+ * Stop (SIGTERM/SIGINT, at any point of the start too): /health and /ready turn 503, the shard tasks
+ * stop fetching and finish the batch in flight (send, then commit, then lease checkpoint), the
+ * producers flush, leases are released, LevelDB closes, the HTTP server closes, exit 0 — all within
+ * SHUTDOWN_TIMEOUT_MS.
  */
 import { Registry } from 'prom-client';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { readCardsFile } from '../../common/src/cards-file.js';
 import { AppError, ConfigError } from '../../common/src/errors.js';
 import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
+import { backoffDelay, sleep } from '../../common/src/retry.js';
 import { loadProcessorConfig, type ProcessorConfig } from './config.js';
 import { createMetrics } from './metrics.js';
-import { openStateStore } from './state/index.js';
+import { Dependencies } from './dependencies.js';
+import { guardProcess } from './process-guards.js';
+import { openStateStore, type StateStore } from './state/index.js';
 import { KinesisSink } from './sink/kinesis-sink.js';
 import { ShardCoordinator } from './source/coordinator.js';
 import { StolenCards } from './source/stolen-cards.js';
+import { monotonicNow } from './source/shard-watch.js';
 import { buildHttpServer } from './http/server.js';
 import { LeaseManager, createDynamoClient } from './lease/index.js';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(`Usage: npm run processor
@@ -47,25 +57,92 @@ try {
   throw error;
 }
 
-// A signal during start-up is held until everything is up, then handled as a normal stop: the
-// default action would kill the process before LevelDB is closed.
-let earlySignal: string | undefined;
-const holdSignal = (signal: string) => (earlySignal ??= signal);
-process.on('SIGTERM', holdSignal);
-process.on('SIGINT', holdSignal);
-
 const registry = new Registry();
 const metrics = createMetrics(registry);
-const store = await openStateStore({ kind: 'leveldb', dir: config.STATE_DIR }).catch((error: unknown) => {
-  log.fatal({ err: error }, 'cannot open the state store');
-  process.exit(1);
+guardProcess(process, log, () => metrics.unhandledRejections.inc());
+const dependencies = new Dependencies(Date.now);
+dependencies.on('up', (name) => {
+  metrics.setDependency(name, true);
+  log.info({ dependency: name }, 'dependency answers');
 });
+dependencies.on('down', (name) => metrics.setDependency(name, false));
+dependencies.expect('state_store');
+dependencies.expect('kinesis');
+
+/** Set on SIGTERM/SIGINT: every wait of the start-up and the coordinator end on it. */
+const stopping = new AbortController();
+let shuttingDown = false;
+let starting: string | undefined = 'opening the state store';
+let coordinator: ShardCoordinator | undefined;
+
+const http = buildHttpServer({
+  registry,
+  status: () => ({
+    shards: coordinator?.status() ?? [],
+    nowMs: Date.now(),
+    shuttingDown,
+    dependencies: dependencies.snapshot(),
+    ...(starting ? { starting } : {}),
+  }),
+  logger: log.child({ component: 'http' }),
+});
+metrics.observeShards(() => ({ shards: coordinator?.status() ?? [], nowMs: Date.now() }));
+
+// Resources, in the order they are made; shutdown closes whichever exist.
+let store: StateStore | undefined;
+let kinesis: KinesisClient | undefined;
+let sink: KinesisSink | undefined;
+let dynamo: DynamoDBClient | undefined;
+let running: Promise<void> | undefined;
+const timers: NodeJS.Timeout[] = [];
+
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log.info({ signal }, 'stopping: finishing the batches in flight, flushing, checkpointing');
+  const deadline = setTimeout(() => {
+    log.fatal({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting without a clean close');
+    process.exit(1);
+  }, config.SHUTDOWN_TIMEOUT_MS);
+  stopping.abort();
+  await startup;
+  await running;
+  await sink?.close();
+  for (const timer of timers) clearInterval(timer);
+  dynamo?.destroy();
+  await store?.close();
+  await http.close();
+  kinesis?.destroy();
+  clearTimeout(deadline);
+  log.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+/** The state store, retried while it cannot be opened (locked by a process still stopping, a disk not there yet). */
+async function openStore(signal: AbortSignal): Promise<StateStore | undefined> {
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      const opened = await openStateStore({ kind: 'leveldb', dir: config.STATE_DIR });
+      dependencies.up('state_store');
+      return opened;
+    } catch (error) {
+      dependencies.down('state_store', error);
+      const delayMs = backoffDelay(attempt, { initialMs: 500, factor: 2, maxMs: 10_000, jitter: 0.2 });
+      log.warn({ err: error instanceof AppError || error instanceof Error ? error.message : error, dir: config.STATE_DIR, delayMs }, 'cannot open the state store; waiting for it');
+      await sleep(delayMs, signal);
+    }
+  }
+  return undefined;
+}
 
 /**
  * Stolen cards: from the cards file, kept in the state so a restart without the file still works.
  * Only the lookup structure outlives this (the file's rows and the set of strings are dropped).
+ * A file that cannot be read, or no list at all, is a configuration problem: exit 1, said loudly.
  */
-async function loadStolenCards(): Promise<StolenCards> {
+async function loadStolenCards(store: StateStore): Promise<StolenCards> {
   if (existsSync(config.CARDS_FILE)) {
     try {
       const cards = await readCardsFile(config.CARDS_FILE);
@@ -87,107 +164,100 @@ async function loadStolenCards(): Promise<StolenCards> {
   log.warn({ file: config.CARDS_FILE, stolen: kept.size }, 'cards file missing; using the stolen cards kept in the state');
   return new StolenCards(kept);
 }
-const stolen = await loadStolenCards();
 
-const kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
-const outputStream = config.OUTPUT_STREAM ?? config.KINESIS_STREAM;
-// A producer per shard task (see sink/kinesis-sink.ts), each with one PutRecords call in flight,
-// which keeps each card's alerts and summaries in order in the output.
-const sink = new KinesisSink(() => {
-  const producer = new KinesisProducer(kinesis, outputStream, { lingerMs: 20, maxInFlight: 1 });
-  producer.on('retry', (info) => {
-    metrics.putRecordsRetries.inc(info.records);
-    log.warn({ reason: info.reason, records: info.records, attempt: info.attempt, delayMs: info.delayMs }, 'PutRecords retry');
+async function start(): Promise<void> {
+  const signal = stopping.signal;
+  await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
+  store = await openStore(signal);
+  if (!store) return;
+  const openedStore = store;
+  timers.push(setInterval(() => void openedStore.stats().then((s) => metrics.setStateStats(s), () => undefined), 10_000));
+  const stolen = await loadStolenCards(store);
+  if (signal.aborted) return;
+
+  kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
+  const outputStream = config.OUTPUT_STREAM ?? config.KINESIS_STREAM;
+
+  // Leases: processors of one stream share its shards through the DynamoDB table (docs/leases.md).
+  const workerId = config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  dynamo = config.LEASE_TABLE ? createDynamoClient({ region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }) : undefined;
+  const leases = dynamo
+    ? new LeaseManager({ dynamo, table: config.LEASE_TABLE, workerId, failoverTimeMs: config.FAILOVER_TIME_MS, now: monotonicNow, log })
+    : undefined;
+  if (leases) {
+    leases.on('acquired', (_lease, how) => (how === 'steal' ? metrics.leaseSteals : metrics.leaseTakes).inc());
+    leases.on('lost', () => metrics.leasesLost.inc());
+    leases.on('renewFailed', (_shard, error) => {
+      metrics.leaseRenewFailures.inc();
+      dependencies.down('lease_table', error);
+    });
+    leases.on('reachable', () => dependencies.up('lease_table'));
+    leases.on('unreachable', (error) => dependencies.down('lease_table', error));
+    timers.push(setInterval(() => metrics.leasesHeld.set({ worker: workerId }, leases.held().length), 1_000));
+  }
+
+  // A producer per shard task and stream (see sink/kinesis-sink.ts), each with one PutRecords call
+  // in flight and, with leases, fenced: no call, first or retried, once the shard's lease is unsafe.
+  const client = kinesis;
+  sink = new KinesisSink(
+    (lane, stream) => {
+      const producer = new KinesisProducer(client, stream, { lingerMs: 20, maxInFlight: 1, ...(leases ? { fence: () => leases.isSafe(lane) } : {}) });
+      producer.on('retry', (info) => {
+        metrics.putRecordsRetries.inc(info.records);
+        if (info.reason === 'unavailable') dependencies.down('kinesis', info.error);
+        log.warn({ shardId: lane, reason: info.reason, records: info.records, attempt: info.attempt, delayMs: info.delayMs, err: info.error }, 'PutRecords retry');
+      });
+      producer.on('batch', () => metrics.putRecords.inc());
+      return producer;
+    },
+    { output: outputStream, input: config.KINESIS_STREAM },
+  );
+
+  coordinator = new ShardCoordinator({
+    kinesis,
+    stream: config.KINESIS_STREAM,
+    store,
+    sink,
+    stolen,
+    metrics,
+    log,
+    dependencies,
+    engineConfig: {
+      outOfOrdernessMs: config.OUT_OF_ORDERNESS_MS,
+      idleTimeoutMs: config.IDLE_TIMEOUT_MS,
+      idleLagMs: config.IDLE_LAG_MS,
+    },
+    now: Date.now,
+    monotonic: monotonicNow,
+    maxRecordBytes: config.MAX_RECORD_BYTES,
+    maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
+    startLookbackMs: config.START_LOOKBACK_MS,
+    getRecordsLimit: config.GET_RECORDS_LIMIT,
+    pollIntervalMs: config.POLL_INTERVAL_MS,
+    refreshMs: config.SHARD_REFRESH_MS,
+    stuckAfterMs: config.STUCK_AFTER_MS,
+    ...(leases
+      ? {
+          leases,
+          leaseCheckpointIntervalMs: config.LEASE_CHECKPOINT_INTERVAL_MS,
+          leaseOf: async (shardId: string) => (await leases.snapshot()).find((l) => l.leaseKey === shardId),
+        }
+      : {}),
   });
-  producer.on('batch', () => metrics.putRecords.inc());
-  return producer;
-});
-
-// Leases: processors of one stream share its shards through the DynamoDB table (docs/leases.md).
-const workerId = config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
-const dynamo = config.LEASE_TABLE ? createDynamoClient({ region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }) : undefined;
-const leases = dynamo
-  ? new LeaseManager({ dynamo, table: config.LEASE_TABLE, workerId, failoverTimeMs: config.FAILOVER_TIME_MS, now: Date.now, log })
-  : undefined;
-if (leases) {
-  leases.on('acquired', (_lease, how) => (how === 'steal' ? metrics.leaseSteals : metrics.leaseTakes).inc());
-  leases.on('lost', () => metrics.leasesLost.inc());
-  leases.on('renewFailed', () => metrics.leaseRenewFailures.inc());
-}
-
-const controller = new AbortController();
-let shuttingDown = false;
-const coordinator = new ShardCoordinator({
-  kinesis,
-  stream: config.KINESIS_STREAM,
-  store,
-  sink,
-  stolen,
-  metrics,
-  log,
-  engineConfig: {
-    outOfOrdernessMs: config.OUT_OF_ORDERNESS_MS,
-    idleTimeoutMs: config.IDLE_TIMEOUT_MS,
-    idleLagMs: config.IDLE_LAG_MS,
-  },
-  now: Date.now,
-  maxRecordBytes: config.MAX_RECORD_BYTES,
-  startLookbackMs: config.START_LOOKBACK_MS,
-  getRecordsLimit: config.GET_RECORDS_LIMIT,
-  pollIntervalMs: config.POLL_INTERVAL_MS,
-  refreshMs: config.SHARD_REFRESH_MS,
-  ...(leases
-    ? {
-        leases,
-        leaseCheckpointIntervalMs: config.LEASE_CHECKPOINT_INTERVAL_MS,
-        leaseOf: async (shardId: string) => (await leases.snapshot()).find((l) => l.leaseKey === shardId),
-      }
-    : {}),
-});
-
-const running = coordinator.run(controller.signal);
-
-const http = buildHttpServer({
-  registry,
-  status: () => ({ shards: coordinator.status(), nowMs: Date.now(), shuttingDown }),
-  logger: log.child({ component: 'http' }),
-});
-await http.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
-log.info(
-  { port: config.HTTP_PORT, stream: config.KINESIS_STREAM, output: outputStream, stateDir: config.STATE_DIR, workerId, leaseTable: config.LEASE_TABLE || null },
-  'processor started',
-);
-
-const stats = setInterval(() => {
-  store.stats().then((s) => metrics.setStateStats(s), () => undefined);
-}, 10_000);
-const leaseGauge = setInterval(() => {
-  if (leases) metrics.leasesHeld.set({ worker: workerId }, leases.held().length);
-}, 1_000);
-
-async function shutdown(signal: string): Promise<void> {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  log.info({ signal }, 'stopping: finishing the batches in flight, flushing, checkpointing');
-  const deadline = setTimeout(() => {
-    log.fatal({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting without a clean close');
+  starting = undefined;
+  running = coordinator.run(signal).catch((error: unknown) => {
+    // Nothing in the coordinator is meant to throw; if something does, say so and stop the process
+    // (exit 1): a coordinator that is not running runs no shard, which must never look healthy.
+    log.fatal({ err: error }, 'the shard coordinator failed; exiting');
     process.exit(1);
-  }, config.SHUTDOWN_TIMEOUT_MS);
-  controller.abort();
-  await running;
-  await sink.close();
-  clearInterval(stats);
-  clearInterval(leaseGauge);
-  dynamo?.destroy();
-  await store.close();
-  await http.close();
-  kinesis.destroy();
-  clearTimeout(deadline);
-  log.info('stopped');
-  process.exit(0);
+  });
+  log.info(
+    { port: config.HTTP_PORT, stream: config.KINESIS_STREAM, output: outputStream, stateDir: config.STATE_DIR, workerId, leaseTable: config.LEASE_TABLE || null },
+    'processor started',
+  );
 }
-process.off('SIGTERM', holdSignal);
-process.off('SIGINT', holdSignal);
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
-if (earlySignal) void shutdown(earlySignal);
+
+const startup: Promise<void> = start().catch((error: unknown) => {
+  log.fatal({ err: error }, 'start-up failed');
+  process.exit(1);
+});

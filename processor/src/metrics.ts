@@ -4,12 +4,19 @@
  *
  * Conventions: `payments_` prefix, base units (seconds, bytes), counters end in `_total`.
  * Labels are bounded: event_type is one of EVENT_TYPES or OTHER, reason one of PAYMENT_REJECT_REASONS or
- * other, shard one of the shards this process owns (call `removeShard` when one is released), and
- * no label or help text ever carries a card number.
+ * other, shard one of the shards this process owns now, and no label or help text ever carries a
+ * card number. The per-shard gauges are read from the shards' status at each scrape
+ * (`observeShards`), not pushed: a shard that is blocked still shows its lag growing, and a shard
+ * released or gone has no series left.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { EVENT_TYPES, PAYMENT_REJECT_REASONS, type EventType, type PaymentRejectReason } from '../../common/src/events.js';
-import { SHARD_STATES, type ShardState } from './http/status.js';
+import { SHARD_STATES, type ShardStatus } from './http/status.js';
+import { DEPENDENCIES, type DependencyName } from './dependencies.js';
+
+/** Why a valid payment was not processed as usual on the shard it was read from (see classify.ts). */
+export const IRREGULAR_REASONS = ['clock_ahead', 'misrouted'] as const;
+export type IrregularReason = (typeof IRREGULAR_REASONS)[number];
 
 export type EventTypeLabel = EventType | 'OTHER';
 export type RejectReasonLabel = PaymentRejectReason | 'other';
@@ -49,6 +56,13 @@ export interface PaymentsMetrics {
   readonly leasesLost: Counter;
   readonly rebuildDuration: Histogram;
   readonly recordsReplayed: Counter;
+  readonly irregularPayments: Counter<'reason'>;
+  readonly shardStuck: Gauge<'shard'>;
+  readonly shardStepDuration: Gauge<'shard'>;
+  readonly shardTaskFailures: Counter;
+  readonly dependencyUp: Gauge<'dependency'>;
+  readonly dependencyErrors: Counter<'dependency'>;
+  readonly unhandledRejections: Counter;
 
   /** Counts one record read, its type folded to OTHER unless known. */
   recordRead(eventType: string, count?: number): void;
@@ -57,13 +71,14 @@ export interface PaymentsMetrics {
   alertEmitted(late: boolean, count?: number): void;
   /** Alert latency = alert creation − payment event time (negative skew is clamped to 0). */
   observeAlertLatency(alertCreatedMs: number, paymentEventMs: number): void;
-  /** Sets 1 for the shard's current state and 0 for the others. */
-  setShardState(shard: string, state: ShardState): void;
-  setBehindLatest(shard: string, millisBehindLatest: number): void;
-  /** Watermark lag = now − watermark; not set while the shard has no watermark. */
-  setWatermarkLag(shard: string, watermarkMs: number, nowMs: number): void;
-  /** Drops every series of a shard this process no longer owns (keeps `shard` bounded). */
-  removeShard(shard: string): void;
+  /** Counts a valid payment set aside on the shard it was read from. */
+  irregularPayment(reason: IrregularReason, count?: number): void;
+  /**
+   * The per-shard gauges (state, behind latest, watermark lag, stuck, step duration) are read from
+   * `shards` at every scrape: the shards this process owns now, as they are now.
+   */
+  observeShards(shards: () => { shards: readonly ShardStatus[]; nowMs: number }): void;
+  setDependency(dependency: DependencyName, up: boolean): void;
   setStateStats(stats: { keys: number; approximateBytes: number }): void;
 }
 
@@ -95,22 +110,84 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     help: 'PAYMENT_ALERT_SUMMARY records acknowledged by the output stream.',
     registers,
   });
+  let shardsNow: () => { shards: readonly ShardStatus[]; nowMs: number } = () => ({ shards: [], nowMs: Date.now() });
   const shardBehindLatest = new Gauge({
     name: 'payments_shard_behind_latest_seconds',
-    help: "How far the last read of a shard was behind the shard's tip (Kinesis MillisBehindLatest, in seconds).",
+    help: "How far an owned shard may be behind its tip: the last read's Kinesis MillisBehindLatest, plus the time since that read once it is over a second old (grows while the shard is not read), in seconds.",
     labelNames: ['shard'] as const,
     registers,
+    collect() {
+      this.reset();
+      for (const s of shardsNow().shards) if (s.behindLatestMs !== null) this.set({ shard: s.shardId }, s.behindLatestMs / 1000);
+    },
   });
   const shardWatermarkLag = new Gauge({
     name: 'payments_shard_watermark_lag_seconds',
-    help: "Wall-clock now minus the shard's event-time watermark, in seconds.",
+    help: "Wall-clock now minus an owned shard's event-time watermark, in seconds.",
     labelNames: ['shard'] as const,
     registers,
+    collect() {
+      this.reset();
+      const { shards, nowMs } = shardsNow();
+      for (const s of shards) if (s.watermarkMs !== null) this.set({ shard: s.shardId }, (nowMs - s.watermarkMs) / 1000);
+    },
   });
   const shardState = new Gauge({
     name: 'payments_shard_state',
     help: 'Lifecycle state of each owned shard: 1 for the current state, 0 for the others.',
     labelNames: ['shard', 'state'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of shardsNow().shards) for (const state of SHARD_STATES) this.set({ shard: s.shardId, state }, state === s.state ? 1 : 0);
+    },
+  });
+  const shardStuck = new Gauge({
+    name: 'payments_shard_stuck',
+    help: 'An owned shard that made no progress for STUCK_AFTER_MS although it had work (1), else 0; any 1 fails /health.',
+    labelNames: ['shard'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of shardsNow().shards) this.set({ shard: s.shardId }, s.progress.stuck ? 1 : 0);
+    },
+  });
+  const shardStepDuration = new Gauge({
+    name: 'payments_shard_step_duration_seconds',
+    help: "How long an owned shard's current step (read, process, send, commit, restore, or waiting for a task) has lasted, in seconds.",
+    labelNames: ['shard'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of shardsNow().shards) this.set({ shard: s.shardId }, s.progress.stepMs / 1000);
+    },
+  });
+  const shardTaskFailures = new Counter({
+    name: 'payments_shard_task_failures_total',
+    help: 'Shard tasks that ended with an error (each is logged and started again from its checkpoint).',
+    registers,
+  });
+  const irregularPayments = new Counter({
+    name: 'payments_irregular_payments_total',
+    help: 'Valid payments not processed as usual where they were read, by reason: clock_ahead (event time too far ahead of arrival: alerted at once if stolen, no stream time), misrouted (not keyed by card: re-published keyed by card).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const dependencyUp = new Gauge({
+    name: 'payments_dependency_up',
+    help: 'Whether a dependency answered its last call: 1 yes, 0 no (waited for with retries).',
+    labelNames: ['dependency'] as const,
+    registers,
+  });
+  const dependencyErrors = new Counter({
+    name: 'payments_dependency_errors_total',
+    help: 'Failed calls to a dependency (each retried).',
+    labelNames: ['dependency'] as const,
+    registers,
+  });
+  const unhandledRejections = new Counter({
+    name: 'payments_unhandled_rejections_total',
+    help: 'Promise rejections no code handled (a bug): logged, never fatal.',
     registers,
   });
   const alertLatency = new Histogram({
@@ -188,6 +265,11 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
   for (const t of [...EVENT_TYPES, 'OTHER']) recordsRead.inc({ event_type: t }, 0);
   for (const r of [...PAYMENT_REJECT_REASONS, 'other']) recordsRejected.inc({ reason: r }, 0);
   for (const late of ['true', 'false']) alertsEmitted.inc({ late }, 0);
+  for (const reason of IRREGULAR_REASONS) irregularPayments.inc({ reason }, 0);
+  for (const dependency of DEPENDENCIES) {
+    dependencyErrors.inc({ dependency }, 0);
+    dependencyUp.set({ dependency }, 0);
+  }
 
   return {
     registry,
@@ -211,6 +293,13 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     leasesLost,
     rebuildDuration,
     recordsReplayed,
+    irregularPayments,
+    shardStuck,
+    shardStepDuration,
+    shardTaskFailures,
+    dependencyUp,
+    dependencyErrors,
+    unhandledRejections,
 
     recordRead(eventType, count = 1) {
       recordsRead.inc({ event_type: eventTypeLabel(eventType) }, count);
@@ -224,19 +313,15 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     observeAlertLatency(alertCreatedMs, paymentEventMs) {
       alertLatency.observe(Math.max(0, alertCreatedMs - paymentEventMs) / 1000);
     },
-    setShardState(shard, state) {
-      for (const s of SHARD_STATES) shardState.set({ shard, state: s }, s === state ? 1 : 0);
+    irregularPayment(reason, count = 1) {
+      irregularPayments.inc({ reason }, count);
     },
-    setBehindLatest(shard, millisBehindLatest) {
-      shardBehindLatest.set({ shard }, millisBehindLatest / 1000);
+    observeShards(shards) {
+      shardsNow = shards;
     },
-    setWatermarkLag(shard, watermarkMs, nowMs) {
-      shardWatermarkLag.set({ shard }, (nowMs - watermarkMs) / 1000);
-    },
-    removeShard(shard) {
-      shardBehindLatest.remove({ shard });
-      shardWatermarkLag.remove({ shard });
-      for (const state of SHARD_STATES) shardState.remove({ shard, state });
+    setDependency(dependency, up) {
+      dependencyUp.set({ dependency }, up ? 1 : 0);
+      if (!up) dependencyErrors.inc({ dependency });
     },
     setStateStats(stats) {
       stateKeys.set(stats.keys);

@@ -25,6 +25,13 @@ const EXPECTED = {
   payments_leases_lost_total: { type: 'counter', labels: [] },
   payments_rebuild_duration_seconds: { type: 'histogram', labels: [] },
   payments_records_replayed_total: { type: 'counter', labels: [] },
+  payments_irregular_payments_total: { type: 'counter', labels: ['reason'] },
+  payments_shard_stuck: { type: 'gauge', labels: ['shard'] },
+  payments_shard_step_duration_seconds: { type: 'gauge', labels: ['shard'] },
+  payments_shard_task_failures_total: { type: 'counter', labels: [] },
+  payments_dependency_up: { type: 'gauge', labels: ['dependency'] },
+  payments_dependency_errors_total: { type: 'counter', labels: ['dependency'] },
+  payments_unhandled_rejections_total: { type: 'counter', labels: [] },
 } as const;
 
 function setup() {
@@ -92,24 +99,45 @@ t.test('labels are bounded and never carry a card number', async (t) => {
   t.notMatch(await registry.metrics(), '4111111111111111', 'the card number is nowhere in the output');
 });
 
-t.test('shard gauges: one current state, seconds, and removal', async (t) => {
+t.test('shard gauges are read from the owned shards at each scrape: state, seconds, stuck, and gone when not owned', async (t) => {
   const { registry, metrics } = setup();
-  metrics.setShardState('shardId-000000000001', 'RESTORING');
-  metrics.setShardState('shardId-000000000001', 'RUNNING');
-  metrics.setShardState('shardId-000000000002', 'CREATED');
-  metrics.setBehindLatest('shardId-000000000001', 2500);
-  metrics.setWatermarkLag('shardId-000000000001', 1_000_000, 1_004_000);
+  const progress = { step: 'send' as const, stepMs: 61_500, sinceCommitMs: 61_500, failures: 0, lastError: undefined, stuck: 'step "send" has lasted 61.5 s' };
+  const status = (shardId: string, over: object = {}) => ({ shardId, state: 'RUNNING' as const, watermarkMs: 1_000_000, idle: false, millisBehindLatest: 2_500, behindLatestMs: 2_500, progress, ...over });
+  let shards = [status('shardId-000000000001'), status('shardId-000000000002', { state: 'CREATED', watermarkMs: null, behindLatestMs: null, progress: { ...progress, step: 'waiting', stepMs: 10, stuck: undefined } })];
+  let nowMs = 1_004_000;
+  metrics.observeShards(() => ({ shards, nowMs }));
   let families = parsePrometheusText(await registry.metrics());
   const state = families.get('payments_shard_state')!.samples.filter((s) => s.labels.shard === 'shardId-000000000001');
   t.same(Object.fromEntries(state.map((s) => [s.labels.state, s.value])), { CREATED: 0, RESTORING: 0, RUNNING: 1, CLOSED: 0 });
-  t.equal(families.get('payments_shard_behind_latest_seconds')!.samples[0]?.value, 2.5);
+  t.same(families.get('payments_shard_behind_latest_seconds')!.samples.map((s) => [s.labels.shard, s.value]), [['shardId-000000000001', 2.5]], 'no series before a first read');
   t.equal(families.get('payments_shard_watermark_lag_seconds')!.samples[0]?.value, 4);
-  metrics.removeShard('shardId-000000000001');
+  t.same(families.get('payments_shard_stuck')!.samples.map((s) => [s.labels.shard, s.value]), [['shardId-000000000001', 1], ['shardId-000000000002', 0]]);
+  t.equal(families.get('payments_shard_step_duration_seconds')!.samples[0]?.value, 61.5);
+  // A blocked shard's lag grows between scrapes with nothing pushed; a shard no longer owned disappears.
+  nowMs += 10_000;
+  shards = [status('shardId-000000000002', { state: 'RUNNING' })];
   families = parsePrometheusText(await registry.metrics());
-  for (const name of ['payments_shard_state', 'payments_shard_behind_latest_seconds', 'payments_shard_watermark_lag_seconds']) {
+  t.equal(families.get('payments_shard_watermark_lag_seconds')!.samples[0]?.value, 14, 'lag read at scrape time');
+  for (const name of ['payments_shard_state', 'payments_shard_behind_latest_seconds', 'payments_shard_watermark_lag_seconds', 'payments_shard_stuck', 'payments_shard_step_duration_seconds']) {
     t.notOk(families.get(name)!.samples.some((s) => s.labels.shard === 'shardId-000000000001'), `${name} forgets the shard`);
   }
   t.equal(families.get('payments_shard_state')!.samples.filter((s) => s.labels.shard === 'shardId-000000000002').length, 4);
+});
+
+t.test('irregular payments and dependencies are counted by bounded labels, from 0', async (t) => {
+  const { registry, metrics } = setup();
+  let families = parsePrometheusText(await registry.metrics());
+  t.same(Object.fromEntries(families.get('payments_irregular_payments_total')!.samples.map((s) => [s.labels.reason, s.value])), { clock_ahead: 0, misrouted: 0 });
+  t.same(Object.fromEntries(families.get('payments_dependency_up')!.samples.map((s) => [s.labels.dependency, s.value])), { kinesis: 0, lease_table: 0, state_store: 0 });
+  metrics.irregularPayment('clock_ahead');
+  metrics.irregularPayment('misrouted', 3);
+  metrics.setDependency('kinesis', true);
+  metrics.setDependency('lease_table', false);
+  metrics.setDependency('lease_table', false);
+  families = parsePrometheusText(await registry.metrics());
+  t.same(Object.fromEntries(families.get('payments_irregular_payments_total')!.samples.map((s) => [s.labels.reason, s.value])), { clock_ahead: 1, misrouted: 3 });
+  t.same(Object.fromEntries(families.get('payments_dependency_up')!.samples.map((s) => [s.labels.dependency, s.value])), { kinesis: 1, lease_table: 0, state_store: 0 });
+  t.same(Object.fromEntries(families.get('payments_dependency_errors_total')!.samples.map((s) => [s.labels.dependency, s.value])), { kinesis: 0, lease_table: 2, state_store: 0 });
 });
 
 t.test('alert latency lands in the bucket around its target', async (t) => {
@@ -135,7 +163,7 @@ t.test('alert latency lands in the bucket around its target', async (t) => {
 t.test('exposition parses strictly, every sample line matches the line format', async (t) => {
   const { registry, metrics } = setup();
   metrics.recordRead('PAYMENT_EVENT');
-  metrics.setShardState('shardId-000000000001', 'RUNNING');
+  metrics.observeShards(() => ({ shards: [{ shardId: 'shardId-000000000001', state: 'RUNNING', watermarkMs: 0, idle: false, millisBehindLatest: 0, behindLatestMs: 0, progress: { step: 'read', stepMs: 1, sinceCommitMs: 1, failures: 0, lastError: undefined, stuck: undefined } }], nowMs: 1_000 }));
   metrics.putRecords.inc(3);
   metrics.putRecordsRetries.inc();
   metrics.summariesEmitted.inc();

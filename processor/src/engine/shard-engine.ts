@@ -17,6 +17,7 @@ import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
 import { AlertWindows, WINDOW_KEY_PREFIX, type HeldPayment } from './alerts.js';
 import { alertEventId, summaryEventId } from './ids.js';
 import { PANE_KEY_PREFIX, PaneStore, type StoredPane } from './panes.js';
+import { PromptAlerts, PROMPT_KEY_PREFIX, type PromptPayment } from './prompt.js';
 import { upperBound } from './sorted.js';
 import { stateReader } from './state.js';
 import {
@@ -48,7 +49,7 @@ export interface EngineMeta extends WatermarkState {
 /** The eight possible outcomes, made once: one per stolen payment was a measurable share of its garbage. */
 const both = (status: PaymentOutcome['status']): readonly [PaymentOutcome, PaymentOutcome] =>
   [Object.freeze({ status, summarized: false }), Object.freeze({ status, summarized: true })] as const;
-const OUTCOMES = { not_stolen: both('not_stolen'), held: both('held'), late: both('late'), duplicate: both('duplicate') };
+const OUTCOMES = { not_stolen: both('not_stolen'), held: both('held'), late: both('late'), duplicate: both('duplicate'), clock_ahead: both('clock_ahead') };
 const outcome = (status: PaymentOutcome['status'], summarized: boolean): PaymentOutcome => OUTCOMES[status][summarized ? 1 : 0];
 
 export class ShardEngine {
@@ -56,6 +57,7 @@ export class ShardEngine {
   #watermark: Watermark;
   readonly #alerts: AlertWindows;
   readonly #panes: PaneStore;
+  readonly #prompt = new PromptAlerts();
   #doneThrough: number | null = null;
   #cursor: EngineMeta['summaryCursor'] = null;
   #metaDirty = false;
@@ -98,6 +100,7 @@ export class ShardEngine {
         heldGroup: (key, payments) => engine.#alerts.restoreGroup(key, payments),
         pane: (card, start, pane, group) => engine.#panes.restore(card, start, pane, group),
         paneEntry: (start, key, group) => engine.#panes.addStoredKey(start, key, group),
+        prompt: (payment) => engine.#prompt.restore(payment),
       },
       engine.config,
     );
@@ -121,6 +124,7 @@ export class ShardEngine {
    */
   *entries(): IterableIterator<[string, unknown]> {
     yield [META_KEY, this.#meta()];
+    yield* this.#prompt.entries();
     yield* this.#alerts.entries();
     yield* this.#panes.entries();
   }
@@ -162,6 +166,19 @@ export class ShardEngine {
     if (this.#watermark.observe(eventTimeMs)) this.#metaDirty = true;
   }
 
+  /**
+   * A stolen card's payment whose event time is not to be trusted: stamped more than the allowed
+   * clock skew ahead of `arrivalMs`, when Kinesis received it (the runtime decides; see
+   * prompt.ts). It is alerted at the next drain, flagged with how far ahead its clock was, and
+   * touches nothing else: no watermark move, no window, no summary. A payment of another card
+   * with such a clock needs no call at all.
+   */
+  onClockAheadPayment(event: PaymentInput, eventTimeMs: number, arrivalMs: number): PaymentOutcome {
+    const { card_number: card, amount, currency, merchant_id: merchant } = event.data;
+    const added = this.#prompt.add({ id: event.event_id, at: eventTimeMs, origin: event.event_date_origin, card, amount, currency, merchant, late: false, arrivalMs });
+    return outcome(added ? 'clock_ahead' : 'duplicate', false);
+  }
+
   /** Wall-clock advance of a quiet, caught-up shard (see Watermark.onIdle); true when it moved. */
   onIdle(input: IdleInput): boolean {
     const moved = this.#watermark.onIdle(input);
@@ -169,8 +186,14 @@ export class ShardEngine {
     return moved;
   }
 
+  /** True while any stolen payment waits for its alert (held in a window, or to be alerted at once). */
+  holdsAlerts(): boolean {
+    return this.#prompt.size > 0 || this.#alerts.windowCount > 0;
+  }
+
   /** True when drain() would return at least one record. */
   hasPendingEmissions(): boolean {
+    if (this.#prompt.size > 0) return true;
     const wm = this.#watermark.ms;
     if (wm === null) return false;
     return this.#nextClosedWindow() !== undefined || this.#nextBoundary(wm) !== undefined;
@@ -184,9 +207,12 @@ export class ShardEngine {
    */
   drain(limit: number, nowMs: number): Emission[] {
     const out: Emission[] = [];
-    const wm = this.#watermark.ms;
-    if (wm === null || limit <= 0) return out;
+    if (limit <= 0) return out;
     const createdAt = iso(nowMs);
+    // Payments with an untrusted clock first: they were due when they arrived.
+    for (let p: PromptPayment | undefined; out.length < limit && (p = this.#prompt.shift()) !== undefined; ) out.push(this.#alertOf(p, createdAt));
+    const wm = this.#watermark.ms;
+    if (wm === null) return out;
     while (out.length < limit) {
       const window = this.#nextClosedWindow();
       const boundary = this.#nextBoundary(wm);
@@ -210,6 +236,7 @@ export class ShardEngine {
    * windows are emptied and every boundary up to the watermark is completed (panes purged).
    */
   skipDue(): void {
+    while (this.#prompt.shift() !== undefined);
     const wm = this.#watermark.ms;
     if (wm === null) return;
     for (let w = this.#nextClosedWindow(); w !== undefined; w = this.#nextClosedWindow()) this.#alerts.shift(w);
@@ -220,7 +247,7 @@ export class ShardEngine {
   takeChanges(): StateChanges {
     const puts: [string, unknown][] = [];
     const dels: string[] = [];
-    for (const [key, value] of [...this.#alerts.takeDirty(), ...this.#panes.takeDirty()]) {
+    for (const [key, value] of [...this.#prompt.takeDirty(), ...this.#alerts.takeDirty(), ...this.#panes.takeDirty()]) {
       if (value === undefined) dels.push(key);
       else puts.push([key, value]);
     }
@@ -233,14 +260,15 @@ export class ShardEngine {
 
   /** Forgets the changes since the last takeChanges (for a state about to be written whole via entries()). */
   discardChanges(): void {
+    this.#prompt.discardDirty();
     this.#alerts.discardDirty();
     this.#panes.discardDirty();
     this.#metaDirty = false;
   }
 
   /** Sizes for gauges. */
-  stats(): { pendingAlertWindows: number; panes: number; cards: number } {
-    return { pendingAlertWindows: this.#alerts.windowCount, panes: this.#panes.paneCount, cards: this.#panes.cardCount };
+  stats(): { pendingAlertWindows: number; promptAlerts: number; panes: number; cards: number } {
+    return { pendingAlertWindows: this.#alerts.windowCount, promptAlerts: this.#prompt.size, panes: this.#panes.paneCount, cards: this.#panes.cardCount };
   }
 
   #takeStolen(event: PaymentInput, at: number): PaymentOutcome {
@@ -282,7 +310,11 @@ export class ShardEngine {
   }
 
   #alert(windowStart: number, createdAt: string): AlertEvent {
-    const p = this.#alerts.shift(windowStart);
+    return this.#alertOf(this.#alerts.shift(windowStart), createdAt);
+  }
+
+  #alertOf(p: HeldPayment | PromptPayment, createdAt: string): AlertEvent {
+    const windowStart = this.#alerts.startOf(p.at);
     // A window's alerts go out together: its bounds are formatted once, not twice per alert.
     if (this.#alertBounds?.start !== windowStart) {
       this.#alertBounds = { start: windowStart, startIso: iso(windowStart), endIso: iso(this.#alerts.endOf(windowStart)) };
@@ -301,6 +333,7 @@ export class ShardEngine {
         window_start: this.#alertBounds.startIso,
         window_end: this.#alertBounds.endIso,
         late: p.late,
+        ...('arrivalMs' in p ? { clock_ahead_ms: p.at - p.arrivalMs } : {}),
       },
     };
   }
@@ -358,4 +391,4 @@ export class ShardEngine {
 }
 
 export type { StoredPane };
-export { PANE_KEY_PREFIX, WINDOW_KEY_PREFIX };
+export { PANE_KEY_PREFIX, PROMPT_KEY_PREFIX, WINDOW_KEY_PREFIX };

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { HELD_KEY, WHOLE_WINDOW_KEY, type HeldPayment, type StoredHeld } from './alerts.js';
 import type { EngineMeta } from './shard-engine.js';
 import { OWN_KEY_GROUP, PANE_GROUP_KEY, PANE_KEY, type CurrencyAggregate, type StoredPane } from './panes.js';
+import { PROMPT_KEY, type PromptPayment } from './prompt.js';
 import { EngineStateError, floorTo, type EngineConfig } from './types.js';
 
 const time = z.number().int();
@@ -35,6 +36,8 @@ const heldGroupSchema = z.array(
   }),
 );
 
+/** A payment to alert at once (prompt.ts): a held payment plus its arrival time. */
+const promptSchema = heldGroupSchema.element.extend({ arrivalMs: time });
 
 const isInt = Number.isSafeInteger;
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -94,6 +97,8 @@ export interface StateSink {
   pane(card: string, start: number, pane: StoredPane, group: number): void;
   /** A stored entry holding panes of `start`, once per entry. */
   paneEntry(start: number, key: string, group: number): void;
+  /** A stored payment to alert at once (a clock ahead of its arrival). */
+  prompt(payment: PromptPayment): void;
 }
 
 /** Checks entries as they come and hands windows and panes to `sink`; `finish` checks the meta. */
@@ -120,6 +125,11 @@ export function stateReader(sink: StateSink, config: EngineConfig): StateReader 
         if (problem) throw new EngineStateError(`state entry ${key} is invalid: ${problem}`);
         sink.pane(m[1] as string, Number(m[2]), value as StoredPane, OWN_KEY_GROUP);
         sink.paneEntry(Number(m[2]), key, OWN_KEY_GROUP);
+      } else if ((m = PROMPT_KEY.exec(key))) {
+        const r = promptSchema.safeParse(value);
+        if (!r.success) throw new EngineStateError(`state entry ${key} is invalid: ${r.error.issues[0]?.message ?? ''}`);
+        if (r.data.arrivalMs !== Number(m[1]) || r.data.id !== m[2]) throw new EngineStateError(`state entry ${key} is invalid: its arrival time or id is not its key's`);
+        sink.prompt(r.data);
       } else if ((m = HELD_KEY.exec(key)) || (m = WHOLE_WINDOW_KEY.exec(key))) {
         const start = Number(m[1]);
         let payments: HeldPayment[];

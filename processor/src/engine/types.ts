@@ -70,10 +70,12 @@ export interface PaymentInput {
  * - held: waits in its alert window until the watermark closes it.
  * - late: its window had closed on arrival; its alert (late: true) is queued at once.
  * - duplicate: this event_id was already taken in; nothing changed.
+ * - clock_ahead: its event time was too far ahead of its arrival to be trusted; alerted at the
+ *   next drain (clock_ahead_ms set), no window, no summary, no watermark move.
  * `summarized` is false when the payment is too old for any summary still to be emitted.
  */
 export interface PaymentOutcome {
-  readonly status: 'not_stolen' | 'held' | 'late' | 'duplicate';
+  readonly status: 'not_stolen' | 'held' | 'late' | 'duplicate' | 'clock_ahead';
   readonly summarized: boolean;
 }
 
@@ -82,8 +84,12 @@ export interface IdleInput {
   readonly nowMs: number;
   /** True when the last GetRecords said MillisBehindLatest = 0 (no backlog). */
   readonly caughtUp: boolean;
-  /** Wall-clock time the shard last returned a record (or started being read, if it never did). */
-  readonly lastRecordAtMs: number;
+  /**
+   * Wall-clock instant of the shard's last event-time progress: the last payment that moved its
+   * watermark (or when it started being read, if none has). Any other record (the processor's
+   * own output, rejects, other event types, payments older than stream time) is not progress.
+   */
+  readonly lastProgressAtMs: number;
 }
 
 export type Emission = AlertEvent | SummaryEvent;

@@ -42,8 +42,8 @@ export class Watermark {
    * Wall-clock advance. Only when the shard has no backlog (a backlog means older records are
    * still to come, and advancing would make them late) and has been quiet for idleTimeoutMs.
    */
-  onIdle({ nowMs, caughtUp, lastRecordAtMs }: IdleInput): boolean {
-    if (!caughtUp || nowMs - lastRecordAtMs < this.#config.idleTimeoutMs) return false;
+  onIdle({ nowMs, caughtUp, lastProgressAtMs }: IdleInput): boolean {
+    if (!caughtUp || nowMs - lastProgressAtMs < this.#config.idleTimeoutMs) return false;
     return this.#raise(nowMs - this.#config.idleLagMs);
   }
 

@@ -1,11 +1,12 @@
 /**
  * Readiness as a pure function of the processor's status, so that every case is tested without
- * a server. Ready means: not shutting down, owning at least one shard, and every shard RUNNING
- * and close to real time, where close means its watermark is within `maxWatermarkLagMs` of now,
- * or the shard is idle (no records: the watermark cannot move), or it is caught up with the tip
- * (MillisBehindLatest 0: the records are simply old).
+ * a server. Ready means: started, not shutting down, every dependency answering, owning at least
+ * one shard, and every shard RUNNING, not stuck and close to real time, where close means its
+ * watermark is within `maxWatermarkLagMs` of now, or the shard is idle (no event-time progress:
+ * the watermark follows the clock), or it is caught up with the tip (MillisBehindLatest 0: the
+ * records are simply old).
  */
-import type { ProcessorStatus, ShardStatus } from './status.js';
+import type { DependencyState, ProcessorStatus, ShardStatus } from './status.js';
 
 export const DEFAULT_MAX_WATERMARK_LAG_MS = 30_000;
 
@@ -21,11 +22,20 @@ export interface ShardReadiness {
   idle: boolean;
 }
 
+/** A dependency that does not answer, for the /ready body. */
+export interface DependencyDown {
+  name: DependencyState['name'];
+  /** Seconds it has been down. */
+  forSeconds: number;
+  error: string;
+}
+
 export interface Readiness {
   ready: boolean;
   /** Why the process as a whole is not ready (beyond its shards); absent when it is. */
   reason?: string;
   shuttingDown: boolean;
+  dependenciesDown: DependencyDown[];
   shards: ShardReadiness[];
 }
 
@@ -33,6 +43,7 @@ function shardReadiness(shard: ShardStatus, nowMs: number, maxLagMs: number): Sh
   const watermarkLagMs = shard.watermarkMs === null ? null : nowMs - shard.watermarkMs;
   const base = { shardId: shard.shardId, state: shard.state, watermarkLagMs, millisBehindLatest: shard.millisBehindLatest, idle: shard.idle };
   if (shard.state !== 'RUNNING') return { ...base, ready: false, reason: `state is ${shard.state}, not RUNNING` };
+  if (shard.progress.stuck) return { ...base, ready: false, reason: `stuck: ${shard.progress.stuck}` };
   if (watermarkLagMs !== null && watermarkLagMs <= maxLagMs) return { ...base, ready: true };
   if (shard.idle) return { ...base, ready: true };
   if (shard.millisBehindLatest === 0) return { ...base, ready: true };
@@ -42,9 +53,15 @@ function shardReadiness(shard: ShardStatus, nowMs: number, maxLagMs: number): Sh
 
 export function evaluateReadiness(status: ProcessorStatus, maxWatermarkLagMs = DEFAULT_MAX_WATERMARK_LAG_MS): Readiness {
   const shards = status.shards.map((s) => shardReadiness(s, status.nowMs, maxWatermarkLagMs));
+  const dependenciesDown = status.dependencies
+    .filter((d) => !d.up)
+    .map((d) => ({ name: d.name, forSeconds: +((status.nowMs - d.sinceMs) / 1000).toFixed(1), error: d.error ?? '' }));
   let reason: string | undefined;
   if (status.shuttingDown) reason = 'shutting down';
+  else if (status.starting) reason = `starting: ${status.starting}`;
+  else if (dependenciesDown.length > 0) reason = `waiting for ${dependenciesDown.map((d) => `${d.name} (${d.error})`).join(', ')}`;
   else if (shards.length === 0) reason = 'no shard owned yet';
   else if (shards.some((s) => !s.ready)) reason = `${shards.filter((s) => !s.ready).length} of ${shards.length} shards not ready`;
-  return reason === undefined ? { ready: true, shuttingDown: status.shuttingDown, shards } : { ready: false, reason, shuttingDown: status.shuttingDown, shards };
+  const base = { shuttingDown: status.shuttingDown, dependenciesDown, shards };
+  return reason === undefined ? { ready: true, ...base } : { ready: false, reason, ...base };
 }

@@ -1,25 +1,29 @@
 /**
  * The processor's HTTP surface: liveness, readiness and Prometheus metrics. It only READS: the
  * status comes from a function main.ts provides, metrics from the injected registry. It owns no
- * state, starts nothing, and is tested with `inject()` without a socket; main.ts calls `listen`
- * and closes it during shutdown.
+ * state, starts nothing, and is tested with `inject()` without a socket; main.ts starts it first
+ * (so that a start-up waiting for a dependency is visible) and closes it during shutdown.
  *
- * GET /health  200 {status:'ok'} while the process is alive; 503 {status:'shutting_down'} once
+ * GET /health  200 {status:'ok'} while the process is alive and no owned shard is stuck;
+ *              503 {status:'stuck', stuck:[{shardId, reason}]} when one is (see health.ts: the
+ *              container health check then replaces the task); 503 {status:'shutting_down'} once
  *              shutdown has begun, so that nothing new is routed to a draining task (ECS keeps
  *              stopping it regardless; liveness turning red then is expected, not an incident).
- * GET /ready   200 when every owned shard is RUNNING and near real time (see readiness.ts),
- *              else 503; the body says, per shard, why not.
+ * GET /ready   200 when started, every dependency answers, and every owned shard is RUNNING and
+ *              near real time (see readiness.ts), else 503; the body says why not.
  * GET /metrics Prometheus text exposition of the registry.
  * Request logging is off: probes every few seconds would drown the log. Errors are still logged.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { DEFAULT_MAX_WATERMARK_LAG_MS, evaluateReadiness } from './readiness.js';
+import { evaluateHealth } from './health.js';
 import type { ProcessorStatus } from './status.js';
 
 export type { ProcessorStatus, ShardStatus, ShardState } from './status.js';
 export { SHARD_STATES } from './status.js';
 export { evaluateReadiness, DEFAULT_MAX_WATERMARK_LAG_MS, type Readiness, type ShardReadiness } from './readiness.js';
+export { evaluateHealth, type Health } from './health.js';
 
 export interface HttpServerOptions {
   registry: Registry;
@@ -51,7 +55,9 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   });
 
   app.get('/health', async (_request, reply) => {
-    if (status().shuttingDown) return reply.code(503).send({ status: 'shutting_down' });
+    const health = evaluateHealth(status());
+    if (health.status === 'shutting_down') return reply.code(503).send({ status: 'shutting_down' });
+    if (!health.healthy) return reply.code(503).send({ status: health.status, stuck: health.stuck });
     return reply.code(200).send({ status: 'ok' });
   });
 

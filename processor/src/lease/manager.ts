@@ -64,7 +64,12 @@ export interface LeaseManagerOptions {
   safetyMarginMs?: number;
   /** Checkpoint of a new lease for a shard without parents. Default TRIM_HORIZON; children always start at TRIM_HORIZON. */
   initialPosition?: InitialPosition;
-  /** Local clock, epoch ms; only differences of it are used. */
+  /**
+   * Local clock, ms; only differences of it are used. Give it a monotonic clock (performance.now):
+   * a wall-clock step would otherwise stretch or shrink every duration the safety argument
+   * rests on (a step back keeps an unrenewed lease "safe" too long, a step forward makes live
+   * workers' leases look expired).
+   */
   now: () => number;
   random?: () => number;
   /** DynamoDB retries for throttling and network errors (attempts, backoff). */
@@ -331,8 +336,8 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         throw new LeaseLostError(shardId, `checkpoint from an earlier tenure (acquired at ${input.acquiredCounter}, now ${h.acquiredCounter})`);
       }
       const startedAt = this.#now();
-      const { sequenceNumber, watermarkMs, checkpointAtMs } = input;
-      const result = await this.#table.checkpoint(shardId, this.workerId, h.counter, { sequenceNumber, watermarkMs, checkpointAtMs });
+      const { sequenceNumber, watermarkMs, checkpointAtMs, stateId } = input;
+      const result = await this.#table.checkpoint(shardId, this.workerId, h.counter, { sequenceNumber, watermarkMs, checkpointAtMs, ...(stateId ? { stateId } : {}) });
       if (result === 'conflict') {
         this.#drop(shardId, 'checkpoint-conflict');
         throw new LeaseLostError(shardId, 'checkpoint refused: another worker holds the lease now');
@@ -345,6 +350,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         checkpoint: input.sequenceNumber,
         checkpointWatermarkMs: input.watermarkMs,
         checkpointAtMs: input.checkpointAtMs,
+        checkpointStateId: input.stateId,
         ownerSwitchesSinceCheckpoint: 0,
       };
       if (input.sequenceNumber === SHARD_END) {
@@ -410,17 +416,19 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const interval = this.options.renewIntervalMs;
     const renewing = (async () => {
       while (!signal.aborted) {
-        const began = Date.now();
+        const began = this.#now();
         await this.renew();
-        await sleep(Math.max(0, interval - (Date.now() - began)), signal);
+        await sleep(Math.max(0, interval - (this.#now() - began)), signal);
       }
     })();
     const balancing = (async () => {
       while (!signal.aborted) {
         try {
           await this.rebalance(options.readable);
+          this.emit('reachable');
         } catch (error) {
           this.#log.warn({ err: error }, 'lease rebalance failed; retrying at the next interval');
+          this.emit('unreachable', error);
         }
         // Scans run twice per renew interval (jittered down only): a dead worker's last counter is
         // then seen within half an interval of its last renewal and its expiry acted on within half

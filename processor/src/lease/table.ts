@@ -53,6 +53,7 @@ export function decodeLease(item: Item): Lease {
     childShardIds: strings(item[ATTR.children]),
     checkpointWatermarkMs: num(item[ATTR.watermark]),
     checkpointAtMs: num(item[ATTR.checkpointAt]),
+    checkpointStateId: item[ATTR.stateId]?.S,
   };
 }
 
@@ -211,13 +212,12 @@ export class LeaseTable {
     shardId: string,
     me: string,
     counter: number,
-    cp: { sequenceNumber: string; watermarkMs: number; checkpointAtMs: number },
+    cp: { sequenceNumber: string; watermarkMs: number; checkpointAtMs: number; stateId?: string },
   ): Promise<WriteResult> {
     return this.#update(
       shardId,
       {
-        UpdateExpression:
-          'SET #counter = :next, #checkpoint = :cp, #watermark = :wm, #at = :at, #switches = :zero',
+        UpdateExpression: `SET #counter = :next, #checkpoint = :cp, #watermark = :wm, #at = :at, #switches = :zero${cp.stateId ? ', #state = :state' : ' REMOVE #state'}`,
         ConditionExpression: '#owner = :me AND #counter = :counter',
         ExpressionAttributeNames: {
           '#owner': ATTR.owner,
@@ -226,6 +226,7 @@ export class LeaseTable {
           '#watermark': ATTR.watermark,
           '#at': ATTR.checkpointAt,
           '#switches': ATTR.ownerSwitches,
+          '#state': ATTR.stateId,
         },
         ExpressionAttributeValues: {
           ':me': s(me),
@@ -235,6 +236,7 @@ export class LeaseTable {
           ':wm': n(cp.watermarkMs),
           ':at': n(cp.checkpointAtMs),
           ':zero': n(0),
+          ...(cp.stateId ? { ':state': s(cp.stateId) } : {}),
         },
       },
       (l) => l?.leaseOwner === me && l.leaseCounter === counter + 1 && l.checkpoint === cp.sequenceNumber,

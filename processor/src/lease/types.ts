@@ -24,6 +24,7 @@ export const ATTR = {
   children: 'childShardIds',
   watermark: 'checkpointWatermarkMs',
   checkpointAt: 'checkpointAt',
+  stateId: 'checkpointStateId',
 } as const;
 
 /** One lease as read from the table. */
@@ -44,6 +45,12 @@ export interface Lease {
   readonly checkpointWatermarkMs: number | undefined;
   /** Epoch ms of the checkpoint, to rebuild state from the point in time it describes. */
   readonly checkpointAtMs: number | undefined;
+  /**
+   * The local state the checkpoint was taken from (ShardCheckpoint.stateId of the worker that
+   * wrote it). A worker whose own state has this id and is at or past the checkpoint continues
+   * it exactly, so it need not rebuild (see ShardTask's restore).
+   */
+  readonly checkpointStateId: string | undefined;
 }
 
 export function isFinished(lease: Lease): boolean {
@@ -56,6 +63,8 @@ export interface CheckpointInput {
   sequenceNumber: string;
   watermarkMs: number;
   checkpointAtMs: number;
+  /** The id of the local state this checkpoint was taken from (Lease.checkpointStateId). */
+  stateId?: string;
   /**
    * The `leaseCounter` of the lease as 'acquired' handed it to the shard task. Each acquisition
    * writes a new counter value, so this names the tenure: a task of an earlier tenure of the same
@@ -82,6 +91,10 @@ export interface LeaseEvents {
   stolen: [lease: Lease, from: string];
   /** A renewal failed for another reason than a conflict (throttling, network); the lease is kept for now. */
   renewFailed: [shardId: string, error: unknown];
+  /** A rebalance round (a scan of the table) worked (start() only). */
+  reachable: [];
+  /** A rebalance round failed after its retries: the table does not answer (start() only). */
+  unreachable: [error: unknown];
 }
 
 export interface LeaseCounters {

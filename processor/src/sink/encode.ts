@@ -42,6 +42,7 @@ const A_CURRENCY = lit(',"currency":"');
 const A_MERCHANT = lit('","merchant_id":');
 const A_WSTART = lit(',"window_start":"');
 const A_LATE = lit('","late":');
+const A_CLOCK_AHEAD = lit(',"clock_ahead_ms":');
 const A_END = lit('}}');
 const TRUE = lit('true');
 const FALSE = lit('false');
@@ -139,6 +140,10 @@ function writeAlert(w: JsonWriter, e: AlertEvent, s: Segments): void {
   w.string(d.merchant_id);
   w.bytes(s.alertBounds.of(d.window_start, d.window_end));
   w.bytes(d.late ? TRUE : FALSE);
+  if (d.clock_ahead_ms !== undefined) {
+    w.bytes(A_CLOCK_AHEAD);
+    w.number(d.clock_ahead_ms);
+  }
   w.bytes(A_END);
 }
 

@@ -1,13 +1,16 @@
 /**
  * The processor's output: alerts, summaries and rejects, encoded once and handed to a producer
- * (PutRecords batches of ≤ 500 records / 5 MiB, only failed entries retried, never dropped).
- * `emit` resolves when Kinesis has acknowledged every record, which is what lets the shard task
- * write its checkpoint afterwards; awaiting it is the backpressure.
+ * (PutRecords batches of ≤ 500 records / 5 MiB, only failed entries retried, never dropped), and
+ * payments re-published to the input stream keyed by their card (see classify.ts, `misrouted`).
+ * `emit` and `republish` resolve when Kinesis has acknowledged every record, which is what lets
+ * the shard task write its checkpoint afterwards; awaiting them is the backpressure.
  *
- * One producer per input shard (a lane), each with one PutRecords call in flight: a card's alerts
- * and summaries all come from the one shard task that owns the card, so they stay in order, while
- * the shards no longer wait on each other's calls (one shared producer serialised every shard's
- * output, which held back the read rate under load; docs/benchmarks.md).
+ * One producer per input shard and target stream (a lane), each with one PutRecords call in
+ * flight, so the shards never wait on each other's calls (one shared producer serialised every
+ * shard's output, which held back the read rate under load; docs/benchmarks.md). A card's alerts
+ * and summaries all come from the one shard task that owns the card, and go out with the card as
+ * their order key: they land in the stream in the order the engine emitted them, even when a
+ * PutRecords call fails in part and is retried (see common/src/producer.ts).
  */
 import type { KinesisProducer } from '../../../common/src/producer.js';
 import type { AlertEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
@@ -15,37 +18,65 @@ import { encodeOutputs } from './encode.js';
 
 export type OutputEvent = AlertEvent | SummaryEvent | RejectedEvent;
 
-/** Alerts and summaries go to their card's shard; a reject to its input shard's key. */
-function partitionKey(event: OutputEvent): string {
-  return event.event_type === 'PAYMENT_EVENT_REJECTED' ? event.data.shard_id : event.data.card_number;
+/** A record to write again as it is, under another partition key. */
+export interface RepublishedRecord {
+  data: Uint8Array;
+  partitionKey: string;
 }
 
-export class KinesisSink {
-  readonly #newProducer: () => KinesisProducer;
-  readonly #lanes = new Map<string, KinesisProducer>();
+/** Makes the producer of one lane: output of shard `lane`, written to `stream`. */
+export type ProducerFactory = (lane: string, stream: string) => KinesisProducer;
 
-  constructor(newProducer: () => KinesisProducer) {
+export class KinesisSink {
+  readonly #newProducer: ProducerFactory;
+  readonly #output: string;
+  readonly #input: string;
+  /** Producers by lane, then by stream (one when the output stream is the input stream). */
+  readonly #lanes = new Map<string, Map<string, KinesisProducer>>();
+
+  constructor(newProducer: ProducerFactory, streams: { output: string; input: string }) {
     this.#newProducer = newProducer;
+    this.#output = streams.output;
+    this.#input = streams.input;
   }
 
   async emit(events: readonly OutputEvent[], lane: string): Promise<void> {
     if (events.length === 0) return;
-    let producer = this.#lanes.get(lane);
-    if (!producer) this.#lanes.set(lane, (producer = this.#newProducer()));
     const data = encodeOutputs(events);
-    await producer.send(events.map((e, i) => ({ data: data[i] as Buffer, partitionKey: partitionKey(e) })));
+    await this.#producer(lane, this.#output).send(
+      events.map((e, i) =>
+        // Alerts and summaries go to their card's shard, in order; a reject to its input shard's key.
+        e.event_type === 'PAYMENT_EVENT_REJECTED'
+          ? { data: data[i] as Buffer, partitionKey: e.data.shard_id }
+          : { data: data[i] as Buffer, partitionKey: e.data.card_number, orderKey: e.data.card_number },
+      ),
+    );
+  }
+
+  /** Writes `records` to the input stream (where their partition keys route them to their shards). */
+  async republish(records: readonly RepublishedRecord[], lane: string): Promise<void> {
+    if (records.length === 0) return;
+    await this.#producer(lane, this.#input).send(records);
   }
 
   /** Flushes and closes a lane (its shard task has ended); a later emit opens a new one. */
   async release(lane: string): Promise<void> {
-    const producer = this.#lanes.get(lane);
-    if (!producer) return;
+    const producers = this.#lanes.get(lane);
+    if (!producers) return;
     this.#lanes.delete(lane);
-    await producer.close();
+    await Promise.all([...producers.values()].map((p) => p.close()));
   }
 
   /** Flushes and closes every lane. */
   async close(): Promise<void> {
     await Promise.all([...this.#lanes.keys()].map((lane) => this.release(lane)));
+  }
+
+  #producer(lane: string, stream: string): KinesisProducer {
+    let producers = this.#lanes.get(lane);
+    if (!producers) this.#lanes.set(lane, (producers = new Map()));
+    let producer = producers.get(stream);
+    if (!producer) producers.set(stream, (producer = this.#newProducer(lane, stream)));
+    return producer;
   }
 }

@@ -1,7 +1,11 @@
 /**
- * What the processor does with one input record: process it (a valid PAYMENT_EVENT), skip it
- * (any other valid event, e.g. our own alerts), or reject it with a stable reason. Rejection never
- * throws and never blocks the shard: the record becomes a PAYMENT_EVENT_REJECTED event.
+ * What the processor does with one input record: process it (a valid PAYMENT_EVENT of this
+ * shard), set it aside (a payment with an untrusted clock, or one keyed by something else than its
+ * card), skip it (any other valid event, e.g. our own alerts), or reject it with a stable reason.
+ * Rejection never throws and never blocks the shard: the record becomes a PAYMENT_EVENT_REJECTED
+ * event. The same function decides for the live shard and for a rebuild's replay, and it reads
+ * nothing but the record (its bytes, partition key and Kinesis arrival time), so a replay decides
+ * exactly as the first read did.
  */
 import type { _Record } from '@aws-sdk/client-kinesis';
 import { v5 as uuidv5 } from 'uuid';
@@ -11,13 +15,32 @@ import type { StolenCards } from './stolen-cards.js';
 
 type ProcessorRejectReason = PaymentRejectReason;
 
-/** Events stamped further ahead than this are refused: they would drag the watermark forward. */
+/**
+ * Beyond any clock error: a payment stamped this far ahead of its arrival is also published as a
+ * reject (future_event_time), for the data-quality record. Its treatment otherwise is that of
+ * every payment ahead by more than the allowed skew (see `clock_ahead` below).
+ */
 export const MAX_FUTURE_MS = 24 * 3_600_000;
+
+/** The default of MAX_CLOCK_SKEW_MS: see processor/src/config.ts for why. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5_000;
 
 export type Classified =
   | { kind: 'payment'; event: PaymentEvent; eventTimeMs: number }
   /** A valid payment of a card not in `options.stolen` (only when that is given): its time is all that counts. One shared object. */
   | { kind: 'not_stolen'; eventTimeMs: number }
+  /**
+   * A valid payment stamped more than `maxClockSkewMs` ahead of its arrival in Kinesis: its clock
+   * is wrong, so its time must not move stream time. `event` is set only when its card is stolen
+   * (it is then alerted at once); `reject` when it is also beyond MAX_FUTURE_MS.
+   */
+  | { kind: 'clock_ahead'; event: PaymentEvent | undefined; eventTimeMs: number; arrivalMs: number; reject?: { reason: ProcessorRejectReason; detail: string } }
+  /**
+   * A valid payment whose partition key is not its card number: its card's other payments may be
+   * on other shards, so this shard must not count it. It is re-published keyed by its card and
+   * processed where that copy lands (`card` is the key to use).
+   */
+  | { kind: 'misrouted'; card: string }
   | { kind: 'skip'; eventType: string }
   | { kind: 'reject'; reason: ProcessorRejectReason; detail: string };
 
@@ -33,12 +56,13 @@ function refine(reason: 'bad_envelope' | 'bad_data', detail: string): ProcessorR
  * How the output events our producers write begin (JSON.stringify puts event_type first). The
  * processor reads its own alerts and summaries back from the shared stream; validating one cost
  * ~15-22 µs (a summary lists up to 100 UUIDs), many times a payment's cost, for a record it only
- * skips. So a record that opens as one of them is skipped on its first bytes; the warehouse
- * stand-in still validates everything it lands.
+ * skips. So a record that opens as one of them, and names no other event_type further on, is
+ * skipped on its first bytes; the warehouse stand-in still validates everything it lands.
  */
 const OUTPUT_PREFIXES = (['PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY', 'PAYMENT_EVENT_REJECTED'] as const).map(
   (eventType) => [eventType, Buffer.from(`{"event_type":"${eventType}","`, 'latin1')] as const,
 );
+const EVENT_TYPE_KEY = Buffer.from('"event_type"', 'latin1');
 
 function outputTypeOf(data: Uint8Array): string | undefined {
   // Every prefix has a 'P' here (…"event_type":"P…): one byte rules out most other records.
@@ -47,7 +71,11 @@ function outputTypeOf(data: Uint8Array): string | undefined {
     if (data.byteLength < prefix.length) continue;
     let i = 0;
     while (i < prefix.length && data[i] === prefix[i]) i++;
-    if (i === prefix.length) return eventType;
+    if (i !== prefix.length) continue;
+    // A second "event_type" (a repeated key, or the text in a value) leaves the record to the
+    // decoder: `{"event_type":"PAYMENT_ALERT","event_type":"PAYMENT_EVENT",…}` is a payment to
+    // JSON.parse, and the decoder refuses such an ambiguous record rather than have it skipped.
+    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf(EVENT_TYPE_KEY, prefix.length - 1) < 0 ? eventType : undefined;
   }
   return undefined;
 }
@@ -66,6 +94,7 @@ function notStolen(eventTimeMs: number): Classified {
 
 export interface ClassifyOptions {
   maxRecordBytes: number;
+  /** The wall clock; the arrival time of a record that has none (never, from Kinesis). */
   nowMs: number;
   /**
    * The stolen cards. When given, a payment is `payment` only if its card is stolen, else
@@ -73,20 +102,46 @@ export interface ClassifyOptions {
    * (nine payments in ten; they were most of what the processor allocated).
    */
   stolen?: StolenCards;
+  /** How far a payment's event time may be ahead of its arrival (default DEFAULT_MAX_CLOCK_SKEW_MS). */
+  maxClockSkewMs?: number;
 }
 
-/** What to do with `data`. A `not_stolen` result is shared: read it before the next call. */
-export function classifyRecord(data: Uint8Array, options: ClassifyOptions): Classified {
+/**
+ * classifyRecord for a record as GetRecords returns it, with its arrival time and partition key
+ * (positional, not an object: this runs once per record and allocates nothing it can avoid).
+ */
+export function classifyKinesisRecord(record: _Record, options: ClassifyOptions): Classified {
+  return classifyRecord(record.Data ?? EMPTY, options, record.ApproximateArrivalTimestamp?.getTime(), record.PartitionKey);
+}
+const EMPTY = new Uint8Array();
+
+function clockAhead(event: PaymentEvent | undefined, eventTimeMs: number, arrivalMs: number): Classified {
+  const c: Classified = { kind: 'clock_ahead', event, eventTimeMs, arrivalMs };
+  if (eventTimeMs > arrivalMs + MAX_FUTURE_MS) {
+    c.reject = { reason: 'future_event_time', detail: `event time ${new Date(eventTimeMs).toISOString()} is more than 24 h ahead of the record's arrival in Kinesis (${new Date(arrivalMs).toISOString()})` };
+  }
+  return c;
+}
+
+/**
+ * What to do with `data`, which Kinesis received at `arrivalMs` (its ApproximateArrivalTimestamp)
+ * under partition key `key`; without a key, the key is not checked. A `not_stolen` result is
+ * shared: read it before the next call.
+ * Order: size, validity, clock (a payment with an untrusted time is handled where it is read: it
+ * touches no window or summary, so its shard does not matter), key, stolen or not.
+ */
+export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arrivalMs = options.nowMs, key?: string): Classified {
   if (data.byteLength > options.maxRecordBytes) {
     return { kind: 'reject', reason: 'oversized', detail: `${data.byteLength} bytes; the limit is ${options.maxRecordBytes}` };
   }
+  const latest = arrivalMs + (options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS);
   const stolen = options.stolen;
   if (stolen) {
     // First, as most records are canonical payments (an output record fails its first words).
     const scan = scanPayment(data);
-    // A time too far ahead is left to the general path below, which rejects it with its detail.
-    if (scan && scan.eventTimeMs <= options.nowMs + MAX_FUTURE_MS) {
+    if (scan && scan.eventTimeMs <= latest) {
       const eventTimeMs = scan.eventTimeMs;
+      if (key !== undefined && !scan.cardIs(key)) return { kind: 'misrouted', card: scan.card() };
       if (!scan.cardMayBeIn(stolen) || !scan.cardIsIn(stolen)) return notStolen(eventTimeMs);
       return { kind: 'payment', event: scan.event(), eventTimeMs };
     }
@@ -100,12 +155,14 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions): Clas
   }
   const event = decoded.event;
   if (event.event_type !== 'PAYMENT_EVENT') return { kind: 'skip', eventType: event.event_type };
+  const payment = event as PaymentEvent;
+  const card = payment.data.card_number;
   const eventTimeMs = decoded.eventTimeMs ?? Date.parse(event.event_date_origin);
-  if (eventTimeMs > options.nowMs + MAX_FUTURE_MS) {
-    return { kind: 'reject', reason: 'future_event_time', detail: `event time ${event.event_date_origin} is more than 24 h ahead of the processor's clock` };
-  }
-  if (stolen && !stolen.has((event as PaymentEvent).data.card_number)) return notStolen(eventTimeMs);
-  return { kind: 'payment', event: event as PaymentEvent, eventTimeMs };
+  const isStolen = !stolen || stolen.has(card);
+  if (eventTimeMs > latest) return clockAhead(isStolen ? payment : undefined, eventTimeMs, arrivalMs);
+  if (key !== undefined && key !== card) return { kind: 'misrouted', card };
+  if (!isStolen) return notStolen(eventTimeMs);
+  return { kind: 'payment', event: payment, eventTimeMs };
 }
 
 /** Namespace of rejected-event ids: the same record rejected twice gets the same id. */

@@ -1,25 +1,44 @@
 /**
- * Decides which shards this process runs and runs one ShardTask per shard.
+ * Decides which shards this process owns and keeps one live ShardTask per owned shard.
  *
- * Without leases (LEASE_TABLE empty) it runs every readable shard of the stream. With leases, it
- * runs exactly the shards whose lease it holds: the LeaseManager takes, renews and steals leases
- * in the DynamoDB table shared by every processor of the stream; a lease won starts a task, a
- * lease lost aborts it at once (the task also checks the fence before every emit).
+ * Without leases (LEASE_TABLE empty) it owns every readable shard of the stream. With leases, it
+ * owns exactly the shards whose lease it holds: the LeaseManager takes, renews and steals leases
+ * in the DynamoDB table shared by every processor of the stream; a lease lost aborts its task at
+ * once (the task and its producers also check the fence before every emit).
+ *
+ * RECONCILED, NOT EVENT-DRIVEN: every half second (and at once after any lease or task event) the
+ * owned shards are compared with the running tasks, and whatever differs is put right: an owned
+ * shard without a task gets one, a task whose lease is gone is stopped. So a task that ends for any
+ * reason (its fence tripped after a frozen process, a failure, a lease re-acquired while its old
+ * task was still closing) never leaves a held lease without a task. A failed task is restarted
+ * after a backoff (1 s, doubling, at most 30 s); with leases, after FAILURES_BEFORE_RELEASE
+ * failures in a row its lease is given back, so that another worker (another disk) may try.
  *
  * Either way a child shard (from a split or a merge) starts only when every parent that still
- * exists is finished, and takes over its parents' state for its hash-key range. A task that fails
- * is logged and started again (from its checkpoint); one shard's failure never stops the others.
+ * exists is finished, and takes over its parents' state for its hash-key range. One shard's
+ * failure never stops the others. Each owned shard has a watch (shard-watch.ts) that outlives its
+ * tasks; /health reads it.
  */
 import type { Shard } from '@aws-sdk/client-kinesis';
 import { isReadable, listAllShards } from '../../../common/src/shard-reader.js';
-import { sleep } from '../../../common/src/retry.js';
+import { backoffDelay, sleep } from '../../../common/src/retry.js';
 import type { ShardStatus } from '../http/status.js';
 import type { Lease } from '../lease/index.js';
 import { ShardTask, type ShardTaskDeps, type ShardTaskStart } from './shard-task.js';
+import { ShardWatch } from './shard-watch.js';
 
 export interface CoordinatorOptions extends ShardTaskDeps {
   refreshMs: number;
+  /** A shard without progress this long, although it had work, is stuck (see shard-watch.ts). */
+  stuckAfterMs: number;
 }
+
+/** How often owned shards and running tasks are compared. */
+const RECONCILE_MS = 500;
+/** Restart backoff of a failed task. */
+const RESTART_BACKOFF = { initialMs: 1_000, factor: 2, maxMs: 30_000, jitter: 0.2 };
+/** With leases: failures in a row after which the lease is given back for another worker to try. */
+export const FAILURES_BEFORE_RELEASE = 3;
 
 interface Running {
   task: ShardTask;
@@ -30,8 +49,17 @@ interface Running {
 export class ShardCoordinator {
   #o: CoordinatorOptions;
   #tasks = new Map<string, Running>();
+  /** Lease mode: shards whose task is being prepared (a ListShards for a child not yet known). */
+  #starting = new Set<string>();
+  #watches = new Map<string, ShardWatch>();
+  /** Monotonic instant before which a shard's task is not started (a steal's wait, a restart's backoff). */
+  #notBefore = new Map<string, number>();
+  #failures = new Map<string, number>();
   #finished = new Set<string>();
+  /** Without leases: the shards this process owns (open, readable, not finished). */
+  #assigned = new Set<string>();
   #known: Shard[] = [];
+  #refreshedAt = Number.NEGATIVE_INFINITY;
   #wake: (() => void) | undefined;
   #signal: AbortSignal | undefined;
 
@@ -47,15 +75,27 @@ export class ShardCoordinator {
     };
   }
 
-  /** The shards this process runs or should run; for /ready and metrics. */
+  /** Every shard this process owns now, with or without a running task; for /health, /ready and metrics. */
   status(): ShardStatus[] {
-    const running = [...this.#tasks.values()].map(({ task }) => task.status());
-    if (this.#o.leases) return running;
-    // Open shards that no task runs yet are reported too, so /ready can say they are not owned.
-    const waiting: ShardStatus[] = this.#known
-      .filter((s) => !s.SequenceNumberRange?.EndingSequenceNumber && !this.#tasks.has(s.ShardId!) && !this.#finished.has(s.ShardId!))
-      .map((s) => ({ shardId: s.ShardId!, state: 'CREATED', watermarkMs: null, idle: false, millisBehindLatest: 0 }));
-    return [...running, ...waiting];
+    const stuckAfter = this.#o.stuckAfterMs;
+    const out: ShardStatus[] = [];
+    for (const id of [...this.#owned()].sort()) {
+      const running = this.#tasks.get(id);
+      if (running) {
+        out.push(running.task.status(stuckAfter));
+        continue;
+      }
+      out.push({
+        shardId: id,
+        state: 'CREATED',
+        watermarkMs: null,
+        idle: false,
+        millisBehindLatest: 0,
+        behindLatestMs: null,
+        progress: this.#watch(id).progress(stuckAfter),
+      });
+    }
+    return out;
   }
 
   /**
@@ -67,40 +107,115 @@ export class ShardCoordinator {
     const leases = this.#o.leases;
     let leasing: Promise<void> = Promise.resolve();
     if (leases) {
-      await leases.ensureTable();
+      await this.#untilLeaseTable(signal);
+      if (signal.aborted) return;
       leases.on('acquired', (lease, how) => {
-        if (how === 'take') return this.#startLeased(lease);
-        // A stolen lease's previous owner may go on emitting until it next renews, or, if its
-        // renewals fail, until its lease turns unsafe: failover time − safety margin after its
-        // last renewal. Waiting that long before starting keeps two workers from ever emitting
-        // for one shard at once.
-        const wait = leases.options.failoverTimeMs - leases.options.safetyMarginMs;
-        this.#o.log.info({ shardId: lease.leaseKey, waitMs: wait }, 'lease stolen; starting once the previous owner has stopped');
-        void sleep(wait, this.#signal).then(() => {
-          if (leases.held().includes(lease.leaseKey)) this.#startLeased(lease);
-        });
+        if (how === 'steal') {
+          // A stolen lease's previous owner may go on emitting until it next renews, or, if its
+          // renewals fail, until its lease turns unsafe: failover time − safety margin after its
+          // last renewal. Waiting that long before starting keeps two workers from ever emitting
+          // for one shard at once.
+          const wait = leases.options.failoverTimeMs - leases.options.safetyMarginMs;
+          this.#notBefore.set(lease.leaseKey, this.#o.monotonic() + wait);
+          this.#o.log.info({ shardId: lease.leaseKey, waitMs: wait }, 'lease stolen; starting once the previous owner has stopped');
+        } else {
+          this.#notBefore.delete(lease.leaseKey);
+        }
+        this.#failures.delete(lease.leaseKey);
+        this.#wake?.();
       });
-      leases.on('lost', (shardId) => this.#tasks.get(shardId)?.controller.abort());
+      leases.on('lost', (shardId) => {
+        this.#tasks.get(shardId)?.controller.abort();
+        this.#wake?.();
+      });
       leasing = leases.start(signal);
     }
     while (!signal.aborted) {
-      await this.#refresh(signal);
+      if (this.#o.monotonic() - this.#refreshedAt >= this.#o.refreshMs) {
+        this.#refreshedAt = this.#o.monotonic();
+        await this.#refresh(signal);
+      }
+      if (signal.aborted) break;
+      this.#reconcile();
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
-        void sleep(this.#o.refreshMs, signal).then(resolve);
+        void sleep(RECONCILE_MS, signal).then(resolve);
       });
+      this.#wake = undefined;
     }
     await Promise.all([...this.#tasks.values()].map((t) => t.done));
     await leasing;
     await leases?.releaseAll();
   }
 
+  /** Creates or finds the lease table, waiting (logged, retried, on /ready) while DynamoDB does not answer. */
+  async #untilLeaseTable(signal: AbortSignal): Promise<void> {
+    const { leases, log, dependencies } = this.#o;
+    dependencies?.expect('lease_table');
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        await leases!.ensureTable();
+        dependencies?.up('lease_table');
+        return;
+      } catch (error) {
+        dependencies?.down('lease_table', error);
+        const delayMs = backoffDelay(attempt, RESTART_BACKOFF);
+        log.warn({ err: error, delayMs }, 'lease table not reachable; waiting for it');
+        await sleep(delayMs, signal);
+      }
+    }
+  }
+
+  /** The shards this process owns now. */
+  #owned(): Set<string> {
+    const leases = this.#o.leases;
+    return leases ? new Set(leases.held()) : this.#assigned;
+  }
+
+  #watch(id: string): ShardWatch {
+    let watch = this.#watches.get(id);
+    if (!watch) this.#watches.set(id, (watch = new ShardWatch(this.#o.monotonic)));
+    return watch;
+  }
+
+  /** Puts the running tasks in line with the owned shards (see the top of this file). */
+  #reconcile(): void {
+    const signal = this.#signal;
+    if (!signal || signal.aborted) return;
+    const leases = this.#o.leases;
+    const owned = this.#owned();
+    for (const [id, running] of this.#tasks) {
+      if (!owned.has(id) && !running.controller.signal.aborted) {
+        this.#o.log.warn({ shardId: id }, 'a task runs for a shard no longer owned; stopping it');
+        running.controller.abort();
+      }
+    }
+    const now = this.#o.monotonic();
+    for (const id of owned) {
+      this.#watch(id);
+      if (this.#tasks.has(id) || this.#starting.has(id) || (this.#notBefore.get(id) ?? -Infinity) > now) continue;
+      if (leases) {
+        // Held but not safe: renewals are failing (or a frozen process just woke up). The renewal
+        // loop either renews it (then it is started here) or drops it.
+        const lease = leases.heldLease(id);
+        if (lease && leases.isSafe(id)) this.#startLeased(lease);
+      } else {
+        const known = new Set(this.#known.map((s) => s.ShardId!));
+        const shard = this.#known.find((s) => s.ShardId === id);
+        if (shard) this.#startTask(this.#startInfo(shard, known));
+      }
+    }
+    for (const id of this.#watches.keys()) if (!owned.has(id) && !this.#tasks.has(id)) this.#watches.delete(id);
+  }
+
   async #refresh(signal: AbortSignal): Promise<void> {
-    const { log } = this.#o;
+    const { log, dependencies } = this.#o;
     let shards: Shard[];
     try {
       shards = await listAllShards(this.#o.kinesis, this.#o.stream);
+      dependencies?.up('kinesis');
     } catch (error) {
+      dependencies?.down('kinesis', error);
       log.warn({ err: error, stream: this.#o.stream }, 'cannot list shards (stream missing or Kinesis unreachable); retrying');
       return;
     }
@@ -108,20 +223,22 @@ export class ShardCoordinator {
     if (this.#o.leases) {
       try {
         await this.#o.leases.syncShards(shards);
+        dependencies?.up('lease_table');
       } catch (error) {
+        dependencies?.down('lease_table', error);
         log.warn({ err: error }, 'cannot sync the lease table; retrying');
       }
       return;
     }
-    await this.#startReadable(shards, signal);
+    await this.#assignReadable(shards, signal);
   }
 
   /** Without leases: every shard whose parents are finished. */
-  async #startReadable(shards: Shard[], signal: AbortSignal): Promise<void> {
+  async #assignReadable(shards: Shard[], signal: AbortSignal): Promise<void> {
     const known = new Set(shards.map((s) => s.ShardId!));
     for (const shard of shards) {
       const id = shard.ShardId!;
-      if (signal.aborted || this.#tasks.has(id) || this.#finished.has(id)) continue;
+      if (signal.aborted || this.#assigned.has(id) || this.#finished.has(id)) continue;
       if (shard.SequenceNumberRange?.EndingSequenceNumber) {
         const checkpoint = await this.#o.store.loadCheckpoint(id);
         if (checkpoint?.shardEnd) {
@@ -129,8 +246,7 @@ export class ShardCoordinator {
           continue;
         }
       }
-      if (!isReadable(shard, known, this.#finished)) continue;
-      this.#startTask(this.#startInfo(shard, known));
+      if (isReadable(shard, known, this.#finished)) this.#assigned.add(id);
     }
   }
 
@@ -145,12 +261,15 @@ export class ShardCoordinator {
     };
   }
 
-  /** With leases: a lease won. Its parents are finished (the lease manager checks before taking). */
+  /** With leases: a lease held. Its parents are finished (the lease manager checks before taking). */
   #startLeased(lease: Lease): void {
-    void this.#startLeasedAsync(lease).catch((error: unknown) => {
-      this.#o.log.error({ err: error, shardId: lease.leaseKey }, 'could not start a leased shard; releasing it');
-      void this.#o.leases?.release(lease.leaseKey);
-    });
+    this.#starting.add(lease.leaseKey);
+    void this.#startLeasedAsync(lease)
+      .catch((error: unknown) => {
+        this.#o.log.error({ err: error, shardId: lease.leaseKey }, 'could not start a leased shard; releasing it');
+        void this.#o.leases?.release(lease.leaseKey);
+      })
+      .finally(() => this.#starting.delete(lease.leaseKey));
   }
 
   async #startLeasedAsync(lease: Lease): Promise<void> {
@@ -167,6 +286,8 @@ export class ShardCoordinator {
       if (signal.aborted || this.#tasks.has(lease.leaseKey)) return;
       if (!shard) throw new Error(`shard ${lease.leaseKey} is in the lease table but not in ListShards`);
     }
+    // Still ours? (The listing took a while.)
+    if (!this.#o.leases!.held().includes(lease.leaseKey)) return;
     const known = new Set(this.#known.map((s) => s.ShardId!));
     this.#startTask(this.#startInfo(shard, known, lease));
   }
@@ -177,25 +298,40 @@ export class ShardCoordinator {
     const outer = this.#signal!;
     const stop = () => controller.abort();
     outer.addEventListener('abort', stop, { once: true });
-    const task = new ShardTask(info, this.#o);
+    const watch = this.#watch(shardId);
+    const task = new ShardTask({ ...info, watch }, this.#o);
+    const ended = () => {
+      outer.removeEventListener('abort', stop);
+      this.#tasks.delete(shardId);
+      this.#wake?.();
+    };
     const done = task.run(controller.signal).then(
       () => {
-        outer.removeEventListener('abort', stop);
-        this.#tasks.delete(shardId);
+        ended();
+        this.#failures.delete(shardId);
         if (task.finished) {
           this.#finished.add(shardId);
-          this.#o.metrics.removeShard(shardId);
-          this.#wake?.(); // its children may start now
-        } else if (controller.signal.aborted && !outer.aborted) {
-          this.#o.metrics.removeShard(shardId); // lease lost: no longer ours
+          this.#assigned.delete(shardId);
+          // Its children may be readable now.
+          this.#refreshedAt = Number.NEGATIVE_INFINITY;
         }
       },
       (error: unknown) => {
-        outer.removeEventListener('abort', stop);
-        this.#tasks.delete(shardId);
-        this.#o.log.error({ err: error, shardId }, 'shard task failed; it restarts from its checkpoint');
-        // With leases the lease is still held: give it back so a fresh start (here or elsewhere) follows.
-        if (this.#o.leases) void this.#o.leases.release(shardId);
+        ended();
+        const failures = (this.#failures.get(shardId) ?? 0) + 1;
+        this.#failures.set(shardId, failures);
+        watch.failed(error);
+        this.#o.metrics.shardTaskFailures.inc();
+        const delayMs = backoffDelay(failures - 1, RESTART_BACKOFF);
+        this.#notBefore.set(shardId, this.#o.monotonic() + delayMs);
+        const leases = this.#o.leases;
+        if (leases && failures >= FAILURES_BEFORE_RELEASE) {
+          this.#o.log.error({ err: error, shardId, failures }, 'shard task failed again; giving its lease back for another worker to try');
+          this.#failures.delete(shardId);
+          void leases.release(shardId);
+        } else {
+          this.#o.log.error({ err: error, shardId, failures, restartInMs: delayMs }, 'shard task failed; it restarts from its checkpoint');
+        }
       },
     );
     this.#tasks.set(shardId, { task, controller, done });

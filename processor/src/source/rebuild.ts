@@ -14,7 +14,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { ShardReader } from '../../../common/src/shard-reader.js';
 import { ShardEngine, type EngineConfig } from '../engine/index.js';
-import { classifyRecord } from './classify.js';
+import { classifyKinesisRecord, type ClassifyOptions } from './classify.js';
 import type { StolenCards } from './stolen-cards.js';
 
 /** Replay starts this long before (checkpoint time − 60 min): producers' clocks and delivery delay. */
@@ -35,12 +35,15 @@ export interface RebuildOptions {
   stolen: StolenCards;
   engineConfig: Partial<EngineConfig>;
   maxRecordBytes: number;
+  maxClockSkewMs?: number;
   getRecordsLimit: number;
   pollIntervalMs: number;
   /** Only records whose partition key passes are replayed (a child keeps its hash range). */
   keep?: (partitionKey: string) => boolean;
   signal?: AbortSignal;
   now?: () => number;
+  /** Called after each replayed batch (progress, for the shard's watch). */
+  onBatch?: (replayed: number) => void;
 }
 
 export interface RebuildResult {
@@ -72,7 +75,7 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   let complete = false;
   while (!o.signal?.aborted) {
     const batch = await reader.next();
-    const nowMs = now();
+    const options: ClassifyOptions = { maxRecordBytes: o.maxRecordBytes, nowMs: now(), stolen: o.stolen, ...(o.maxClockSkewMs === undefined ? {} : { maxClockSkewMs: o.maxClockSkewMs }) };
     for (const record of batch.records) {
       if (until !== undefined && BigInt(record.SequenceNumber!) > until) {
         complete = true;
@@ -80,11 +83,14 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
       }
       if (o.keep && !o.keep(record.PartitionKey ?? '')) continue;
       replayed++;
-      const c = classifyRecord(record.Data ?? new Uint8Array(), { maxRecordBytes: o.maxRecordBytes, nowMs, stolen: o.stolen });
+      // The live task's decisions, made again from the same record: its skew, key and stolen verdicts.
+      const c = classifyKinesisRecord(record, options);
       if (c.kind === 'payment') engine.onPayment(c.event, true, c.eventTimeMs);
       else if (c.kind === 'not_stolen') engine.onNotStolenPayment(c.eventTimeMs);
+      else if (c.kind === 'clock_ahead' && c.event) engine.onClockAheadPayment(c.event, c.eventTimeMs, c.arrivalMs);
     }
     engine.skipDue();
+    o.onBatch?.(replayed);
     const last = batch.records.at(-1)?.SequenceNumber;
     if (until !== undefined && last !== undefined && BigInt(last) >= until) complete = true;
     if (complete || batch.end) {
@@ -100,7 +106,7 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   if (o.watermarkMs !== null && complete) {
     const c = engine.config;
     // An idle advance to exactly the checkpoint's watermark: "now − idle lag" = watermarkMs.
-    engine.onIdle({ nowMs: o.watermarkMs + c.idleLagMs, caughtUp: true, lastRecordAtMs: Number.MIN_SAFE_INTEGER });
+    engine.onIdle({ nowMs: o.watermarkMs + c.idleLagMs, caughtUp: true, lastProgressAtMs: Number.MIN_SAFE_INTEGER });
     engine.skipDue();
   }
   const replayMs = performance.now() - replayStarted;

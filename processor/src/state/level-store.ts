@@ -55,6 +55,7 @@ const checkpointSchema = z.strictObject({
   sequenceNumber: z.string().min(1).nullable(),
   watermarkMs: z.number().refine(Number.isFinite, 'must be finite'),
   shardEnd: z.boolean(),
+  stateId: z.string().min(1).max(64).optional(),
 });
 
 function encodeValue(what: string, value: unknown): string {

@@ -29,6 +29,12 @@ export interface ShardCheckpoint {
   readonly watermarkMs: number;
   /** True once the shard was read to its end (Kinesis SHARD_END) and its windows flushed. */
   readonly shardEnd: boolean;
+  /**
+   * Names this line of state: a random id given when the state began (empty, rebuilt by replay or
+   * inherited from parents) and kept by every later commit. The lease checkpoint carries it too,
+   * so that a restart can tell its own state from a state someone else went on with.
+   */
+  readonly stateId?: string;
 }
 
 export interface LoadedShard {

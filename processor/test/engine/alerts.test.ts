@@ -127,7 +127,7 @@ t.test('no stolen payment is ever without an alert, and late is exactly "window 
       maxAt = Math.max(maxAt, p.at);
       if (r() < 0.3) alerts.push(...alertsOf(drainAll(e, clock, 7)));
     }
-    e.onIdle({ nowMs: clock + 60_000, caughtUp: true, lastRecordAtMs: clock });
+    e.onIdle({ nowMs: clock + 60_000, caughtUp: true, lastProgressAtMs: clock });
     alerts.push(...alertsOf(drainAll(e, clock + 60_000)));
     t.equal(alerts.length, stolen.size, `seed ${seed}: one alert per stolen payment`);
     t.same(new Set(alerts.map((a) => a.data.payment_event_id)), new Set(stolen.keys()));

@@ -38,7 +38,7 @@ t.test('a 6-hour watermark jump with 10 000 stolen cards emits exactly the due s
   t.equal(summariesBefore, expectedBefore, 'summaries due before the jump');
 
   const now = T0 + HOUR + 6 * HOUR;
-  t.ok(e.onIdle({ nowMs: now, caughtUp: true, lastRecordAtMs: T0 + HOUR }), 'the idle shard jumps ~6 hours');
+  t.ok(e.onIdle({ nowMs: now, caughtUp: true, lastProgressAtMs: T0 + HOUR }), 'the idle shard jumps ~6 hours');
   let summaries = 0;
   let alerts = 0;
   let chunks = 0;
@@ -62,7 +62,7 @@ t.test('a 6-hour watermark jump with 10 000 stolen cards emits exactly the due s
   );
 
   // The empty boundaries after the data cost nothing: a further 6-hour jump with no data is instant.
-  e.onIdle({ nowMs: now + 6 * HOUR, caughtUp: true, lastRecordAtMs: T0 + HOUR });
+  e.onIdle({ nowMs: now + 6 * HOUR, caughtUp: true, lastProgressAtMs: T0 + HOUR });
   const s2 = performance.now();
   t.same(e.drain(10, now + 6 * HOUR), []);
   t.comment(`empty 6-hour jump: ${((performance.now() - s2) * 1000).toFixed(0)} µs`);

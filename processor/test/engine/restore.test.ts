@@ -8,7 +8,7 @@ const CONFIG = { summaryRangeMs: 60_000 }; // short range: purges happen within 
 
 type Step =
   | { kind: 'pay'; p: ReturnType<typeof pay>; stolen: boolean }
-  | { kind: 'idle'; nowMs: number; caughtUp: boolean; lastRecordAtMs: number }
+  | { kind: 'idle'; nowMs: number; caughtUp: boolean; lastProgressAtMs: number }
   | { kind: 'drain'; limit: number; nowMs: number };
 
 /** A random script of payments (some late, some duplicated), idle polls and small drains. */
@@ -29,12 +29,12 @@ function script(seed: number, n: number): Step[] {
       steps.push({ kind: 'pay', p, stolen: dup || r() < 0.7 });
     } else if (x < 0.65) {
       clock += 20_000 + Math.floor(r() * 100_000); // a quiet spell
-      steps.push({ kind: 'idle', nowMs: clock, caughtUp: r() < 0.8, lastRecordAtMs: clock - 10_000 });
+      steps.push({ kind: 'idle', nowMs: clock, caughtUp: r() < 0.8, lastProgressAtMs: clock - 10_000 });
     } else {
       steps.push({ kind: 'drain', limit: 1 + Math.floor(r() * 4), nowMs: clock });
     }
   }
-  steps.push({ kind: 'idle', nowMs: clock + 10 * 60_000, caughtUp: true, lastRecordAtMs: clock });
+  steps.push({ kind: 'idle', nowMs: clock + 10 * 60_000, caughtUp: true, lastProgressAtMs: clock });
   for (let i = 0; i < 200; i++) steps.push({ kind: 'drain', limit: 50, nowMs: clock + 10 * 60_000 });
   return steps;
 }

@@ -21,7 +21,7 @@ t.test('skipDue leaves the same state as draining everything due, at every step'
     const stolen = random() < 0.7;
     for (const e of [drained, skipped]) e.onPayment(toEvent(p), stolen);
     if (random() < 0.05) for (const e of [drained, skipped]) e.onPayment(toEvent(p), stolen);
-    if (random() < 0.1) for (const e of [drained, skipped]) e.onIdle({ nowMs: now + 10_000, caughtUp: true, lastRecordAtMs: 0 });
+    if (random() < 0.1) for (const e of [drained, skipped]) e.onIdle({ nowMs: now + 10_000, caughtUp: true, lastProgressAtMs: 0 });
     summariesSkipped += drainAll(drained, now).filter((x) => x.event_type === 'PAYMENT_ALERT_SUMMARY').length;
     skipped.skipDue();
     a.apply(drained.takeChanges());

@@ -222,20 +222,20 @@ t.test('the first payment after a 30-second quiet spell is on time and counted i
   const e = new ShardEngine();
   const c = card(8);
   e.onPayment(toEvent(pay({ id: pid('before'), at: T0 + 2_000, card: c })), true);
-  let lastRecordAtMs = T0 + 2_050; // wall clock ≈ event time + transport
+  let lastProgressAtMs = T0 + 2_050; // wall clock ≈ event time + transport
   // The stream goes quiet for 30 s; the runtime polls every second.
   const out = [];
-  for (let now = lastRecordAtMs; now <= lastRecordAtMs + 30_000; now += 1_000) {
-    e.onIdle({ nowMs: now, caughtUp: true, lastRecordAtMs });
+  for (let now = lastProgressAtMs; now <= lastProgressAtMs + 30_000; now += 1_000) {
+    e.onIdle({ nowMs: now, caughtUp: true, lastProgressAtMs });
     out.push(...drainAll(e, now));
   }
   t.equal(alertsOf(out).length, 1, 'the quiet stream still fired the held window');
-  const now = lastRecordAtMs + 30_000;
+  const now = lastProgressAtMs + 30_000;
   const first = pay({ id: pid('after'), at: now - 20, card: c });
   t.same(e.onPayment(toEvent(first), true), { status: 'held', summarized: true }, 'not late');
-  lastRecordAtMs = now;
+  lastProgressAtMs = now;
   for (let w = now; w <= now + 2 * HOUR; w += 10_000) {
-    e.onIdle({ nowMs: w, caughtUp: true, lastRecordAtMs });
+    e.onIdle({ nowMs: w, caughtUp: true, lastProgressAtMs });
     out.push(...drainAll(e, w));
   }
   t.equal(alertsOf(out).find((a) => a.data.payment_event_id === first.id)?.data.late, false);

@@ -21,30 +21,30 @@ t.test('watermark never moves backwards', async (t) => {
   e.onPayment(toEvent(pay({ at: T0 + 9_000 })), false);
   e.onPayment(toEvent(pay({ at: T0 + 2_000 })), true);
   t.equal(e.watermarkMs, T0 + 8_000, 'an older record does not lower it');
-  e.onIdle({ nowMs: T0, caughtUp: true, lastRecordAtMs: T0 - 60_000 });
+  e.onIdle({ nowMs: T0, caughtUp: true, lastProgressAtMs: T0 - 60_000 });
   t.equal(e.watermarkMs, T0 + 8_000, 'an idle advance to an earlier instant does not lower it');
 });
 
 t.test('idle caught-up shard advances to now minus IDLE_LAG_MS after IDLE_TIMEOUT_MS', async (t) => {
   const e = new ShardEngine();
   e.onPayment(toEvent(pay({ at: T0 })), false);
-  const lastRecordAtMs = T0 + 200;
-  t.notOk(e.onIdle({ nowMs: lastRecordAtMs + 4_999, caughtUp: true, lastRecordAtMs }), 'not before the timeout');
+  const lastProgressAtMs = T0 + 200;
+  t.notOk(e.onIdle({ nowMs: lastProgressAtMs + 4_999, caughtUp: true, lastProgressAtMs }), 'not before the timeout');
   t.equal(e.watermarkMs, T0 - 1_000);
-  t.ok(e.onIdle({ nowMs: lastRecordAtMs + 5_000, caughtUp: true, lastRecordAtMs }), 'exactly at the timeout');
-  t.equal(e.watermarkMs, lastRecordAtMs + 5_000 - 3_000);
-  t.ok(e.onIdle({ nowMs: lastRecordAtMs + 20_000, caughtUp: true, lastRecordAtMs }));
-  t.equal(e.watermarkMs, lastRecordAtMs + 20_000 - 3_000, 'keeps following the wall clock');
+  t.ok(e.onIdle({ nowMs: lastProgressAtMs + 5_000, caughtUp: true, lastProgressAtMs }), 'exactly at the timeout');
+  t.equal(e.watermarkMs, lastProgressAtMs + 5_000 - 3_000);
+  t.ok(e.onIdle({ nowMs: lastProgressAtMs + 20_000, caughtUp: true, lastProgressAtMs }));
+  t.equal(e.watermarkMs, lastProgressAtMs + 20_000 - 3_000, 'keeps following the wall clock');
 
   const custom = new ShardEngine({ idleTimeoutMs: 100, idleLagMs: 10 });
-  t.ok(custom.onIdle({ nowMs: T0 + 100, caughtUp: true, lastRecordAtMs: T0 }));
+  t.ok(custom.onIdle({ nowMs: T0 + 100, caughtUp: true, lastProgressAtMs: T0 }));
   t.equal(custom.watermarkMs, T0 + 90, 'timeout and lag are configurable');
 });
 
 t.test('no idle advance while the shard has a backlog', async (t) => {
   const e = new ShardEngine();
   e.onPayment(toEvent(pay({ at: T0 })), true);
-  t.notOk(e.onIdle({ nowMs: T0 + 600_000, caughtUp: false, lastRecordAtMs: T0 }));
+  t.notOk(e.onIdle({ nowMs: T0 + 600_000, caughtUp: false, lastProgressAtMs: T0 }));
   t.equal(e.watermarkMs, T0 - 1_000);
   t.same(drainAll(e, T0 + 600_000), [], 'nothing fires');
 });
@@ -54,7 +54,7 @@ t.test('idle advance fires windows when the stream goes quiet', async (t) => {
   const p = pay({ at: T0 + 1_000, card: card(7) });
   e.onPayment(toEvent(p), true);
   t.same(drainAll(e, T0 + 1_000), [], 'held while the window is open');
-  e.onIdle({ nowMs: T0 + 8_000, caughtUp: true, lastRecordAtMs: T0 + 1_000 });
+  e.onIdle({ nowMs: T0 + 8_000, caughtUp: true, lastProgressAtMs: T0 + 1_000 });
   const alerts = alertsOf(drainAll(e, T0 + 8_000));
   t.same(
     alerts.map((a) => a.data.payment_event_id),

@@ -8,18 +8,30 @@ import { parsePrometheusText, SAMPLE_LINE } from './prom-text.js';
 
 const NOW = Date.parse('2026-11-27T04:31:34.123Z');
 
+const progress = (over: Partial<ShardStatus['progress']> = {}): ShardStatus['progress'] => ({
+  step: 'read',
+  stepMs: 100,
+  sinceCommitMs: 200,
+  failures: 0,
+  lastError: undefined,
+  stuck: undefined,
+  ...over,
+});
+
 const shard = (over: Partial<ShardStatus> = {}): ShardStatus => ({
   shardId: 'shardId-000000000000',
   state: 'RUNNING',
   watermarkMs: NOW - 1_000,
   idle: false,
   millisBehindLatest: 200,
+  behindLatestMs: 200,
+  progress: progress(),
   ...over,
 });
 
 /** A server over a mutable status; closed when the test ends. */
 function serve(t: Test, initial: Partial<ProcessorStatus> = {}) {
-  let current: ProcessorStatus = { shards: [shard()], nowMs: NOW, shuttingDown: false, ...initial };
+  let current: ProcessorStatus = { shards: [shard()], nowMs: NOW, shuttingDown: false, dependencies: [], ...initial };
   const registry = new Registry();
   const metrics = createMetrics(registry);
   const app = buildHttpServer({ registry, status: () => current });
@@ -46,6 +58,21 @@ t.test('GET /health', async (t) => {
   res = await s.app.inject({ method: 'GET', url: '/health' });
   t.equal(res.statusCode, 503);
   t.same(res.json(), { status: 'shutting_down' });
+});
+
+t.test('GET /health fails while an owned shard is stuck, and says which and why', async (t) => {
+  const s = serve(t, { shards: [shard(), shard({ shardId: 'shardId-000000000001', progress: progress({ step: 'send', stepMs: 61_000, stuck: 'step "send" has lasted 61.0 s' }) })] });
+  let res = await s.app.inject({ method: 'GET', url: '/health' });
+  t.equal(res.statusCode, 503);
+  t.same(res.json(), { status: 'stuck', stuck: [{ shardId: 'shardId-000000000001', reason: 'step "send" has lasted 61.0 s' }] });
+  const ready = await s.app.inject({ method: 'GET', url: '/ready' });
+  t.equal(ready.statusCode, 503, 'a stuck shard is not ready either');
+  t.match(ready.json().shards[1].reason, /^stuck: step "send"/);
+  s.set({ shards: [shard()] });
+  res = await s.app.inject({ method: 'GET', url: '/health' });
+  t.equal(res.statusCode, 200, 'live again once it moves');
+  s.set({ dependencies: [{ name: 'kinesis', up: false, sinceMs: NOW - 20_000, error: 'ECONNREFUSED' }] });
+  t.equal((await s.app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'a dependency down is waited for: live, not ready');
 });
 
 t.test('GET /ready', async (t) => {
@@ -96,6 +123,19 @@ t.test('GET /ready', async (t) => {
     t.equal((await ready({ shards: [shard({ watermarkMs: null, millisBehindLatest: 0 })] })).code, 200);
   });
 
+  t.test('a dependency down: 503 naming it, what failed and for how long', async (t) => {
+    const r = await ready({ dependencies: [{ name: 'lease_table', up: false, sinceMs: NOW - 12_500, error: 'Error ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4568' }, { name: 'kinesis', up: true, sinceMs: NOW - 1 }] });
+    t.equal(r.code, 503);
+    t.match(r.body.reason, /^waiting for lease_table \(Error ECONNREFUSED/);
+    t.match(r.body, { dependenciesDown: [{ name: 'lease_table', forSeconds: 12.5 }] });
+  });
+
+  t.test('while start-up waits (the state store): 503 saying for what', async (t) => {
+    const r = await ready({ shards: [], starting: 'opening the state store' });
+    t.equal(r.code, 503);
+    t.equal(r.body.reason, 'starting: opening the state store');
+  });
+
   t.test('exactly 30 s is within bound, 30.001 s is not', async (t) => {
     t.equal((await ready({ shards: [shard({ watermarkMs: NOW - 30_000 })] })).code, 200);
     t.equal((await ready({ shards: [shard({ watermarkMs: NOW - 30_001 })] })).code, 503);
@@ -126,9 +166,7 @@ t.test('GET /metrics: Prometheus text with every product metric', async (t) => {
   const s = serve(t);
   s.metrics.recordRead('PAYMENT_EVENT', 3);
   s.metrics.alertEmitted(false);
-  s.metrics.setShardState('shardId-000000000000', 'RUNNING');
-  s.metrics.setBehindLatest('shardId-000000000000', 1200);
-  s.metrics.setWatermarkLag('shardId-000000000000', NOW - 2_000, NOW);
+  s.metrics.observeShards(() => ({ shards: [shard({ behindLatestMs: 1200, watermarkMs: NOW - 2_000 })], nowMs: NOW }));
   s.metrics.observeAlertLatency(NOW, NOW - 1_500);
   const res = await s.app.inject({ method: 'GET', url: '/metrics' });
   t.equal(res.statusCode, 200);
@@ -156,6 +194,7 @@ t.test('GET /metrics: Prometheus text with every product metric', async (t) => {
   }
   t.equal(families.get('payments_records_read_total')?.samples.find((x) => x.labels.event_type === 'PAYMENT_EVENT')?.value, 3);
   t.equal(families.get('payments_shard_behind_latest_seconds')?.samples[0]?.value, 1.2);
+  t.equal(families.get('payments_shard_watermark_lag_seconds')?.samples[0]?.value, 2);
   t.ok(families.has('process_cpu_user_seconds_total'), 'default metrics included');
 });
 
@@ -174,7 +213,7 @@ t.test('a pino logger is accepted and probes are not logged', async (t) => {
     },
   });
   const registry = new Registry();
-  const app = buildHttpServer({ registry, status: () => ({ shards: [shard()], nowMs: NOW, shuttingDown: false }), logger: pino(sink) });
+  const app = buildHttpServer({ registry, status: () => ({ shards: [shard()], nowMs: NOW, shuttingDown: false, dependencies: [] }), logger: pino(sink) });
   t.teardown(() => app.close());
   t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200);
   t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
@@ -182,5 +221,5 @@ t.test('a pino logger is accepted and probes are not logged', async (t) => {
 });
 
 t.test('a bad readiness bound is refused at construction', async (t) => {
-  t.throws(() => buildHttpServer({ registry: new Registry(), status: () => ({ shards: [], nowMs: 0, shuttingDown: false }), maxWatermarkLagMs: 0 }), RangeError);
+  t.throws(() => buildHttpServer({ registry: new Registry(), status: () => ({ shards: [], nowMs: 0, shuttingDown: false, dependencies: [] }), maxWatermarkLagMs: 0 }), RangeError);
 });

@@ -14,6 +14,7 @@ function lease(key: string, owner?: string, extra: Partial<Lease> = {}): Lease {
     childShardIds: [],
     checkpointWatermarkMs: undefined,
     checkpointAtMs: undefined,
+    checkpointStateId: undefined,
     ...extra,
   };
 }

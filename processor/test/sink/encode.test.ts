@@ -25,7 +25,7 @@ function emissions(seed: number): Emission[] {
     e.onPayment(toEvent(p), r() < 0.8);
     if (r() < 0.05) out.push(...e.drain(100, clock));
   }
-  e.onIdle({ nowMs: clock + 600_000, caughtUp: true, lastRecordAtMs: clock });
+  e.onIdle({ nowMs: clock + 600_000, caughtUp: true, lastProgressAtMs: clock });
   for (let batch = e.drain(1_000, clock + 600_000); batch.length > 0; batch = e.drain(1_000, clock + 600_000)) out.push(...batch);
   return out;
 }
@@ -79,7 +79,7 @@ t.test('an alert whose merchant id needs escaping, and a reject, encode as JSON.
   for (const [i, merchant] of MERCHANTS.entries()) {
     const e = new ShardEngine();
     e.onPayment(toEvent(pay({ at: T0, merchant })), true);
-    e.onIdle({ nowMs: T0 + 60_000, caughtUp: true, lastRecordAtMs: T0 });
+    e.onIdle({ nowMs: T0 + 60_000, caughtUp: true, lastProgressAtMs: T0 });
     const [alert] = e.drain(1, T0 + 60_000);
     t.equal(alert?.event_type, 'PAYMENT_ALERT');
     // Named by index: a raw U+2028 in an assertion name would break the TAP line it is on.

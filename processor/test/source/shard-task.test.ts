@@ -21,7 +21,10 @@ const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 /** A shard of `batches` GetRecords answers (the last one closes the shard), sequence numbers 1, 2, ... */
 function shard(batches: Uint8Array[][]): KinesisClient {
   let seq = 0;
-  const records = batches.map((b) => b.map((data) => ({ Data: data, SequenceNumber: String(++seq), PartitionKey: 'k' })));
+  // Keyed by card, as producers must key payments.
+  const records = batches.map((b) =>
+    b.map((data) => ({ Data: data, SequenceNumber: String(++seq), PartitionKey: (JSON.parse(Buffer.from(data).toString()) as { data: { card_number: string } }).data.card_number })),
+  );
   return {
     async send(command: unknown) {
       if (command instanceof GetShardIteratorCommand) return { ShardIterator: '0' };
@@ -49,13 +52,15 @@ function task(store: StateStore, batches: Uint8Array[][]): ShardTask {
     kinesis: shard(batches),
     stream: 's',
     store,
-    sink: new KinesisSink(() => producer as unknown as KinesisProducer),
+    sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 's', input: 's' }),
     stolen: new StolenCards([card(1)]),
     metrics: createMetrics(new Registry()),
     log: pino({ level: 'silent' }),
     engineConfig: {},
     now: () => T0 + 60_000,
+    monotonic: () => performance.now(),
     maxRecordBytes: 65_536,
+    maxClockSkewMs: 5_000,
     startLookbackMs: 3_600_000,
     getRecordsLimit: 10,
     pollIntervalMs: 0,
@@ -85,7 +90,7 @@ t.test('commits land one at a time, in order, and the last is durable when the t
   t.same(sequences, [...sequences].sort((a, b) => a - b), 'in sequence-number order');
   t.equal(log.at(-1), 'end 100', 'the last commit landed before run() returned');
   const saved = await store.loadCheckpoint(SHARD);
-  t.same(saved, { sequenceNumber: '100', watermarkMs: saved?.watermarkMs, shardEnd: true });
+  t.same(saved, { sequenceNumber: '100', watermarkMs: saved?.watermarkMs, shardEnd: true, stateId: saved?.stateId });
 });
 
 t.test('a failed commit stops the task with its error', async (t) => {
