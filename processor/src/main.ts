@@ -67,7 +67,6 @@ dependencies.on('up', (name) => {
 });
 dependencies.on('down', (name) => metrics.setDependency(name, false));
 dependencies.expect('state_store');
-dependencies.expect('kinesis');
 
 /** Set on SIGTERM/SIGINT: every wait of the start-up and the coordinator end on it. */
 const stopping = new AbortController();

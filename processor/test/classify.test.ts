@@ -79,7 +79,7 @@ t.test('a clock ahead of arrival by more than the skew: set aside, carrying the 
     t.match(classifyRecord(form(paymentOf(stolenCard, arrival - 3 * 3_600_000)), withStolen, arrival), { kind: 'payment' }, `${name}: a clock behind is not set aside`);
   }
   // The arrival time comes from Kinesis (ApproximateArrivalTimestamp), not from the processor's clock.
-  const record = { Data: bytes(paymentOf(stolenCard, T0 + 60_000)), PartitionKey: stolenCard, ApproximateArrivalTimestamp: new Date(T0 + 58_000) };
+  const record = { Data: bytes(paymentOf(stolenCard, T0 + 60_000)), PartitionKey: stolenCard, SequenceNumber: '1', ApproximateArrivalTimestamp: new Date(T0 + 58_000) };
   t.match(classifyKinesisRecord(record, { ...withStolen, nowMs: T0 }), { kind: 'payment' }, 'judged against its arrival, not against now');
   t.match(classifyKinesisRecord({ ...record, ApproximateArrivalTimestamp: new Date(T0) }, { ...withStolen, nowMs: T0 + 120_000 }), { kind: 'clock_ahead' });
 });

@@ -398,6 +398,14 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     return this.#held.get(shardId)?.lease;
   }
 
+  /**
+   * The leaseCounter this tenure of a held lease began with (CheckpointInput.acquiredCounter): a
+   * task started later in the same tenure passes this, not the lease's current counter.
+   */
+  tenureOf(shardId: string): number | undefined {
+    return this.#held.get(shardId)?.acquiredCounter;
+  }
+
   /** Every lease in the table, sorted by shard id (metrics, tests, tooling). */
   snapshot(): Promise<Lease[]> {
     return this.#table.scan();

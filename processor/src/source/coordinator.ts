@@ -198,7 +198,8 @@ export class ShardCoordinator {
         // Held but not safe: renewals are failing (or a frozen process just woke up). The renewal
         // loop either renews it (then it is started here) or drops it.
         const lease = leases.heldLease(id);
-        if (lease && leases.isSafe(id)) this.#startLeased(lease);
+        const tenure = leases.tenureOf(id);
+        if (lease && tenure !== undefined && leases.isSafe(id)) this.#startLeased(lease, tenure);
       } else {
         const known = new Set(this.#known.map((s) => s.ShardId!));
         const shard = this.#known.find((s) => s.ShardId === id);
@@ -262,9 +263,9 @@ export class ShardCoordinator {
   }
 
   /** With leases: a lease held. Its parents are finished (the lease manager checks before taking). */
-  #startLeased(lease: Lease): void {
+  #startLeased(lease: Lease, tenure: number): void {
     this.#starting.add(lease.leaseKey);
-    void this.#startLeasedAsync(lease)
+    void this.#startLeasedAsync(lease, tenure)
       .catch((error: unknown) => {
         this.#o.log.error({ err: error, shardId: lease.leaseKey }, 'could not start a leased shard; releasing it');
         void this.#o.leases?.release(lease.leaseKey);
@@ -272,7 +273,7 @@ export class ShardCoordinator {
       .finally(() => this.#starting.delete(lease.leaseKey));
   }
 
-  async #startLeasedAsync(lease: Lease): Promise<void> {
+  async #startLeasedAsync(lease: Lease, tenure: number): Promise<void> {
     const signal = this.#signal;
     if (!signal || signal.aborted || this.#tasks.has(lease.leaseKey)) return;
     let shard = this.#known.find((s) => s.ShardId === lease.leaseKey);
@@ -289,7 +290,7 @@ export class ShardCoordinator {
     // Still ours? (The listing took a while.)
     if (!this.#o.leases!.held().includes(lease.leaseKey)) return;
     const known = new Set(this.#known.map((s) => s.ShardId!));
-    this.#startTask(this.#startInfo(shard, known, lease));
+    this.#startTask({ ...this.#startInfo(shard, known, lease), tenure });
   }
 
   #startTask(info: ShardTaskStart): void {
@@ -314,6 +315,10 @@ export class ShardCoordinator {
           this.#assigned.delete(shardId);
           // Its children may be readable now.
           this.#refreshedAt = Number.NEGATIVE_INFINITY;
+        } else if (!controller.signal.aborted) {
+          // Ended on its own (its fence, a refused checkpoint): if the shard is still owned, the
+          // next task waits a moment, so that no fault can turn into a restart loop.
+          this.#notBefore.set(shardId, this.#o.monotonic() + RESTART_BACKOFF.initialMs);
         }
       },
       (error: unknown) => {

@@ -84,8 +84,10 @@ export interface ShardTaskStart {
   parents?: string[];
   /** The shard's hash-key range, to keep only its own cards of the parents' state. */
   hashKeyRange?: { start: bigint; end: bigint };
-  /** The lease as won, with the shared checkpoint (lease mode only). */
+  /** The lease as held, with the shared checkpoint (lease mode only). */
   lease?: Lease;
+  /** The leaseCounter the lease's tenure began with (LeaseManager.tenureOf); its checkpoints name it. */
+  tenure?: number;
   /** The shard's watch, kept across its tasks by the coordinator; a task of its own otherwise. */
   watch?: ShardWatch;
 }
@@ -555,14 +557,26 @@ export class ShardTask {
     if (!force && now - this.#leaseCheckpointedAt < (d.leaseCheckpointIntervalMs ?? 1_000)) return;
     const sequenceNumber = c.shardEnd ? SHARD_END : c.sequenceNumber;
     if (!sequenceNumber || sequenceNumber === this.#leaseSequence) return;
-    await d.leases.checkpoint(this.shardId, {
-      sequenceNumber,
-      watermarkMs: c.watermarkMs,
-      checkpointAtMs: now,
-      ...(c.stateId ? { stateId: c.stateId } : {}),
-      // Refused if this worker lost the lease and won it back since this task began.
-      ...(this.#start.lease ? { acquiredCounter: this.#start.lease.leaseCounter } : {}),
-    });
+    try {
+      await d.leases.checkpoint(this.shardId, {
+        sequenceNumber,
+        watermarkMs: c.watermarkMs,
+        checkpointAtMs: now,
+        ...(c.stateId ? { stateId: c.stateId } : {}),
+        // Refused if this worker lost the lease and won it back since this task began.
+        ...(this.#start.lease ? { acquiredCounter: this.#start.tenure ?? this.#start.lease.leaseCounter } : {}),
+      });
+    } catch (error) {
+      // DynamoDB not answering (after the lease layer's retries) only delays the shared checkpoint:
+      // the next interval tries again, and the fence stops this task if the lease turns unsafe. A
+      // refusal (LeaseLostError) and the checkpoints that must land (the shard's end, the task's
+      // end) are the caller's to handle.
+      if (force || error instanceof LeaseLostError) throw error;
+      d.dependencies?.down('lease_table', error);
+      d.log.warn({ shardId: this.shardId, err: error }, 'lease checkpoint not written; retrying at the next interval');
+      this.#leaseCheckpointedAt = now;
+      return;
+    }
     this.#leaseCheckpointedAt = now;
     this.#leaseSequence = sequenceNumber;
   }

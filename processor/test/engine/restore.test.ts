@@ -9,7 +9,8 @@ const CONFIG = { summaryRangeMs: 60_000 }; // short range: purges happen within 
 type Step =
   | { kind: 'pay'; p: ReturnType<typeof pay>; stolen: boolean }
   | { kind: 'idle'; nowMs: number; caughtUp: boolean; lastProgressAtMs: number }
-  | { kind: 'drain'; limit: number; nowMs: number };
+  | { kind: 'drain'; limit: number; nowMs: number }
+  | { kind: 'ahead'; p: ReturnType<typeof pay>; arrivalMs: number };
 
 /** A random script of payments (some late, some duplicated), idle polls and small drains. */
 function script(seed: number, n: number): Step[] {
@@ -27,6 +28,9 @@ function script(seed: number, n: number): Step[] {
         : pay({ id: pid(`${seed}/${i}`), at: clock - (r() < 0.1 ? Math.floor(r() * 40_000) : Math.floor(r() * 900)), card: card(Math.floor(r() * 7)), amount: Math.floor(r() * 10_000) / 100, merchant: `m${Math.floor(r() * 3)}`, currency: r() < 0.3 ? 'USD' : 'EUR' });
       sent.push(p);
       steps.push({ kind: 'pay', p, stolen: dup || r() < 0.7 });
+    } else if (x < 0.62) {
+      // A stolen card's payment whose clock is 2 h ahead of its arrival: alerted at once.
+      steps.push({ kind: 'ahead', p: pay({ id: pid(`${seed}/ahead/${i}`), at: clock + 7_200_000, card: card(Math.floor(r() * 7)) }), arrivalMs: clock });
     } else if (x < 0.65) {
       clock += 20_000 + Math.floor(r() * 100_000); // a quiet spell
       steps.push({ kind: 'idle', nowMs: clock, caughtUp: r() < 0.8, lastProgressAtMs: clock - 10_000 });
@@ -42,6 +46,7 @@ function script(seed: number, n: number): Step[] {
 function apply(e: ShardEngine, s: Step, out: Emission[]): void {
   if (s.kind === 'pay') e.onPayment(toEvent(s.p), s.stolen);
   else if (s.kind === 'idle') e.onIdle(s);
+  else if (s.kind === 'ahead') e.onClockAheadPayment(toEvent(s.p), s.p.at, s.arrivalMs);
   else out.push(...e.drain(s.limit, s.nowMs));
 }
 
@@ -56,6 +61,7 @@ t.test('restored at any cut point, the engine continues exactly as an uninterrup
       refStore.apply(ref.takeChanges());
     }
     t.ok(reference.some((e) => e.event_type === 'PAYMENT_ALERT_SUMMARY') && reference.some((e) => e.event_type === 'PAYMENT_ALERT'));
+    t.ok(reference.some((e) => e.event_type === 'PAYMENT_ALERT' && e.data.clock_ahead_ms !== undefined), 'with alerts of clocks ahead among them');
     t.ok(steps.some((s) => s.kind === 'drain' && s.limit < 4), 'drains stop mid-boundary');
 
     const r = rng(seed * 7);

@@ -19,3 +19,13 @@ t.test('every rule in docs/semantics.md links to a test that exists', async (t) 
     }
   }
 });
+
+t.test('every test linked from docs/leases.md exists', async (t) => {
+  const leases = readFileSync(`${root}docs/leases.md`, 'utf8');
+  const links = [...leases.matchAll(LINK)];
+  t.ok(links.length >= 8, `${links.length} links`);
+  for (const [, name, file] of links) {
+    const source = readFileSync(`${root}${file}`, 'utf8');
+    t.ok(source.includes(`t.test('${name}'`), `${file} has t.test('${name}')`);
+  }
+});

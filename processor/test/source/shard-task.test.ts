@@ -105,3 +105,22 @@ t.test('a failed commit stops the task with its error', async (t) => {
   t.equal((await store.loadCheckpoint(SHARD))?.sequenceNumber, '20', 'the store keeps the last commit that landed');
   t.ok(calls <= 4, `at most one more commit was started after the failed one (${calls} calls)`);
 });
+
+t.test('local state continues the lease checkpoint only when it provably does', async (t) => {
+  const { continuesLease } = await import('../../src/source/shard-task.js');
+  const lease = (checkpoint: string, checkpointStateId?: string) =>
+    ({ leaseKey: SHARD, leaseOwner: 'w', leaseCounter: 3, checkpoint, ownerSwitchesSinceCheckpoint: 0, parentShardIds: [], childShardIds: [], checkpointWatermarkMs: 0, checkpointAtMs: 0, checkpointStateId }) as const;
+  const local = (sequenceNumber: string | null, stateId?: string) => ({ sequenceNumber, watermarkMs: 0, shardEnd: false, ...(stateId ? { stateId } : {}) });
+  t.ok(continuesLease(local('120', 'a'), lease('100', 'a')), 'same state, past the lease checkpoint (killed before the next lease checkpoint)');
+  t.ok(continuesLease(local('100', 'a'), lease('100', 'a')), 'same state, at it');
+  t.notOk(continuesLease(local('99', 'a'), lease('100', 'a')), 'same state, behind it: writes were lost');
+  t.notOk(continuesLease(local('120', 'a'), lease('100', 'b')), 'another state wrote the lease checkpoint: someone else went on');
+  t.notOk(continuesLease(local('120'), lease('100', 'b')), 'a local state without id');
+  t.ok(continuesLease(local('100'), lease('100')), 'before state ids: equal checkpoints, as before');
+  t.notOk(continuesLease(local('120'), lease('100')), 'before state ids: nothing else');
+  t.notOk(continuesLease(undefined, lease('100', 'a')), 'no local state');
+  t.notOk(continuesLease(local(null, 'a'), lease('100', 'a')), 'a local state that never read a record');
+  t.notOk(continuesLease(local('120', 'a'), lease('TRIM_HORIZON', 'a')), 'no lease checkpoint');
+  // Sequence numbers are compared as numbers, not strings.
+  t.ok(continuesLease(local('1000', 'a'), lease('999', 'a')));
+});
