@@ -319,7 +319,7 @@ export class ShardEngine {
     if (this.#alertBounds?.start !== windowStart) {
       this.#alertBounds = { start: windowStart, startIso: iso(windowStart), endIso: iso(this.#alerts.endOf(windowStart)) };
     }
-    return {
+    const alert: AlertEvent = {
       event_type: 'PAYMENT_ALERT',
       event_id: alertEventId(p.id),
       event_date_origin: createdAt,
@@ -333,9 +333,11 @@ export class ShardEngine {
         window_start: this.#alertBounds.startIso,
         window_end: this.#alertBounds.endIso,
         late: p.late,
-        ...('arrivalMs' in p ? { clock_ahead_ms: p.at - p.arrivalMs } : {}),
       },
     };
+    // Only a payment with an untrusted clock has it (rare; the usual alert keeps its shape).
+    if ('arrivalMs' in p) alert.data.clock_ahead_ms = p.at - p.arrivalMs;
+    return alert;
   }
 
   /** Emits the summary of the next card of `boundary`; completes the boundary after its last card. */

@@ -45,9 +45,12 @@ function shardReadiness(shard: ShardStatus, nowMs: number, maxLagMs: number): Sh
   if (shard.state !== 'RUNNING') return { ...base, ready: false, reason: `state is ${shard.state}, not RUNNING` };
   if (shard.progress.stuck) return { ...base, ready: false, reason: `stuck: ${shard.progress.stuck}` };
   if (watermarkLagMs !== null && watermarkLagMs <= maxLagMs) return { ...base, ready: true };
-  if (shard.idle) return { ...base, ready: true };
-  if (shard.millisBehindLatest === 0) return { ...base, ready: true };
+  // Idle or caught up, as of a read that is recent enough: a shard whose reads have failed for
+  // longer than the bound (throttled without end, say) is not known to be caught up any more.
+  const fresh = shard.behindLatestMs !== null && shard.behindLatestMs <= maxLagMs;
+  if (fresh && (shard.idle || shard.millisBehindLatest === 0)) return { ...base, ready: true };
   const lag = watermarkLagMs === null ? 'no watermark yet' : `watermark ${(watermarkLagMs / 1000).toFixed(1)} s behind now (max ${maxLagMs / 1000} s)`;
+  if (!fresh && shard.behindLatestMs !== null) return { ...base, ready: false, reason: `${lag}, and up to ${(shard.behindLatestMs / 1000).toFixed(1)} s behind the shard's tip (no read for that long)` };
   return { ...base, ready: false, reason: `${lag}, ${shard.millisBehindLatest} ms behind the shard's tip and not idle` };
 }
 

@@ -12,7 +12,7 @@
  * their order key: they land in the stream in the order the engine emitted them, even when a
  * PutRecords call fails in part and is retried (see common/src/producer.ts).
  */
-import type { KinesisProducer } from '../../../common/src/producer.js';
+import type { KinesisProducer, ProducerRecord } from '../../../common/src/producer.js';
 import type { AlertEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
 import { encodeOutputs } from './encode.js';
 
@@ -40,23 +40,40 @@ export class KinesisSink {
     this.#input = streams.input;
   }
 
-  async emit(events: readonly OutputEvent[], lane: string): Promise<void> {
+  /**
+   * Sends `events` and resolves when all are acknowledged. `progress` is called after every
+   * PutRecords call that got records acknowledged: a long send (one card's burst goes out one
+   * record per call) is moving, not stuck.
+   */
+  async emit(events: readonly OutputEvent[], lane: string, progress?: () => void): Promise<void> {
     if (events.length === 0) return;
     const data = encodeOutputs(events);
-    await this.#producer(lane, this.#output).send(
-      events.map((e, i) =>
-        // Alerts and summaries go to their card's shard, in order; a reject to its input shard's key.
-        e.event_type === 'PAYMENT_EVENT_REJECTED'
-          ? { data: data[i] as Buffer, partitionKey: e.data.shard_id }
-          : { data: data[i] as Buffer, partitionKey: e.data.card_number, orderKey: e.data.card_number },
-      ),
+    const records = events.map((e, i) =>
+      // Alerts and summaries go to their card's shard, in order; a reject to its input shard's key.
+      e.event_type === 'PAYMENT_EVENT_REJECTED'
+        ? { data: data[i] as Buffer, partitionKey: e.data.shard_id }
+        : { data: data[i] as Buffer, partitionKey: e.data.card_number, orderKey: e.data.card_number },
     );
+    await this.#send(this.#producer(lane, this.#output), records, progress);
   }
 
   /** Writes `records` to the input stream (where their partition keys route them to their shards). */
-  async republish(records: readonly RepublishedRecord[], lane: string): Promise<void> {
+  async republish(records: readonly RepublishedRecord[], lane: string, progress?: () => void): Promise<void> {
     if (records.length === 0) return;
-    await this.#producer(lane, this.#input).send(records);
+    await this.#send(this.#producer(lane, this.#input), records, progress);
+  }
+
+  async #send(producer: KinesisProducer, records: readonly ProducerRecord[], progress: (() => void) | undefined): Promise<void> {
+    if (!progress) return producer.send(records);
+    const onBatch = (info: { acknowledged: number }) => {
+      if (info.acknowledged > 0) progress();
+    };
+    producer.on('batch', onBatch);
+    try {
+      await producer.send(records);
+    } finally {
+      producer.off('batch', onBatch);
+    }
   }
 
   /** Flushes and closes a lane (its shard task has ended); a later emit opens a new one. */

@@ -63,6 +63,8 @@ const OUTPUT_PREFIXES = (['PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY', 'PAYMENT_EVE
   (eventType) => [eventType, Buffer.from(`{"event_type":"${eventType}","`, 'latin1')] as const,
 );
 const EVENT_TYPE_KEY = Buffer.from('"event_type"', 'latin1');
+/** Buffer's indexOf works on any Uint8Array: no Buffer view is made per record. */
+const indexOf = Buffer.prototype.indexOf as (this: Uint8Array, value: Uint8Array, byteOffset: number) => number;
 
 function outputTypeOf(data: Uint8Array): string | undefined {
   // Every prefix has a 'P' here (…"event_type":"P…): one byte rules out most other records.
@@ -75,7 +77,7 @@ function outputTypeOf(data: Uint8Array): string | undefined {
     // A second "event_type" (a repeated key, or the text in a value) leaves the record to the
     // decoder: `{"event_type":"PAYMENT_ALERT","event_type":"PAYMENT_EVENT",…}` is a payment to
     // JSON.parse, and the decoder refuses such an ambiguous record rather than have it skipped.
-    return Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf(EVENT_TYPE_KEY, prefix.length - 1) < 0 ? eventType : undefined;
+    return indexOf.call(data, EVENT_TYPE_KEY, prefix.length - 1) < 0 ? eventType : undefined;
   }
   return undefined;
 }
@@ -139,10 +141,12 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arriv
   if (stolen) {
     // First, as most records are canonical payments (an output record fails its first words).
     const scan = scanPayment(data);
-    if (scan && scan.eventTimeMs <= latest) {
+    if (scan) {
       const eventTimeMs = scan.eventTimeMs;
+      const isStolen = scan.cardMayBeIn(stolen) && scan.cardIsIn(stolen);
+      if (eventTimeMs > latest) return clockAhead(isStolen ? scan.event() : undefined, eventTimeMs, arrivalMs);
       if (key !== undefined && !scan.cardIs(key)) return { kind: 'misrouted', card: scan.card() };
-      if (!scan.cardMayBeIn(stolen) || !scan.cardIsIn(stolen)) return notStolen(eventTimeMs);
+      if (!isStolen) return notStolen(eventTimeMs);
       return { kind: 'payment', event: scan.event(), eventTimeMs };
     }
   }

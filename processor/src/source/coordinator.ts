@@ -11,8 +11,11 @@
  * shard without a task gets one, a task whose lease is gone is stopped. So a task that ends for any
  * reason (its fence tripped after a frozen process, a failure, a lease re-acquired while its old
  * task was still closing) never leaves a held lease without a task. A failed task is restarted
- * after a backoff (1 s, doubling, at most 30 s); with leases, after FAILURES_BEFORE_RELEASE
- * failures in a row its lease is given back, so that another worker (another disk) may try.
+ * after a backoff (1 s, doubling, at most 30 s) and keeps its lease: tasks that go on failing make
+ * the shard stuck after STUCK_AFTER_MS (its watch keeps the streak), /health fails, and the
+ * orchestrator replaces the process, which gives the lease back. (Releasing it here instead would
+ * let this same worker take it straight back, below its share, with a fresh streak: a loop that
+ * looked healthy.)
  *
  * Either way a child shard (from a split or a merge) starts only when every parent that still
  * exists is finished, and takes over its parents' state for its hash-key range. One shard's
@@ -37,8 +40,6 @@ export interface CoordinatorOptions extends ShardTaskDeps {
 const RECONCILE_MS = 500;
 /** Restart backoff of a failed task. */
 const RESTART_BACKOFF = { initialMs: 1_000, factor: 2, maxMs: 30_000, jitter: 0.2 };
-/** With leases: failures in a row after which the lease is given back for another worker to try. */
-export const FAILURES_BEFORE_RELEASE = 3;
 
 interface Running {
   task: ShardTask;
@@ -287,10 +288,14 @@ export class ShardCoordinator {
       if (signal.aborted || this.#tasks.has(lease.leaseKey)) return;
       if (!shard) throw new Error(`shard ${lease.leaseKey} is in the lease table but not in ListShards`);
     }
-    // Still ours? (The listing took a while.)
-    if (!this.#o.leases!.held().includes(lease.leaseKey)) return;
+    // The listing took a while: start only if the lease is still held in the same tenure, safe,
+    // and not waiting out a steal (else the next reconcile decides again).
+    const leases = this.#o.leases!;
+    const id = lease.leaseKey;
+    const current = leases.heldLease(id);
+    if (!current || leases.tenureOf(id) !== tenure || !leases.isSafe(id) || (this.#notBefore.get(id) ?? -Infinity) > this.#o.monotonic()) return;
     const known = new Set(this.#known.map((s) => s.ShardId!));
-    this.#startTask({ ...this.#startInfo(shard, known, lease), tenure });
+    this.#startTask({ ...this.#startInfo(shard, known, current), tenure });
   }
 
   #startTask(info: ShardTaskStart): void {
@@ -304,6 +309,7 @@ export class ShardCoordinator {
     const ended = () => {
       outer.removeEventListener('abort', stop);
       this.#tasks.delete(shardId);
+      watch.enter('waiting');
       this.#wake?.();
     };
     const done = task.run(controller.signal).then(
@@ -329,14 +335,7 @@ export class ShardCoordinator {
         this.#o.metrics.shardTaskFailures.inc();
         const delayMs = backoffDelay(failures - 1, RESTART_BACKOFF);
         this.#notBefore.set(shardId, this.#o.monotonic() + delayMs);
-        const leases = this.#o.leases;
-        if (leases && failures >= FAILURES_BEFORE_RELEASE) {
-          this.#o.log.error({ err: error, shardId, failures }, 'shard task failed again; giving its lease back for another worker to try');
-          this.#failures.delete(shardId);
-          void leases.release(shardId);
-        } else {
-          this.#o.log.error({ err: error, shardId, failures, restartInMs: delayMs }, 'shard task failed; it restarts from its checkpoint');
-        }
+        this.#o.log.error({ err: error, shardId, failures, restartInMs: delayMs }, 'shard task failed; it restarts from its checkpoint');
       },
     );
     this.#tasks.set(shardId, { task, controller, done });

@@ -117,7 +117,10 @@ export class ShardTask {
   /** The commit being written while the next batch is processed (see #commit). */
   #commitInFlight: Promise<void> | undefined;
   #finished = false;
+  /** Payments of the batch being read whose clock was ahead of their arrival (counted once per batch). */
+  #clockAhead = 0;
   #stateId: string | undefined;
+  /** Monotonic time of the last lease checkpoint written (or tried). */
   #leaseCheckpointedAt = Number.NEGATIVE_INFINITY;
   #leaseSequence: string | undefined;
 
@@ -400,6 +403,7 @@ export class ShardTask {
       const rejects: OutputEvent[] = [];
       const republish: RepublishedRecord[] = [];
       const read = new Map<string, number>();
+      this.#clockAhead = 0;
       // Once per batch, not per record: the hot loop allocates nothing it can avoid.
       const options: ClassifyOptions = { maxRecordBytes: d.maxRecordBytes, nowMs: now, stolen: d.stolen, maxClockSkewMs: d.maxClockSkewMs };
       const watermarkBefore = engine.watermarkMs;
@@ -408,6 +412,11 @@ export class ShardTask {
       if (payments > 0) read.set('PAYMENT_EVENT', payments);
       // Counted per batch: a labelled counter update per record was a measurable share of the hot path.
       for (const [eventType, count] of read) d.metrics.recordRead(eventType, count);
+      if (this.#clockAhead > 0) {
+        d.metrics.irregularPayment('clock_ahead', this.#clockAhead);
+        d.log.debug({ shardId: this.shardId, payments: this.#clockAhead }, 'payments with a clock ahead of their arrival');
+      }
+      if (republish.length > 0) d.metrics.irregularPayment('misrouted', republish.length);
       // Idleness is judged on event-time progress, not on records: the processor's own output,
       // rejects and other event types keep arriving on a shard whose payments have stopped.
       if (engine.watermarkMs !== watermarkBefore) this.#progressAt = mono;
@@ -432,7 +441,6 @@ export class ShardTask {
    */
   #take(record: _Record, options: ClassifyOptions, rejects: OutputEvent[], republish: RepublishedRecord[], read: Map<string, number>): boolean {
     const c = classifyKinesisRecord(record, options);
-    const d = this.#deps;
     // With the stolen set given, classify says `payment` for a stolen card's payment only.
     switch (c.kind) {
       case 'not_stolen':
@@ -445,13 +453,11 @@ export class ShardTask {
         read.set(c.eventType, (read.get(c.eventType) ?? 0) + 1);
         return false;
       case 'clock_ahead':
-        d.metrics.irregularPayment('clock_ahead');
+        this.#clockAhead++;
         if (c.event) this.#engine!.onClockAheadPayment(c.event, c.eventTimeMs, c.arrivalMs);
         if (c.reject) this.#reject(record, c.reject.reason, c.reject.detail, options.nowMs, rejects);
-        d.log.debug({ shardId: this.shardId, sequenceNumber: record.SequenceNumber, aheadMs: c.eventTimeMs - c.arrivalMs, stolen: c.event !== undefined }, 'payment clock ahead of its arrival');
         return true;
       case 'misrouted':
-        d.metrics.irregularPayment('misrouted');
         republish.push({ data: record.Data!, partitionKey: c.card });
         return false;
       case 'reject':
@@ -506,7 +512,8 @@ export class ShardTask {
   async #send(out: OutputEvent[], copies: RepublishedRecord[]): Promise<void> {
     const { sink } = this.#deps;
     try {
-      await Promise.all([sink.emit(out, this.shardId), sink.republish(copies, this.shardId)]);
+      const moving = () => this.watch.enter('send');
+      await Promise.all([sink.emit(out, this.shardId, moving), sink.republish(copies, this.shardId, moving)]);
     } catch (error) {
       if (error instanceof ProducerError && error.code === 'FENCED') throw new LeaseLostError(this.shardId, 'lease no longer safe: output stopped');
       throw error;
@@ -554,7 +561,8 @@ export class ShardTask {
     const c = this.#settled;
     if (!d.leases || !c) return;
     const now = d.now();
-    if (!force && now - this.#leaseCheckpointedAt < (d.leaseCheckpointIntervalMs ?? 1_000)) return;
+    const mono = d.monotonic();
+    if (!force && mono - this.#leaseCheckpointedAt < (d.leaseCheckpointIntervalMs ?? 1_000)) return;
     const sequenceNumber = c.shardEnd ? SHARD_END : c.sequenceNumber;
     if (!sequenceNumber || sequenceNumber === this.#leaseSequence) return;
     try {
@@ -574,10 +582,10 @@ export class ShardTask {
       if (force || error instanceof LeaseLostError) throw error;
       d.dependencies?.down('lease_table', error);
       d.log.warn({ shardId: this.shardId, err: error }, 'lease checkpoint not written; retrying at the next interval');
-      this.#leaseCheckpointedAt = now;
+      this.#leaseCheckpointedAt = mono;
       return;
     }
-    this.#leaseCheckpointedAt = now;
+    this.#leaseCheckpointedAt = mono;
     this.#leaseSequence = sequenceNumber;
   }
 

@@ -11,7 +11,8 @@
  * - it has been reading for that long (GetRecords failing or throttled on every try) while it has
  *   input (the last good read was behind the tip) or holds alerts waiting for stream time;
  * - its tasks have kept failing (commit errors, a state directory gone, a corrupt state) without
- *   one commit landing for that long;
+ *   one commit landing for that long (a restore that is moving, replay batch after replay batch,
+ *   is not counted against it until it stops moving);
  * - it has had no task for that long (nothing restarted it).
  * An idle shard that is read every few hundred ms is never stuck: each poll is a step that ends.
  */
@@ -83,7 +84,8 @@ export class ShardWatch {
     const stepMs = now - this.#stepAt;
     let stuck: string | undefined;
     const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-    if (this.#failingSince !== undefined && now - this.#failingSince >= stuckAfterMs) {
+    const restoring = this.#step === 'restore' && stepMs < stuckAfterMs;
+    if (this.#failingSince !== undefined && now - this.#failingSince >= stuckAfterMs && !restoring) {
       stuck = `${this.#failures} task failures and no commit for ${seconds(now - this.#failingSince)}: ${this.#lastError ?? ''}`;
     } else if (stepMs >= stuckAfterMs) {
       if (this.#step === 'read') {

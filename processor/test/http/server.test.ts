@@ -111,6 +111,12 @@ t.test('GET /ready', async (t) => {
     t.equal(r.code, 200);
   });
 
+  t.test('a caught-up or idle shard that has not been read for longer than the bound: 503', async (t) => {
+    const r = await ready({ shards: [shard({ watermarkMs: NOW - 3_600_000, millisBehindLatest: 0, idle: true, behindLatestMs: 45_000 })] });
+    t.equal(r.code, 503);
+    t.match(r.body.shards[0]?.reason, /up to 45\.0 s behind the shard's tip \(no read for that long\)/);
+  });
+
   t.test('an old watermark on a caught-up shard (old records): 200', async (t) => {
     const r = await ready({ shards: [shard({ watermarkMs: NOW - 3_600_000, millisBehindLatest: 0 })] });
     t.equal(r.code, 200);

@@ -10,6 +10,9 @@ import { startDynamoEmulator } from '../../../deploy/local/dynamodb-emulator.js'
 import { createDynamoClient } from '../../src/lease/dynamo.js';
 import { LeaseManager, type LeaseManagerOptions } from '../../src/lease/manager.js';
 import type { Lease } from '../../src/lease/types.js';
+import { seeded } from '../../../common/test/helpers.js';
+
+export { seeded };
 
 export const silent = pino({ level: 'silent' });
 
@@ -34,17 +37,6 @@ export class FakeClock {
   advance(ms: number): void {
     this.ms += ms;
   }
-}
-
-/** Deterministic [0, 1) numbers (mulberry32), so a failing run can be replayed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export const FAILOVER_MS = 10_000;

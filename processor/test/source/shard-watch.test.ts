@@ -64,3 +64,17 @@ t.test('no task for STUCK_AFTER_MS is stuck', async (t) => {
   advance(STUCK);
   t.match(w.progress(STUCK).stuck, /no task for 60.0 s/);
 });
+
+t.test('after a failure, a restore that keeps moving is not stuck; one that stops is', async (t) => {
+  const { w, advance } = watch();
+  w.committed();
+  w.failed(new Error('disk hiccup'));
+  w.enter('restore');
+  for (let i = 0; i < 30; i++) {
+    advance(5_000);
+    w.enter('restore'); // each replayed batch
+  }
+  t.equal(w.progress(STUCK).stuck, undefined, '150 s of a moving rebuild after one failure');
+  advance(STUCK);
+  t.match(w.progress(STUCK).stuck, /task failures and no commit/, 'a rebuild that stops moving is');
+});
