@@ -113,6 +113,19 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    and projects the hour: 3.6 M records × the mean per-record cost of A and B + **F**, B's fixed cost
    (restoring the initial state and committing the rebuilt one, which is as large as the hour's).
    Target: ≥ 50 000 records/s.
+7. **Restart after kill -9 with 60 minutes of state** (\`restart.ts\`, issue 13). A classic-level
+   store holds a shard's hour at 1 000 events/s (100 000 stolen cards active) as a killed processor
+   leaves it; the lease checkpoint (real \`LeaseManager\` on dynalite, in the bench process) trails
+   the local checkpoint by 1 000 records and names the same state id, as a kill -9 between two lease
+   checkpoints leaves it. The **real \`ShardTask\`** then starts on it, with renewals running, and
+   reads 20 000 new records from a stand-in Kinesis; timed from its start to the first alert the
+   sink receives, and the records it replayed counted by the processor's own counter
+   (\`payments_records_replayed_total\`). Target: 0 replayed. The restart before issue 13 threw this
+   state away (its checkpoint was not equal to the lease's) and replayed 65 minutes (3.9 M records);
+   that replay is projected, not run: 3.9 M × the replay's per-record cost measured on two slices
+   (the hour's start from an empty state, its end from the full one), + committing the rebuilt
+   state + the same first batch; and again at Kinesis's read limit (2 MiB/s per shard, shared with
+   Firehose: 1 MiB/s for the processor), which is what bounds it in AWS.
 
 ## Findings
 

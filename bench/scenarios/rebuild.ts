@@ -17,14 +17,13 @@ import { batches, encodePayments, makeCards } from '../lib/workload.js';
 import { fakeKinesis } from '../lib/fake-kinesis.js';
 import { tempLevelStore } from '../lib/temp-store.js';
 import { buildActiveState } from '../lib/state-builder.js';
-import { rebuildEngine } from '../../processor/src/source/rebuild.js';
+import { BENCH_SHARD as SHARD, replayShard } from '../lib/replay.js';
 
 const REPS = 3;
 const COUNT_A = QUICK ? 60_000 : 200_000;
 const COUNT_B = QUICK ? 20_000 : 60_000;
 const STEP_MS = 1; // 1 000 events/s of event time
 const HOUR_RECORDS = 3_600_000;
-const SHARD = 'shardId-000000000000';
 
 const cards = makeCards(1_000_000);
 const hourStart = Math.floor((Date.now() - 2 * 3_600_000) / 10_000) * 10_000;
@@ -39,19 +38,7 @@ const shardB = fakeKinesis(inputB);
 async function replay(kinesis: ReturnType<typeof fakeKinesis>, initial?: Array<[string, unknown]>): Promise<{ seconds: number; replaySeconds: number; entries: number }> {
   const t = await tempLevelStore();
   const started = performance.now();
-  const result = await rebuildEngine({
-    kinesis,
-    stream: 'bench',
-    shardId: SHARD,
-    ...(initial ? { initial } : {}),
-    until: 'SHARD_END',
-    watermarkMs: null,
-    stolen: cards.stolenCards,
-    engineConfig: {},
-    maxRecordBytes: 64 * 1024,
-    getRecordsLimit: 10_000,
-    pollIntervalMs: 0,
-  });
+  const result = await replayShard(kinesis, cards.stolenCards, initial);
   await t.store.commitShard(SHARD, { puts: result.entries, dels: [] }, { sequenceNumber: '1', watermarkMs: result.engine.watermarkMs ?? 0, shardEnd: false });
   const seconds = (performance.now() - started) / 1000;
   await t.dispose();

@@ -97,3 +97,14 @@ export async function readAllRecords(client: KinesisClient, stream: string): Pro
   }
   return out;
 }
+
+/** Deterministic [0, 1) numbers (mulberry32), so a failing run can be replayed. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}

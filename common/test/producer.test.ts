@@ -7,7 +7,7 @@ import {
   type PutRecordsRequestEntry,
   type PutRecordsResultEntry,
 } from '@aws-sdk/client-kinesis';
-import { readAllRecords, withKinesis } from './helpers.js';
+import { readAllRecords, seeded, withKinesis } from './helpers.js';
 import {
   KinesisProducer,
   MAX_BATCH_BYTES,
@@ -281,16 +281,6 @@ t.test('constructor checks its options together', async (t) => {
   t.throws(() => new KinesisProducer(client, 's', { maxBatchBytes: 100 }), /maxBatchBytes/);
 });
 
-/** Deterministic [0, 1) numbers (mulberry32), so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * An in-memory stream under load. Each call answers after a random number of event-loop turns, so
