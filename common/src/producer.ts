@@ -347,14 +347,20 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
       for (const e of batch) if (e.orderKey !== undefined) this.#heldKeys.add(e.orderKey);
       this.#inFlight++;
       this.#inFlightRecords += batch.length;
-      void this.#put(batch).finally(() => {
-        // Failed entries are back at the head of the queue by now, ahead of their keys' later records.
-        for (const e of batch) if (e.orderKey !== undefined) this.#heldKeys.delete(e.orderKey);
-        this.#inFlight--;
-        this.#inFlightRecords -= batch.length;
-        this.#pump();
-        this.#wakeReady();
-      });
+      this.#put(batch)
+        .finally(() => {
+          // Failed entries are back at the head of the queue by now, ahead of their keys' later records.
+          for (const e of batch) if (e.orderKey !== undefined) this.#heldKeys.delete(e.orderKey);
+          this.#inFlight--;
+          this.#inFlightRecords -= batch.length;
+          this.#pump();
+          this.#wakeReady();
+        })
+        // #put handles every outcome of the call; a throw here is a bug in this bookkeeping, which
+        // leaves the queue in an unknown state: let it be an uncaught exception, not a silent stall.
+        .catch((error: unknown) => setImmediate(() => {
+          throw error;
+        }));
     }
     // Nothing left to linger for: a pending timer would only hold the process open.
     if (this.#queue.length === 0 && this.#timer) {

@@ -173,7 +173,7 @@ export class FirehoseStandin {
       if (batch.end) {
         this.#ended.add(shardId);
         this.#o.log.info({ shardId }, 'shard finished; its children may start');
-        void this.#startReadableShards();
+        this.#startReadableShards().catch((error: unknown) => this.#o.log.error({ err: error }, 'could not start the children of a finished shard; the next refresh retries'));
         return;
       }
       // Backpressure: a full buffer holds the readers until it is in the warehouse.

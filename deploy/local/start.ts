@@ -155,8 +155,14 @@ async function shutdown(reason: string, exitCode = 0): Promise<never> {
   process.exit(exitCode);
 }
 // A second Ctrl-C (npm forwards the terminal's SIGINT too) must not cut the orderly stop short.
-process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
+function stop(signal: string): void {
+  shutdown(signal).catch((error: unknown) => {
+    console.error(`start: stopping failed: ${(error as Error)?.message ?? String(error)}`);
+    process.exit(1);
+  });
+}
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('exit', () => {
   for (const child of children.values()) child.kill('SIGKILL');
 });

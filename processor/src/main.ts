@@ -116,8 +116,14 @@ async function shutdown(signal: string): Promise<void> {
   log.info('stopped');
   process.exit(0);
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+function stop(signal: string): void {
+  shutdown(signal).catch((error: unknown) => {
+    log.fatal({ err: error }, 'shutdown failed; exiting without a clean close');
+    process.exit(1);
+  });
+}
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
 
 /** The state store, retried while it cannot be opened (locked by a process still stopping, a disk not there yet). */
 async function openStore(signal: AbortSignal): Promise<StateStore | undefined> {

@@ -460,9 +460,10 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     const run = previous.then(op, op);
     const tail = run.catch(() => undefined);
     this.#queues.set(id, tail);
-    void tail.then(() => {
+    const forget = () => {
       if (this.#queues.get(id) === tail) this.#queues.delete(id);
-    });
+    };
+    tail.then(forget, forget);
     return run;
   }
 }

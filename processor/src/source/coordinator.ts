@@ -140,7 +140,7 @@ export class ShardCoordinator {
       this.#reconcile();
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
-        void sleep(RECONCILE_MS, signal).then(resolve);
+        sleep(RECONCILE_MS, signal).then(resolve, resolve);
       });
       this.#wake = undefined;
     }
@@ -266,12 +266,13 @@ export class ShardCoordinator {
   /** With leases: a lease held. Its parents are finished (the lease manager checks before taking). */
   #startLeased(lease: Lease, tenure: number): void {
     this.#starting.add(lease.leaseKey);
-    void this.#startLeasedAsync(lease, tenure)
-      .catch((error: unknown) => {
+    this.#startLeasedAsync(lease, tenure)
+      .catch(async (error: unknown) => {
         this.#o.log.error({ err: error, shardId: lease.leaseKey }, 'could not start a leased shard; releasing it');
-        void this.#o.leases?.release(lease.leaseKey);
+        await this.#o.leases?.release(lease.leaseKey);
       })
-      .finally(() => this.#starting.delete(lease.leaseKey));
+      .finally(() => this.#starting.delete(lease.leaseKey))
+      .catch((error: unknown) => this.#o.log.error({ err: error, shardId: lease.leaseKey }, 'releasing a shard that could not start failed'));
   }
 
   async #startLeasedAsync(lease: Lease, tenure: number): Promise<void> {
