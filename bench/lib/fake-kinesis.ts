@@ -5,6 +5,7 @@
  * then only counted.
  */
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from '@aws-sdk/client-kinesis';
+import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import type { KinesisProducer, ProducerRecord } from '../../common/src/producer.js';
@@ -53,12 +54,16 @@ export function fakeKinesis(batches: readonly (readonly Uint8Array[])[]): Kinesi
   return client as unknown as KinesisClient;
 }
 
-export class CountingProducer {
+/** Counts what it is sent and acknowledges it at once, one 'batch' event a call, as the producer does. */
+export class CountingProducer extends EventEmitter {
   records = 0;
   bytes = 0;
   async send(records: ProducerRecord[]): Promise<void> {
     this.records += records.length;
-    for (const r of records) this.bytes += r.data.byteLength;
+    let bytes = 0;
+    for (const r of records) bytes += r.data.byteLength;
+    this.bytes += bytes;
+    this.emit('batch', { records: records.length, bytes, acknowledged: records.length, failed: 0, durationMs: 0 });
   }
   async flush(): Promise<void> {}
   async close(): Promise<void> {}

@@ -19,7 +19,7 @@ import { pino } from 'pino';
 import type { ProducerRecord, KinesisProducer } from '../../common/src/producer.js';
 import { emit, info, absolute, QUICK } from '../lib/figures.js';
 import { batches, encodePayments, makeCards } from '../lib/workload.js';
-import { fakeKinesis } from '../lib/fake-kinesis.js';
+import { CountingProducer, fakeKinesis } from '../lib/fake-kinesis.js';
 import { tempLevelStore } from '../lib/temp-store.js';
 import { buildActiveState } from '../lib/state-builder.js';
 import { startDynamoEmulator } from '../../deploy/local/dynamodb-emulator.js';
@@ -53,14 +53,13 @@ const client = createDynamoClient({ region: 'us-east-1', endpoint: dynamo.endpoi
 const log = pino({ level: process.env.BENCH_LOG ?? 'silent' });
 
 /** The first alert's arrival at the sink, as a producer stand-in sees it. */
-class FirstAlert {
+class FirstAlert extends CountingProducer {
   at: number | undefined;
   readonly #alert = Buffer.from('{"event_type":"PAYMENT_ALERT","', 'latin1');
-  async send(records: ProducerRecord[]): Promise<void> {
+  override async send(records: ProducerRecord[]): Promise<void> {
     if (this.at === undefined && records.some((r) => Buffer.from(r.data.buffer, r.data.byteOffset, this.#alert.length).equals(this.#alert))) this.at = performance.now();
+    await super.send(records);
   }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
 }
 
 async function restartOnce(rep: number): Promise<{ seconds: number; replayed: number; restoreAndCommitSeconds: number }> {

@@ -14,6 +14,16 @@ import { ShardTask } from '../../src/source/shard-task.js';
 import { StolenCards } from '../../src/source/stolen-cards.js';
 import { openStateStore, type ChangeSet, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
 import { card, pay, toEvent } from '../engine/helpers.js';
+import { EventEmitter } from 'node:events';
+
+/** A producer that acknowledges everything at once, with the 'batch' event the sink listens to. */
+class AckingProducer extends EventEmitter {
+  async send(records: unknown[]): Promise<void> {
+    this.emit('batch', { records: records.length, bytes: 0, acknowledged: records.length, failed: 0, durationMs: 0 });
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> {}
+}
 
 const SHARD = 'shardId-000000000000';
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
@@ -47,7 +57,7 @@ function payments(): Uint8Array[][] {
 }
 
 function task(store: StateStore, batches: Uint8Array[][]): ShardTask {
-  const producer = { async send() {}, async flush() {}, async close() {} };
+  const producer = new AckingProducer();
   return new ShardTask({ shardId: SHARD }, {
     kinesis: shard(batches),
     stream: 's',
