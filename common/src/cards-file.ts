@@ -1,5 +1,6 @@
 /**
- * The cards file: the one CSV that cardgen writes and the simulator and processor read.
+ * The cards file: the one CSV that cardgen writes and the simulator and processor read. It is read
+ * from a path, or, in AWS, from an S3 object (`s3://bucket/key`, given an S3 client).
  *
  *   card_number,network,stolen
  *   4539578763621486,visa,false
@@ -10,6 +11,9 @@
  * Documented in docs/cardgen.md; the format lives only here.
  */
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { getObjectStream, parseS3Uri } from './s3.js';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputFileError } from './errors.js';
@@ -109,11 +113,22 @@ const MAX_LINE = 1024;
  * number. Repeated card numbers are not checked here: that needs every number in memory, which
  * `readCardsFile` has anyway.
  */
-export async function* readCardRowBatches(path: string): AsyncGenerator<ReadCardRow[]> {
+export async function* readCardRowBatches(path: string, source: CardsSource = {}): AsyncGenerator<ReadCardRow[]> {
   const fail = (line: number, what: string): never => {
     throw new InputFileError(`${path}:${line}: ${what}`);
   };
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  let stream: Readable;
+  const s3 = parseS3Uri(path);
+  if (s3) {
+    if (!source.s3) throw new InputFileError(`${path}: an s3:// cards file needs an S3 client (this caller has none)`);
+    try {
+      stream = (await getObjectStream(source.s3, s3.bucket, s3.key)).setEncoding('utf8');
+    } catch (error) {
+      throw ioError(path, error);
+    }
+  } else {
+    stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  }
   let lineNo = 0;
   let sawHeader = false;
   // The last network name that passed the check: most lines repeat one of a few names.
@@ -179,9 +194,15 @@ export async function* readCardRowBatches(path: string): AsyncGenerator<ReadCard
   if (last.length > 0) yield last;
 }
 
+/** Where a cards file that is not a local path comes from. */
+export interface CardsSource {
+  /** Reads `s3://bucket/key` cards files. */
+  s3?: S3Client;
+}
+
 /** Row by row over `readCardRowBatches`. */
-export async function* readCardRows(path: string): AsyncGenerator<ReadCardRow> {
-  for await (const batch of readCardRowBatches(path)) yield* batch;
+export async function* readCardRows(path: string, source: CardsSource = {}): AsyncGenerator<ReadCardRow> {
+  for await (const batch of readCardRowBatches(path, source)) yield* batch;
 }
 
 export interface CardsFile {
@@ -195,11 +216,11 @@ export interface CardsFile {
  * Reads and validates a whole cards file (see `readCardRows` for the per-line checks) and also
  * rejects a card number that appears twice, since its stolen flag would be ambiguous.
  */
-export async function readCardsFile(path: string): Promise<CardsFile> {
+export async function readCardsFile(path: string, source: CardsSource = {}): Promise<CardsFile> {
   const cards: string[] = [];
   const stolen = new Set<string>();
   const seen = new Set<string>();
-  for await (const batch of readCardRowBatches(path)) {
+  for await (const batch of readCardRowBatches(path, source)) {
     for (const row of batch) {
       if (seen.has(row.cardNumber)) {
         // Rows sit on consecutive lines after the header (empty lines are rejected).
@@ -217,8 +238,13 @@ export async function readCardsFile(path: string): Promise<CardsFile> {
 
 function ioError(path: string, error: unknown): InputFileError {
   const code = (error as NodeJS.ErrnoException).code;
+  const name = (error as Error | undefined)?.name;
   const why =
-    code === 'ENOENT'
+    name === 'NoSuchKey' || name === 'NoSuchBucket'
+      ? `no such S3 object (${name})`
+      : name === 'AccessDenied'
+        ? 'access denied by S3 (does the task role allow s3:GetObject on this object?)'
+        : code === 'ENOENT'
       ? 'no such file (generate one with `npm run cardgen -- --count N`)'
       : code === 'EISDIR'
         ? 'it is a directory'

@@ -31,6 +31,18 @@ export const kinesisEnv = {
   AWS_REGION: z.string().min(1).default(LOCAL_DEFAULTS.AWS_REGION),
 };
 
+/**
+ * S3_ENDPOINT: for an `s3://` CARDS_FILE. Absent or empty means AWS's endpoint for AWS_REGION;
+ * set, an S3-compatible server (tests use s3rver).
+ */
+export const s3Env = {
+  S3_ENDPOINT: z
+    .string()
+    .default('')
+    .transform((s) => (s.trim() === '' ? undefined : s.trim()))
+    .pipe(z.url().optional()),
+};
+
 export const warehouseEnv = {
   WAREHOUSE_URL: z
     .string()

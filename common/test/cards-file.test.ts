@@ -177,3 +177,22 @@ function checkDigit(payload: string): number {
   }
   return (10 - (sum % 10)) % 10;
 }
+
+t.test('an s3:// cards file is read from S3, with the same rules and clear errors', async (t) => {
+  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const { withS3 } = await import('./helpers.js');
+  const s3 = await withS3(t, ['reference-data']);
+  const rows = [
+    { cardNumber: '4539578763621486', network: 'visa', stolen: true },
+    { cardNumber: '5555555555554444', network: 'mastercard', stolen: false },
+  ];
+  await s3.client.send(new PutObjectCommand({ Bucket: 'reference-data', Key: 'cards/cards.csv', Body: formatCardsCsv(rows) }));
+  const read = await readCardsFile('s3://reference-data/cards/cards.csv', { s3: s3.client });
+  t.same(read.cards, rows.map((r) => r.cardNumber));
+  t.same([...read.stolen], ['4539578763621486']);
+
+  await s3.client.send(new PutObjectCommand({ Bucket: 'reference-data', Key: 'cards/bad.csv', Body: 'card_number,network,stolen\n4539578763621487,visa,true\n' }));
+  await t.rejects(readCardsFile('s3://reference-data/cards/bad.csv', { s3: s3.client }), { name: 'InputFileError', message: 's3://reference-data/cards/bad.csv:2: card number fails the Luhn check' });
+  await t.rejects(readCardsFile('s3://reference-data/cards/none.csv', { s3: s3.client }), { name: 'InputFileError', message: /s3:\/\/reference-data\/cards\/none\.csv: cannot read cards file: no such S3 object \(NoSuchKey\)/ });
+  await t.rejects(readCardsFile('s3://reference-data/cards/cards.csv'), { name: 'InputFileError', message: /needs an S3 client/ });
+});

@@ -108,3 +108,27 @@ export function seeded(seed: number): () => number {
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * s3rver (an npm S3-compatible server) on a free port, in a temp dir, with `buckets` created; an
+ * S3 client for it made the product's way (createS3Client). Both closed when the test ends.
+ */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export async function withS3(t: Test, buckets: string[] = []) {
+  const { default: S3rver } = await import('s3rver');
+  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const { createS3Client } = await import('../src/s3.js');
+  const dir = await withTempDir(t, 'sca-s3-');
+  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir });
+  const { port } = (await server.run()) as { port: number };
+  const endpoint = `http://127.0.0.1:${port}`;
+  // s3rver knows one account; a process under test is given it as AWS_ACCESS_KEY_ID/SECRET.
+  const client = await createS3Client({ region: 'us-east-1', endpoint, credentials: S3RVER_CREDENTIALS });
+  for (const Bucket of buckets) await client.send(new CreateBucketCommand({ Bucket }));
+  t.teardown(async () => {
+    client.destroy();
+    await server.close();
+  });
+  return { endpoint, client };
+}

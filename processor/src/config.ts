@@ -3,13 +3,15 @@
  * in main.ts. Cross-field rules are checked here too, so a bad combination fails at start.
  */
 import { z } from 'zod';
-import { LOCAL_DEFAULTS, intEnv, kinesisEnv, parseEnv } from '../../common/src/config.js';
+import { LOCAL_DEFAULTS, intEnv, kinesisEnv, parseEnv, s3Env } from '../../common/src/config.js';
 import { ConfigError } from '../../common/src/errors.js';
 
 export const processorEnv = {
   ...kinesisEnv,
+  ...s3Env,
   /** Where alerts, summaries and rejects go; the input stream when unset. */
   OUTPUT_STREAM: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/).optional(),
+  /** The cards file: a path (a file mounted into the container), or `s3://bucket/key` in AWS. */
   CARDS_FILE: z.string().min(1).default(LOCAL_DEFAULTS.CARDS_FILE),
   STATE_DIR: z.string().min(1).default(LOCAL_DEFAULTS.STATE_DIR),
   HTTP_PORT: intEnv(LOCAL_DEFAULTS.HTTP_PORT, 0, 65_535),

@@ -22,6 +22,7 @@ import { AppError, ConfigError } from '../../common/src/errors.js';
 import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { backoffDelay, sleep } from '../../common/src/retry.js';
+import { createS3Client, parseS3Uri } from '../../common/src/s3.js';
 import { loadProcessorConfig, type ProcessorConfig } from './config.js';
 import { createMetrics } from './metrics.js';
 import { Dependencies } from './dependencies.js';
@@ -143,18 +144,27 @@ async function openStore(signal: AbortSignal): Promise<StateStore | undefined> {
 }
 
 /**
- * Stolen cards: from the cards file, kept in the state so a restart without the file still works.
- * Only the lookup structure outlives this (the file's rows and the set of strings are dropped).
- * A file that cannot be read, or no list at all, is a configuration problem: exit 1, said loudly.
+ * Stolen cards: from the cards file (a path, or an S3 object in AWS), kept in the state so a
+ * restart without the file still works. Only the lookup structure outlives this (the file's rows
+ * and the set of strings are dropped). A local file that cannot be read, or no list at all, is a
+ * configuration problem: exit 1, said loudly. An S3 object that cannot be read (S3 down, access
+ * refused after a deployment) falls back to the list kept in the state, with a warning.
  */
 async function loadStolenCards(store: StateStore): Promise<StolenCards> {
-  if (existsSync(config.CARDS_FILE)) {
+  const inS3 = parseS3Uri(config.CARDS_FILE) !== undefined;
+  if (inS3 || existsSync(config.CARDS_FILE)) {
     try {
-      const cards = await readCardsFile(config.CARDS_FILE);
+      const source = inS3 ? { s3: await createS3Client({ region: config.AWS_REGION, endpoint: config.S3_ENDPOINT }) } : {};
+      const cards = await readCardsFile(config.CARDS_FILE, source);
       await store.replaceStolenCards(cards.stolen);
       log.info({ cards: cards.cards.length, stolen: cards.stolen.size, file: config.CARDS_FILE }, 'stolen cards loaded');
       return new StolenCards(cards.stolen);
     } catch (error) {
+      const kept = inS3 ? await store.loadStolenCards() : new Set<string>();
+      if (kept.size > 0) {
+        log.error({ err: error instanceof AppError ? error.message : error, stolen: kept.size }, 'cannot read the cards file; using the stolen cards kept in the state');
+        return new StolenCards(kept);
+      }
       log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot read the cards file');
       await store.close();
       process.exit(1);

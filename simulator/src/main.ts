@@ -10,7 +10,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { ConfigError, InputFileError, UsageError } from '../../common/src/errors.js';
-import { kinesisEnv, parseEnv } from '../../common/src/config.js';
+import { kinesisEnv, parseEnv, s3Env } from '../../common/src/config.js';
+import { createS3Client, parseS3Uri } from '../../common/src/s3.js';
 import { awsErrorName, createKinesisClient } from '../../common/src/kinesis.js';
 import { readCardsFile } from '../../common/src/cards-file.js';
 import { KinesisProducer } from '../../common/src/producer.js';
@@ -33,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE + '\n');
       return 0;
     }
-    env = parseEnv('simulator', kinesisEnv);
+    env = parseEnv('simulator', { ...kinesisEnv, ...s3Env });
   } catch (error) {
     if (error instanceof UsageError) {
       log(`${error.message} (see --help)`);
@@ -48,7 +49,8 @@ async function main(argv: string[]): Promise<number> {
 
   let cards: string[];
   try {
-    ({ cards } = await readCardsFile(options.cardsFile));
+    const source = parseS3Uri(options.cardsFile) ? { s3: await createS3Client({ region: env.AWS_REGION, endpoint: env.S3_ENDPOINT }) } : {};
+    ({ cards } = await readCardsFile(options.cardsFile, source));
     if (cards.length === 0) throw new InputFileError(`${options.cardsFile}: no cards in the file`);
   } catch (error) {
     if (error instanceof InputFileError) {
