@@ -17,6 +17,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
 export const PROCESSOR_CONTAINER = Object.freeze({
@@ -26,7 +27,8 @@ export const PROCESSOR_CONTAINER = Object.freeze({
   user: 'node',
   /** LevelDB state: the image's VOLUME, a Fargate ephemeral bind mount here. */
   stateDir: '/var/lib/processor/state',
-  cardsFile: '/app/data/cards.csv',
+  /** The image's default CARDS_FILE: where `docker run` mounts the list. ECS reads it from S3 instead. */
+  mountedCardsFile: '/etc/processor/cards.csv',
   command: ['node', 'dist/processor/src/main.js'],
   healthCheckCommand: ['node', 'scripts/healthcheck.mjs'],
   healthCheck: { intervalSeconds: 10, timeoutSeconds: 5, startPeriodSeconds: 30, retries: 3 },
@@ -48,6 +50,11 @@ export interface ProcessorServiceProps {
   stream: kinesis.IStream;
   streamKey: kms.IKey;
   leaseTable: dynamodb.ITable;
+  /**
+   * The cards file in S3 (CARDS_FILE=s3://bucket/key): the stolen list the processor loads at
+   * start, and the cards the simulator pays with. Both task roles may read exactly this object.
+   */
+  cards: { bucket: s3.IBucket; key: string };
   /** Upper bound of the task count: more tasks than shards would hold no lease. */
   maxTasks: number;
   subnets: ec2.SubnetSelection;
@@ -89,6 +96,9 @@ export class ProcessorService extends Construct {
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({ sid: 'StreamKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.streamKey.keyArn] }),
     );
+    const cardsFile = `s3://${props.cards.bucket.bucketName}/${props.cards.key}`;
+    const readCards = new iam.PolicyStatement({ sid: 'CardsFile', actions: ['s3:GetObject'], resources: [props.cards.bucket.arnForObjects(props.cards.key)] });
+    this.taskDefinition.addToTaskRolePolicy(readCards);
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({
         sid: 'LeaseTable',
@@ -121,7 +131,7 @@ export class ProcessorService extends Construct {
         LEASE_TABLE: props.leaseTable.tableName,
         DYNAMODB_ENDPOINT: '',
         STATE_DIR: c.stateDir,
-        CARDS_FILE: c.cardsFile,
+        CARDS_FILE: cardsFile,
         HTTP_PORT: String(c.port),
         SHUTDOWN_TIMEOUT_MS: String(c.shutdownTimeoutMs),
         LOG_LEVEL: 'info',
@@ -159,6 +169,7 @@ export class ProcessorService extends Construct {
       });
       sim.addToTaskRolePolicy(new iam.PolicyStatement({ sid: 'KinesisPut', actions: ['kinesis:PutRecords'], resources: [props.stream.streamArn] }));
       sim.addToTaskRolePolicy(new iam.PolicyStatement({ sid: 'StreamKey', actions: ['kms:GenerateDataKey'], resources: [props.streamKey.keyArn] }));
+      sim.addToTaskRolePolicy(readCards);
       sim.addContainer('Simulator', {
         containerName: 'simulator',
         image: props.image,
@@ -170,7 +181,7 @@ export class ProcessorService extends Construct {
           AWS_REGION: region,
           KINESIS_ENDPOINT: '',
           KINESIS_STREAM: props.stream.streamName,
-          CARDS_FILE: c.cardsFile,
+          CARDS_FILE: cardsFile,
           LOG_LEVEL: 'info',
         },
         logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'simulator' }),

@@ -32,6 +32,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const STAGING_SQL = fileURLToPath(new URL('../../warehouse/staging.sql', import.meta.url));
 export const WAREHOUSE = Object.freeze({ database: 'payments', port: 5439, username: 'payments_admin' });
 export const JSON_PATHS_KEY = 'config/jsonpaths.json';
+/** The cards file's key in the Cards bucket; upload it there before the tasks start (docs/deployment.md). */
+export const CARDS_KEY = 'cards.csv';
 
 /** staging.sql as single statements for the Data API (comments removed, split on `;`). */
 export function stagingStatements(sql = readFileSync(STAGING_SQL, 'utf8')): string[] {
@@ -56,6 +58,7 @@ export class PaymentsStack extends Stack {
   readonly streamKey: kms.Key;
   readonly leaseTable: dynamodb.Table;
   readonly staging: s3.Bucket;
+  readonly cards: s3.Bucket;
   readonly secret: secretsmanager.Secret;
   readonly warehouse: redshift.CfnCluster;
   readonly warehouseSecurityGroup: ec2.SecurityGroup;
@@ -140,6 +143,17 @@ export class PaymentsStack extends Stack {
         { id: 'failed-deliveries', prefix: 'errors/', expiration: Duration.days(30) },
         { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
+    });
+
+    // ---- the cards file (the stolen list), read by the processor and simulator tasks at start
+    const cards = this.cards = new s3.Bucket(this, 'Cards', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'cards/',
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     // ---- Redshift: single node, encrypted, reachable on 5439 from Firehose's CIDR only
@@ -293,6 +307,7 @@ export class PaymentsStack extends Stack {
       stream,
       streamKey,
       leaseTable,
+      cards: { bucket: cards, key: CARDS_KEY },
       maxTasks: shardCount.valueAsNumber,
       subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       simulator: props.simulator ?? true,
@@ -302,6 +317,7 @@ export class PaymentsStack extends Stack {
     new CfnOutput(this, 'LeaseTableName', { value: leaseTable.tableName });
     new CfnOutput(this, 'DeliveryStreamName', { value: delivery.ref });
     new CfnOutput(this, 'StagingBucketName', { value: staging.bucketName });
+    new CfnOutput(this, 'CardsFile', { value: `s3://${cards.bucketName}/${CARDS_KEY}`, description: 'Upload the cards file here (aws s3 cp data/cards.csv <this>) before the tasks start' });
     new CfnOutput(this, 'WarehouseEndpoint', { value: `${cluster.attrEndpointAddress}:${cluster.attrEndpointPort}` });
     new CfnOutput(this, 'WarehouseSecretArn', { value: secret.secretArn });
     new CfnOutput(this, 'ClusterName', { value: ecsCluster.clusterName });

@@ -57,7 +57,12 @@ async function runImageCmd(t: Test) {
   // The state volume on a temp dir; the local stack's endpoints; no leases (one processor).
   const k = await withKinesis(t, { shards: 2, stream: 'payments' });
   const port = await freePort();
+  // The cards file, mounted in a container (CARDS_FILE's default there); a path here.
+  const cardsFile = join(tmp, 'cards.csv');
+  const gen = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cardgen/src/main.ts'), '--count', '2000', '--seed', '7', '--out', cardsFile], { cwd: ROOT, encoding: 'utf8' });
+  t.equal(gen.status, 0, `cardgen: ${gen.stderr}`);
   const env = imageEnv({
+    CARDS_FILE: cardsFile,
     STATE_DIR: join(tmp, 'state-volume'),
     HTTP_PORT: String(port),
     KINESIS_ENDPOINT: k.endpoint,

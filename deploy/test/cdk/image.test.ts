@@ -12,6 +12,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { PROCESSOR_CONTAINER as C, ProcessorService } from '../../../ecs/processor-service.js';
 import { processorEnv, loadProcessorConfig } from '../../../processor/src/config.js';
 import { envOf, execForm, healthcheck, last, readDockerfile, seconds } from './dockerfile.js';
@@ -29,6 +30,7 @@ new ProcessorService(stack, 'Processor', {
   stream: new kinesis.Stream(stack, 'Stream', { encryptionKey: key }),
   streamKey: key,
   leaseTable: new dynamodb.Table(stack, 'Leases', { partitionKey: { name: 'leaseKey', type: dynamodb.AttributeType.STRING } }),
+  cards: { bucket: new s3.Bucket(stack, 'Cards'), key: 'cards.csv' },
   maxTasks: 4,
   subnets: { subnetType: ec2.SubnetType.PUBLIC },
   simulator: false,
@@ -38,12 +40,13 @@ const task = taskDefs[0]!.Properties;
 const container = task.ContainerDefinitions[0];
 const ecsEnv = Object.fromEntries((container.Environment as { Name: string; Value: string }[]).map((e) => [e.Name, e.Value]));
 
-t.test('base images: Node 22 LTS slim in both stages, dependencies by npm ci', async (t) => {
-  t.equal(runtime.from, 'node:22-slim');
-  t.equal(build.from, 'node:22-slim');
+t.test('base images: one pinned Node 22 (exact patch) slim in both stages, dependencies by npm ci', async (t) => {
+  t.match(runtime.from, /^node:22\.\d+\.\d+-bookworm-slim$/, 'an exact Node 22 patch version');
+  t.equal(build.from, runtime.from);
   t.match(last(build, 'RUN') ?? '', /scripts\/build-dist\.sh/);
-  t.ok(runtime.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev/.test(i.args)), 'production dependencies only');
-  t.notOk(runtime.instructions.some((i) => i.op === 'COPY' && /^(\.|common|processor|deploy)\b/.test(i.args)), 'no TypeScript sources in the runtime stage');
+  t.ok(runtime.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev --ignore-scripts/.test(i.args)), 'production dependencies only, without install scripts (patch-package is a dev tool)');
+  t.notOk(runtime.instructions.some((i) => i.op === 'COPY' && /^(\.|common|processor|simulator|deploy)\b/.test(i.args)), 'no TypeScript sources in the runtime stage');
+  t.notOk([...build.instructions, ...runtime.instructions].some((i) => /cards\.csv|\bdata\b/.test(i.args) && i.op !== 'ENV'), 'no card data built or copied into the image');
 });
 
 t.test('port', async (t) => {
@@ -105,10 +108,12 @@ t.test('environment: every variable the image sets is one the processor reads; E
   const known = new Set([...Object.keys(processorEnv), 'LOG_LEVEL', 'NODE_ENV']);
   for (const name of Object.keys(env)) t.ok(known.has(name), `${name} is read by the processor`);
   for (const name of Object.keys(ecsEnv)) t.ok(known.has(name), `ECS ${name} is read by the processor`);
-  for (const name of ['CARDS_FILE', 'STATE_DIR', 'HTTP_PORT', 'SHUTDOWN_TIMEOUT_MS', 'KINESIS_ENDPOINT']) t.equal(ecsEnv[name], env[name], name);
-  t.equal(env.CARDS_FILE, C.cardsFile);
+  for (const name of ['STATE_DIR', 'HTTP_PORT', 'SHUTDOWN_TIMEOUT_MS', 'KINESIS_ENDPOINT', 'DYNAMODB_ENDPOINT']) t.equal(ecsEnv[name], env[name], name);
+  t.equal(env.KINESIS_ENDPOINT, '', 'AWS endpoints by default in the image');
+  t.equal(env.DYNAMODB_ENDPOINT, '', 'no local DynamoDB default leaks into the image');
+  t.equal(env.CARDS_FILE, C.mountedCardsFile, 'the image expects the list mounted');
+  t.match(JSON.stringify(stack.resolve(ecsEnv.CARDS_FILE)), /s3:\/\//, 'ECS reads it from S3');
   t.equal(last(runtime, 'WORKDIR'), '/app');
-  t.ok(runtime.instructions.some((i) => i.op === 'COPY' && /--from=build \/out\/data \.\/data/.test(i.args)), 'the cards file is in the image');
 });
 
 t.test('docs/deployment.md: docker run with the same stop timeout, port, state volume and --init', async (t) => {
@@ -119,6 +124,7 @@ t.test('docs/deployment.md: docker run with the same stop timeout, port, state v
   t.match(run, new RegExp(`-p \\S*:?${C.port}\\b`));
   t.match(run, new RegExp(`-v \\S+:${C.stateDir.replace(/\//g, '\\/')}\\b`));
   t.match(run, /LEASE_TABLE/);
+  t.match(run, new RegExp(`-v \\S+cards\\.csv:${C.mountedCardsFile.replace(/[/.]/g, '\\$&')}:ro\\b`), 'the cards file mounted read-only where the image expects it');
 });
 
 t.test('.dockerignore keeps dependencies, data and CDK output out of the build context', async (t) => {

@@ -11,7 +11,7 @@ import type { CfnElement } from 'aws-cdk-lib';
 import type { AwsCustomResource } from 'aws-cdk-lib/custom-resources';
 import { buildApp } from '../../cdk/lib/build-app.js';
 import { cfnDeliveryStreamProps } from '../../cdk/lib/delivery.js';
-import { JSON_PATHS_KEY, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
+import { CARDS_KEY, JSON_PATHS_KEY, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
 import { DELIVERY, firehoseDeliveryStreamInput } from '../../delivery-stream.js';
 import { PROCESSOR_CONTAINER, SIMULATOR_COMMAND } from '../../../ecs/processor-service.js';
 
@@ -226,6 +226,19 @@ t.test('processor task: health check, stop timeout, ephemeral state, logs, envir
   t.equal(env.DYNAMODB_ENDPOINT, '');
   t.equal(env.STATE_DIR, c.stateDir);
   t.equal(Number(env.SHUTDOWN_TIMEOUT_MS), c.shutdownTimeoutMs);
+  t.same(env.CARDS_FILE, r(`s3://${stack.cards.bucketName}/${CARDS_KEY}`), 'the cards file from the Cards bucket');
+});
+
+t.test('the Cards bucket: private, encrypted, TLS only, versioned, logged, kept on stack deletion', async (t) => {
+  const id = (r(stack.cards.bucketName) as { Ref: string }).Ref;
+  const b = resources[id]!;
+  t.same(b.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault, { SSEAlgorithm: 'AES256' });
+  t.same(b.Properties.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+  t.same(b.Properties.VersioningConfiguration, { Status: 'Enabled' });
+  t.equal(b.Properties.LoggingConfiguration.LogFilePrefix, 'cards/');
+  t.equal((b as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
+  t.ok(Object.values(resources).some((x) => x.Type === 'AWS::S3::BucketPolicy' && x.Properties.Bucket.Ref === id && JSON.stringify(x.Properties.PolicyDocument).includes('aws:SecureTransport')), 'TLS enforced');
+  t.ok(template.toJSON().Outputs.CardsFile, 'the CardsFile output names where to upload it');
 });
 
 t.test('optional simulator task definition', async (t) => {
@@ -241,11 +254,13 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
   sameGrants(t, stack.processor.taskDefinition.taskRole, [
     { actions: ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards', 'kinesis:PutRecords'], resources: [streamArn] },
     { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [keyArn] },
+    { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
     { actions: ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'], resources: [stack.leaseTable.tableArn] },
   ], 'processor');
   sameGrants(t, stack.processor.simulatorTaskDefinition!.taskRole, [
     { actions: ['kinesis:PutRecords'], resources: [streamArn] },
     { actions: ['kms:GenerateDataKey'], resources: [keyArn] },
+    { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
   ], 'simulator');
   sameGrants(t, stack.firehoseSourceRole, [
     { actions: ['kinesis:DescribeStream', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'], resources: [streamArn] },
