@@ -23,8 +23,14 @@ export const processorEnv = {
   START_LOOKBACK_MS: intEnv(3_600_000, 0, 7 * 24 * 3_600_000),
   /** Records per GetRecords call (Kinesis caps it at 10 000). */
   GET_RECORDS_LIMIT: intEnv(10_000, 1, 10_000),
-  /** Pause between GetRecords calls on one shard (Kinesis allows 5 calls/s per shard). */
-  POLL_INTERVAL_MS: intEnv(200, 200, 60_000),
+  /**
+   * Pause between GetRecords calls on one shard. Kinesis allows 5 calls/s per shard, shared by
+   * every polling reader: Firehose takes 1 per second, so the processor takes 2 (500 ms) and leaves
+   * 2 for anyone else (an operator's tool, a second consumer). A call returns up to 10 000 records,
+   * far above a shard's 1 000 records/s in, so this costs catch-up nothing and alert latency at
+   * most half a second.
+   */
+  POLL_INTERVAL_MS: intEnv(500, 200, 60_000),
   /** Largest accepted input record; bigger ones are rejected as oversized. */
   MAX_RECORD_BYTES: intEnv(64 * 1024, 1_024, 1024 * 1024),
   SHARD_REFRESH_MS: intEnv(10_000, 500, 600_000),
@@ -61,6 +67,14 @@ export const processorEnv = {
    * ECS's 3 checks 10 s apart replace a stuck task about 90 s after it stopped.
    */
   STUCK_AFTER_MS: intEnv(60_000, 1_000, 3_600_000),
+  /**
+   * A finished lease (SHARD_END) is deleted once its children have checkpointed this long after its
+   * end. 65 min: a child's rebuild replays from its checkpoint − 60 min − 5 min, and may read its
+   * parents' state until then.
+   */
+  FINISHED_LEASE_RETENTION_MS: intEnv(65 * 60_000, 0, 7 * 24 * 3_600_000),
+  /** Local state of a shard not owned here for this long is deleted (2 h: above the 65 min above). */
+  STATE_RETENTION_MS: intEnv(2 * 3_600_000, 1_000, 7 * 24 * 3_600_000),
 };
 
 export type ProcessorConfig = Readonly<z.infer<z.ZodObject<typeof processorEnv>>>;

@@ -197,7 +197,7 @@ async function start(): Promise<void> {
   const workerId = config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   dynamo = config.LEASE_TABLE ? createDynamoClient({ region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }) : undefined;
   const leases = dynamo
-    ? new LeaseManager({ dynamo, table: config.LEASE_TABLE, workerId, failoverTimeMs: config.FAILOVER_TIME_MS, now: monotonicNow, log })
+    ? new LeaseManager({ dynamo, table: config.LEASE_TABLE, workerId, failoverTimeMs: config.FAILOVER_TIME_MS, finishedRetentionMs: config.FINISHED_LEASE_RETENTION_MS, now: monotonicNow, log })
     : undefined;
   if (leases) {
     leases.on('acquired', (_lease, how) => (how === 'steal' ? metrics.leaseSteals : metrics.leaseTakes).inc());
@@ -208,6 +208,7 @@ async function start(): Promise<void> {
     });
     leases.on('reachable', () => dependencies.up('lease_table'));
     leases.on('unreachable', (error) => dependencies.down('lease_table', error));
+    leases.on('cleaned', (ids) => metrics.housekeepingDeletions.inc({ kind: 'lease' }, ids.length));
     timers.push(setInterval(() => metrics.leasesHeld.set({ worker: workerId }, leases.held().length), 1_000));
   }
 
@@ -251,6 +252,7 @@ async function start(): Promise<void> {
     pollIntervalMs: config.POLL_INTERVAL_MS,
     refreshMs: config.SHARD_REFRESH_MS,
     stuckAfterMs: config.STUCK_AFTER_MS,
+    stateRetentionMs: config.STATE_RETENTION_MS,
     ...(leases
       ? {
           leases,

@@ -63,6 +63,7 @@ export interface PaymentsMetrics {
   readonly dependencyUp: Gauge<'dependency'>;
   readonly dependencyErrors: Counter<'dependency'>;
   readonly unhandledRejections: Counter;
+  readonly housekeepingDeletions: Counter<'kind'>;
 
   /** Counts one record read, its type folded to OTHER unless known. */
   recordRead(eventType: string, count?: number): void;
@@ -185,6 +186,12 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     labelNames: ['dependency'] as const,
     registers,
   });
+  const housekeepingDeletions = new Counter({
+    name: 'payments_housekeeping_deletions_total',
+    help: 'Housekeeping deletions: kind="lease" a finished lease whose children took over, kind="state" the local state of a shard no longer owned.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
   const unhandledRejections = new Counter({
     name: 'payments_unhandled_rejections_total',
     help: 'Promise rejections no code handled (a bug): logged, never fatal.',
@@ -266,6 +273,7 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
   for (const r of [...PAYMENT_REJECT_REASONS, 'other']) recordsRejected.inc({ reason: r }, 0);
   for (const late of ['true', 'false']) alertsEmitted.inc({ late }, 0);
   for (const reason of IRREGULAR_REASONS) irregularPayments.inc({ reason }, 0);
+  for (const kind of ['lease', 'state']) housekeepingDeletions.inc({ kind }, 0);
   for (const dependency of DEPENDENCIES) {
     dependencyErrors.inc({ dependency }, 0);
     dependencyUp.set({ dependency }, 0);
@@ -300,6 +308,7 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     dependencyUp,
     dependencyErrors,
     unhandledRejections,
+    housekeepingDeletions,
 
     recordRead(eventType, count = 1) {
       recordsRead.inc({ event_type: eventTypeLabel(eventType) }, count);

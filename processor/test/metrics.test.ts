@@ -32,6 +32,7 @@ const EXPECTED = {
   payments_dependency_up: { type: 'gauge', labels: ['dependency'] },
   payments_dependency_errors_total: { type: 'counter', labels: ['dependency'] },
   payments_unhandled_rejections_total: { type: 'counter', labels: [] },
+  payments_housekeeping_deletions_total: { type: 'counter', labels: ['kind'] },
 } as const;
 
 function setup() {

@@ -100,10 +100,13 @@ t.test('every PromQL expression returns data and every risk SQL query returns ro
 
   // The scrape config under test, pointed at this processor, scraped every second.
   const config = readFileSync(SCRAPE_CONFIG, 'utf8');
+  // With the alerting rules loaded, evaluated every second (issue 15).
   const local = config
     .replace(/scrape_interval: \S+/, 'scrape_interval: 1s')
+    .replace(/evaluation_interval: \S+/, 'evaluation_interval: 1s')
     .replace(/scrape_timeout: \S+/, 'scrape_timeout: 1s')
-    .replace(/targets: \[[^\]]*\]/, `targets: ['127.0.0.1:${stack.httpPort}']`);
+    .replace(/targets: \[[^\]]*\]/, `targets: ['127.0.0.1:${stack.httpPort}']`)
+    .concat(`\nrule_files:\n  - ${JSON.stringify(join(GRAFANA, 'rules/processor.rules.yml'))}\n`);
   t.not(local, config);
   const configFile = join(dir, 'prometheus.yml');
   writeFileSync(configFile, local);
@@ -152,6 +155,25 @@ t.test('every PromQL expression returns data and every risk SQL query returns ro
     });
   }
   t.comment(`${promQueries.length} PromQL expressions, ${sqlQueries.length} SQL queries checked`);
+
+  // The alerting rules against the same live processor: every rule evaluates without error, and
+  // every recording rule (what each alert compares with its threshold) returns data.
+  await t.test('the alerting rules, loaded: every rule evaluates, every recording rule returns data', async (t) => {
+    type Rule = { name: string; type: 'recording' | 'alerting'; health: string; lastError?: string };
+    let groups: Array<{ rules: Rule[] }> = [];
+    await stack.waitFor('the rules evaluated', async () => {
+      groups = ((await (await fetch(`${api}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Rule[] }> } }).data.groups;
+      return groups.length > 0 && groups.every((g) => g.rules.every((r) => r.health !== 'unknown'));
+    }, 30_000, 500);
+    const all = groups.flatMap((g) => g.rules);
+    t.ok(all.filter((r) => r.type === 'alerting').length >= 10, `${all.length} rules loaded`);
+    for (const r of all) t.equal(r.health, 'ok', `${r.name} evaluates${r.lastError ? `: ${r.lastError}` : ''}`);
+    for (const r of all.filter((x) => x.type === 'recording')) {
+      let result: unknown[] = [];
+      await stack.waitFor(`data for ${r.name}`, async () => (result = await query(r.name)).length > 0, 45_000, 1000).catch(() => undefined);
+      t.ok(result.length > 0, `${r.name} returns data (${result.length} series)`);
+    }
+  });
 
   // Stop in the supervisor's order before the teardowns close the servers.
   prom.kill('SIGTERM');

@@ -49,6 +49,7 @@ import {
 } from './types.js';
 
 export const DEFAULT_FAILOVER_TIME_MS = 10_000;
+export const DEFAULT_FINISHED_RETENTION_MS = 65 * 60_000;
 
 export interface LeaseManagerOptions {
   dynamo: DynamoDBClient;
@@ -64,6 +65,12 @@ export interface LeaseManagerOptions {
   safetyMarginMs?: number;
   /** Checkpoint of a new lease for a shard without parents. Default TRIM_HORIZON; children always start at TRIM_HORIZON. */
   initialPosition?: InitialPosition;
+  /**
+   * A finished lease (SHARD_END) is deleted once every child has a checkpoint written this long
+   * after the parent's end (see cleanupFinished). Default 65 minutes: a child's rebuild replays
+   * from its checkpoint − 60 min − 5 min, and until then it may need its parents' state.
+   */
+  finishedRetentionMs?: number;
   /**
    * Local clock, ms; only differences of it are used. Give it a monotonic clock (performance.now):
    * a wall-clock step would otherwise stretch or shrink every duration the safety argument
@@ -131,6 +138,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   #queues = new Map<string, Promise<unknown>>();
   #rebalancing: Promise<unknown> = Promise.resolve();
   #counters = { takes: 0, steals: 0, renewFailures: 0, lost: 0 };
+  readonly #finishedRetentionMs: number;
 
   constructor(o: LeaseManagerOptions) {
     super();
@@ -141,6 +149,7 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     this.#random = o.random ?? Math.random;
     this.#log = o.log.child({ workerId: o.workerId, leaseTable: o.table });
     this.#table = new LeaseTable(o.dynamo, o.table, { ...DEFAULT_RETRY, random: this.#random, ...o.retry });
+    this.#finishedRetentionMs = o.finishedRetentionMs ?? DEFAULT_FINISHED_RETENTION_MS;
   }
 
   /** Creates the lease table if missing and waits until it is ACTIVE. */
@@ -155,10 +164,15 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
    */
   async syncShards(shards: readonly Shard[]): Promise<string[]> {
     const existing = new Map((await this.#table.scan()).map((l) => [l.leaseKey, l]));
+    const childrenOf = new Map<string, string[]>();
+    for (const shard of shards) for (const p of parentIds(shard)) childrenOf.set(p, [...(childrenOf.get(p) ?? []), shard.ShardId!]);
     const created: string[] = [];
     for (const shard of parentsFirst(shards)) {
       const id = shard.ShardId!;
       if (existing.has(id)) continue;
+      // A closed shard with a leased descendant was finished, and its lease deleted by
+      // cleanupFinished (as KCL does): recreating it would read it again from its beginning.
+      if (shard.SequenceNumberRange?.EndingSequenceNumber && leasedDescendant(id, childrenOf, existing)) continue;
       const parents = parentIds(shard);
       const checkpoint = parents.length > 0 ? TRIM_HORIZON : this.options.initialPosition;
       if ((await this.#table.create(id, checkpoint, parents)) === 'ok') created.push(id);
@@ -186,6 +200,32 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
       lease = undefined;
     }
     this.#log.warn({ shardId, children: kids }, 'could not record child shards (lease too busy); next sync retries');
+  }
+
+  /**
+   * Deletes finished leases that nothing needs any more, as KCL's lease cleanup does: a lease at
+   * SHARD_END whose every child has a lease checkpointed (a sequence number, or SHARD_END) at
+   * least `finishedRetentionMs` after the parent's own checkpoint. Before that a child's rebuild
+   * may still replay into the parent's records and read its lease. Every rebalance scanned these
+   * rows for as long as the table lived. Conditional on the counter: any worker may run it.
+   * Returns the shard ids deleted.
+   */
+  async cleanupFinished(): Promise<string[]> {
+    const leases = await this.#table.scan();
+    const byKey = new Map(leases.map((l) => [l.leaseKey, l]));
+    const retention = this.#finishedRetentionMs;
+    const deleted: string[] = [];
+    for (const parent of leases) {
+      if (parent.checkpoint !== SHARD_END || parent.childShardIds.length === 0 || parent.checkpointAtMs === undefined) continue;
+      const childrenDone = parent.childShardIds.every((id) => {
+        const child = byKey.get(id);
+        return child !== undefined && (child.checkpoint === SHARD_END || /^\d+$/.test(child.checkpoint)) && (child.checkpointAtMs ?? -Infinity) >= parent.checkpointAtMs! + retention;
+      });
+      if (!childrenDone) continue;
+      if ((await this.#table.delete(parent.leaseKey, parent.leaseCounter)) === 'ok') deleted.push(parent.leaseKey);
+    }
+    if (deleted.length > 0) this.#log.info({ deleted }, 'finished leases deleted: their children have taken over');
+    return deleted;
   }
 
   /**
@@ -444,7 +484,20 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         await sleep((interval / 2) * (0.8 + 0.2 * this.#random()), signal);
       }
     })();
-    await Promise.all([renewing, balancing]);
+    // Housekeeping: finished leases deleted once their children no longer need them.
+    const cleaning = (async () => {
+      const every = Math.min(60_000, Math.max(interval, Math.floor(this.#finishedRetentionMs / 2)));
+      while (!signal.aborted) {
+        await sleep(every, signal);
+        if (signal.aborted) break;
+        try {
+          this.emit('cleaned', await this.cleanupFinished());
+        } catch (error) {
+          this.#log.warn({ err: error }, 'finished-lease cleanup failed; retrying at the next interval');
+        }
+      }
+    })();
+    await Promise.all([renewing, balancing, cleaning]);
   }
 
   #drop(id: string, reason: LostReason): void {
@@ -466,6 +519,16 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     tail.then(forget, forget);
     return run;
   }
+}
+
+/** Whether a child, a grandchild, … of `id` has a lease. */
+function leasedDescendant(id: string, childrenOf: ReadonlyMap<string, string[]>, leased: ReadonlyMap<string, unknown>, seen = new Set<string>()): boolean {
+  for (const child of childrenOf.get(id) ?? []) {
+    if (seen.has(child)) continue;
+    seen.add(child);
+    if (leased.has(child) || leasedDescendant(child, childrenOf, leased, seen)) return true;
+  }
+  return false;
 }
 
 function parentIds(shard: Shard): string[] {

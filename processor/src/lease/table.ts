@@ -10,6 +10,7 @@
  */
 import {
   CreateTableCommand,
+  DeleteItemCommand,
   DescribeTableCommand,
   GetItemCommand,
   PutItemCommand,
@@ -254,6 +255,24 @@ export class LeaseTable {
         ExpressionAttributeValues: { ':me': s(me), ':counter': n(counter), ':next': n(counter + 1) },
       },
       (l) => l?.leaseOwner === undefined && l?.leaseCounter === counter + 1,
+    );
+  }
+
+  /**
+   * Deletes a finished lease seen at `counter` (housekeeping: its children have long taken over).
+   * Conditional on the counter and on SHARD_END, so a lease that changed since is left alone.
+   */
+  delete(shardId: string, counter: number): Promise<WriteResult> {
+    return this.#conditional(shardId, (l) => l === undefined, () =>
+      this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.name,
+          Key: { [ATTR.key]: s(shardId) },
+          ConditionExpression: '#counter = :counter AND #checkpoint = :end',
+          ExpressionAttributeNames: { '#counter': ATTR.counter, '#checkpoint': ATTR.checkpoint },
+          ExpressionAttributeValues: { ':counter': n(counter), ':end': s('SHARD_END') },
+        }),
+      ),
     );
   }
 

@@ -95,6 +95,8 @@ export interface LeaseEvents {
   reachable: [];
   /** A rebalance round failed after its retries: the table does not answer (start() only). */
   unreachable: [error: unknown];
+  /** A housekeeping round deleted these finished leases (start() only; often none). */
+  cleaned: [shardIds: string[]];
 }
 
 export interface LeaseCounters {

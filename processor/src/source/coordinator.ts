@@ -34,7 +34,14 @@ export interface CoordinatorOptions extends ShardTaskDeps {
   refreshMs: number;
   /** A shard without progress this long, although it had work, is stuck (see shard-watch.ts). */
   stuckAfterMs: number;
+  /**
+   * Local state of a shard this process has not owned for this long is deleted (housekeeping; see
+   * #cleanLocalState). Default 2 h: longer than a child's need of a finished parent's state.
+   */
+  stateRetentionMs?: number;
 }
+
+export const DEFAULT_STATE_RETENTION_MS = 2 * 3_600_000;
 
 /** How often owned shards and running tasks are compared. */
 const RECONCILE_MS = 500;
@@ -60,7 +67,11 @@ export class ShardCoordinator {
   /** Without leases: the shards this process owns (open, readable, not finished). */
   #assigned = new Set<string>();
   #known: Shard[] = [];
+  /** True when the last ListShards worked: housekeeping judges only on a current listing. */
+  #listed = false;
   #refreshedAt = Number.NEGATIVE_INFINITY;
+  /** Monotonic time since when each shard with local state has not been owned here. */
+  #unownedSince = new Map<string, number>();
   #wake: (() => void) | undefined;
   #signal: AbortSignal | undefined;
 
@@ -135,6 +146,7 @@ export class ShardCoordinator {
       if (this.#o.monotonic() - this.#refreshedAt >= this.#o.refreshMs) {
         this.#refreshedAt = this.#o.monotonic();
         await this.#refresh(signal);
+        await this.#cleanLocalState();
       }
       if (signal.aborted) break;
       this.#reconcile();
@@ -217,11 +229,13 @@ export class ShardCoordinator {
       shards = await listAllShards(this.#o.kinesis, this.#o.stream);
       dependencies?.up('kinesis');
     } catch (error) {
+      this.#listed = false;
       dependencies?.down('kinesis', error);
       log.warn({ err: error, stream: this.#o.stream }, 'cannot list shards (stream missing or Kinesis unreachable); retrying');
       return;
     }
     this.#known = shards;
+    this.#listed = true;
     if (this.#o.leases) {
       try {
         await this.#o.leases.syncShards(shards);
@@ -233,6 +247,49 @@ export class ShardCoordinator {
       return;
     }
     await this.#assignReadable(shards, signal);
+  }
+
+  /**
+   * Deletes the LevelDB state of shards nobody here needs any more, so a long-lived task does not
+   * carry every shard it ever held. With leases: a shard not owned here for stateRetentionMs (lost
+   * to another worker, or finished: its children stop needing its state an hour after its end).
+   * Without leases every readable shard is ours, and a finished shard's checkpoint is what marks it
+   * finished: its state goes only once Kinesis no longer lists the shard (trimmed), after the same
+   * retention. Never judged on a failed listing; failures are logged and retried next time.
+   */
+  async #cleanLocalState(): Promise<void> {
+    const { store, log, leases } = this.#o;
+    if (!this.#listed) return;
+    let stored: string[];
+    try {
+      stored = await store.listShards();
+    } catch (error) {
+      log.warn({ err: error }, 'cannot list the shards of the local state; housekeeping retries later');
+      return;
+    }
+    const owned = this.#owned();
+    const listed = new Set(this.#known.map((s) => s.ShardId!));
+    const now = this.#o.monotonic();
+    const retention = this.#o.stateRetentionMs ?? DEFAULT_STATE_RETENTION_MS;
+    for (const id of stored) {
+      const inUse = owned.has(id) || this.#tasks.has(id) || this.#starting.has(id) || (!leases && listed.has(id));
+      if (inUse) {
+        this.#unownedSince.delete(id);
+        continue;
+      }
+      const since = this.#unownedSince.get(id) ?? now;
+      this.#unownedSince.set(id, since);
+      if (now - since < retention) continue;
+      try {
+        await store.deleteShard(id);
+        this.#unownedSince.delete(id);
+        this.#o.metrics.housekeepingDeletions.inc({ kind: 'state' });
+        log.info({ shardId: id, unownedForMs: Math.round(now - since) }, 'local state of a shard no longer owned deleted');
+      } catch (error) {
+        log.warn({ err: error, shardId: id }, 'cannot delete the local state of a shard; retrying later');
+      }
+    }
+    for (const id of this.#unownedSince.keys()) if (!stored.includes(id)) this.#unownedSince.delete(id);
   }
 
   /** Without leases: every shard whose parents are finished. */

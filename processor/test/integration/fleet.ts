@@ -23,7 +23,7 @@ export async function fleet(t: Test, stack: Stack) {
   const procs = new Map<string, Proc>();
   const killedAt = new Map<string, number>();
   const outputs = new Map<string, () => string>();
-  const start = async (id: string) => {
+  const start = async (id: string, extra: Record<string, string> = {}) => {
     const p = await stack.startProcessor({
       LEASE_TABLE: 'leases',
       DYNAMODB_ENDPOINT: dynamo.endpoint,
@@ -32,6 +32,7 @@ export async function fleet(t: Test, stack: Stack) {
       HTTP_PORT: String(await freePort()),
       STATE_DIR: join(stack.dir, `state-${id}`),
       LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info',
+      ...extra,
     });
     procs.set(id, p);
     if (process.env.FLEET_LOG_DIR) {
