@@ -352,7 +352,16 @@ export function decodeRecordGeneral(bytes: Uint8Array): DecodeResult {
   } catch (e) {
     return { ok: false, reason: 'not_json', detail: (e as Error).message.slice(0, 1024) };
   }
-  const repeated = repeatedKey(text);
+  let repeated: string | undefined;
+  try {
+    repeated = repeatedKey(text);
+  } catch (e) {
+    // JSON.parse takes any depth, the key scan recurses: a record nested some thousands deep
+    // (a Kinesis record may be 1 MiB of brackets) must be a reject, never an exception that stops
+    // the shard on the same record again and again.
+    if (e instanceof RangeError) return { ok: false, reason: 'not_json', detail: 'nested too deeply to be decoded safely' };
+    throw e;
+  }
   if (repeated !== undefined) return { ok: false, reason: 'bad_envelope', detail: `ambiguous: the key "${repeated.slice(0, 64)}" appears twice in one object` };
   if (isValidPaymentEvent(json)) return { ok: true, event: json };
   const env = envelope.safeParse(json);

@@ -62,3 +62,15 @@ t.test('regression: a malformed country is rejected as bad_data, not thrown (zod
     t.match(r, { ok: false, reason: 'bad_data' });
   }
 });
+
+t.test('regression: a record nested 100 000 deep is a not_json reject, never an exception (the key scan recursed past the stack)', async (t) => {
+  const enc = new TextEncoder();
+  const arrays = '['.repeat(100_000) + ']'.repeat(100_000);
+  const objects = '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000);
+  const inData = `{"event_type":"PAYMENT_EVENT","event_id":"e","event_date_origin":"2026-01-01T00:00:00.000Z","data":${arrays}}`;
+  for (const [what, text] of [['arrays', arrays], ['objects', objects], ['inside data', inData]] as const) {
+    let decoded;
+    t.doesNotThrow(() => (decoded = decodeRecord(enc.encode(text))), what);
+    t.match(decoded, { ok: false, reason: 'not_json', detail: /nested too deeply/ }, what);
+  }
+});
