@@ -5,19 +5,21 @@
  * Exactly once comes from one rule: a batch's rows, its rejects and the shard positions that cover
  * them are written in ONE warehouse transaction. After a crash the stand-in resumes each shard
  * after its committed position, so a record is either in the table with its position, or in
- * neither. Valid events go to the staging table; anything else (not UTF-8, not JSON, a bad envelope
- * or payload) goes, raw and with its reason, to the rejects table. Nothing is dropped.
+ * neither. Each record becomes a row as in AWS (deploy/warehouse/rows.ts, shared with the Firehose
+ * transformation Lambda): valid events go to the staging table; anything else (not UTF-8, not JSON,
+ * a bad envelope or payload, a value the warehouse cannot hold) goes, raw and with its reason, to
+ * the rejects table. Nothing is dropped.
  *
  * Shards follow Kinesis resharding: a child shard is read only after its parents are finished.
  */
 import type { KinesisClient, _Record } from '@aws-sdk/client-kinesis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { decodeRecord, MAX_RAW_CHARS } from '../../common/src/events.js';
 import { ShardReader, isReadable, listAllShards, type StartPosition } from '../../common/src/shard-reader.js';
 import { backoffDelay, sleep } from '../../common/src/retry.js';
 import { DELIVERY } from '../delivery-stream.js';
 import { literal } from '../warehouse/schema.js';
+import { EVENT_COLUMNS, REJECT_COLUMNS, toWarehouseRow } from '../warehouse/rows.js';
 
 export interface StandinOptions {
   kinesis: KinesisClient;
@@ -51,7 +53,6 @@ interface Buffer_ {
   bytes: number;
 }
 
-const VARCHAR_MAX = 65_535;
 const ROWS_PER_INSERT = 1_000;
 
 const emptyBuffer = (): Buffer_ => ({ rows: [], rejects: [], positions: new Map(), bytes: 0 });
@@ -182,30 +183,14 @@ export class FirehoseStandin {
   }
 
   #add(shardId: string, record: _Record): void {
-    const bytes = record.Data ?? new Uint8Array();
-    const decoded = decodeRecord(bytes);
-    if (decoded.ok) {
-      const json = JSON.stringify(decoded.event.data);
-      if (json.length <= VARCHAR_MAX) {
-        const e = decoded.event;
-        this.#buffer.rows.push(
-          `(${literal(e.event_type)},${literal(e.event_id)},${literal(e.event_date_origin)},${literal(json)})`,
-        );
-        this.#buffer.bytes += json.length + 128;
-        return;
-      }
-      this.#reject(shardId, record, bytes, 'too_large', `data is ${json.length} characters; the column holds ${VARCHAR_MAX}`);
-      return;
+    const { table, row } = toWarehouseRow(record.Data ?? new Uint8Array(), { shardId, sequenceNumber: record.SequenceNumber ?? '' });
+    if (table === 'events') {
+      this.#buffer.rows.push(`(${EVENT_COLUMNS.map((c) => literal(row[c])).join(',')})`);
+      this.#buffer.bytes += row.event_json_data.length + 128;
+    } else {
+      this.#buffer.rejects.push(`(${REJECT_COLUMNS.map((c) => literal(row[c])).join(',')})`);
+      this.#buffer.bytes += row.raw_data.length + 256;
     }
-    this.#reject(shardId, record, bytes, decoded.reason, decoded.detail);
-  }
-
-  #reject(shardId: string, record: _Record, bytes: Uint8Array, reason: string, detail: string): void {
-    const raw = Buffer.from(bytes).toString('utf8').slice(0, MAX_RAW_CHARS);
-    this.#buffer.rejects.push(
-      `(${literal(reason)},${literal(detail.slice(0, 1024))},${literal(raw)},${bytes.length},${literal(shardId)},${literal(record.SequenceNumber ?? '')})`,
-    );
-    this.#buffer.bytes += raw.length + 256;
   }
 
   async #flushLoop(): Promise<void> {
@@ -249,12 +234,12 @@ export class FirehoseStandin {
     const statements: string[] = [];
     for (let i = 0; i < batch.rows.length; i += ROWS_PER_INSERT) {
       statements.push(
-        `INSERT INTO ${DELIVERY.table} (${DELIVERY.columns.join(', ')}) VALUES ${batch.rows.slice(i, i + ROWS_PER_INSERT).join(',')}`,
+        `INSERT INTO ${DELIVERY.table} (${EVENT_COLUMNS.join(', ')}) VALUES ${batch.rows.slice(i, i + ROWS_PER_INSERT).join(',')}`,
       );
     }
     for (let i = 0; i < batch.rejects.length; i += ROWS_PER_INSERT) {
       statements.push(
-        `INSERT INTO ${DELIVERY.rejectsTable} (reason, detail, raw_data, raw_bytes, shard_id, sequence_number) VALUES ${batch.rejects.slice(i, i + ROWS_PER_INSERT).join(',')}`,
+        `INSERT INTO ${DELIVERY.rejectsTable} (${REJECT_COLUMNS.join(', ')}) VALUES ${batch.rejects.slice(i, i + ROWS_PER_INSERT).join(',')}`,
       );
     }
     // DELETE + INSERT rather than ON CONFLICT: the same statements run on Redshift.

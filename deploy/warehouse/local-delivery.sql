@@ -6,7 +6,7 @@ CREATE SCHEMA IF NOT EXISTS delivery;
 CREATE TABLE IF NOT EXISTS delivery.shard_positions (
   delivery_stream VARCHAR(64)  NOT NULL,
   shard_id        VARCHAR(128) NOT NULL,
-  sequence_number VARCHAR(128),
+  sequence_number VARCHAR(129),
   finished        BOOLEAN      NOT NULL,
   updated_at      TIMESTAMP    NOT NULL DEFAULT GETDATE(),
   PRIMARY KEY (delivery_stream, shard_id)

@@ -21,6 +21,6 @@ CREATE TABLE IF NOT EXISTS staging.payment_events_rejects (
   raw_data        VARCHAR(65535) NOT NULL,
   raw_bytes       INTEGER        NOT NULL,
   shard_id        VARCHAR(128)   NOT NULL,
-  sequence_number VARCHAR(128)   NOT NULL,
+  sequence_number VARCHAR(129)   NOT NULL, -- Kinesis: up to 129 digits
   rejected_at     TIMESTAMP      NOT NULL DEFAULT GETDATE()
 );
