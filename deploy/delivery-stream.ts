@@ -1,81 +1,103 @@
 /**
  * The one definition of the delivery stream that lands every Kinesis record in the warehouse.
- * In AWS it is a Firehose delivery stream (Kinesis source → S3 staging → Redshift COPY with JSON
- * paths), built by the CDK app from `firehoseDeliveryStreamInput`. Locally, the Firehose stand-in
- * (deploy/local/firehose-standin.ts) reads the same table, column mapping and buffering from here.
+ *
+ * In AWS it is a Firehose delivery stream, built by the CDK app from `firehoseDeliveryStreamInput`:
+ *   Kinesis source → transformation Lambda (deploy/warehouse/firehose-transform.ts) → S3, one
+ *   prefix per table (dynamic partitioning on the Lambda's `table` key) → Redshift auto-copy jobs
+ *   (deploy/cdk/lib/warehouse.ts) load `tables/events/` and `tables/rejects/`.
+ * Every source record is also backed up, unchanged, under `raw/`. A record the Lambda cannot
+ * classify lands under `errors/processing-failed/`; nothing blocks a batch.
+ *
+ * Locally, the Firehose stand-in (deploy/local/firehose-standin.ts) classifies records with the same
+ * function (deploy/warehouse/rows.ts) and writes the same tables directly.
  */
 import type { CreateDeliveryStreamInput } from '@aws-sdk/client-firehose';
+import { EVENT_COLUMNS, REJECT_COLUMNS } from './warehouse/rows.js';
 
 export const DELIVERY_STREAM_NAME = 'payments-to-warehouse';
 
-/**
- * Column ← JSON path of the record. COPY ... FORMAT AS JSON 's3://…/jsonpaths.json' maps them by
- * position; an object path ($.data) is loaded as its JSON text, which is what the stand-in writes.
- * event_dw_regdate is left to the column default (GETDATE()).
- */
-export const COLUMN_PATHS = [
-  ['event_type', '$.event_type'],
-  ['event_id', '$.event_id'],
-  ['event_date_origin', '$.event_date_origin'],
-  ['event_json_data', '$.data'],
-] as const;
+/** The S3 prefix (under the staging bucket) that a table's auto-copy job loads. */
+export const tablePrefix = (table: 'events' | 'rejects') => `tables/${table}/`;
 
 export const DELIVERY = Object.freeze({
   name: DELIVERY_STREAM_NAME,
   table: 'staging.payment_events',
   rejectsTable: 'staging.payment_events_rejects',
-  columns: COLUMN_PATHS.map(([column]) => column),
-  jsonPaths: { jsonpaths: COLUMN_PATHS.map(([, path]) => path) },
-  /** Firehose buffering in AWS: whichever comes first. */
-  buffering: { intervalSeconds: 60, sizeMiB: 5 },
+  /** Columns the auto-copy job fills (COPY … FORMAT AS JSON 'auto': the rows' keys are these names). */
+  columns: EVENT_COLUMNS,
+  rejectsColumns: REJECT_COLUMNS,
+  /** Firehose buffering in AWS, whichever comes first. 64 MiB is the minimum with dynamic partitioning. */
+  buffering: { intervalSeconds: 60, sizeMiB: 64 },
   /** The stand-in flushes at least every second, so local rows appear quickly. */
   localBuffering: { intervalSeconds: 1, sizeMiB: 5 },
-  /** How long Firehose retries a failed COPY before writing to the error prefix. */
+  /** How long Firehose retries a failed S3 delivery of a partition before writing it to the error prefix. */
   retryDurationSeconds: 3600,
-  s3Prefix: 'payments/!{timestamp:yyyy/MM/dd/HH}/',
-  s3ErrorPrefix: 'errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/',
+  /** The transformation Lambda: Firehose invokes it with at most this much data, retries it this often. */
+  transform: { bufferSizeMiB: 1, bufferIntervalSeconds: 60, retries: 3 },
+  prefix: 'tables/!{partitionKeyFromLambda:table}/!{timestamp:yyyy/MM/dd/HH}/',
+  errorPrefix: 'errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/',
+  rawPrefix: 'raw/!{timestamp:yyyy/MM/dd/HH}/',
+  rawErrorPrefix: 'errors/raw/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/',
+  /**
+   * Every prefix of the staging bucket (tables/, raw/, errors/) keeps its objects this long: the same
+   * for all, so a record and its error or backup never outlive each other, and long enough to find a
+   * problem in a monthly reconciliation and backfill from raw/.
+   */
+  retentionDays: 35,
+  /** CloudWatch Logs streams of the delivery's error log (one per destination). */
+  logStreams: { destination: 'DestinationDelivery', backup: 'BackupDelivery' },
 });
 
 export interface DeliveryStreamParams {
   kinesisStreamArn: string;
-  /** Role Firehose assumes to read the stream and to write the staging bucket. */
+  /** Role Firehose assumes to read the stream. */
   sourceRoleArn: string;
+  /** Role Firehose assumes to invoke the Lambda, write the bucket and its error log. */
   deliveryRoleArn: string;
   bucketArn: string;
-  kmsKeyArn?: string;
-  clusterJdbcUrl: string;
-  /** Secrets Manager secret with the cluster's username and password. */
-  secretArn: string;
-  /** S3 URI of the JSON paths file holding DELIVERY.jsonPaths. */
-  jsonPathsS3Uri: string;
+  transformLambdaArn: string;
+  logGroupName: string;
 }
 
-/** The Firehose API input for the AWS delivery stream, from the same settings the stand-in uses. */
+/** The Firehose API input for the AWS delivery stream. */
 export function firehoseDeliveryStreamInput(p: DeliveryStreamParams): CreateDeliveryStreamInput {
+  const logging = (stream: string) => ({ Enabled: true, LogGroupName: p.logGroupName, LogStreamName: stream });
   return {
     DeliveryStreamName: DELIVERY.name,
     DeliveryStreamType: 'KinesisStreamAsSource',
     KinesisStreamSourceConfiguration: { KinesisStreamARN: p.kinesisStreamArn, RoleARN: p.sourceRoleArn },
-    RedshiftDestinationConfiguration: {
+    ExtendedS3DestinationConfiguration: {
       RoleARN: p.deliveryRoleArn,
-      ClusterJDBCURL: p.clusterJdbcUrl,
-      SecretsManagerConfiguration: { Enabled: true, SecretARN: p.secretArn, RoleARN: p.deliveryRoleArn },
-      CopyCommand: {
-        DataTableName: DELIVERY.table,
-        DataTableColumns: DELIVERY.columns.join(','),
-        CopyOptions: `FORMAT AS JSON '${p.jsonPathsS3Uri}' TIMEFORMAT 'auto' TRUNCATECOLUMNS`,
+      BucketARN: p.bucketArn,
+      Prefix: DELIVERY.prefix,
+      ErrorOutputPrefix: DELIVERY.errorPrefix,
+      BufferingHints: { IntervalInSeconds: DELIVERY.buffering.intervalSeconds, SizeInMBs: DELIVERY.buffering.sizeMiB },
+      CompressionFormat: 'GZIP',
+      CloudWatchLoggingOptions: logging(DELIVERY.logStreams.destination),
+      ProcessingConfiguration: {
+        Enabled: true,
+        Processors: [
+          {
+            Type: 'Lambda',
+            Parameters: [
+              { ParameterName: 'LambdaArn', ParameterValue: p.transformLambdaArn },
+              { ParameterName: 'BufferSizeInMBs', ParameterValue: String(DELIVERY.transform.bufferSizeMiB) },
+              { ParameterName: 'BufferIntervalInSeconds', ParameterValue: String(DELIVERY.transform.bufferIntervalSeconds) },
+              { ParameterName: 'NumberOfRetries', ParameterValue: String(DELIVERY.transform.retries) },
+            ],
+          },
+        ],
       },
-      RetryOptions: { DurationInSeconds: DELIVERY.retryDurationSeconds },
-      S3Configuration: {
+      DynamicPartitioningConfiguration: { Enabled: true, RetryOptions: { DurationInSeconds: DELIVERY.retryDurationSeconds } },
+      S3BackupMode: 'Enabled',
+      S3BackupConfiguration: {
         RoleARN: p.deliveryRoleArn,
         BucketARN: p.bucketArn,
-        Prefix: DELIVERY.s3Prefix,
-        ErrorOutputPrefix: DELIVERY.s3ErrorPrefix,
-        BufferingHints: { IntervalInSeconds: DELIVERY.buffering.intervalSeconds, SizeInMBs: DELIVERY.buffering.sizeMiB },
-        CompressionFormat: 'UNCOMPRESSED',
-        ...(p.kmsKeyArn
-          ? { EncryptionConfiguration: { KMSEncryptionConfig: { AWSKMSKeyARN: p.kmsKeyArn } } }
-          : {}),
+        Prefix: DELIVERY.rawPrefix,
+        ErrorOutputPrefix: DELIVERY.rawErrorPrefix,
+        BufferingHints: { IntervalInSeconds: DELIVERY.buffering.intervalSeconds, SizeInMBs: 5 },
+        CompressionFormat: 'GZIP',
+        CloudWatchLoggingOptions: logging(DELIVERY.logStreams.backup),
       },
     },
   };

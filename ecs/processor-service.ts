@@ -18,7 +18,10 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
+import { COLLECTOR_IMAGE, LAG_METRIC, collectorConfigYaml } from './collector.js';
 
 export const PROCESSOR_CONTAINER = Object.freeze({
   name: 'processor',
@@ -42,6 +45,23 @@ export const PROCESSOR_CONTAINER = Object.freeze({
   memoryMiB: 1024,
 });
 
+/**
+ * Scaling on lag, not CPU: every scale event moves leases, and each move costs the new owner a
+ * rebuild, so the service scales out only when a shard stays behind, by one task at a time (two if
+ * far behind), and scales in only after a long calm. Bounded by the shard count (`maxTasks`).
+ */
+export const LAG_SCALING = Object.freeze({
+  /** Scale out when the worst shard is this far behind latest for `outMinutes` minutes. */
+  outAboveSeconds: 60,
+  farAboveSeconds: 300,
+  outMinutes: 3,
+  outCooldownMinutes: 10,
+  /** Scale in when the worst shard stays within this of latest for `inMinutes` minutes. */
+  inBelowSeconds: 5,
+  inMinutes: 30,
+  inCooldownMinutes: 30,
+});
+
 export const SIMULATOR_COMMAND = ['node', 'dist/simulator/src/main.js', '--rate', '100'] as const;
 
 export interface ProcessorServiceProps {
@@ -59,6 +79,8 @@ export interface ProcessorServiceProps {
   maxTasks: number;
   subnets: ec2.SubnetSelection;
   logRetention?: logs.RetentionDays;
+  /** The Amazon Managed Service for Prometheus workspace the collector remote-writes to. */
+  metrics: { workspaceArn: string; remoteWriteUrl: string };
   /** Also define a simulator task definition (run it with `aws ecs run-task`). */
   simulator?: boolean;
 }
@@ -68,6 +90,11 @@ export class ProcessorService extends Construct {
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly container: ecs.ContainerDefinition;
   readonly logGroup: logs.LogGroup;
+  readonly collector: ecs.ContainerDefinition;
+  readonly emfLogGroup: logs.LogGroup;
+  readonly scaling: ecs.ScalableTaskCount;
+  readonly lagMetric: cloudwatch.Metric;
+  readonly securityGroup: ec2.SecurityGroup;
   readonly simulatorTaskDefinition?: ecs.FargateTaskDefinition;
 
   constructor(scope: Construct, id: string, props: ProcessorServiceProps) {
@@ -75,7 +102,9 @@ export class ProcessorService extends Construct {
     const c = PROCESSOR_CONTAINER;
     const region = Stack.of(this).region;
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention });
+    this.emfLogGroup = new logs.LogGroup(this, 'ScalingMetrics', { retention });
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
       cpu: c.cpu,
@@ -140,11 +169,48 @@ export class ProcessorService extends Construct {
     });
     this.container.addMountPoints({ containerPath: c.stateDir, sourceVolume: 'state', readOnly: false });
 
-    const securityGroup = new ec2.SecurityGroup(this, 'Tasks', {
-      vpc: props.cluster.vpc,
-      description: 'Processor tasks: no inbound traffic; outbound HTTPS to Kinesis, DynamoDB, KMS, ECR and CloudWatch Logs',
-      allowAllOutbound: false,
+    // The metrics collector (ecs/collector.ts). Essential: a task whose metrics cannot leave it is a
+    // task nobody can see falling behind, so ECS replaces it rather than run it blind.
+    this.collector = this.taskDefinition.addContainer('Collector', {
+      containerName: 'collector',
+      image: ecs.ContainerImage.fromRegistry(COLLECTOR_IMAGE),
+      essential: true,
+      readonlyRootFilesystem: true,
+      memoryLimitMiB: 256,
+      environment: {
+        AWS_REGION: region,
+        AOT_CONFIG_CONTENT: collectorConfigYaml({
+          region,
+          remoteWriteUrl: props.metrics.remoteWriteUrl,
+          metricsPort: c.port,
+          emfLogGroup: this.emfLogGroup.logGroupName,
+        }),
+      },
+      healthCheck: {
+        command: ['CMD', '/healthcheck'],
+        interval: Duration.seconds(30),
+        timeout: Duration.seconds(5),
+        startPeriod: Duration.seconds(30),
+        retries: 3,
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'collector' }),
     });
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({ sid: 'RemoteWriteMetrics', actions: ['aps:RemoteWrite'], resources: [props.metrics.workspaceArn] }),
+    );
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ScalingMetric',
+        actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+        resources: [this.emfLogGroup.logGroupArn],
+      }),
+    );
+
+    const securityGroup = (this.securityGroup = new ec2.SecurityGroup(this, 'Tasks', {
+      vpc: props.cluster.vpc,
+      description: 'Processor tasks: no inbound traffic; outbound HTTPS to the AWS APIs (VPC endpoints) and the public collector image',
+      allowAllOutbound: false,
+    }));
     securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');
 
     this.service = new ecs.FargateService(this, 'Service', {
@@ -158,8 +224,35 @@ export class ProcessorService extends Construct {
       maxHealthyPercent: 200,
       enableExecuteCommand: false,
     });
-    const scaling = this.service.autoScaleTaskCount({ minCapacity: 1, maxCapacity: props.maxTasks });
-    scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: 60 });
+    const scaling = (this.scaling = this.service.autoScaleTaskCount({ minCapacity: 1, maxCapacity: props.maxTasks }));
+    const lag = (this.lagMetric = new cloudwatch.Metric({
+      namespace: LAG_METRIC.namespace,
+      metricName: LAG_METRIC.name,
+      statistic: 'Maximum',
+      period: Duration.minutes(1),
+    }));
+    const s = LAG_SCALING;
+    scaling.scaleOnMetric('LagOut', {
+      metric: lag,
+      scalingSteps: [
+        { upper: s.outAboveSeconds, change: 0 },
+        { lower: s.outAboveSeconds, change: +1 },
+        { lower: s.farAboveSeconds, change: +2 },
+      ],
+      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      evaluationPeriods: s.outMinutes,
+      cooldown: Duration.minutes(s.outCooldownMinutes),
+    });
+    scaling.scaleOnMetric('LagIn', {
+      metric: lag,
+      scalingSteps: [
+        { upper: s.inBelowSeconds, change: -1 },
+        { lower: s.inBelowSeconds, change: 0 },
+      ],
+      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      evaluationPeriods: s.inMinutes,
+      cooldown: Duration.minutes(s.inCooldownMinutes),
+    });
 
     if (props.simulator) {
       const sim = new ecs.FargateTaskDefinition(this, 'SimulatorTask', {

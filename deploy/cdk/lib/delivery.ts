@@ -4,7 +4,7 @@
  * delivery definition is the one deployed. A field of the API input that this mapping does not know
  * throws at synth: a setting added to the definition can never be dropped silently.
  */
-import type { CreateDeliveryStreamInput } from '@aws-sdk/client-firehose';
+import type { CloudWatchLoggingOptions, CreateDeliveryStreamInput, BufferingHints } from '@aws-sdk/client-firehose';
 import type { CfnDeliveryStreamProps } from 'aws-cdk-lib/aws-kinesisfirehose';
 
 function only<T extends object>(what: string, value: T | undefined, known: readonly (keyof T)[]): T {
@@ -14,50 +14,78 @@ function only<T extends object>(what: string, value: T | undefined, known: reado
   return value;
 }
 
+function buffering(what: string, b: BufferingHints | undefined) {
+  const x = only(what, b, ['IntervalInSeconds', 'SizeInMBs']);
+  return { intervalInSeconds: x.IntervalInSeconds!, sizeInMBs: x.SizeInMBs! };
+}
+
+function logging(what: string, l: CloudWatchLoggingOptions | undefined) {
+  const x = only(what, l, ['Enabled', 'LogGroupName', 'LogStreamName']);
+  return { enabled: x.Enabled!, logGroupName: x.LogGroupName!, logStreamName: x.LogStreamName! };
+}
+
 export function cfnDeliveryStreamProps(input: CreateDeliveryStreamInput): CfnDeliveryStreamProps {
-  const top = only('input', input, ['DeliveryStreamName', 'DeliveryStreamType', 'KinesisStreamSourceConfiguration', 'RedshiftDestinationConfiguration']);
+  const top = only('input', input, ['DeliveryStreamName', 'DeliveryStreamType', 'KinesisStreamSourceConfiguration', 'ExtendedS3DestinationConfiguration']);
   const source = only('KinesisStreamSourceConfiguration', top.KinesisStreamSourceConfiguration, ['KinesisStreamARN', 'RoleARN']);
-  const rs = only('RedshiftDestinationConfiguration', top.RedshiftDestinationConfiguration, [
-    'RoleARN',
-    'ClusterJDBCURL',
-    'SecretsManagerConfiguration',
-    'CopyCommand',
-    'RetryOptions',
-    'S3Configuration',
-  ]);
-  const secret = only('SecretsManagerConfiguration', rs.SecretsManagerConfiguration, ['Enabled', 'SecretARN', 'RoleARN']);
-  const copy = only('CopyCommand', rs.CopyCommand, ['DataTableName', 'DataTableColumns', 'CopyOptions']);
-  const retry = only('RetryOptions', rs.RetryOptions, ['DurationInSeconds']);
-  const s3 = only('S3Configuration', rs.S3Configuration, [
+  const s3 = only('ExtendedS3DestinationConfiguration', top.ExtendedS3DestinationConfiguration, [
     'RoleARN',
     'BucketARN',
     'Prefix',
     'ErrorOutputPrefix',
     'BufferingHints',
     'CompressionFormat',
-    'EncryptionConfiguration',
+    'CloudWatchLoggingOptions',
+    'ProcessingConfiguration',
+    'DynamicPartitioningConfiguration',
+    'S3BackupMode',
+    'S3BackupConfiguration',
   ]);
-  const buffering = only('BufferingHints', s3.BufferingHints, ['IntervalInSeconds', 'SizeInMBs']);
-  const kmsArn = s3.EncryptionConfiguration?.KMSEncryptionConfig?.AWSKMSKeyARN;
+  const processing = only('ProcessingConfiguration', s3.ProcessingConfiguration, ['Enabled', 'Processors']);
+  const processors = (processing.Processors ?? []).map((p, i) => {
+    const x = only(`Processors[${i}]`, p, ['Type', 'Parameters']);
+    return {
+      type: x.Type!,
+      parameters: (x.Parameters ?? []).map((q, j) => {
+        const y = only(`Processors[${i}].Parameters[${j}]`, q, ['ParameterName', 'ParameterValue']);
+        return { parameterName: y.ParameterName!, parameterValue: y.ParameterValue! };
+      }),
+    };
+  });
+  const partitioning = only('DynamicPartitioningConfiguration', s3.DynamicPartitioningConfiguration, ['Enabled', 'RetryOptions']);
+  const partitioningRetry = only('DynamicPartitioningConfiguration.RetryOptions', partitioning.RetryOptions, ['DurationInSeconds']);
+  const backup = only('S3BackupConfiguration', s3.S3BackupConfiguration, [
+    'RoleARN',
+    'BucketARN',
+    'Prefix',
+    'ErrorOutputPrefix',
+    'BufferingHints',
+    'CompressionFormat',
+    'CloudWatchLoggingOptions',
+  ]);
 
   return {
     deliveryStreamName: top.DeliveryStreamName,
     deliveryStreamType: top.DeliveryStreamType,
     kinesisStreamSourceConfiguration: { kinesisStreamArn: source.KinesisStreamARN!, roleArn: source.RoleARN! },
-    redshiftDestinationConfiguration: {
-      roleArn: rs.RoleARN!,
-      clusterJdbcurl: rs.ClusterJDBCURL!,
-      secretsManagerConfiguration: { enabled: secret.Enabled!, secretArn: secret.SecretARN!, roleArn: secret.RoleARN! },
-      copyCommand: { dataTableName: copy.DataTableName!, dataTableColumns: copy.DataTableColumns!, copyOptions: copy.CopyOptions! },
-      retryOptions: { durationInSeconds: retry.DurationInSeconds! },
-      s3Configuration: {
-        roleArn: s3.RoleARN!,
-        bucketArn: s3.BucketARN!,
-        prefix: s3.Prefix!,
-        errorOutputPrefix: s3.ErrorOutputPrefix!,
-        bufferingHints: { intervalInSeconds: buffering.IntervalInSeconds!, sizeInMBs: buffering.SizeInMBs! },
-        compressionFormat: s3.CompressionFormat!,
-        ...(kmsArn ? { encryptionConfiguration: { kmsEncryptionConfig: { awskmsKeyArn: kmsArn } } } : {}),
+    extendedS3DestinationConfiguration: {
+      roleArn: s3.RoleARN!,
+      bucketArn: s3.BucketARN!,
+      prefix: s3.Prefix!,
+      errorOutputPrefix: s3.ErrorOutputPrefix!,
+      bufferingHints: buffering('BufferingHints', s3.BufferingHints),
+      compressionFormat: s3.CompressionFormat!,
+      cloudWatchLoggingOptions: logging('CloudWatchLoggingOptions', s3.CloudWatchLoggingOptions),
+      processingConfiguration: { enabled: processing.Enabled!, processors },
+      dynamicPartitioningConfiguration: { enabled: partitioning.Enabled!, retryOptions: { durationInSeconds: partitioningRetry.DurationInSeconds! } },
+      s3BackupMode: s3.S3BackupMode!,
+      s3BackupConfiguration: {
+        roleArn: backup.RoleARN!,
+        bucketArn: backup.BucketARN!,
+        prefix: backup.Prefix!,
+        errorOutputPrefix: backup.ErrorOutputPrefix!,
+        bufferingHints: buffering('S3BackupConfiguration.BufferingHints', backup.BufferingHints),
+        compressionFormat: backup.CompressionFormat!,
+        cloudWatchLoggingOptions: logging('S3BackupConfiguration.CloudWatchLoggingOptions', backup.CloudWatchLoggingOptions),
       },
     },
   };

@@ -34,6 +34,7 @@ new ProcessorService(stack, 'Processor', {
   maxTasks: 4,
   subnets: { subnetType: ec2.SubnetType.PUBLIC },
   simulator: false,
+  metrics: { workspaceArn: 'arn:aws:aps:eu-west-1:123456789012:workspace/ws-test', remoteWriteUrl: 'https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-test/api/v1/remote_write' },
 });
 const taskDefs = Object.values(Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition'));
 const task = taskDefs[0]!.Properties;

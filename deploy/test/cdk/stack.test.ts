@@ -8,12 +8,16 @@ import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IPrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CfnElement } from 'aws-cdk-lib';
-import type { AwsCustomResource } from 'aws-cdk-lib/custom-resources';
+import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { buildApp } from '../../cdk/lib/build-app.js';
 import { cfnDeliveryStreamProps } from '../../cdk/lib/delivery.js';
-import { CARDS_KEY, JSON_PATHS_KEY, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
-import { DELIVERY, firehoseDeliveryStreamInput } from '../../delivery-stream.js';
-import { PROCESSOR_CONTAINER, SIMULATOR_COMMAND } from '../../../ecs/processor-service.js';
+import { AUDIT_RETENTION_DAYS, CARDS_KEY, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
+import { DELIVERY, firehoseDeliveryStreamInput, tablePrefix } from '../../delivery-stream.js';
+import { LAG_SCALING, PROCESSOR_CONTAINER, SIMULATOR_COMMAND } from '../../../ecs/processor-service.js';
+import { COLLECTOR_IMAGE, LAG_METRIC, SCRAPE_JOB, type collectorConfig } from '../../../ecs/collector.js';
+import { GRAFANA_VERSION, RULES_FILE } from '../../cdk/lib/observability.js';
+import { contentHash } from '../../grafana/provisioner.js';
+import { parse } from 'yaml';
 
 const outdir = t.testdir();
 const { app, stack } = buildApp({ outdir });
@@ -22,8 +26,7 @@ app.synth();
 t.comment(`synth with cdk-nag: ${Date.now() - started} ms`);
 const template = Template.fromStack(stack);
 const r = (v: unknown) => stack.resolve(v);
-const crId = (c: AwsCustomResource) => stack.getLogicalId(c.node.findChild('Resource').node.defaultChild as CfnElement);
-type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[]; DeletionPolicy?: string; UpdateReplacePolicy?: string };
 const resources = template.toJSON().Resources as Record<string, Resource>;
 const ofType = (type: string) => Object.entries(resources).filter(([, v]) => v.Type === type);
 const only = (type: string) => {
@@ -31,12 +34,6 @@ const only = (type: string) => {
   if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
   return found[0]![1].Properties;
 };
-
-/** An AwsCustomResource call as JSON, with each CloudFormation reference shown as <LogicalId>. */
-function sdkCall(value: { 'Fn::Join': [string, unknown[]] }) {
-  const text = value['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : `<${(p as { Ref: string }).Ref}>`)).join('');
-  return JSON.parse(text) as { service: string; action: string; parameters: Record<string, any> };
-}
 
 interface Statement {
   actions: string[];
@@ -72,12 +69,10 @@ t.test('cdk-nag AwsSolutions: no finding left, every acknowledgement has a reaso
   t.ok(nag.suppressedViolations.length > 0);
 });
 
-t.test('parameters: shard count, Firehose CIDR (no default: it depends on the region), node type', async (t) => {
+t.test('parameters: shard count and node type', async (t) => {
   template.hasParameter('ShardCount', { Type: 'Number', Default: 4, MinValue: 1 });
-  const cidr = template.toJSON().Parameters.FirehoseCidr;
-  t.equal(cidr.Type, 'String');
-  t.equal(cidr.Default, undefined);
   template.hasParameter('RedshiftNodeType', { Type: 'String' });
+  t.same(Object.keys(template.toJSON().Parameters).filter((k) => !k.startsWith('BootstrapVersion')).sort(), ['RedshiftNodeType', 'ShardCount']);
 });
 
 t.test('Kinesis stream: shards from the parameter, 24 h retention, KMS with its own key', async (t) => {
@@ -97,100 +92,196 @@ t.test('lease table: on demand, point-in-time recovery, partition key leaseKey (
   t.same(p.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
 });
 
-t.test('staging bucket: encrypted, no public access, TLS only, lifecycle on the Firehose prefixes', async (t) => {
-  const [, bucket] = Object.entries(resources).find(([id]) => JSON.stringify(r(stack.staging.bucketName)) === JSON.stringify({ Ref: id }))!;
+t.test('staging bucket: encrypted, no public access, TLS only, one retention for tables/, raw/ and errors/, kept on stack deletion', async (t) => {
+  const [id, bucket] = Object.entries(resources).find(([id]) => JSON.stringify(r(stack.staging.bucketName)) === JSON.stringify({ Ref: id }))!;
   const p = bucket.Properties;
   t.same(p.BucketEncryption.ServerSideEncryptionConfiguration, [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
   t.same(p.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
   const rules = p.LifecycleConfiguration.Rules as { Prefix?: string; ExpirationInDays?: number; Status: string }[];
-  const prefixes = [DELIVERY.s3Prefix, DELIVERY.s3ErrorPrefix].map((x) => x.split('/')[0] + '/');
-  for (const prefix of prefixes) t.ok(rules.some((x) => x.Prefix === prefix && x.ExpirationInDays && x.Status === 'Enabled'), `objects under ${prefix} expire`);
-  t.notOk(rules.some((x) => x.Prefix !== undefined && JSON_PATHS_KEY.startsWith(x.Prefix) && x.ExpirationInDays), 'the JSON paths file never expires');
+  for (const prefix of ['tables/', 'raw/', 'errors/']) {
+    t.ok(rules.some((x) => x.Prefix === prefix && x.ExpirationInDays === DELIVERY.retentionDays && x.Status === 'Enabled'), `objects under ${prefix} expire after ${DELIVERY.retentionDays} days`);
+  }
+  t.same([...new Set(rules.filter((x) => x.ExpirationInDays).map((x) => x.ExpirationInDays))], [DELIVERY.retentionDays], 'one retention: no error outlives its data, no data its backup');
+  t.ok(DELIVERY.retentionDays >= 30, 'long enough to backfill after a monthly reconciliation');
+  for (const prefix of [DELIVERY.prefix, DELIVERY.errorPrefix, DELIVERY.rawPrefix, DELIVERY.rawErrorPrefix]) {
+    t.ok(['tables/', 'raw/', 'errors/'].some((x) => prefix.startsWith(x)), `${prefix} is under a retained prefix`);
+  }
+  t.equal(tablePrefix('events'), 'tables/events/');
   t.ok(p.LoggingConfiguration?.DestinationBucketName, 'server access logs');
+  t.equal(resources[id]!.DeletionPolicy, 'Retain');
   template.hasResourceProperties('AWS::S3::BucketPolicy', {
     Bucket: r(stack.staging.bucketName),
     PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
   });
 });
 
-t.test('Firehose: built from deploy/delivery-stream.ts, Kinesis source, Redshift COPY with JSON paths', async (t) => {
+t.test('Firehose: Kinesis source → transformation Lambda → S3 by table, raw backup, delivery errors logged, no COPY', async (t) => {
   const p = only('AWS::KinesisFirehose::DeliveryStream');
-  const expected = cfnDeliveryStreamProps(
-    firehoseDeliveryStreamInput({
-      kinesisStreamArn: stack.stream.streamArn,
-      sourceRoleArn: stack.firehoseSourceRole.roleArn,
-      deliveryRoleArn: stack.firehoseDeliveryRole.roleArn,
-      bucketArn: stack.staging.bucketArn,
-      clusterJdbcUrl: `jdbc:redshift://${stack.warehouse.attrEndpointAddress}:${stack.warehouse.attrEndpointPort}/${WAREHOUSE.database}`,
-      secretArn: stack.secret.secretArn,
-      jsonPathsS3Uri: `s3://${stack.staging.bucketName}/${JSON_PATHS_KEY}`,
-    }),
+  const expected = r(
+    cfnDeliveryStreamProps(
+      firehoseDeliveryStreamInput({
+        kinesisStreamArn: stack.stream.streamArn,
+        sourceRoleArn: stack.firehoseSourceRole.roleArn,
+        deliveryRoleArn: stack.firehoseDeliveryRole.roleArn,
+        bucketArn: stack.staging.bucketArn,
+        transformLambdaArn: stack.transform.functionArn,
+        logGroupName: stack.deliveryLogs.logGroupName,
+      }),
+    ),
   );
-  t.same(expected.redshiftDestinationConfiguration && r(expected).redshiftDestinationConfiguration.copyCommand, {
-    dataTableName: p.RedshiftDestinationConfiguration.CopyCommand.DataTableName,
-    dataTableColumns: p.RedshiftDestinationConfiguration.CopyCommand.DataTableColumns,
-    copyOptions: p.RedshiftDestinationConfiguration.CopyCommand.CopyOptions,
-  }, 'the COPY command is the one firehoseDeliveryStreamInput builds');
+  t.same(p.ExtendedS3DestinationConfiguration.Prefix, expected.extendedS3DestinationConfiguration.prefix, 'built from firehoseDeliveryStreamInput');
   t.throws(() => cfnDeliveryStreamProps({ ...firehoseDeliveryStreamInput({} as never), Tags: [] } as never), /Tags/, 'an unmapped field of the definition fails the synth');
+  t.throws(() => cfnDeliveryStreamProps({ DeliveryStreamName: 'x', RedshiftDestinationConfiguration: {} } as never), /RedshiftDestinationConfiguration/, 'no direct Redshift destination');
   t.equal(p.DeliveryStreamName, DELIVERY.name);
   t.equal(p.DeliveryStreamType, 'KinesisStreamAsSource');
   t.same(p.KinesisStreamSourceConfiguration.KinesisStreamARN, r(stack.stream.streamArn));
-  const rs = p.RedshiftDestinationConfiguration;
-  t.equal(rs.CopyCommand.DataTableName, 'staging.payment_events');
-  t.equal(rs.CopyCommand.DataTableColumns, DELIVERY.columns.join(','));
-  t.match(JSON.stringify(rs.CopyCommand.CopyOptions), /FORMAT AS JSON 's3:\/\//);
-  t.match(JSON.stringify(rs.CopyCommand.CopyOptions), new RegExp(`/${JSON_PATHS_KEY}'`));
-  t.same(rs.RetryOptions, { DurationInSeconds: DELIVERY.retryDurationSeconds });
-  t.equal(rs.S3Configuration.Prefix, DELIVERY.s3Prefix);
-  t.equal(rs.S3Configuration.ErrorOutputPrefix, DELIVERY.s3ErrorPrefix);
-  t.same(rs.S3Configuration.BufferingHints, { IntervalInSeconds: DELIVERY.buffering.intervalSeconds, SizeInMBs: DELIVERY.buffering.sizeMiB });
-  t.same(rs.SecretsManagerConfiguration, { Enabled: true, SecretARN: r(stack.secret.secretArn), RoleARN: r(stack.firehoseDeliveryRole.roleArn) });
-  t.notOk(rs.Password, 'no password in the template');
-  const deps = Object.values(resources).find((x) => x.Type === 'AWS::KinesisFirehose::DeliveryStream')!.DependsOn ?? [];
-  for (const cr of [stack.stagingDdl, stack.jsonPaths]) {
-    t.ok(deps.includes(crId(cr)), `delivery waits for ${cr.node.id}`);
+  t.notOk(p.RedshiftDestinationConfiguration, 'Firehose never connects to the cluster');
+  t.notMatch(JSON.stringify(p), /TRUNCATECOLUMNS/, 'nothing is ever truncated silently');
+  const s3 = p.ExtendedS3DestinationConfiguration;
+  t.same(s3.BucketARN, r(stack.staging.bucketArn));
+  t.equal(s3.Prefix, 'tables/!{partitionKeyFromLambda:table}/!{timestamp:yyyy/MM/dd/HH}/');
+  t.equal(s3.ErrorOutputPrefix, DELIVERY.errorPrefix);
+  t.match(s3.ErrorOutputPrefix, /!\{firehose:error-output-type\}/, 'errors sorted by type (processing-failed, …)');
+  t.same(s3.DynamicPartitioningConfiguration, { Enabled: true, RetryOptions: { DurationInSeconds: DELIVERY.retryDurationSeconds } });
+  t.ok(s3.BufferingHints.SizeInMBs >= 64, 'dynamic partitioning needs a buffer of at least 64 MiB');
+  t.same(s3.ProcessingConfiguration, {
+    Enabled: true,
+    Processors: [
+      {
+        Type: 'Lambda',
+        Parameters: [
+          { ParameterName: 'LambdaArn', ParameterValue: r(stack.transform.functionArn) },
+          { ParameterName: 'BufferSizeInMBs', ParameterValue: String(DELIVERY.transform.bufferSizeMiB) },
+          { ParameterName: 'BufferIntervalInSeconds', ParameterValue: String(DELIVERY.transform.bufferIntervalSeconds) },
+          { ParameterName: 'NumberOfRetries', ParameterValue: String(DELIVERY.transform.retries) },
+        ],
+      },
+    ],
+  });
+  t.equal(s3.S3BackupMode, 'Enabled', 'every source record backed up unchanged');
+  t.equal(s3.S3BackupConfiguration.Prefix, DELIVERY.rawPrefix);
+  t.same(s3.S3BackupConfiguration.BucketARN, r(stack.staging.bucketArn));
+  for (const [where, logging, streamName] of [
+    ['destination', s3.CloudWatchLoggingOptions, DELIVERY.logStreams.destination],
+    ['backup', s3.S3BackupConfiguration.CloudWatchLoggingOptions, DELIVERY.logStreams.backup],
+  ] as const) {
+    t.same(logging, { Enabled: true, LogGroupName: r(stack.deliveryLogs.logGroupName), LogStreamName: streamName }, `${where} delivery errors are logged`);
+    template.hasResourceProperties('AWS::Logs::LogStream', { LogGroupName: r(stack.deliveryLogs.logGroupName), LogStreamName: streamName });
   }
+  const fn = resources[(r(stack.transform.functionArn) as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!]!.Properties;
+  t.equal(fn.Handler, 'index.handler');
+  t.match(fn.Runtime, /^nodejs\d+\.x$/);
+  t.ok(fn.Timeout <= 300, 'within the 5 minutes Firehose waits for a transformation');
 });
 
-t.test('the JSON paths file is written to the staging bucket by a custom resource', async (t) => {
-  const call = sdkCall(resources[crId(stack.jsonPaths)]!.Properties.Create);
-  t.equal(call.service, 'S3');
-  t.equal(call.action, 'PutObject');
-  t.equal(call.parameters.Bucket, '<Staging12D1754E>');
-  t.equal(call.parameters.Key, JSON_PATHS_KEY);
-  t.same(JSON.parse(call.parameters.Body), DELIVERY.jsonPaths, 'the body is DELIVERY.jsonPaths');
-});
-
-t.test('Redshift: single node, encrypted, TLS, credentials in Secrets Manager, 5439 from the Firehose CIDR only', async (t) => {
-  const p = only('AWS::Redshift::Cluster');
+t.test('Redshift: private, enhanced VPC routing, managed admin password, snapshot on deletion, audit logs', async (t) => {
+  const [id, cluster] = Object.entries(resources).find(([, v]) => v.Type === 'AWS::Redshift::Cluster')!;
+  const p = cluster.Properties;
   t.equal(p.ClusterType, 'single-node');
+  t.equal(p.PubliclyAccessible, false);
+  t.equal(p.EnhancedVpcRouting, true, 'COPY reads S3 through the VPC (gateway endpoint)');
+  t.equal(p.ManageMasterPassword, true, 'the admin password is managed and rotated by Redshift');
+  t.notOk(p.MasterUserPassword, 'no password in the template');
   t.equal(p.Encrypted, true);
   t.ok(p.KmsKeyId);
-  t.equal(p.Port, 5439);
   t.equal(p.DBName, WAREHOUSE.database);
-  t.match(JSON.stringify(p.MasterUserPassword), /resolve:secretsmanager/);
-  t.same(p.VpcSecurityGroupIds, [r(stack.warehouseSecurityGroup.securityGroupId)]);
-  template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password' }) });
+  t.equal(p.AutomatedSnapshotRetentionPeriod, WAREHOUSE.snapshotRetentionDays);
+  t.equal(resources[id]!.DeletionPolicy, 'Snapshot');
+  t.equal((resources[id] as { UpdateReplacePolicy?: string }).UpdateReplacePolicy, 'Snapshot');
+  t.same(p.IamRoles, [r(stack.warehouse.loadRole.roleArn)]);
+  const subnetGroup = only('AWS::Redshift::ClusterSubnetGroup');
+  const isolated = stack.vpc.isolatedSubnets.map((s) => r(s.subnetId));
+  t.same(subnetGroup.SubnetIds, isolated, 'isolated subnets: no route to or from the internet');
+  t.equal(isolated.length, 2);
   template.hasResourceProperties('AWS::Redshift::ClusterParameterGroup', {
-    Parameters: Match.arrayWith([{ ParameterName: 'require_ssl', ParameterValue: 'true' }]),
+    Parameters: Match.arrayWith([{ ParameterName: 'require_ssl', ParameterValue: 'true' }, { ParameterName: 'enable_user_activity_logging', ParameterValue: 'true' }]),
   });
-  const sg = resources[r(stack.warehouseSecurityGroup.securityGroupId)['Fn::GetAtt'][0]]!.Properties;
-  t.same(sg.SecurityGroupIngress, [{ CidrIp: { Ref: 'FirehoseCidr' }, Description: 'Amazon Data Firehose', FromPort: 5439, IpProtocol: 'tcp', ToPort: 5439 }]);
-  const world = JSON.stringify(resources).includes('"CidrIp":"0.0.0.0/0","Description":"Amazon');
-  t.notOk(world, 'never the world');
-  t.notOk(ofType('AWS::EC2::SecurityGroupIngress').length, 'no other ingress rule');
+  // Inbound: only the Grafana workspace, on the warehouse port.
+  const sgId = r(stack.warehouse.securityGroup.securityGroupId)['Fn::GetAtt'][0];
+  t.notOk(resources[sgId]!.Properties.SecurityGroupIngress, 'no inline ingress');
+  const ingress = ofType('AWS::EC2::SecurityGroupIngress').map(([, v]) => v.Properties);
+  t.same(ingress, [{ IpProtocol: 'tcp', FromPort: WAREHOUSE.port, ToPort: WAREHOUSE.port, GroupId: { 'Fn::GetAtt': [sgId, 'GroupId'] }, SourceSecurityGroupId: r(stack.observability.grafanaSecurityGroup.securityGroupId), Description: 'Grafana reads the warehouse' }]);
+  t.notMatch(JSON.stringify(resources), /"CidrIp":"0\.0\.0\.0\/0","Description":"[^"]*","FromPort":5439/, 'never the world on 5439');
+  t.equal(template.toJSON().Parameters.FirehoseCidr, undefined, 'no Firehose CIDR: Firehose does not connect to the cluster');
 });
 
-t.test('the staging DDL runs through the Redshift Data API as part of the deployment', async (t) => {
-  const sql = readFileSync(new URL('../../warehouse/staging.sql', import.meta.url), 'utf8');
-  t.ok(stack.stagingStatements.length >= 3);
-  for (const s of stack.stagingStatements) t.notMatch(s, /--|;/);
-  t.ok(stack.stagingStatements.some((s) => s.startsWith('CREATE TABLE IF NOT EXISTS staging.payment_events (')));
-  t.match(sql, /CREATE SCHEMA IF NOT EXISTS staging/);
-  const call = sdkCall(resources[crId(stack.stagingDdl)]!.Properties.Create);
-  t.equal(call.service, 'RedshiftData');
-  t.equal(call.action, 'BatchExecuteStatement');
-  t.same(call.parameters, { ClusterIdentifier: '<Warehouse>', Database: WAREHOUSE.database, SecretArn: '<WarehouseSecret3BF9F785>', Sqls: stack.stagingStatements });
+t.test('the audit bucket: 12 months and more, only Redshift of this account may write its logs', async (t) => {
+  const id = (r(stack.accessLogs.bucketName) as { Ref: string }).Ref;
+  const b = resources[id]!;
+  const rules = b.Properties.LifecycleConfiguration.Rules as { ExpirationInDays?: number }[];
+  t.ok(rules.every((x) => (x.ExpirationInDays ?? Infinity) >= 365), 'kept at least 12 months (PCI DSS 10.5.1)');
+  t.equal(AUDIT_RETENTION_DAYS, rules[0]!.ExpirationInDays);
+  t.equal((b as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
+  const policy = Object.values(resources).find((x) => x.Type === 'AWS::S3::BucketPolicy' && x.Properties.Bucket.Ref === id)!.Properties.PolicyDocument.Statement as any[];
+  const redshiftStatement = policy.find((s) => s.Sid === 'RedshiftAuditLogs');
+  t.same(redshiftStatement.Principal, { Service: 'redshift.amazonaws.com' });
+  t.same(redshiftStatement.Condition.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+  t.match(JSON.stringify(redshiftStatement.Condition.ArnLike['aws:SourceArn']), /:redshift:.*:cluster:\*/);
+});
+
+t.test('log groups: every one kept 12 months', async (t) => {
+  const groups = ofType('AWS::Logs::LogGroup');
+  t.ok(groups.length >= 7);
+  for (const [id, g] of groups) t.equal(g.Properties.RetentionInDays, 365, `${id} retention`);
+});
+
+t.test('warehouse load: S3 event integration, auto-copy jobs run as the loader, a load role that reads tables/ only', async (t) => {
+  const integration = only('AWS::Redshift::Integration');
+  t.same(integration.SourceArn, r(stack.staging.bucketArn));
+  t.same(integration.TargetArn, { 'Fn::GetAtt': [stack.getLogicalId(stack.warehouse.cluster), 'ClusterNamespaceArn'] });
+  const ns = resources[stack.getLogicalId(stack.warehouse.cluster)]!.Properties.NamespaceResourcePolicy.Statement as any[];
+  t.same(ns.map((s) => s.Action).sort(), ['redshift:AuthorizeInboundIntegration', 'redshift:CreateInboundIntegration']);
+  for (const s of ns) t.same(s.Condition, { StringEquals: { 'aws:SourceArn': r(stack.staging.bucketArn) } }, `${s.Action} only for the staging bucket`);
+  const stagingPolicy = Object.values(resources).find((x) => x.Type === 'AWS::S3::BucketPolicy' && JSON.stringify(x.Properties.Bucket) === JSON.stringify(r(stack.staging.bucketName)))!;
+  const autoCopy = (stagingPolicy.Properties.PolicyDocument.Statement as any[]).find((s) => s.Sid === 'RedshiftAutoCopyIntegration');
+  t.same(autoCopy.Action.sort(), ['s3:GetBucketLocation', 's3:GetBucketNotification', 's3:PutBucketNotification']);
+  t.same(autoCopy.Condition.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+  t.match(JSON.stringify(autoCopy.Condition.ArnLike['aws:SourceArn']), /:redshift:.*:integration:\*/);
+
+  t.equal(stack.warehouse.copyJobs.length, 2);
+  for (const job of stack.warehouse.copyJobs) {
+    const p = resources[stack.getLogicalId(job.resource.node.defaultChild as CfnElement)]!;
+    t.equal(p.Type, 'Custom::WarehouseSql');
+    t.equal(p.Properties.DbUser, WAREHOUSE.loaderUser, `${job.table}: the job runs as the loader`);
+    t.notOk(p.Properties.SecretArn, 'not as the admin');
+    t.same(p.Properties.Sqls, [r(job.sql)]);
+    t.same(p.Properties.DeleteSqls, [`COPY JOB DROP ${job.job}`]);
+    t.match(job.sql, /FORMAT AS JSON 'auto' TIMEFORMAT 'auto' GZIP JOB CREATE payments_(events|rejects)_[0-9a-f]{12} AUTO ON$/);
+    t.notMatch(job.sql, /TRUNCATECOLUMNS|MAXERROR|ACCEPTINVCHARS/, 'no value changed or skipped silently');
+    t.ok((p.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.ddl.node.defaultChild as CfnElement)), 'after the tables and users exist');
+    t.ok((p.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.integration)), 'after the integration exists');
+  }
+  t.match(stack.warehouse.copyJobs[0]!.sql, /^COPY staging\.payment_events \(event_type, event_id, event_date_origin, event_json_data\) FROM 's3:\/\/.*\/tables\/events\/'/);
+  t.match(stack.warehouse.copyJobs[1]!.sql, /^COPY staging\.payment_events_rejects \(reason, detail, raw_data, raw_bytes, shard_id, sequence_number\) FROM 's3:\/\/.*\/tables\/rejects\/'/);
+});
+
+t.test('warehouse DDL: tables, users and grants through the Data API, waited for, as the managed admin', async (t) => {
+  const statements = stack.warehouse.statements;
+  for (const s of statements) t.notMatch(s, /--/);
+  t.ok(statements.some((s) => s.startsWith('CREATE TABLE IF NOT EXISTS staging.payment_events (')));
+  t.ok(statements.some((s) => s.startsWith('CREATE OR REPLACE PROCEDURE staging.ensure_user(') && s.includes('$$') && s.endsWith('$$ LANGUAGE plpgsql')), 'a procedure is one statement');
+  for (const grant of [
+    'GRANT INSERT ON TABLE staging.payment_events, staging.payment_events_rejects TO loader',
+    'GRANT SELECT ON ALL TABLES IN SCHEMA staging TO ROLE analyst',
+    'GRANT ROLE analyst TO grafana',
+    'REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL',
+  ]) t.ok(statements.includes(grant), grant);
+  t.notOk(statements.some((s) => /GRANT (ALL|SELECT)[^;]* TO loader/.test(s)), 'the loader cannot read');
+  t.notOk(statements.some((s) => /GRANT (INSERT|UPDATE|DELETE|ALL)[^;]*TO (ROLE analyst|grafana)/.test(s)), 'readers cannot write');
+  const ddl = resources[stack.getLogicalId(stack.warehouse.ddl.node.defaultChild as CfnElement)]!.Properties;
+  t.same(ddl.SecretArn, r(stack.warehouse.adminSecretArn));
+  t.same(ddl.Sqls.length, statements.length);
+});
+
+t.test('VPC endpoints for every AWS API the tasks call; NAT gateways one per AZ', async (t) => {
+  const services = ofType('AWS::EC2::VPCEndpoint').map(([, v]) => JSON.stringify(v.Properties.ServiceName));
+  for (const name of ['kinesis-streams', 'kms', 'ecr.api', 'ecr.dkr', 'logs', 'aps-workspaces', 's3', 'dynamodb']) {
+    t.ok(services.some((s) => s.includes(`.${name}"`) || s.includes(`.${name}`)), `endpoint for ${name}`);
+  }
+  for (const [, v] of ofType('AWS::EC2::VPCEndpoint').filter(([, v]) => v.Properties.VpcEndpointType === 'Interface')) {
+    t.equal(v.Properties.PrivateDnsEnabled, true, 'the SDKs reach it under the public name');
+  }
+  t.equal(ofType('AWS::EC2::NatGateway').length, 2, 'no single-NAT dependency');
 });
 
 t.test('ECS: cluster, Fargate service with circuit breaker rollback, tasks bounded by the shard count', async (t) => {
@@ -202,7 +293,126 @@ t.test('ECS: cluster, Fargate service with circuit breaker rollback, tasks bound
   const target = only('AWS::ApplicationAutoScaling::ScalableTarget');
   t.same(target.MaxCapacity, { Ref: 'ShardCount' });
   t.equal(target.MinCapacity, 1);
-  template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+});
+
+t.test('scaling on lag, not CPU: out after 3 minutes behind, in after 30 calm minutes, long cool-downs', async (t) => {
+  const policies = ofType('AWS::ApplicationAutoScaling::ScalingPolicy').map(([id, v]): Record<string, any> => ({ ...v.Properties, id }));
+  t.equal(policies.length, 2);
+  t.notOk(policies.some((p) => p.TargetTrackingScalingPolicyConfiguration), 'no target tracking (CPU)');
+  const out = policies.find((p) => p.StepScalingPolicyConfiguration.StepAdjustments.some((x: { ScalingAdjustment: number }) => x.ScalingAdjustment > 0))!;
+  const inn = policies.find((p) => p.StepScalingPolicyConfiguration.StepAdjustments.some((x: { ScalingAdjustment: number }) => x.ScalingAdjustment < 0))!;
+  t.same(out.StepScalingPolicyConfiguration.StepAdjustments, [
+    { MetricIntervalLowerBound: 0, MetricIntervalUpperBound: LAG_SCALING.farAboveSeconds - LAG_SCALING.outAboveSeconds, ScalingAdjustment: 1 },
+    { MetricIntervalLowerBound: LAG_SCALING.farAboveSeconds - LAG_SCALING.outAboveSeconds, ScalingAdjustment: 2 },
+  ]);
+  t.equal(out.StepScalingPolicyConfiguration.Cooldown, LAG_SCALING.outCooldownMinutes * 60);
+  t.same(inn.StepScalingPolicyConfiguration.StepAdjustments, [{ MetricIntervalUpperBound: 0, ScalingAdjustment: -1 }]);
+  t.equal(inn.StepScalingPolicyConfiguration.Cooldown, LAG_SCALING.inCooldownMinutes * 60);
+  t.ok(LAG_SCALING.inCooldownMinutes >= 30 && LAG_SCALING.outCooldownMinutes >= 10, 'lease moves stay rare');
+  const alarms = ofType('AWS::CloudWatch::Alarm').map(([, v]) => v.Properties).filter((a) => a.MetricName === LAG_METRIC.name);
+  t.equal(alarms.length, 2);
+  for (const a of alarms) {
+    t.equal(a.Namespace, LAG_METRIC.namespace);
+    t.equal(a.Statistic, 'Maximum', 'the worst shard of any task');
+    t.notOk(a.Dimensions, 'one series for the whole service');
+  }
+  t.same(alarms.map((a) => [a.ComparisonOperator, a.Threshold, a.EvaluationPeriods]).sort(), [
+    ['GreaterThanOrEqualToThreshold', LAG_SCALING.outAboveSeconds, LAG_SCALING.outMinutes],
+    ['LessThanOrEqualToThreshold', LAG_SCALING.inBelowSeconds, LAG_SCALING.inMinutes],
+  ]);
+});
+
+t.test('metrics path: a collector beside the processor scrapes it and remote-writes to Managed Prometheus', async (t) => {
+  const td = resources[(r(stack.processor.taskDefinition.taskDefinitionArn) as { Ref: string }).Ref]!.Properties;
+  const collector = td.ContainerDefinitions.find((c: { Name: string }) => c.Name === 'collector');
+  t.equal(collector.Image, COLLECTOR_IMAGE);
+  t.match(collector.Image, /:v\d+\.\d+\.\d+$/, 'a pinned version');
+  t.equal(collector.Essential, true);
+  t.same(collector.HealthCheck.Command, ['CMD', '/healthcheck']);
+  const env = Object.fromEntries((collector.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+  const config = stack.resolve(env.AOT_CONFIG_CONTENT) as { 'Fn::Join': [string, unknown[]] };
+  const text = config['Fn::Join'][1].map((x) => (typeof x === 'string' ? x : `<${JSON.stringify(x)}>`)).join('');
+  const parsed = parse(text) as ReturnType<typeof collectorConfig>;
+  t.same(parsed.receivers.prometheus.config.scrape_configs[0]!.static_configs[0]!.targets, [`127.0.0.1:${PROCESSOR_CONTAINER.port}`], 'scrapes the processor in the same task');
+  t.equal(parsed.receivers.prometheus.config.scrape_configs[0]!.job_name, SCRAPE_JOB);
+  t.equal(parsed.exporters.prometheusremotewrite.endpoint, `<${JSON.stringify({ 'Fn::GetAtt': [stack.getLogicalId(stack.observability.prometheus), 'PrometheusEndpoint'] })}>api/v1/remote_write`);
+  t.equal(parsed.exporters.prometheusremotewrite.auth.authenticator, 'sigv4auth');
+  t.same(parsed.service.pipelines.metrics.exporters, ['prometheusremotewrite']);
+  t.same(parsed.service.pipelines['metrics/scaling'].exporters, ['awsemf']);
+  t.equal(parsed.exporters.awsemf.namespace, LAG_METRIC.namespace);
+  const ws = only('AWS::APS::Workspace');
+  t.ok(ws.AlertManagerDefinition, 'an alert manager');
+  t.ok(ws.LoggingConfiguration.LogGroupArn, 'rule and alert manager errors are logged');
+});
+
+t.test('alerting: the rules of grafana/rules in the workspace, the alert manager and CloudWatch alarms notify one topic', async (t) => {
+  const ns = only('AWS::APS::RuleGroupsNamespace');
+  t.equal(ns.Data, readFileSync(RULES_FILE, 'utf8'), 'exactly the promtool-tested rules');
+  t.same(ns.Workspace, { 'Fn::GetAtt': [stack.getLogicalId(stack.observability.prometheus), 'Arn'] });
+  const am = stack.resolve(only('AWS::APS::Workspace').AlertManagerDefinition) as { 'Fn::Join': [string, unknown[]] };
+  const amText = am['Fn::Join'][1].map((x) => (typeof x === 'string' ? x : `<${JSON.stringify(x)}>`)).join('');
+  const amConfig = parse(parse(amText).alertmanager_config);
+  t.equal(amConfig.route.receiver, 'sns');
+  t.equal(amConfig.receivers[0].sns_configs[0].topic_arn, `<${JSON.stringify(r(stack.observability.topic.topicArn))}>`);
+  const topic = only('AWS::SNS::Topic');
+  t.ok(topic.KmsMasterKeyId, 'encrypted');
+  const topicPolicy = only('AWS::SNS::TopicPolicy').PolicyDocument.Statement as any[];
+  const aps = topicPolicy.find((x) => x.Sid === 'PrometheusAlertManager');
+  t.same(aps.Principal, { Service: 'aps.amazonaws.com' });
+  t.same(aps.Condition.ArnEquals, { 'aws:SourceArn': { 'Fn::GetAtt': [stack.getLogicalId(stack.observability.prometheus), 'Arn'] } });
+  t.same(aps.Condition.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+  t.ok(topicPolicy.some((x) => x.Sid === 'CloudWatchAlarms' && x.Principal.Service === 'cloudwatch.amazonaws.com'));
+  t.ok(topicPolicy.some((x) => x.Effect === 'Deny' && x.Condition?.Bool?.['aws:SecureTransport'] === 'false'), 'TLS only');
+
+  const topicRef = r(stack.observability.topic.topicArn);
+  const alarms = ofType('AWS::CloudWatch::Alarm').map(([id, v]): Record<string, any> => ({ ...v.Properties, id })).filter((a) => a.MetricName !== LAG_METRIC.name);
+  const byMetric = (ns: string, name: string) => alarms.find((a) => (a.Namespace === ns && a.MetricName === name) || JSON.stringify(a.Metrics ?? '').includes(`"Namespace":"${ns}","MetricName":"${name}"`) || JSON.stringify(a.Metrics ?? '').includes(`"MetricName":"${name}","Namespace":"${ns}"`));
+  for (const [ns, name] of [
+    ['AWS/Kinesis', 'GetRecords.IteratorAgeMilliseconds'],
+    ['AWS/Kinesis', 'ReadProvisionedThroughputExceeded'],
+    ['AWS/Kinesis', 'WriteProvisionedThroughputExceeded'],
+    ['AWS/Firehose', 'DeliveryToS3.Success'],
+    ['AWS/Firehose', 'ExecuteProcessing.Success'],
+    ['AWS/Firehose', 'DeliveryToS3.DataFreshness'],
+    ['AWS/Lambda', 'Errors'],
+    ['ECS/ContainerInsights', 'RunningTaskCount'],
+    ['AWS/DynamoDB', 'ThrottledRequests'],
+    ['AWS/Redshift', 'HealthStatus'],
+  ] as const) {
+    const a = byMetric(ns, name);
+    if (!t.ok(a, `an alarm on ${ns} ${name}`)) continue;
+    t.same(a!.AlarmActions, [topicRef], `${name} notifies the topic`);
+    t.same(a!.OKActions, [topicRef], `${name} also says when it is over`);
+  }
+  const missing = alarms.find((a) => JSON.stringify(a.Metrics ?? '').includes('desired - running'))!;
+  t.ok(missing, 'desired minus running tasks');
+  t.equal(missing.TreatMissingData, 'breaching', 'no data from Container Insights is itself alarming');
+  t.ok(alarms.length >= 11);
+  for (const a of alarms) t.ok((a.AlarmDescription ?? '').length > 20, `${a.id} says what it means`);
+  const doc = readFileSync(new URL('../../../docs/deployment.md', import.meta.url), 'utf8');
+  for (const a of alarms) {
+    const id = a.id.replace(/[0-9A-F]{8}$/, '');
+    t.match(doc, new RegExp(`\\| \`${id}\` \\|`), `${id} has a runbook row in docs/deployment.md`);
+  }
+});
+
+t.test('Managed Grafana: in the VPC, reads Prometheus, provisioned with the data sources and dashboards', async (t) => {
+  const ws = only('AWS::Grafana::Workspace');
+  t.equal(ws.PermissionType, 'CUSTOMER_MANAGED');
+  t.equal(ws.GrafanaVersion, GRAFANA_VERSION, 'pinned');
+  t.ok(Number(GRAFANA_VERSION) >= 10.3, 'grafana-postgresql-datasource exists from 10.3');
+  t.same(ws.RoleArn, r(stack.observability.grafanaRole.roleArn));
+  t.same(ws.VpcConfiguration.SecurityGroupIds, [r(stack.observability.grafanaSecurityGroup.securityGroupId)]);
+  t.same(ws.VpcConfiguration.SubnetIds, stack.vpc.privateSubnets.map((s) => r(s.subnetId)));
+  const prov = resources[stack.getLogicalId(stack.observability.provisioning.node.defaultChild as CfnElement)]!;
+  t.equal(prov.Type, 'Custom::GrafanaProvisioning');
+  t.equal(prov.Properties.ContentHash, contentHash(), 'a dashboard change re-provisions');
+  t.same(prov.Properties.PrometheusUrl, { 'Fn::GetAtt': [stack.getLogicalId(stack.observability.prometheus), 'PrometheusEndpoint'] });
+  t.same(prov.Properties.ReaderSecretArn, r(stack.observability.readerSecret.secretArn));
+  t.equal(prov.Properties.WarehouseDatabase, WAREHOUSE.database);
+  t.ok((prov.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.ddl.node.defaultChild as CfnElement)), 'after the grafana user exists');
+  const secret = resources[(r(stack.observability.readerSecret.secretArn) as { Ref: string }).Ref]!.Properties;
+  t.same(JSON.parse(secret.GenerateSecretString.SecretStringTemplate), { username: WAREHOUSE.readerUser });
 });
 
 t.test('processor task: health check, stop timeout, ephemeral state, logs, environment', async (t) => {
@@ -219,6 +429,7 @@ t.test('processor task: health check, stop timeout, ephemeral state, logs, envir
   t.equal(container.User, c.user);
   t.equal(container.ReadonlyRootFilesystem, true);
   t.equal(container.LinuxParameters.InitProcessEnabled, true);
+  t.equal(p.ContainerDefinitions.length, 2, 'the processor and its metrics collector');
   const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
   t.same(env.LEASE_TABLE, r(stack.leaseTable.tableName));
   t.same(env.KINESIS_STREAM, r(stack.stream.streamName));
@@ -251,12 +462,15 @@ t.test('optional simulator task definition', async (t) => {
 t.test('IAM: each role has exactly the actions its component uses, on exactly its resources', async (t) => {
   const streamArn = stack.stream.streamArn;
   const keyArn = stack.streamKey.keyArn;
+  const workspaceArn = stack.observability.prometheus.attrArn;
   sameGrants(t, stack.processor.taskDefinition.taskRole, [
     { actions: ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards', 'kinesis:PutRecords'], resources: [streamArn] },
     { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [keyArn] },
     { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
     { actions: ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'], resources: [stack.leaseTable.tableArn] },
-  ], 'processor');
+    { actions: ['aps:RemoteWrite'], resources: [workspaceArn] },
+    { actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'], resources: [stack.processor.emfLogGroup.logGroupArn] },
+  ], 'processor (and its collector)');
   sameGrants(t, stack.processor.simulatorTaskDefinition!.taskRole, [
     { actions: ['kinesis:PutRecords'], resources: [streamArn] },
     { actions: ['kms:GenerateDataKey'], resources: [keyArn] },
@@ -268,24 +482,60 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
   ], 'firehose source');
   sameGrants(t, stack.firehoseDeliveryRole, [
     { actions: ['s3:AbortMultipartUpload', 's3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'], resources: [stack.staging.bucketArn] },
-    { actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], resources: [stack.staging.arnForObjects('*')] },
-    { actions: ['secretsmanager:GetSecretValue'], resources: [stack.secret.secretArn] },
+    { actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], resources: ['tables/*', 'raw/*', 'errors/*'].map((x) => stack.staging.arnForObjects(x)) },
+    { actions: ['lambda:GetFunctionConfiguration', 'lambda:InvokeFunction'], resources: [stack.transform.functionArn, `${stack.transform.functionArn}:*`] },
+    { actions: ['logs:PutLogEvents'], resources: [stack.deliveryLogs.logGroupArn] },
   ], 'firehose delivery');
-  // The deploy-step Lambda (one singleton for both custom resources).
-  sameGrants(t, stack.stagingDdl.grantPrincipal, [
-    { actions: ['redshift-data:BatchExecuteStatement'], resources: [stack.clusterArn] },
-    { actions: ['secretsmanager:GetSecretValue'], resources: [stack.secret.secretArn] },
-    { actions: ['s3:PutObject'], resources: [stack.staging.arnForObjects(JSON_PATHS_KEY)] },
-  ], 'deploy steps');
+  sameGrants(t, stack.transform.role!, [
+    { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [(stack.node.findChild('TransformLogs') as LogGroup).logGroupArn] },
+  ], 'transformation Lambda');
+  sameGrants(t, stack.warehouse.loadRole, [
+    { actions: ['s3:GetObject'], resources: [stack.staging.arnForObjects('tables/*')] },
+    { actions: ['s3:ListBucket'], resources: [stack.staging.bucketArn] },
+  ], 'warehouse load (auto-copy)');
+  const clusterRef = stack.warehouse.cluster.ref;
+  const deployLogs = (stack.node.findChild('DeployStepsLogs') as LogGroup).logGroupArn;
+  sameGrants(t, stack.warehouse.stepRole, [
+    { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [deployLogs] },
+    { actions: ['redshift-data:BatchExecuteStatement', 'redshift-data:ExecuteStatement'], resources: [stack.warehouse.clusterArn] },
+    { actions: ['redshift-data:DescribeStatement'], resources: ['*'] },
+    { actions: ['secretsmanager:GetSecretValue'], resources: [stack.warehouse.adminSecretArn] },
+    {
+      actions: ['redshift:GetClusterCredentials'],
+      resources: [
+        `arn:${stack.partition}:redshift:${stack.region}:${stack.account}:dbuser:${clusterRef}/${WAREHOUSE.loaderUser}`,
+        `arn:${stack.partition}:redshift:${stack.region}:${stack.account}:dbname:${clusterRef}/${WAREHOUSE.database}`,
+      ],
+    },
+  ], 'warehouse deploy steps');
+  sameGrants(t, stack.observability.grafanaRole, [
+    { actions: ['aps:GetLabels', 'aps:GetMetricMetadata', 'aps:GetSeries', 'aps:QueryMetrics'], resources: [workspaceArn] },
+  ], 'Managed Grafana');
+  sameGrants(t, stack.observability.provisionerRole, [
+    { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [deployLogs] },
+    {
+      actions: ['grafana:CreateWorkspaceServiceAccount', 'grafana:CreateWorkspaceServiceAccountToken', 'grafana:DeleteWorkspaceServiceAccountToken', 'grafana:ListWorkspaceServiceAccounts'],
+      resources: [`arn:${stack.partition}:grafana:${stack.region}:${stack.account}:/workspaces/${stack.observability.grafana.attrId}`],
+    },
+    { actions: ['secretsmanager:GetSecretValue'], resources: [stack.observability.readerSecret.secretArn, stack.warehouse.adminSecretArn] },
+    { actions: ['redshift-data:ExecuteStatement'], resources: [stack.warehouse.clusterArn] },
+    { actions: ['redshift-data:DescribeStatement'], resources: ['*'] },
+  ], 'Grafana provisioning');
   // Execution roles: image pull and logs only.
   for (const td of [stack.processor.taskDefinition, stack.processor.simulatorTaskDefinition!]) {
     for (const s of statementsOf(td.obtainExecutionRole(), t)) {
       for (const a of s.actions) t.match(a, /^(ecr:(GetAuthorizationToken|BatchCheckLayerAvailability|GetDownloadUrlForLayer|BatchGetImage)|logs:(CreateLogStream|PutLogEvents))$/, `execution role action ${a}`);
     }
   }
-  // Trust: Firehose roles are assumable by Firehose only.
-  for (const role of [stack.firehoseSourceRole, stack.firehoseDeliveryRole]) {
-    const id = (r(role.roleArn) as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
-    t.same(resources[id]!.Properties.AssumeRolePolicyDocument.Statement[0].Principal, { Service: 'firehose.amazonaws.com' });
+  // Trust: service roles assumable by their service only, Firehose's and Grafana's from this account only.
+  const trust = (role: { roleArn: string }) => resources[(r(role.roleArn) as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!]!.Properties.AssumeRolePolicyDocument.Statement[0];
+  for (const [role, service] of [
+    [stack.firehoseSourceRole, 'firehose.amazonaws.com'],
+    [stack.firehoseDeliveryRole, 'firehose.amazonaws.com'],
+    [stack.observability.grafanaRole, 'grafana.amazonaws.com'],
+  ] as const) {
+    t.same(trust(role).Principal, { Service: service });
+    t.same(trust(role).Condition, { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } }, `${service}: confused-deputy guard`);
   }
+  t.same(trust(stack.warehouse.loadRole).Principal, { Service: 'redshift.amazonaws.com' });
 });
