@@ -69,7 +69,8 @@ export function collectorConfig(p: CollectorConfigParams) {
       extensions: ['sigv4auth', 'health_check'],
       pipelines: {
         metrics: { receivers: ['prometheus'], processors: ['resourcedetection/ecs', 'resource/instance', 'batch'], exporters: ['prometheusremotewrite'] },
-        'metrics/scaling': { receivers: ['prometheus'], processors: ['filter/lag', 'batch'], exporters: ['awsemf'] },
+        // resourcedetection too: the EMF log stream is named after the task ({TaskId}).
+        'metrics/scaling': { receivers: ['prometheus'], processors: ['resourcedetection/ecs', 'filter/lag', 'batch'], exporters: ['awsemf'] },
       },
     },
   };

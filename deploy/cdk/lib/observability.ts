@@ -90,7 +90,8 @@ export class Observability extends Construct {
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com'), new iam.ServicePrincipal('aps.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+        // No condition here: the topic policy limits who may publish (by source account and ARN);
+        // the services' KMS calls are not documented to carry aws:SourceAccount.
       }),
     );
     const topic = (this.topic = new sns.Topic(this, 'Alerts', { displayName: 'Stolen-card alerting: operations alerts', masterKey: key, enforceSSL: true }));
@@ -138,10 +139,10 @@ export class Observability extends Construct {
     );
     const sg = (this.grafanaSecurityGroup = new ec2.SecurityGroup(this, 'GrafanaSg', {
       vpc: props.vpc,
-      description: 'Managed Grafana: outbound to the warehouse (5439) and HTTPS to the Prometheus endpoint',
+      description: 'Managed Grafana: outbound to the warehouse (5439) and HTTPS to AWS APIs',
       allowAllOutbound: false,
     }));
-    sg.addEgressRule(ec2.Peer.ipv4(props.vpc.vpcCidrBlock), ec2.Port.tcp(443), 'HTTPS to the VPC endpoints');
+    sg.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the Prometheus endpoint and any AWS API Grafana calls (VPC endpoints, else NAT)');
     sg.connections.allowTo(props.warehouse.securityGroup, ec2.Port.tcp(WAREHOUSE.port), 'Grafana reads the warehouse');
     const workspace = (this.grafana = new grafana.CfnWorkspace(this, 'Grafana', {
       name: 'stolen-card-alerting',

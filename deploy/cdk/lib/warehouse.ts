@@ -93,8 +93,12 @@ export class Warehouse extends Construct {
   readonly adminSecretArn: string;
   /** The role the auto-copy jobs read S3 with. */
   readonly loadRole: iam.Role;
+  readonly namespacePolicy: cr.AwsCustomResource;
   readonly integration: redshift.CfnIntegration;
+  /** Step 2: grants Redshift takes only outside a transaction block, each on its own. */
+  readonly grants: CustomResource;
   readonly statements: string[];
+  readonly grantStatements: string[];
   readonly stepRole: iam.Role;
   readonly provider: cr.Provider;
   readonly ddl: CustomResource;
@@ -110,6 +114,9 @@ export class Warehouse extends Construct {
       description: 'Redshift: no inbound traffic except from the Grafana workspace; loads read S3 through the gateway endpoint',
       allowAllOutbound: false,
     });
+    // Enhanced VPC routing sends COPY's S3 reads through the VPC: HTTPS out, which in the isolated
+    // subnets can only reach the S3 gateway endpoint (they have no other route).
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'S3 through the gateway endpoint (COPY with enhanced VPC routing)');
     const subnetGroup = new redshift.CfnClusterSubnetGroup(this, 'Subnets', {
       description: 'Isolated subnets: the cluster is reachable only inside the VPC',
       subnetIds: props.vpc.selectSubnets(props.subnets).subnetIds,
@@ -140,7 +147,6 @@ export class Warehouse extends Construct {
       }),
     );
 
-    const namespaces = stack.formatArn({ service: 'redshift', resource: 'namespace', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const cluster = (this.cluster = new redshift.CfnCluster(this, 'Cluster', {
       clusterType: 'single-node',
       nodeType: props.nodeType,
@@ -160,26 +166,6 @@ export class Warehouse extends Construct {
       allowVersionUpgrade: true,
       preferredMaintenanceWindow: 'Sun:04:00-Sun:04:30',
       loggingProperties: { bucketName: props.auditLogs.bucketName, s3KeyPrefix: 'redshift/' },
-      // The S3 event integration of the staging bucket may deliver to this cluster (auto-copy).
-      namespaceResourcePolicy: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'redshift.amazonaws.com' },
-            Action: 'redshift:AuthorizeInboundIntegration',
-            Resource: namespaces,
-            Condition: { StringEquals: { 'aws:SourceArn': props.staging.bucketArn } },
-          },
-          {
-            Effect: 'Allow',
-            Principal: { AWS: `arn:${stack.partition}:iam::${stack.account}:root` },
-            Action: 'redshift:CreateInboundIntegration',
-            Resource: namespaces,
-            Condition: { StringEquals: { 'aws:SourceArn': props.staging.bucketArn } },
-          },
-        ],
-      },
     }));
     // Deleting the stack (or replacing the cluster) leaves a final snapshot, never nothing.
     cluster.cfnOptions.deletionPolicy = CfnDeletionPolicy.SNAPSHOT;
@@ -215,12 +201,50 @@ export class Warehouse extends Construct {
         },
       }),
     );
+    // The namespace's resource policy lets the staging bucket's integration deliver to it. Set after
+    // the cluster exists, on its exact namespace ARN (a policy inside the cluster resource could
+    // only name it by wildcard).
+    const namespacePolicy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'redshift.amazonaws.com' },
+          Action: 'redshift:AuthorizeInboundIntegration',
+          Resource: cluster.attrClusterNamespaceArn,
+          Condition: { StringEquals: { 'aws:SourceArn': props.staging.bucketArn } },
+        },
+        {
+          Effect: 'Allow',
+          Principal: { AWS: `arn:${stack.partition}:iam::${stack.account}:root` },
+          Action: 'redshift:CreateInboundIntegration',
+          Resource: cluster.attrClusterNamespaceArn,
+          Condition: { StringEquals: { 'aws:SourceArn': props.staging.bucketArn } },
+        },
+      ],
+    });
+    const putPolicy = {
+      service: 'Redshift',
+      action: 'PutResourcePolicy',
+      parameters: { ResourceArn: cluster.attrClusterNamespaceArn, Policy: namespacePolicy },
+      physicalResourceId: cr.PhysicalResourceId.of('namespace-policy'),
+    };
+    this.namespacePolicy = new cr.AwsCustomResource(this, 'NamespacePolicy', {
+      installLatestAwsSdk: false,
+      logGroup: props.deployLogs,
+      onCreate: putPolicy,
+      onUpdate: putPolicy,
+      onDelete: { service: 'Redshift', action: 'DeleteResourcePolicy', parameters: { ResourceArn: cluster.attrClusterNamespaceArn } },
+      policy: cr.AwsCustomResourcePolicy.fromStatements([
+        new iam.PolicyStatement({ actions: ['redshift:DeleteResourcePolicy', 'redshift:PutResourcePolicy'], resources: [cluster.attrClusterNamespaceArn] }),
+      ]),
+    });
     this.integration = new redshift.CfnIntegration(this, 'StagingIntegration', {
       integrationName: 'payments-staging-autocopy',
       sourceArn: props.staging.bucketArn,
       targetArn: cluster.attrClusterNamespaceArn,
     });
-    this.integration.node.addDependency(props.staging);
+    this.integration.node.addDependency(props.staging, this.namespacePolicy);
 
     // ---- deploy steps: SQL run through the Data API by a Lambda that waits for the result
     // (deploy/warehouse/sql-step.ts), so a failed statement fails the deployment.
@@ -258,12 +282,13 @@ export class Warehouse extends Construct {
 
     // Step 1 (admin): tables, users, grants. Runs again whenever the statements change.
     const roleArn = this.loadRole.roleArn;
-    const statements = (this.statements = [
-      ...sqlStatements(readFileSync(STAGING_SQL, 'utf8')),
-      ...sqlStatements(readFileSync(ACCESS_SQL, 'utf8')),
+    const statements = (this.statements = [...sqlStatements(readFileSync(STAGING_SQL, 'utf8')), ...sqlStatements(readFileSync(ACCESS_SQL, 'utf8'))]);
+    const grants = (this.grantStatements = [
       // Only the loader may COPY with the load role (by default every user may use a cluster role).
       `REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL`,
       `GRANT ASSUMEROLE ON '${roleArn}' TO ${WAREHOUSE.loaderUser} FOR COPY`,
+      // Creating and dropping its auto-copy jobs is a permission of its own.
+      `GRANT CREATE, DROP FOR COPY JOBS IN DATABASE ${WAREHOUSE.database} TO ${WAREHOUSE.loaderUser}`,
     ]);
     const where = { ClusterIdentifier: cluster.ref, Database: WAREHOUSE.database };
     this.ddl = new CustomResource(this, 'Ddl', {
@@ -271,6 +296,12 @@ export class Warehouse extends Construct {
       resourceType: 'Custom::WarehouseSql',
       properties: { ...where, SecretArn: this.adminSecretArn, StepName: 'warehouse-ddl', Sqls: statements },
     });
+    this.grants = new CustomResource(this, 'Grants', {
+      serviceToken: this.provider.serviceToken,
+      resourceType: 'Custom::WarehouseSql',
+      properties: { ...where, SecretArn: this.adminSecretArn, StepName: 'warehouse-grants', Sqls: grants, Separately: 'true' },
+    });
+    this.grants.node.addDependency(this.ddl);
 
     // Step 2 (loader): one auto-copy job per table, named after its definition. A changed
     // definition creates the new job first, then CloudFormation deletes (drops) the old one.
@@ -286,7 +317,7 @@ export class Warehouse extends Construct {
         resourceType: 'Custom::WarehouseSql',
         properties: { ...where, DbUser: WAREHOUSE.loaderUser, StepName: job, Sqls: [sql], DeleteSqls: [`COPY JOB DROP ${job}`] },
       });
-      resource.node.addDependency(this.ddl, this.integration);
+      resource.node.addDependency(this.ddl, this.grants, this.integration);
       this.copyJobs.push({ table, job, sql, resource });
     }
   }

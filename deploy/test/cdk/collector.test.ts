@@ -46,7 +46,8 @@ t.test('remote write with SigV4 to the workspace; the scaling metric alone to Cl
   t.same(config.extensions.sigv4auth, { region: 'eu-west-1', service: 'aps' });
   t.same(config.service.extensions, ['sigv4auth', 'health_check']);
   t.same(config.processors['filter/lag'].metrics.include.metric_names, [LAG_METRIC.name]);
-  t.same(config.service.pipelines['metrics/scaling'], { receivers: ['prometheus'], processors: ['filter/lag', 'batch'], exporters: ['awsemf'] });
+  t.same(config.service.pipelines['metrics/scaling'], { receivers: ['prometheus'], processors: ['resourcedetection/ecs', 'filter/lag', 'batch'], exporters: ['awsemf'] }, 'the task id is known, so {TaskId} names the log stream');
+  t.equal(config.exporters.awsemf.log_stream_name, '{TaskId}');
   t.same(config.exporters.awsemf.metric_declarations, [{ dimensions: [[]], metric_name_selectors: [`^${LAG_METRIC.name}$`] }]);
   const registry = new Registry();
   createMetrics(registry);

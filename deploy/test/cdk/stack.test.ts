@@ -72,6 +72,7 @@ t.test('cdk-nag AwsSolutions: no finding left, every acknowledgement has a reaso
 t.test('parameters: shard count and node type', async (t) => {
   template.hasParameter('ShardCount', { Type: 'Number', Default: 4, MinValue: 1 });
   template.hasParameter('RedshiftNodeType', { Type: 'String' });
+  for (const type of template.toJSON().Parameters.RedshiftNodeType.AllowedValues) t.match(type, /^ra3\./, 'RA3 only: auto-copy needs it');
   t.same(Object.keys(template.toJSON().Parameters).filter((k) => !k.startsWith('BootstrapVersion')).sort(), ['RedshiftNodeType', 'ShardCount']);
 });
 
@@ -199,6 +200,12 @@ t.test('Redshift: private, enhanced VPC routing, managed admin password, snapsho
   // Inbound: only the Grafana workspace, on the warehouse port.
   const sgId = r(stack.warehouse.securityGroup.securityGroupId)['Fn::GetAtt'][0];
   t.notOk(resources[sgId]!.Properties.SecurityGroupIngress, 'no inline ingress');
+  t.same(resources[sgId]!.Properties.SecurityGroupEgress, [{ CidrIp: '0.0.0.0/0', Description: 'S3 through the gateway endpoint (COPY with enhanced VPC routing)', FromPort: 443, IpProtocol: 'tcp', ToPort: 443 }], 'HTTPS out: COPY reads S3 through the VPC');
+  t.same(
+    stack.vpc.isolatedSubnets.map((sub) => Object.values(resources).filter((x) => x.Type === 'AWS::EC2::Route' && JSON.stringify(x.Properties.RouteTableId) === JSON.stringify(r(sub.routeTable.routeTableId))).length),
+    [0, 0],
+    'the isolated subnets have no route out (only the S3 gateway endpoint)',
+  );
   const ingress = ofType('AWS::EC2::SecurityGroupIngress').map(([, v]) => v.Properties);
   t.same(ingress, [{ IpProtocol: 'tcp', FromPort: WAREHOUSE.port, ToPort: WAREHOUSE.port, GroupId: { 'Fn::GetAtt': [sgId, 'GroupId'] }, SourceSecurityGroupId: r(stack.observability.grafanaSecurityGroup.securityGroupId), Description: 'Grafana reads the warehouse' }]);
   t.notMatch(JSON.stringify(resources), /"CidrIp":"0\.0\.0\.0\/0","Description":"[^"]*","FromPort":5439/, 'never the world on 5439');
@@ -229,9 +236,21 @@ t.test('warehouse load: S3 event integration, auto-copy jobs run as the loader, 
   const integration = only('AWS::Redshift::Integration');
   t.same(integration.SourceArn, r(stack.staging.bucketArn));
   t.same(integration.TargetArn, { 'Fn::GetAtt': [stack.getLogicalId(stack.warehouse.cluster), 'ClusterNamespaceArn'] });
-  const ns = resources[stack.getLogicalId(stack.warehouse.cluster)]!.Properties.NamespaceResourcePolicy.Statement as any[];
-  t.same(ns.map((s) => s.Action).sort(), ['redshift:AuthorizeInboundIntegration', 'redshift:CreateInboundIntegration']);
-  for (const s of ns) t.same(s.Condition, { StringEquals: { 'aws:SourceArn': r(stack.staging.bucketArn) } }, `${s.Action} only for the staging bucket`);
+  // The namespace's resource policy, set after the cluster exists on its exact ARN.
+  const put = stack.resolve(resources[stack.getLogicalId(stack.warehouse.namespacePolicy.node.findChild('Resource').node.defaultChild as CfnElement)]!.Properties.Create);
+  const call = JSON.parse(JSON.stringify(put['Fn::Join'][1].map((x: unknown) => (typeof x === 'string' ? x : `<${JSON.stringify(x).replace(/"/g, "'")}>`)).join(''))) as string;
+  const parsed = JSON.parse(call) as { service: string; action: string; parameters: { ResourceArn: string; Policy: string } };
+  t.equal(parsed.service, 'Redshift');
+  t.equal(parsed.action, 'PutResourcePolicy');
+  const namespaceArn = `<{'Fn::GetAtt':['${stack.getLogicalId(stack.warehouse.cluster)}','ClusterNamespaceArn']}>`;
+  t.equal(parsed.parameters.ResourceArn, namespaceArn);
+  const ns = JSON.parse(parsed.parameters.Policy).Statement as any[];
+  t.same(ns.map((x) => x.Action).sort(), ['redshift:AuthorizeInboundIntegration', 'redshift:CreateInboundIntegration']);
+  for (const x of ns) {
+    t.equal(x.Resource, namespaceArn, `${x.Action}: on this namespace exactly`);
+    t.same(x.Condition, { StringEquals: { 'aws:SourceArn': `<${JSON.stringify(r(stack.staging.bucketArn)).replace(/"/g, "'")}>` } }, `${x.Action} only for the staging bucket`);
+  }
+  t.ok((resources[stack.getLogicalId(stack.warehouse.integration)]!.DependsOn ?? []).some((d) => d.startsWith(stack.getLogicalId(stack.warehouse.namespacePolicy.node.findChild('Resource').node.defaultChild as CfnElement))), 'the integration after the policy');
   const stagingPolicy = Object.values(resources).find((x) => x.Type === 'AWS::S3::BucketPolicy' && JSON.stringify(x.Properties.Bucket) === JSON.stringify(r(stack.staging.bucketName)))!;
   const autoCopy = (stagingPolicy.Properties.PolicyDocument.Statement as any[]).find((s) => s.Sid === 'RedshiftAutoCopyIntegration');
   t.same(autoCopy.Action.sort(), ['s3:GetBucketLocation', 's3:GetBucketNotification', 's3:PutBucketNotification']);
@@ -250,6 +269,7 @@ t.test('warehouse load: S3 event integration, auto-copy jobs run as the loader, 
     t.notMatch(job.sql, /TRUNCATECOLUMNS|MAXERROR|ACCEPTINVCHARS/, 'no value changed or skipped silently');
     t.ok((p.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.ddl.node.defaultChild as CfnElement)), 'after the tables and users exist');
     t.ok((p.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.integration)), 'after the integration exists');
+    t.ok((p.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.grants.node.defaultChild as CfnElement)), 'after the loader may create copy jobs');
   }
   t.match(stack.warehouse.copyJobs[0]!.sql, /^COPY staging\.payment_events \(event_type, event_id, event_date_origin, event_json_data\) FROM 's3:\/\/.*\/tables\/events\/'/);
   t.match(stack.warehouse.copyJobs[1]!.sql, /^COPY staging\.payment_events_rejects \(reason, detail, raw_data, raw_bytes, shard_id, sequence_number\) FROM 's3:\/\/.*\/tables\/rejects\/'/);
@@ -264,8 +284,15 @@ t.test('warehouse DDL: tables, users and grants through the Data API, waited for
     'GRANT INSERT ON TABLE staging.payment_events, staging.payment_events_rejects TO loader',
     'GRANT SELECT ON ALL TABLES IN SCHEMA staging TO ROLE analyst',
     'GRANT ROLE analyst TO grafana',
-    'REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL',
   ]) t.ok(statements.includes(grant), grant);
+  // Grants Redshift refuses inside a transaction block: a second step, each statement on its own.
+  const grants = resources[stack.getLogicalId(stack.warehouse.grants.node.defaultChild as CfnElement)]!;
+  t.equal(grants.Properties.Separately, 'true');
+  t.same(grants.Properties.SecretArn, r(stack.warehouse.adminSecretArn));
+  t.same(stack.warehouse.grantStatements.slice(0, 1), ['REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL']);
+  t.match(stack.warehouse.grantStatements[1], /^GRANT ASSUMEROLE ON '.*' TO loader FOR COPY$/);
+  t.equal(stack.warehouse.grantStatements[2], `GRANT CREATE, DROP FOR COPY JOBS IN DATABASE ${WAREHOUSE.database} TO loader`, 'the loader may create and drop its copy jobs');
+  t.ok((grants.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.ddl.node.defaultChild as CfnElement)), 'after the users exist');
   t.notOk(statements.some((s) => /GRANT (ALL|SELECT)[^;]* TO loader/.test(s)), 'the loader cannot read');
   t.notOk(statements.some((s) => /GRANT (INSERT|UPDATE|DELETE|ALL)[^;]*TO (ROLE analyst|grafana)/.test(s)), 'readers cannot write');
   const ddl = resources[stack.getLogicalId(stack.warehouse.ddl.node.defaultChild as CfnElement)]!.Properties;
@@ -508,6 +535,9 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
       ],
     },
   ], 'warehouse deploy steps');
+  sameGrants(t, stack.warehouse.namespacePolicy.grantPrincipal, [
+    { actions: ['redshift:DeleteResourcePolicy', 'redshift:PutResourcePolicy'], resources: [stack.warehouse.cluster.attrClusterNamespaceArn] },
+  ], "the warehouse namespace's resource policy (AwsCustomResource)");
   sameGrants(t, stack.observability.grafanaRole, [
     { actions: ['aps:GetLabels', 'aps:GetMetricMetadata', 'aps:GetSeries', 'aps:QueryMetrics'], resources: [workspaceArn] },
   ], 'Managed Grafana');

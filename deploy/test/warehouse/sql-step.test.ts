@@ -35,6 +35,15 @@ t.test('Create waits until Redshift reports FINISHED, then returns the step id',
   t.same(d.submitted, [{ ClusterIdentifier: 'warehouse', Database: 'payments', SecretArn: 'arn:secret', Sqls: props.Sqls }]);
 });
 
+t.test('Separately: each statement on its own, in order, each waited for; the first failure stops the rest', async (t) => {
+  const d = dataApi([{ Status: 'FINISHED' }]);
+  await onEvent({ RequestType: 'Create', ResourceProperties: { ...props, Separately: 'true' } }, d.api, fast);
+  t.same(d.submitted.map((x) => x.Sqls), [[props.Sqls[0]], [props.Sqls[1]]]);
+  const failing = dataApi([{ Status: 'FAILED', Error: 'ERROR: cannot run inside a transaction block' }]);
+  await t.rejects(onEvent({ RequestType: 'Create', ResourceProperties: { ...props, Separately: 'true' } }, failing.api, fast), /transaction block/);
+  t.equal(failing.submitted.length, 1, 'stopped at the first failure');
+});
+
 t.test('a FAILED or ABORTED statement fails the step with Redshift\'s error', async (t) => {
   for (const Status of ['FAILED', 'ABORTED']) {
     const d = dataApi([{ Status: 'STARTED' }, { Status, Error: 'ERROR: relation "staging.x" does not exist' }]);
