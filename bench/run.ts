@@ -13,7 +13,7 @@ import { QUICK, RESULT_PREFIX, type Figure } from './lib/figures.js';
 import { renderDoc } from './lib/doc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const SCENARIOS = ['throughput', 'jump', 'e2e', 'memory', 'rebuild', 'restart'] as const;
+const SCENARIOS = ['throughput', 'jump', 'e2e', 'memory', 'rebuild', 'restart', 'cpu'] as const;
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 
 function runScenario(name: string): Promise<Figure[]> {
@@ -38,9 +38,22 @@ const fmt = (v: number | null): string => (v === null || !Number.isFinite(v) ? '
 export function table(figures: readonly Figure[]): string {
   const rows = [['figure', 'value (median)', 'min', 'max', 'unit', 'baseline', 'ratio', 'target', 'met']];
   for (const f of figures) {
-    rows.push([f.name, fmt(f.value), fmt(f.min), fmt(f.max), f.unit, fmt(f.baseline), fmt(f.ratio), f.target, f.target === 'reported' ? '' : f.met ? 'yes' : 'NO']);
+    rows.push([
+      f.name,
+      fmt(f.value),
+      fmt(f.min),
+      fmt(f.max),
+      f.unit,
+      fmt(f.baseline),
+      fmt(f.ratio),
+      f.target,
+      f.target === 'reported' ? '' : f.met ? 'yes' : 'NO',
+    ]);
   }
-  return rows.map((r) => `| ${r.join(' | ')} |`).join('\n').replace(/\n/, `\n|${rows[0]!.map(() => '---').join('|')}|\n`);
+  return rows
+    .map((r) => `| ${r.join(' | ')} |`)
+    .join('\n')
+    .replace(/\n/, `\n|${rows[0]!.map(() => '---').join('|')}|\n`);
 }
 
 const started = Date.now();
@@ -56,7 +69,9 @@ const elapsedS = (Date.now() - started) / 1000;
 const results = figures.map(({ note: _note, ...f }) => f);
 await writeFile(join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
 console.log(table(figures));
-console.log(`\n${figures.filter((f) => f.target !== 'reported' && !f.met).length} target(s) missed; ${elapsedS.toFixed(0)} s${QUICK ? ' (quick mode)' : ''}; wrote bench/results.json`);
+console.log(
+  `\n${figures.filter((f) => f.target !== 'reported' && !f.met).length} target(s) missed; ${elapsedS.toFixed(0)} s${QUICK ? ' (quick mode)' : ''}; wrote bench/results.json`,
+);
 if ((!QUICK || process.env.BENCH_WRITE_DOC === '1') && !only) {
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown',

@@ -14,11 +14,18 @@ const client = createKinesisClient({ region: process.env.AWS_REGION ?? 'us-east-
 const controller = new AbortController();
 process.on('SIGTERM', () => controller.abort());
 const PAYMENT_PREFIX = Buffer.from('{"event_type":"PAYMENT_EVENT"', 'latin1');
-const isPayment = (data: Uint8Array | undefined): boolean => data !== undefined && data.byteLength >= PAYMENT_PREFIX.length && Buffer.from(data.buffer, data.byteOffset, PAYMENT_PREFIX.length).equals(PAYMENT_PREFIX);
+const isPayment = (data: Uint8Array | undefined): boolean =>
+  data !== undefined && data.byteLength >= PAYMENT_PREFIX.length && Buffer.from(data.buffer, data.byteOffset, PAYMENT_PREFIX.length).equals(PAYMENT_PREFIX);
 let count = 0;
 const timer = setInterval(() => process.stdout.write(`count ${count}\n`), 250);
 const loops = (await listAllShards(client, stream)).map(async (shard) => {
-  const reader = new ShardReader(client, stream, shard.ShardId!, { type: 'TRIM_HORIZON' }, { minCallIntervalMs: 200, limit: 10_000, signal: controller.signal });
+  const reader = new ShardReader(
+    client,
+    stream,
+    shard.ShardId!,
+    { type: 'TRIM_HORIZON' },
+    { minCallIntervalMs: 200, limit: 10_000, signal: controller.signal },
+  );
   while (!controller.signal.aborted) {
     for (const record of (await reader.next()).records) if (isPayment(record.Data)) count++;
   }

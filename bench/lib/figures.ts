@@ -39,21 +39,62 @@ export function reps(xs: readonly number[]): Reps {
 /** A figure judged on its own value against an absolute target. */
 export function absolute(name: string, unit: string, xs: readonly number[], target: string, ok: (v: number) => boolean, note?: string): Figure {
   const r = reps(xs);
-  return { name, value: round(r.median), unit, baseline: null, ratio: null, target, met: ok(r.median), min: round(r.min), max: round(r.max), ...(note ? { note } : {}) };
+  return {
+    name,
+    value: round(r.median),
+    unit,
+    baseline: null,
+    ratio: null,
+    target,
+    met: ok(r.median),
+    min: round(r.min),
+    max: round(r.max),
+    ...(note ? { note } : {}),
+  };
 }
 
 /** A figure judged by its ratio to a baseline measured in the same run. */
-export function relative(name: string, unit: string, xs: readonly number[], baselineXs: readonly number[], target: string, ok: (ratio: number) => boolean, note?: string): Figure {
+export function relative(
+  name: string,
+  unit: string,
+  xs: readonly number[],
+  baselineXs: readonly number[],
+  target: string,
+  ok: (ratio: number) => boolean,
+  note?: string,
+): Figure {
   const r = reps(xs);
   const b = median(baselineXs);
   const ratio = r.median / b;
-  return { name, value: round(r.median), unit, baseline: round(b), ratio: round(ratio, 3), target, met: ok(ratio), min: round(r.min), max: round(r.max), ...(note ? { note } : {}) };
+  return {
+    name,
+    value: round(r.median),
+    unit,
+    baseline: round(b),
+    ratio: round(ratio, 3),
+    target,
+    met: ok(ratio),
+    min: round(r.min),
+    max: round(r.max),
+    ...(note ? { note } : {}),
+  };
 }
 
 /** An informational figure (no target of its own). */
 export function info(name: string, unit: string, xs: readonly number[], note?: string): Figure {
   const r = reps(xs);
-  return { name, value: round(r.median), unit, baseline: null, ratio: null, target: 'reported', met: true, min: round(r.min), max: round(r.max), ...(note ? { note } : {}) };
+  return {
+    name,
+    value: round(r.median),
+    unit,
+    baseline: null,
+    ratio: null,
+    target: 'reported',
+    met: true,
+    min: round(r.min),
+    max: round(r.max),
+    ...(note ? { note } : {}),
+  };
 }
 
 export function round(x: number, digits?: number): number {

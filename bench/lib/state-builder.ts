@@ -2,7 +2,7 @@
  * Builds a shard's stored state directly (the entries a restart loads), so a benchmark can start
  * from "100 000 stolen cards active in the 60-minute window" in seconds instead of replaying it.
  */
-import { paneGroupKey, type StoredPane as Pane } from '../../processor/src/engine/panes.js';
+import { paneGroupKey, type StoredPane as Pane, META_VERSION } from '../../processor/src/engine/codec.js';
 
 export interface BuiltState {
   entries: [string, unknown][];
@@ -58,7 +58,7 @@ export function buildActiveState(cards: readonly string[], paymentsPerCard: numb
   entries.push([
     'meta',
     {
-      version: 1,
+      version: META_VERSION,
       geometry: { alertWindowMs: 5_000, summaryEveryMs: 10_000, summaryRangeMs: 3_600_000 },
       maxEventTimeMs: endMs,
       watermarkMs,

@@ -34,7 +34,7 @@ export interface PaymentStream {
 }
 
 /** Encoded events, in order. */
-export function encodePayments(cards: Cards, s: PaymentStream): Uint8Array[] {
+export function encodePayments(cards: Pick<Cards, 'all'>, s: PaymentStream): Uint8Array[] {
   let i = 0;
   const gen = createPaymentGenerator({
     cards: cards.all,

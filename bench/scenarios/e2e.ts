@@ -145,10 +145,13 @@ try {
       const m = /count (\d+)\n$/.exec(bare.stdout().slice(-64));
       return m ? Number(m[1]) : 0;
     };
-    const sim = start('simulator/src/main.ts', ['--cards', cardsFile, '--rate', 'max', '--seed', '5'], { ...baseEnv, KINESIS_STREAM: stream });
+    const sim = start('simulator/src/main.ts', ['--cards', cardsFile, '--rate', 'max', '--seed', '5'], {
+      ...baseEnv,
+      KINESIS_STREAM: stream,
+    });
     children.push(sim);
     // The load starts once the simulator has read its cards and both readers see records.
-    for (const until = Date.now() + 60_000; Date.now() < until && !((await countProcessor()) > 0 && (await countBare()) > 0); ) await sleep(100);
+    for (const until = Date.now() + 60_000; Date.now() < until && !((await countProcessor()) > 0 && (await countBare()) > 0);) await sleep(100);
     const sample = async () => {
       const [proc, bareN] = await Promise.all([countProcessor(), countBare()]);
       return { t: Date.now(), proc, bare: bareN };
@@ -192,12 +195,37 @@ try {
     for (let rep = 1; rep <= 3; rep++) loads.push(await loadPhase(`payments-${rep}`));
     const list = (xs: number[], digits = 0) => xs.map((x) => x.toFixed(digits)).join(', ');
     figures.push(
-      relative('e2e: processor read rate', 'records/s', loads.map((l) => l.proc), loads.map((l) => l.bare), 'ratio >= 0.8', (x) => x >= 0.8,
-        `three loads, each the simulator at --rate max for ${LOAD_S} s into 4 fresh kinesalite shards (${list(loads.map((l) => l.simRate))} payments/s acknowledged), read side by side by the processor and the bare loop; PAYMENT_EVENT records read (the processor's own output shares the stream; both count payments only)`),
-      info('e2e: bare GetRecords read rate', 'records/s', loads.map((l) => l.bare)),
-      absolute('e2e: catch-up after the simulator stops', 's', loads.map((l) => l.caughtUpS), '<= 10 s to lag < 2 s', (v) => v <= 10,
-        `until every acknowledged payment (${list(loads.map((l) => l.sent))}) is read and max payments_shard_behind_latest_seconds < 2`),
-      info('e2e: behind latest at the end of the load', 's', loads.map((l) => l.behindMax), `max over shards; watermark lag ${list(loads.map((l) => l.wmLagMax), 2)} s`),
+      relative(
+        'e2e: processor read rate',
+        'records/s',
+        loads.map((l) => l.proc),
+        loads.map((l) => l.bare),
+        'ratio >= 0.8',
+        (x) => x >= 0.8,
+        `three loads, each the simulator at --rate max for ${LOAD_S} s into 4 fresh kinesalite shards (${list(loads.map((l) => l.simRate))} payments/s acknowledged), read side by side by the processor and the bare loop; PAYMENT_EVENT records read (the processor's own output shares the stream; both count payments only)`,
+      ),
+      info(
+        'e2e: bare GetRecords read rate',
+        'records/s',
+        loads.map((l) => l.bare),
+      ),
+      absolute(
+        'e2e: catch-up after the simulator stops',
+        's',
+        loads.map((l) => l.caughtUpS),
+        '<= 10 s to lag < 2 s',
+        (v) => v <= 10,
+        `until every acknowledged payment (${list(loads.map((l) => l.sent))}) is read and max payments_shard_behind_latest_seconds < 2`,
+      ),
+      info(
+        'e2e: behind latest at the end of the load',
+        's',
+        loads.map((l) => l.behindMax),
+        `max over shards; watermark lag ${list(
+          loads.map((l) => l.wmLagMax),
+          2,
+        )} s`,
+      ),
     );
   }
 
@@ -205,10 +233,13 @@ try {
   {
     const stream = 'latency';
     const { child: processor, port } = await startProcessor(stream);
-    const sim = start('simulator/src/main.ts', ['--cards', cardsFile, '--rate', '1000', '--seed', '6'], { ...baseEnv, KINESIS_STREAM: stream });
+    const sim = start('simulator/src/main.ts', ['--cards', cardsFile, '--rate', '1000', '--seed', '6'], {
+      ...baseEnv,
+      KINESIS_STREAM: stream,
+    });
     children.push(sim);
     // The load starts once the simulator has read its cards and its payments reach the processor.
-    for (const until = Date.now() + 60_000; Date.now() < until && !(((await scrape(port))?.payments ?? 0) > 0); ) await sleep(100);
+    for (const until = Date.now() + 60_000; Date.now() < until && !(((await scrape(port))?.payments ?? 0) > 0);) await sleep(100);
     const loadStart = Date.now();
     await sleep(LOAD_S * 1000);
     const loadEnd = Date.now();
@@ -249,7 +280,13 @@ try {
       delivered[w]!.push((arrivedMs - end) / 1000);
       counted++;
     }
-    const pct = (xs: number[][], p: number) => xs.map((x) => percentile([...x].sort((m, n) => m - n), p));
+    const pct = (xs: number[][], p: number) =>
+      xs.map((x) =>
+        percentile(
+          [...x].sort((m, n) => m - n),
+          p,
+        ),
+      );
     const note = `${alerts.length} alerts (${late} late), ${counted} from steady traffic in three windows; simulator 1 000 ev/s for ${LOAD_S} s`;
     figures.push(
       absolute('alert time − window end, p99', 's', pct(fire, 99), '<= 2 s (out-of-orderness + 1 s)', (v) => v <= 2, note),

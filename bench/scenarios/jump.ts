@@ -43,8 +43,19 @@ for (let r = 0; r < REPS; r++) {
   counted = a.summaries;
 }
 emit([
-  absolute('summary cost, 1 h jump', 'µs/summary', oneHour, '<= 20 µs per summary', (v) => v <= 20,
-    `${cards.stolen.length} stolen cards, ${state.payments} payments over 60 min; first ${counted} due summaries timed`),
+  absolute(
+    'summary cost, 1 h jump',
+    'µs/summary',
+    oneHour,
+    '<= 20 µs per summary',
+    (v) => v <= 20,
+    `${cards.stolen.length} stolen cards, ${state.payments} payments over 60 min; first ${counted} due summaries timed`,
+  ),
   absolute('summary cost, 6 h jump', 'µs/summary', sixHours, '<= 20 µs per summary', (v) => v <= 20),
-  info('summary cost: 6 h ÷ 1 h', 'ratio', sixHours.map((v, i) => v / (oneHour[i] as number)), 'independent of the jump size when ≈ 1'),
+  info(
+    'summary cost: 6 h ÷ 1 h',
+    'ratio',
+    sixHours.map((v, i) => v / (oneHour[i] as number)),
+    'independent of the jump size when ≈ 1',
+  ),
 ]);

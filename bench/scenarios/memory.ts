@@ -37,7 +37,18 @@ if (process.argv[2] === '--child') {
   const stats = await store.stats();
   await store.close();
   const disk = await dirBytes(stateDir);
-  process.stdout.write(JSON.stringify({ rss, heap, panes: engine.stats().panes, stolen: stolen.size, payments: Number(payments), keys: stats.keys, approximateBytes: stats.approximateBytes, disk }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      rss,
+      heap,
+      panes: engine.stats().panes,
+      stolen: stolen.size,
+      payments: Number(payments),
+      keys: stats.keys,
+      approximateBytes: stats.approximateBytes,
+      disk,
+    }) + '\n',
+  );
   process.exit(0);
 }
 
@@ -63,9 +74,22 @@ await builder.close();
 // One giant batch sits in LevelDB's write-ahead log until the next open turns it into a table; a
 // processor's log never holds more than a write buffer (4 MB). Settle it here, not in the child.
 await (await openStateStore({ kind: 'leveldb', dir: stateDir })).close();
-const runs: { rss: number; heap: number; panes: number; stolen: number; payments: number; keys: number; approximateBytes: number; disk: number }[] = [];
+const runs: {
+  rss: number;
+  heap: number;
+  panes: number;
+  stolen: number;
+  payments: number;
+  keys: number;
+  approximateBytes: number;
+  disk: number;
+}[] = [];
 for (let r = 0; r < REPS; r++) {
-  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', cardsFile, stateDir, String(state.payments)], { encoding: 'utf8', env: process.env, maxBuffer: 1 << 24 });
+  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', cardsFile, stateDir, String(state.payments)], {
+    encoding: 'utf8',
+    env: process.env,
+    maxBuffer: 1 << 24,
+  });
   if (child.status !== 0) throw new Error(`memory child failed: ${child.stderr}`);
   runs.push(JSON.parse(child.stdout.trim().split('\n').pop() as string));
 }
@@ -73,7 +97,18 @@ await rm(cardsDir, { recursive: true, force: true });
 const mb = (b: number) => b / 1024 / 1024;
 const r0 = runs[0]!;
 emit([
-  absolute('RSS, 1 M cards + 100 000 active stolen cards', 'MB', runs.map((r) => mb(r.rss)), 'RSS <= 300 MB', (v) => v <= 300,
-    `${r0.stolen} stolen cards; ${r0.panes} panes from ${r0.payments} stolen payments in the 60-min window; heap used ${mb(r0.heap).toFixed(0)} MB`),
-  info('state on disk (LevelDB directory)', 'MB', runs.map((r) => mb(r.disk)), `${r0.keys} keys (incl. 100 000 stolen cards); approximateSize ${mb(r0.approximateBytes).toFixed(1)} MB`),
+  absolute(
+    'RSS, 1 M cards + 100 000 active stolen cards',
+    'MB',
+    runs.map((r) => mb(r.rss)),
+    'RSS <= 300 MB',
+    (v) => v <= 300,
+    `${r0.stolen} stolen cards; ${r0.panes} panes from ${r0.payments} stolen payments in the 60-min window; heap used ${mb(r0.heap).toFixed(0)} MB`,
+  ),
+  info(
+    'state on disk (LevelDB directory)',
+    'MB',
+    runs.map((r) => mb(r.disk)),
+    `${r0.keys} keys (incl. 100 000 stolen cards); approximateSize ${mb(r0.approximateBytes).toFixed(1)} MB`,
+  ),
 ]);

@@ -35,7 +35,10 @@ const stateB = buildActiveState(cards.stolen, 3.54, startB);
 const shardA = fakeKinesis(inputA);
 const shardB = fakeKinesis(inputB);
 
-async function replay(kinesis: ReturnType<typeof fakeKinesis>, initial?: Array<[string, unknown]>): Promise<{ seconds: number; replaySeconds: number; entries: number }> {
+async function replay(
+  kinesis: ReturnType<typeof fakeKinesis>,
+  initial?: Array<[string, unknown]>,
+): Promise<{ seconds: number; replaySeconds: number; entries: number }> {
   const t = await tempLevelStore();
   const started = performance.now();
   const result = await replayShard(kinesis, cards.stolenCards, initial);
@@ -62,10 +65,21 @@ for (let r = 0; r < REPS; r++) {
   slice.hour.push(HOUR_RECORDS / hourSeconds);
 }
 emit([
-  absolute('rebuild, 60 min at 1 000 ev/s (projected)', 'records/s', slice.hour, '>= 50 000 records/s', (v) => v >= 50_000,
-    'replay with nothing emitted (skipDue), final state committed to LevelDB'),
+  absolute(
+    'rebuild, 60 min at 1 000 ev/s (projected)',
+    'records/s',
+    slice.hour,
+    '>= 50 000 records/s',
+    (v) => v >= 50_000,
+    'replay with nothing emitted (skipDue), final state committed to LevelDB',
+  ),
   info('rebuild: time for 60 min at 1 000 ev/s (3.6 M records, projected)', 's', slice.hourSeconds),
   info('rebuild slice A: hour start, empty state', 'records/s', slice.a, `${COUNT_A} records`),
-  info('rebuild slice B: hour end, 100 000 cards active (replay alone)', 'records/s', slice.b, `${COUNT_B} records from ${stateB.entries.length} entries; ${entriesB} entries committed`),
+  info(
+    'rebuild slice B: hour end, 100 000 cards active (replay alone)',
+    'records/s',
+    slice.b,
+    `${COUNT_B} records from ${stateB.entries.length} entries; ${entriesB} entries committed`,
+  ),
   info('rebuild fixed cost F: restore + commit of the 100 000-card state', 's', slice.fixed),
 ]);

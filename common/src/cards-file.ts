@@ -245,12 +245,12 @@ function ioError(path: string, error: unknown): InputFileError {
       : name === 'AccessDenied'
         ? 'access denied by S3 (does the task role allow s3:GetObject on this object?)'
         : code === 'ENOENT'
-      ? 'no such file (generate one with `npm run cardgen -- --count N`)'
-      : code === 'EISDIR'
-        ? 'it is a directory'
-        : code === 'EACCES'
-          ? 'permission denied'
-          : (error as Error).message;
+          ? 'no such file (generate one with `npm run cardgen -- --count N`)'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : code === 'EACCES'
+              ? 'permission denied'
+              : (error as Error).message;
   return new InputFileError(`${path}: cannot read cards file: ${why}`);
 }
 

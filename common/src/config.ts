@@ -27,7 +27,10 @@ export const kinesisEnv = {
     .default(LOCAL_DEFAULTS.KINESIS_ENDPOINT)
     .transform((s) => (s.trim() === '' ? undefined : s.trim()))
     .pipe(z.url().optional()),
-  KINESIS_STREAM: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name').default(LOCAL_DEFAULTS.KINESIS_STREAM),
+  KINESIS_STREAM: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name')
+    .default(LOCAL_DEFAULTS.KINESIS_STREAM),
   AWS_REGION: z.string().min(1).default(LOCAL_DEFAULTS.AWS_REGION),
 };
 
@@ -51,8 +54,7 @@ export const warehouseEnv = {
 };
 
 /** An integer from the environment, with bounds. */
-export const intEnv = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(def);
+export const intEnv = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 
 export function parseEnv<S extends z.ZodRawShape>(
   component: string,

@@ -1,19 +1,16 @@
 /**
  * The event contract: every Kinesis record of this product is one UTF-8 JSON object with this
- * envelope. One set of zod schemas, used by the simulator (to build), the processor (to validate)
- * and the delivery stand-in (to land or reject). Documented in docs/events.md.
+ * envelope. These zod schemas are its one definition, used by the simulator (to build), the
+ * processor (to validate) and the delivery stand-in (to land or reject). Documented in
+ * docs/events.md. decodeRecord asks them through checks compiled from them (compiled-check.ts),
+ * and runs zod itself only to explain a reject.
  */
 import { z } from 'zod';
 import { visit } from 'jsonc-parser';
 import { isLuhnValid } from './luhn.js';
-import { fastDecodePayment } from './payment-fast-path.js';
+import { compileCheck } from './compiled-check.js';
 
-export const EVENT_TYPES = [
-  'PAYMENT_EVENT',
-  'PAYMENT_ALERT',
-  'PAYMENT_ALERT_SUMMARY',
-  'PAYMENT_EVENT_REJECTED',
-] as const;
+export const EVENT_TYPES = ['PAYMENT_EVENT', 'PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY', 'PAYMENT_EVENT_REJECTED'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Largest accepted amount: keeps every total in minor units a safe integer. */
@@ -23,14 +20,20 @@ const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
 
+/**
+ * True when `s` names a real instant in the form Date#toISOString writes: the calendar rule of this
+ * product (a real day, a time of day up to 23:59:59.999), left to Date rather than written out.
+ */
+export function isRealInstant(s: string): boolean {
+  const t = Date.parse(s);
+  return Number.isFinite(t) && new Date(t).toISOString() === s;
+}
+
 /** ISO-8601 UTC with milliseconds, e.g. 2026-11-27T04:31:34.123Z, and a real calendar instant. */
 export const isoInstant = z
   .string()
   .regex(ISO_UTC_MS, 'must be ISO-8601 UTC with milliseconds, e.g. 2026-11-27T04:31:34.123Z')
-  .refine((s) => {
-    const t = Date.parse(s);
-    return Number.isFinite(t) && new Date(t).toISOString() === s;
-  }, 'is not a real instant');
+  .refine(isRealInstant, 'is not a real instant');
 
 export const cardNumber = z
   .string()
@@ -73,10 +76,7 @@ export function isKnownRegion(c: string): boolean {
   return known;
 }
 
-export const country = z
-  .string()
-  .regex(COUNTRY_CODE, 'must be an ISO 3166-1 alpha-2 code')
-  .refine(isKnownRegion, 'is not an ISO 3166-1 alpha-2 country');
+export const country = z.string().regex(COUNTRY_CODE, 'must be an ISO 3166-1 alpha-2 code').refine(isKnownRegion, 'is not an ISO 3166-1 alpha-2 country');
 
 export const paymentData = z.strictObject({
   card_number: cardNumber,
@@ -84,7 +84,10 @@ export const paymentData = z.strictObject({
   currency,
   merchant_id: z.string().min(1).max(64),
   merchant_name: z.string().max(256).optional(),
-  mcc: z.string().regex(/^\d{4}$/, 'must be 4 digits').optional(),
+  mcc: z
+    .string()
+    .regex(/^\d{4}$/, 'must be 4 digits')
+    .optional(),
   country: country.optional(),
 });
 export type PaymentData = z.infer<typeof paymentData>;
@@ -174,15 +177,18 @@ export function isKnownType(t: string): t is EventType {
   return (EVENT_TYPES as readonly string[]).includes(t);
 }
 
-/** Why a record is not a valid event: a stable reason code plus a human detail. */
-export type DecodeResult =
-  | {
-      ok: true;
-      event: Envelope;
-      /** Date.parse(event.event_date_origin), when decoding already worked it out (the fast path does). */
-      eventTimeMs?: number;
-    }
-  | { ok: false; reason: RejectReason; detail: string };
+/**
+ * What decided a record: `parse` (not UTF-8, not JSON, a repeated key, nested too deep: no schema
+ * was asked), `compiled` (the checks compiled from the schemas accepted it), `zod` (they did not,
+ * and zod gave the verdict and its detail).
+ */
+export type DecidedBy = 'parse' | 'compiled' | 'zod';
+
+/** A valid event, or why a record is not one: a stable reason code plus a human detail. */
+export type DecodeResult = { ok: true; event: Envelope } | { ok: false; reason: RejectReason; detail: string };
+
+/** decodeRecord's result with what decided it (the processor counts it, see classify.ts). */
+export type TracedDecodeResult = DecodeResult & { decidedBy: DecidedBy };
 
 export const REJECT_REASONS = ['not_utf8', 'not_json', 'bad_envelope', 'bad_data'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
@@ -213,95 +219,6 @@ function describe(error: z.ZodError): string {
     .slice(0, 1024);
 }
 
-/** zod's z.uuid() pattern (any RFC 9562 version, plus the nil and max UUIDs). */
-const UUID =
-  /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$/;
-const CARD_DIGITS = /^\d{12,19}$/;
-const MCC = /^\d{4}$/;
-
-function isPlainRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
-}
-
-const digitsAt = (s: string, at: number, n: number): number => {
-  let v = 0;
-  for (let i = at; i < at + n; i++) v = v * 10 + s.charCodeAt(i) - 48;
-  return v;
-};
-
-/** Days in a month (1-12) of the proleptic Gregorian calendar. */
-export function daysInMonth(year: number, month: number): number {
-  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-}
-
-/**
- * Same verdict as isoInstant (regex, then Date.parse → toISOString round trip) without building a
- * Date: with the format fixed by the regex, the round trip holds exactly for a real calendar day
- * (proleptic Gregorian, any 4-digit year) and a time of day up to 23:59:59.999.
- */
-function isIsoInstant(v: unknown): v is string {
-  if (typeof v !== 'string' || !ISO_UTC_MS.test(v)) return false;
-  const year = digitsAt(v, 0, 4);
-  const month = digitsAt(v, 5, 2);
-  const day = digitsAt(v, 8, 2);
-  if (month < 1 || month > 12 || day < 1) return false;
-  return day <= daysInMonth(year, month) && digitsAt(v, 11, 2) <= 23 && digitsAt(v, 14, 2) <= 59 && digitsAt(v, 17, 2) <= 59;
-}
-
-/**
- * The hot path: true only for a PAYMENT_EVENT that the zod schemas (envelope, paymentData) accept,
- * checked by the same rules without zod's per-field overhead (a measured 4-5× on the decode of a
- * payment; see docs/benchmarks.md). Anything it does not accept goes through zod, which gives the
- * reason and detail, so a false here never changes an outcome, only its cost.
- */
-function isValidPaymentEvent(json: unknown): json is Envelope {
-  if (!isPlainRecord(json)) return false;
-  let n = 0;
-  for (const key in json) {
-    if (key !== 'event_type' && key !== 'event_id' && key !== 'event_date_origin' && key !== 'data') return false;
-    n++;
-  }
-  if (n !== 4 || json.event_type !== 'PAYMENT_EVENT') return false;
-  if (typeof json.event_id !== 'string' || !UUID.test(json.event_id) || !isIsoInstant(json.event_date_origin)) return false;
-  const d = json.data;
-  if (!isPlainRecord(d)) return false;
-  let required = 0;
-  for (const key in d) {
-    const v = d[key];
-    switch (key) {
-      case 'card_number':
-        if (typeof v !== 'string' || !CARD_DIGITS.test(v) || !isLuhnValid(v)) return false;
-        required++;
-        break;
-      case 'amount':
-        if (typeof v !== 'number' || !(v > 0 && v <= MAX_AMOUNT) || !hasAtMostTwoDecimals(v)) return false;
-        required++;
-        break;
-      case 'currency':
-        if (typeof v !== 'string' || !CURRENCIES.has(v)) return false;
-        required++;
-        break;
-      case 'merchant_id':
-        if (typeof v !== 'string' || v.length < 1 || v.length > 64) return false;
-        required++;
-        break;
-      case 'merchant_name':
-        if (typeof v !== 'string' || v.length > 256) return false;
-        break;
-      case 'mcc':
-        if (typeof v !== 'string' || !MCC.test(v)) return false;
-        break;
-      case 'country':
-        if (typeof v !== 'string' || !COUNTRY_CODE.test(v) || !isKnownRegion(v)) return false;
-        break;
-      default:
-        return false;
-    }
-  }
-  return required === 4;
-}
-
 /**
  * The first key that appears twice in one object of `text` (valid JSON), or undefined. JSON.parse
  * keeps the last of two equal keys, other readers (a warehouse's JSON functions, another
@@ -324,33 +241,37 @@ export function repeatedKey(text: string): string | undefined {
   return found;
 }
 
+const checkEnvelope = compileCheck(envelope);
+const checkData: Record<EventType, (data: unknown) => boolean> = {
+  PAYMENT_EVENT: compileCheck(paymentData),
+  PAYMENT_ALERT: compileCheck(alertData),
+  PAYMENT_ALERT_SUMMARY: compileCheck(summaryData),
+  PAYMENT_EVENT_REJECTED: compileCheck(rejectedData),
+};
+
 /**
- * Decodes and validates one record: UTF-8, JSON, envelope, then `data` against its type's schema
- * when the type is known. Unknown types with a valid envelope pass (the stream may carry them).
- * A key repeated in any object makes the record ambiguous, and it is refused (see repeatedKey).
- *
- * A payment in the producers' canonical form is decoded by fastDecodePayment instead, which gives
- * the same event or leaves the record to the general path: the verdict never depends on which.
+ * Decodes and validates one record: UTF-8, JSON, no repeated key (see repeatedKey), the envelope,
+ * then `data` against its type's schema when the type is known. Unknown types with a valid
+ * envelope pass (the stream may carry them). Each schema is asked through its compiled check;
+ * only when that says no does zod run, to give the verdict and its detail.
  */
 export function decodeRecord(bytes: Uint8Array): DecodeResult {
-  const fast = fastDecodePayment(bytes);
-  if (fast !== undefined) return { ok: true, event: fast.event, eventTimeMs: fast.eventTimeMs };
-  return decodeRecordGeneral(bytes);
+  return decodeRecordTraced(bytes);
 }
 
-/** decodeRecord without the fast path: for the tests and benchmarks that compare the two. */
-export function decodeRecordGeneral(bytes: Uint8Array): DecodeResult {
+/** decodeRecord, saying what decided the record. */
+export function decodeRecordTraced(bytes: Uint8Array): TracedDecodeResult {
   let text: string;
   try {
     text = utf8.decode(bytes);
   } catch {
-    return { ok: false, reason: 'not_utf8', detail: 'record is not valid UTF-8' };
+    return { ok: false, reason: 'not_utf8', detail: 'record is not valid UTF-8', decidedBy: 'parse' };
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    return { ok: false, reason: 'not_json', detail: (e as Error).message.slice(0, 1024) };
+    return { ok: false, reason: 'not_json', detail: (e as Error).message.slice(0, 1024), decidedBy: 'parse' };
   }
   let repeated: string | undefined;
   try {
@@ -359,19 +280,34 @@ export function decodeRecordGeneral(bytes: Uint8Array): DecodeResult {
     // JSON.parse takes any depth, the key scan recurses: a record nested some thousands deep
     // (a Kinesis record may be 1 MiB of brackets) must be a reject, never an exception that stops
     // the shard on the same record again and again.
-    if (e instanceof RangeError) return { ok: false, reason: 'not_json', detail: 'nested too deeply to be decoded safely' };
+    if (e instanceof RangeError) return { ok: false, reason: 'not_json', detail: 'nested too deeply to be decoded safely', decidedBy: 'parse' };
     throw e;
   }
-  if (repeated !== undefined) return { ok: false, reason: 'bad_envelope', detail: `ambiguous: the key "${repeated.slice(0, 64)}" appears twice in one object` };
-  if (isValidPaymentEvent(json)) return { ok: true, event: json };
+  if (repeated !== undefined) {
+    return {
+      ok: false,
+      reason: 'bad_envelope',
+      detail: `ambiguous: the key "${repeated.slice(0, 64)}" appears twice in one object`,
+      decidedBy: 'parse',
+    };
+  }
+  if (checkEnvelope(json)) {
+    const type = json.event_type;
+    if (!isKnownType(type) || checkData[type](json.data)) return { ok: true, event: json, decidedBy: 'compiled' };
+  }
+  return decodeWithZod(json);
+}
+
+/** The zod verdict on a parsed record, with the detail of what it breaks. */
+function decodeWithZod(json: unknown): TracedDecodeResult {
   const env = envelope.safeParse(json);
-  if (!env.success) return { ok: false, reason: 'bad_envelope', detail: describe(env.error) };
+  if (!env.success) return { ok: false, reason: 'bad_envelope', detail: describe(env.error), decidedBy: 'zod' };
   const type = env.data.event_type;
   if (isKnownType(type)) {
     const data = DATA_SCHEMAS[type].safeParse(env.data.data);
-    if (!data.success) return { ok: false, reason: 'bad_data', detail: describe(data.error) };
+    if (!data.success) return { ok: false, reason: 'bad_data', detail: describe(data.error), decidedBy: 'zod' };
   }
-  return { ok: true, event: env.data };
+  return { ok: true, event: env.data, decidedBy: 'zod' };
 }
 
 export function encodeEvent(event: { event_type: string; event_id: string; event_date_origin: string; data: unknown }): Uint8Array {

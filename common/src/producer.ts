@@ -28,130 +28,36 @@
  * orderKey have no such promise: with the default `maxInFlight: 1` two calls never overtake each
  * other, but a failed entry lands after later entries of its partition key from the same call, and
  * with `maxInFlight > 1` calls also race each other.
+ *
+ * Beside this file: producer-options.ts (limits, defaults, the rules checked at construction),
+ * producer-types.ts (records, ProducerError, counters, events), producer-batch.ts (the order-key
+ * rule that picks each call's records). Import them all from here.
  */
-import {
-  PutRecordsCommand,
-  type PutRecordsCommandOutput,
-  type PutRecordsRequestEntry,
-  type PutRecordsResultEntry,
-} from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand, type PutRecordsCommandOutput, type PutRecordsRequestEntry, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { EventEmitter } from 'node:events';
 import { awsErrorName, isThrottle, isUnavailable } from './kinesis.js';
-import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from './retry.js';
+import { backoffDelay } from './retry.js';
+import { takeBatch } from './producer-batch.js';
+import { MAX_PARTITION_KEY_CHARS, resolveProducerOptions, type ProducerOptions } from './producer-options.js';
+import {
+  ProducerError,
+  type ProducerCounters,
+  type ProducerErrorCode,
+  type ProducerEvents,
+  type ProducerRecord,
+  type PutRecordsClient,
+  type RetryReason,
+} from './producer-types.js';
 
-/** Kinesis limits for PutRecords. */
-export const MAX_BATCH_RECORDS = 500;
-export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
-export const MAX_RECORD_BYTES = 1024 * 1024;
-export const MAX_PARTITION_KEY_CHARS = 256;
-
-export interface ProducerRecord {
-  data: Uint8Array;
-  partitionKey: string;
-  /**
-   * Records with the same orderKey are acknowledged in send order (see the header); usually the
-   * partition key. The price: one record of the key per call, and one call of the key at a time.
-   */
-  orderKey?: string;
-}
-
-/** The part of KinesisClient the producer uses; tests wrap it to inject failures. */
-export interface PutRecordsClient {
-  send(command: PutRecordsCommand): Promise<PutRecordsCommandOutput>;
-}
-
-export interface ProducerOptions {
-  /** Records per PutRecords call, 1..500. */
-  maxBatchRecords?: number;
-  /** Bytes per call (data + partition keys), up to 5 MiB. */
-  maxBatchBytes?: number;
-  /** Largest record accepted (data + partition key), up to 1 MiB. */
-  maxRecordBytes?: number;
-  /**
-   * How long a record may wait for others to fill its batch before the call is made. While a call
-   * is in flight records accumulate anyway, so this matters only when the producer is idle.
-   */
-  lingerMs?: number;
-  /** PutRecords calls at once. 1 (the default) keeps calls, and so partition keys, in order. */
-  maxInFlight?: number;
-  /** `ready()` waits while this many records are queued or in flight. */
-  maxBufferedRecords?: number;
-  backoff?: BackoffOptions;
-  /** [0, 1), for the backoff jitter. */
-  random?: () => number;
-  /** The backoff wait; tests make it instant. */
-  sleep?: (ms: number) => Promise<void>;
-  /**
-   * Asked right before every PutRecords call, retries included. False means this producer may no
-   * longer write (its shard's lease is no longer safe): no call is made and every record queued then
-   * fails with FENCED. Calls already made stand. A fence that throws counts as false.
-   */
-  fence?: () => boolean;
-}
-
-export type ProducerErrorCode =
-  /** A record over the size limit: Kinesis would refuse it whatever the retry. */
-  | 'RECORD_TOO_LARGE'
-  /** A partition key that is empty or over 256 characters. */
-  | 'INVALID_PARTITION_KEY'
-  /** Kinesis refused the call or the entry for a reason retrying cannot fix (validation, access). */
-  | 'KINESIS_REJECTED'
-  /** `send()` after `close()`. */
-  | 'PRODUCER_CLOSED'
-  /** The fence said this producer may no longer write (its shard's lease is no longer safe); nothing more was sent. */
-  | 'FENCED';
-
-/**
- * A record that will not be delivered. `index` is the record's position in the `send()` call that
- * rejects with this error. Never retriable: the producer has already retried whatever could be.
- */
-export class ProducerError extends Error {
-  readonly code: ProducerErrorCode;
-  readonly retriable = false;
-  readonly index: number | undefined;
-  constructor(code: ProducerErrorCode, message: string, options: { index?: number; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'ProducerError';
-    this.code = code;
-    this.index = options.index;
-  }
-}
-
-/**
- * Counters since the producer was created. Units: records for `records*`, PutRecords calls for
- * the rest.
- */
-export interface ProducerCounters {
-  /** Records acknowledged by Kinesis (given a sequence number). */
-  recordsSent: number;
-  /**
-   * Re-submissions of a record after a failed entry or a failed call (one record twice = 2), counted
-   * when the retry is scheduled: a retry the fence then refuses counts here and in `recordsFailed`.
-   */
-  recordsRetried: number;
-  /** Records whose `send()` rejected for good. */
-  recordsFailed: number;
-  /** PutRecords calls made, retries included. */
-  batches: number;
-  /** Calls that returned FailedRecordCount > 0. */
-  partialFailures: number;
-  /** Calls refused for throughput, whole (an exception) or in part (an entry's ErrorCode). */
-  throttles: number;
-  /** Calls that failed, whole or in part, for a reason other than throughput. */
-  errors: number;
-}
-
-export type RetryReason = 'throttled' | 'unavailable' | 'partial_failure';
-
-/** Typed events, for logs and metrics; listeners must not throw. */
-export interface ProducerEvents {
-  /** One PutRecords call finished (successfully or not). */
-  batch: [info: { records: number; bytes: number; acknowledged: number; failed: number; durationMs: number }];
-  /** Records are going back to the queue, after `delayMs` of backoff. */
-  retry: [info: { reason: RetryReason; records: number; attempt: number; delayMs: number; error?: unknown }];
-  /** Records refused for good; their `send()` rejects with `error`. */
-  failed: [info: { records: number; error: ProducerError }];
-}
+export {
+  MAX_BATCH_BYTES,
+  MAX_BATCH_RECORDS,
+  MAX_PARTITION_KEY_CHARS,
+  MAX_RECORD_BYTES,
+  resolveProducerOptions,
+  type ProducerOptions,
+} from './producer-options.js';
+export * from './producer-types.js';
 
 interface Ticket {
   remaining: number;
@@ -212,29 +118,7 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
     super();
     this.#client = client;
     this.streamName = streamName;
-    this.#opts = {
-      maxBatchRecords: options.maxBatchRecords ?? MAX_BATCH_RECORDS,
-      maxBatchBytes: options.maxBatchBytes ?? MAX_BATCH_BYTES,
-      maxRecordBytes: options.maxRecordBytes ?? MAX_RECORD_BYTES,
-      lingerMs: options.lingerMs ?? 20,
-      maxInFlight: options.maxInFlight ?? 1,
-      maxBufferedRecords: options.maxBufferedRecords ?? 10_000,
-      backoff: options.backoff ?? DEFAULT_BACKOFF,
-      random: options.random ?? Math.random,
-      sleep: options.sleep ?? ((ms) => sleep(ms)),
-      fence: options.fence ?? (() => true),
-    };
-    const o = this.#opts;
-    const problems: string[] = [];
-    if (!Number.isInteger(o.maxBatchRecords) || o.maxBatchRecords < 1 || o.maxBatchRecords > MAX_BATCH_RECORDS)
-      problems.push(`maxBatchRecords must be an integer in 1..${MAX_BATCH_RECORDS}`);
-    if (!(o.maxRecordBytes >= 1 && o.maxRecordBytes <= MAX_RECORD_BYTES)) problems.push(`maxRecordBytes must be in 1..${MAX_RECORD_BYTES}`);
-    if (!(o.maxBatchBytes >= o.maxRecordBytes && o.maxBatchBytes <= MAX_BATCH_BYTES))
-      problems.push(`maxBatchBytes must be in maxRecordBytes..${MAX_BATCH_BYTES}, so any valid record fits a batch`);
-    if (!(o.lingerMs >= 0)) problems.push('lingerMs must be >= 0');
-    if (!Number.isInteger(o.maxInFlight) || o.maxInFlight < 1) problems.push('maxInFlight must be an integer >= 1');
-    if (!Number.isInteger(o.maxBufferedRecords) || o.maxBufferedRecords < 1) problems.push('maxBufferedRecords must be an integer >= 1');
-    if (problems.length) throw new RangeError(`KinesisProducer: ${problems.join('; ')}`);
+    this.#opts = resolveProducerOptions(options);
   }
 
   /** A copy of the counters. */
@@ -260,11 +144,21 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
       if (r.partitionKey.length < 1 || r.partitionKey.length > MAX_PARTITION_KEY_CHARS) {
-        return this.#refuse(records.length, new ProducerError('INVALID_PARTITION_KEY', `record ${i}: partition key must be 1 to ${MAX_PARTITION_KEY_CHARS} characters`, { index: i }));
+        return this.#refuse(
+          records.length,
+          new ProducerError('INVALID_PARTITION_KEY', `record ${i}: partition key must be 1 to ${MAX_PARTITION_KEY_CHARS} characters`, {
+            index: i,
+          }),
+        );
       }
       const bytes = r.data.byteLength + Buffer.byteLength(r.partitionKey, 'utf8');
       if (bytes > this.#opts.maxRecordBytes) {
-        return this.#refuse(records.length, new ProducerError('RECORD_TOO_LARGE', `record ${i}: ${bytes} bytes (data + partition key) is over the ${this.#opts.maxRecordBytes}-byte limit`, { index: i }));
+        return this.#refuse(
+          records.length,
+          new ProducerError('RECORD_TOO_LARGE', `record ${i}: ${bytes} bytes (data + partition key) is over the ${this.#opts.maxRecordBytes}-byte limit`, {
+            index: i,
+          }),
+        );
       }
       sizes[i] = bytes;
     }
@@ -275,7 +169,15 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
     const now = Date.now();
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      this.#queue.push({ data: r.data, partitionKey: r.partitionKey, orderKey: r.orderKey, bytes: sizes[i]!, ticket, index: i, enqueuedAt: now });
+      this.#queue.push({
+        data: r.data,
+        partitionKey: r.partitionKey,
+        orderKey: r.orderKey,
+        bytes: sizes[i]!,
+        ticket,
+        index: i,
+        enqueuedAt: now,
+      });
       this.#queuedBytes += sizes[i]!;
     }
     this.#tickets.add(promise);
@@ -358,9 +260,11 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
         })
         // #put handles every outcome of the call; a throw here is a bug in this bookkeeping, which
         // leaves the queue in an unknown state: let it be an uncaught exception, not a silent stall.
-        .catch((error: unknown) => setImmediate(() => {
-          throw error;
-        }));
+        .catch((error: unknown) =>
+          setImmediate(() => {
+            throw error;
+          }),
+        );
     }
     // Nothing left to linger for: a pending timer would only hold the process open.
     if (this.#queue.length === 0 && this.#timer) {
@@ -374,41 +278,21 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
     if (this.#timer && this.#timerAt <= at) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = Infinity;
-      this.#pump();
-    }, Math.max(0, at - Date.now()));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Infinity;
+        this.#pump();
+      },
+      Math.max(0, at - Date.now()),
+    );
   }
 
-  /**
-   * The queue's records in order, within both batch limits, skipping (and leaving in place) each
-   * one whose orderKey is already in this batch or held by a call. The first record that does not
-   * fit ends the batch, so records without an orderKey still leave in queue order. Empty only when
-   * every queued record is skipped. One pass over the part of the queue it scans.
-   */
+  /** The next call's records, under the order-key rule (producer-batch.ts). */
   #takeBatch(): Entry[] {
-    const o = this.#opts;
-    const queue = this.#queue;
-    const batch: Entry[] = [];
-    const skipped: Entry[] = [];
-    const taken = new Set<string>();
-    let bytes = 0;
-    let i = 0;
-    for (; i < queue.length && batch.length < o.maxBatchRecords; i++) {
-      const e = queue[i]!;
-      if (e.orderKey !== undefined && (taken.has(e.orderKey) || this.#heldKeys.has(e.orderKey))) {
-        skipped.push(e);
-        continue;
-      }
-      if (batch.length > 0 && bytes + e.bytes > o.maxBatchBytes) break;
-      batch.push(e);
-      bytes += e.bytes;
-      if (e.orderKey !== undefined) taken.add(e.orderKey);
-    }
+    const { batch, queue, bytes } = takeBatch(this.#queue, this.#heldKeys, this.#opts.maxBatchRecords, this.#opts.maxBatchBytes);
+    this.#queue = queue;
     this.#queuedBytes -= bytes;
-    if (skipped.length === 0) queue.splice(0, i);
-    else this.#queue = skipped.concat(queue.slice(i));
     return batch;
   }
 
@@ -526,9 +410,7 @@ export class KinesisProducer extends EventEmitter<ProducerEvents> {
     for (const e of entries) {
       if (e.ticket.settled) continue;
       e.ticket.settled = true;
-      e.ticket.reject(
-        e === first ? error : new ProducerError(code, message, { index: e.index, ...(cause === undefined ? {} : { cause }) }),
-      );
+      e.ticket.reject(e === first ? error : new ProducerError(code, message, { index: e.index, ...(cause === undefined ? {} : { cause }) }));
     }
   }
 }

@@ -20,11 +20,7 @@ export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
 });
 
 /** Delay before retry number `attempt` (0 = first retry). `random` returns [0, 1). */
-export function backoffDelay(
-  attempt: number,
-  options: BackoffOptions = DEFAULT_BACKOFF,
-  random: () => number = Math.random,
-): number {
+export function backoffDelay(attempt: number, options: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
   const base = Math.min(options.maxMs, options.initialMs * options.factor ** attempt);
   const spread = base * options.jitter;
   return Math.max(0, Math.round(base - spread + random() * 2 * spread));

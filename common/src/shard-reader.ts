@@ -21,10 +21,7 @@ import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffOptions } from './ret
 import { awsErrorName, isThrottle, isUnavailable } from './kinesis.js';
 
 export type StartPosition =
-  | { type: 'TRIM_HORIZON' }
-  | { type: 'LATEST' }
-  | { type: 'AFTER_SEQUENCE_NUMBER'; sequenceNumber: string }
-  | { type: 'AT_TIMESTAMP'; timestampMs: number };
+  { type: 'TRIM_HORIZON' } | { type: 'LATEST' } | { type: 'AFTER_SEQUENCE_NUMBER'; sequenceNumber: string } | { type: 'AT_TIMESTAMP'; timestampMs: number };
 
 export interface ShardBatch {
   records: _Record[];
@@ -132,16 +129,14 @@ export class ShardReader {
   async #fetch(): Promise<ShardBatch> {
     if (this.#ended) return { records: [], millisBehindLatest: 0, end: true };
     const { signal } = this.#opts;
-    for (let attempt = 0; !signal?.aborted; ) {
+    for (let attempt = 0; !signal?.aborted;) {
       const wait = this.#lastCallAt + this.#opts.minCallIntervalMs - this.#opts.now();
       if (wait > 0) await this.#opts.sleep(wait, signal);
       if (signal?.aborted) break;
       this.#lastCallAt = this.#opts.now();
       try {
         this.#iterator ??= await this.#newIterator();
-        const out = await this.#client.send(
-          new GetRecordsCommand({ ShardIterator: this.#iterator, Limit: this.#opts.limit }),
-        );
+        const out = await this.#client.send(new GetRecordsCommand({ ShardIterator: this.#iterator, Limit: this.#opts.limit }));
         const records = out.Records ?? [];
         const last = records[records.length - 1];
         if (last?.SequenceNumber) this.#lastSequence = last.SequenceNumber;
@@ -178,21 +173,12 @@ export async function listAllShards(client: KinesisClient, stream: string): Prom
   const shards: Shard[] = [];
   let nextToken: string | undefined;
   do {
-    const out = await client.send(
-      new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: stream }),
-    );
+    const out = await client.send(new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: stream }));
     shards.push(...(out.Shards ?? []));
     nextToken = out.NextToken;
   } while (nextToken);
   return shards;
 }
 
-/**
- * A child shard may be read only once each parent that still exists is finished, so that one
- * card's events (one partition key) are consumed in order across a split or a merge.
- */
-export function isReadable(shard: Shard, known: ReadonlySet<string>, finished: ReadonlySet<string>): boolean {
-  return [shard.ParentShardId, shard.AdjacentParentShardId].every(
-    (parent) => parent === undefined || !known.has(parent) || finished.has(parent),
-  );
-}
+/** The parent rule over a shard listing; defined in shard-lineage.ts, kept here for this module's readers. */
+export { isReadable } from './shard-lineage.js';

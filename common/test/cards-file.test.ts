@@ -2,14 +2,7 @@ import t from 'tap';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputFileError } from '../src/errors.js';
-import {
-  CARDS_CSV_HEADER,
-  formatCardsCsv,
-  readCardRows,
-  readCardsFile,
-  writeCardsCsv,
-  type CardRow,
-} from '../src/cards-file.js';
+import { CARDS_CSV_HEADER, formatCardsCsv, readCardRows, readCardsFile, writeCardsCsv, type CardRow } from '../src/cards-file.js';
 import { withTempDir } from './helpers.js';
 
 // Published test numbers, all Luhn-valid.
@@ -26,10 +19,7 @@ const ROWS: CardRow[] = [
 
 t.test('format: header, one LF-terminated line per card, true/false', async (t) => {
   t.equal(CARDS_CSV_HEADER, 'card_number,network,stolen');
-  t.equal(
-    formatCardsCsv(ROWS),
-    'card_number,network,stolen\n4111111111111111,visa,false\n5555555555554444,mastercard,true\n378282246310005,amex,false\n',
-  );
+  t.equal(formatCardsCsv(ROWS), 'card_number,network,stolen\n4111111111111111,visa,false\n5555555555554444,mastercard,true\n378282246310005,amex,false\n');
   t.equal(formatCardsCsv([]), 'card_number,network,stolen\n');
 });
 
@@ -43,7 +33,11 @@ t.test('write then read round-trips', async (t) => {
   t.same([...stolen], [MC]);
   const rows = [];
   for await (const row of readCardRows(path)) rows.push(row);
-  t.same(rows, ROWS.map((r, i) => ({ ...r, line: i + 2 })), 'rows carry their line numbers');
+  t.same(
+    rows,
+    ROWS.map((r, i) => ({ ...r, line: i + 2 })),
+    'rows carry their line numbers',
+  );
   t.same(await readdir(join(dir, 'a', 'b')), ['cards.csv'], 'no temp file left');
 });
 
@@ -188,11 +182,26 @@ t.test('an s3:// cards file is read from S3, with the same rules and clear error
   ];
   await s3.client.send(new PutObjectCommand({ Bucket: 'reference-data', Key: 'cards/cards.csv', Body: formatCardsCsv(rows) }));
   const read = await readCardsFile('s3://reference-data/cards/cards.csv', { s3: s3.client });
-  t.same(read.cards, rows.map((r) => r.cardNumber));
+  t.same(
+    read.cards,
+    rows.map((r) => r.cardNumber),
+  );
   t.same([...read.stolen], ['4539578763621486']);
 
-  await s3.client.send(new PutObjectCommand({ Bucket: 'reference-data', Key: 'cards/bad.csv', Body: 'card_number,network,stolen\n4539578763621487,visa,true\n' }));
-  await t.rejects(readCardsFile('s3://reference-data/cards/bad.csv', { s3: s3.client }), { name: 'InputFileError', message: 's3://reference-data/cards/bad.csv:2: card number fails the Luhn check' });
-  await t.rejects(readCardsFile('s3://reference-data/cards/none.csv', { s3: s3.client }), { name: 'InputFileError', message: /s3:\/\/reference-data\/cards\/none\.csv: cannot read cards file: no such S3 object \(NoSuchKey\)/ });
+  await s3.client.send(
+    new PutObjectCommand({
+      Bucket: 'reference-data',
+      Key: 'cards/bad.csv',
+      Body: 'card_number,network,stolen\n4539578763621487,visa,true\n',
+    }),
+  );
+  await t.rejects(readCardsFile('s3://reference-data/cards/bad.csv', { s3: s3.client }), {
+    name: 'InputFileError',
+    message: 's3://reference-data/cards/bad.csv:2: card number fails the Luhn check',
+  });
+  await t.rejects(readCardsFile('s3://reference-data/cards/none.csv', { s3: s3.client }), {
+    name: 'InputFileError',
+    message: /s3:\/\/reference-data\/cards\/none\.csv: cannot read cards file: no such S3 object \(NoSuchKey\)/,
+  });
   await t.rejects(readCardsFile('s3://reference-data/cards/cards.csv'), { name: 'InputFileError', message: /needs an S3 client/ });
 });

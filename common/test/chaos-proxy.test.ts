@@ -3,13 +3,7 @@
  * and each fault reaches the SDK the way the real service's would.
  */
 import t, { type Test } from 'tap';
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  PutRecordsCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { CreateTableCommand, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { awsErrorName, createKinesisClient, isThrottle, isUnavailable } from '../src/kinesis.js';
 import { KinesisProducer } from '../src/producer.js';
@@ -18,8 +12,7 @@ import { withDynamo } from '../../processor/test/lease/helpers.js';
 import { readAllRecords, withKinesis } from './helpers.js';
 import { startChaosProxy, type ChaosRequest } from './chaos-proxy.js';
 
-const entries = (n: number, prefix = 'pk') =>
-  Array.from({ length: n }, (_, i) => ({ PartitionKey: `${prefix}-${i}`, Data: Buffer.from(`record ${i}`) }));
+const entries = (n: number, prefix = 'pk') => Array.from({ length: n }, (_, i) => ({ PartitionKey: `${prefix}-${i}`, Data: Buffer.from(`record ${i}`) }));
 
 const text = (data: Uint8Array | undefined) => Buffer.from(data ?? []).toString('utf8');
 
@@ -47,31 +40,50 @@ t.test('Kinesis calls pass through unchanged; the SDK sends AWS JSON 1.1', async
   const put = await putRecords(viaProxy, stream, entries(20));
   t.equal(put.FailedRecordCount, 0);
   t.equal(put.Records?.length, 20);
-  t.ok(put.Records?.every((r) => r.SequenceNumber && r.ShardId), 'every entry has a sequence number');
+  t.ok(
+    put.Records?.every((r) => r.SequenceNumber && r.ShardId),
+    'every entry has a sequence number',
+  );
 
   const listed = await viaProxy.send(new ListShardsCommand({ StreamName: stream }));
-  t.same(listed.Shards?.map((s) => s.ShardId), ['shardId-000000000000', 'shardId-000000000001']);
+  t.same(
+    listed.Shards?.map((s) => s.ShardId),
+    ['shardId-000000000000', 'shardId-000000000001'],
+  );
 
   const read: string[] = [];
   for (const shard of listed.Shards ?? []) {
-    const { ShardIterator } = await viaProxy.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }));
+    const { ShardIterator } = await viaProxy.send(
+      new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }),
+    );
     const page = await viaProxy.send(new GetRecordsCommand({ ShardIterator }));
     for (const r of page.Records ?? []) read.push(`${r.PartitionKey}=${text(r.Data)}`);
   }
   const expected = entries(20).map((e) => `${e.PartitionKey}=${text(e.Data)}`);
   t.same(read.sort(), [...expected].sort(), 'GetRecords through the proxy reads what was put');
-  t.same((await readAllRecords(direct, stream)).map((r) => `${r.PartitionKey}=${text(r.Data)}`).sort(), [...expected].sort(), 'and so does kinesalite directly');
+  t.same(
+    (await readAllRecords(direct, stream)).map((r) => `${r.PartitionKey}=${text(r.Data)}`).sort(),
+    [...expected].sort(),
+    'and so does kinesalite directly',
+  );
 
   const first = seen[0]!;
   t.comment(`Kinesis request: ${first.method} ${first.path} content-type=${first.headers['content-type']} x-amz-target=${first.headers['x-amz-target']}`);
   t.equal(first.headers['content-type'], 'application/x-amz-json-1.1', 'JSON, not CBOR');
   t.equal(first.headers['x-amz-target'], 'Kinesis_20131202.PutRecords');
-  t.same(proxy.stats(), { requests: { PutRecords: 1, ListShards: 1, GetShardIterator: 2, GetRecords: 2 }, faults: {}, failedRecords: 0, refusedConnections: 0 });
+  t.same(proxy.stats(), {
+    requests: { PutRecords: 1, ListShards: 1, GetShardIterator: 2, GetRecords: 2 },
+    faults: {},
+    failedRecords: 0,
+    refusedConnections: 0,
+  });
 });
 
 t.test('an injected error reaches the SDK under its AWS name; nothing is forwarded', async (t) => {
   const { client: direct, stream, proxy, viaProxy } = await kinesisBehindProxy(t);
-  proxy.onRequest((op) => (op === 'PutRecords' ? { kind: 'error', status: 400, type: 'ProvisionedThroughputExceededException', message: 'Rate exceeded' } : undefined));
+  proxy.onRequest((op) =>
+    op === 'PutRecords' ? { kind: 'error', status: 400, type: 'ProvisionedThroughputExceededException', message: 'Rate exceeded' } : undefined,
+  );
   const throttled = await putRecords(viaProxy, stream, entries(3)).catch((e: unknown) => e);
   t.equal(awsErrorName(throttled), 'ProvisionedThroughputExceededException');
   t.ok(isThrottle(throttled), 'the callers classify it as a throttle');
@@ -103,7 +115,11 @@ t.test('putRecordsPartial fails the chosen entries the way Kinesis does', async 
       : undefined,
   );
   const put = await putRecords(viaProxy, stream, entries(10));
-  t.same(seenKeys, entries(10).map((e) => e.PartitionKey), 'fail() sees every entry in order');
+  t.same(
+    seenKeys,
+    entries(10).map((e) => e.PartitionKey),
+    'fail() sees every entry in order',
+  );
   t.equal(put.FailedRecordCount, 5);
   t.equal(put.Records?.length, 10);
   for (const [i, r] of (put.Records ?? []).entries()) {
@@ -116,7 +132,14 @@ t.test('putRecordsPartial fails the chosen entries the way Kinesis does', async 
     }
   }
   const inStream = (await readAllRecords(direct, stream)).map((r) => r.PartitionKey).sort();
-  t.same(inStream, entries(10).filter((_, i) => i % 2 === 0).map((e) => e.PartitionKey).sort(), 'only the acknowledged entries are in the stream');
+  t.same(
+    inStream,
+    entries(10)
+      .filter((_, i) => i % 2 === 0)
+      .map((e) => e.PartitionKey)
+      .sort(),
+    'only the acknowledged entries are in the stream',
+  );
 
   proxy.onRequest(() => ({ kind: 'putRecordsPartial', fail: () => 'InternalFailure' }));
   const none = await putRecords(viaProxy, stream, entries(3, 'all'));
@@ -126,7 +149,7 @@ t.test('putRecordsPartial fails the chosen entries the way Kinesis does', async 
   t.match(proxy.stats(), { requests: { PutRecords: 2 }, faults: { PutRecords: 2 }, failedRecords: 8 });
 });
 
-t.test("the producer redelivers entries failed by putRecordsPartial, each exactly once", async (t) => {
+t.test('the producer redelivers entries failed by putRecordsPartial, each exactly once', async (t) => {
   const { client: direct, stream, proxy, viaProxy } = await kinesisBehindProxy(t);
   const attempts = new Map<string, number>();
   proxy.onRequest((op) =>

@@ -172,7 +172,12 @@ export async function startChaosProxy(t: Test, target: string): Promise<ChaosPro
     return reply(res, await putRecordsPartial(req, raw, body, fault.fail));
   }
 
-  async function putRecordsPartial(req: IncomingMessage, raw: Buffer, body: unknown, fail: (index: number, entry: PutRecordsEntry) => string | undefined): Promise<Answer> {
+  async function putRecordsPartial(
+    req: IncomingMessage,
+    raw: Buffer,
+    body: unknown,
+    fail: (index: number, entry: PutRecordsEntry) => string | undefined,
+  ): Promise<Answer> {
     const request = body as { StreamName?: string; Records?: PutRecordsEntry[] } | undefined;
     const entries = request?.Records;
     // A malformed call is the target's to refuse.
@@ -195,7 +200,9 @@ export async function startChaosProxy(t: Test, target: string): Promise<ChaosPro
     }
     const forwarded = result.Records ?? [];
     let next = 0;
-    const records = codes.map((code) => (code === undefined ? forwarded[next++]! : { ErrorCode: code, ErrorMessage: entryErrorMessage(code, request?.StreamName) }));
+    const records = codes.map((code) =>
+      code === undefined ? forwarded[next++]! : { ErrorCode: code, ErrorMessage: entryErrorMessage(code, request?.StreamName) },
+    );
     const injected = entries.length - kept.length;
     count(stats.faults, 'PutRecords');
     stats.failedRecords += injected;
@@ -217,15 +224,12 @@ export async function startChaosProxy(t: Test, target: string): Promise<ChaosPro
   function forward(req: IncomingMessage, body: Buffer, retried = false): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const headers: OutgoingHttpHeaders = { ...copyable(req.headers), 'content-length': body.length };
-      const out: ClientRequest = httpRequest(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
-        (answer) => {
-          const chunks: Buffer[] = [];
-          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-          answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks) }));
-          answer.on('error', reject);
-        },
-      );
+      const out: ClientRequest = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks) }));
+        answer.on('error', reject);
+      });
       out.on('error', (error: NodeJS.ErrnoException) => {
         // A kept-alive socket the target closed just as it was reused: the request never reached it.
         if (!retried && out.reusedSocket && error.code === 'ECONNRESET') forward(req, body, true).then(resolve, reject);

@@ -6,7 +6,15 @@ const good = () => ({
   event_type: 'PAYMENT_EVENT',
   event_id: randomUUID(),
   event_date_origin: '2026-11-27T04:31:34.123Z',
-  data: { card_number: '4111111111111111', amount: 19.99, currency: 'EUR', merchant_id: 'm-42', mcc: '5411', country: 'FR', merchant_name: 'Épicerie' },
+  data: {
+    card_number: '4111111111111111',
+    amount: 19.99,
+    currency: 'EUR',
+    merchant_id: 'm-42',
+    mcc: '5411',
+    country: 'FR',
+    merchant_name: 'Épicerie',
+  },
 });
 const bytes = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -68,7 +76,11 @@ t.test('regression: a record nested 100 000 deep is a not_json reject, never an 
   const arrays = '['.repeat(100_000) + ']'.repeat(100_000);
   const objects = '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000);
   const inData = `{"event_type":"PAYMENT_EVENT","event_id":"e","event_date_origin":"2026-01-01T00:00:00.000Z","data":${arrays}}`;
-  for (const [what, text] of [['arrays', arrays], ['objects', objects], ['inside data', inData]] as const) {
+  for (const [what, text] of [
+    ['arrays', arrays],
+    ['objects', objects],
+    ['inside data', inData],
+  ] as const) {
     let decoded;
     t.doesNotThrow(() => (decoded = decodeRecord(enc.encode(text))), what);
     t.match(decoded, { ok: false, reason: 'not_json', detail: /nested too deeply/ }, what);

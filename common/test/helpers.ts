@@ -85,9 +85,8 @@ export async function spawnComponent(t: Test, script: string, args: string[] = [
 export async function readAllRecords(client: KinesisClient, stream: string): Promise<Array<_Record & { shardId: string }>> {
   const out: Array<_Record & { shardId: string }> = [];
   for (const shard of await listAllShards(client, stream)) {
-    let iterator = (
-      await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))
-    ).ShardIterator;
+    let iterator = (await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' })))
+      .ShardIterator;
     while (iterator) {
       const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
       for (const r of page.Records ?? []) out.push({ ...r, shardId: shard.ShardId! });

@@ -8,13 +8,59 @@ const written = (write: (w: JsonWriter) => void): string => {
 };
 
 t.test('number() is String(n) for integers of every length, fractions, negatives and huge values', async (t) => {
-  const values = [0, -0, 1, 9, 10, 99, 100, 1234567, 1_764_230_400_000, 2 ** 31, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21, 1.5, 0.1 + 0.2, 12.34, -1, -12.5, 5e-7];
+  const values = [
+    0,
+    -0,
+    1,
+    9,
+    10,
+    99,
+    100,
+    1234567,
+    1_764_230_400_000,
+    2 ** 31,
+    2 ** 32 + 1,
+    Number.MAX_SAFE_INTEGER,
+    2 ** 53,
+    1e21,
+    1.5,
+    0.1 + 0.2,
+    12.34,
+    -1,
+    -12.5,
+    5e-7,
+  ];
   for (let p = 1; p < 1e16; p *= 10) values.push(p - 1, p, p + 1);
-  for (const n of values) t.equal(written((w) => w.number(n)), String(n), `${n}`);
+  for (const n of values)
+    t.equal(
+      written((w) => w.number(n)),
+      String(n),
+      `${n}`,
+    );
 });
 
 t.test('number() is String(n) for amounts with up to two decimals and for numbers near them', async (t) => {
-  const values = [0.01, 0.1, 0.29, 0.3, 1.005, 1.1, 12.34, 12.5, 99.99, 100.01, 123_456_789.99, 999_999_999_999.99, 9_999_999_999_999.99, 1e13 + 0.5, 0.1 + 0.2, 1 / 3, 12.345, 0.001, 5e-7];
+  const values = [
+    0.01,
+    0.1,
+    0.29,
+    0.3,
+    1.005,
+    1.1,
+    12.34,
+    12.5,
+    99.99,
+    100.01,
+    123_456_789.99,
+    999_999_999_999.99,
+    9_999_999_999_999.99,
+    1e13 + 0.5,
+    0.1 + 0.2,
+    1 / 3,
+    12.345,
+    0.001,
+    5e-7,
+  ];
   // A seeded walk over hundredths of every magnitude.
   let seed = 7;
   const next = (): number => (seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32;
@@ -24,19 +70,34 @@ t.test('number() is String(n) for amounts with up to two decimals and for number
 });
 
 t.test('number() writes NaN and the infinities as JSON.stringify does: null', async (t) => {
-  for (const n of [NaN, Infinity, -Infinity]) t.equal(written((w) => w.number(n)), JSON.stringify(n), `${n}`);
+  for (const n of [NaN, Infinity, -Infinity])
+    t.equal(
+      written((w) => w.number(n)),
+      JSON.stringify(n),
+      `${n}`,
+    );
 });
 
 t.test('string() is JSON.stringify for plain, quoted, escaped, control and non-ASCII text', async (t) => {
   for (const s of ['', 'm-1', 'shop "quoted"', 'back\\slash', 'line\nbreak', '\u0000\u001f', '\u007f', 'ünïcödé', '\u2028sep', '😀', 'a'.repeat(3000)]) {
     // Named by its escaped form: a raw U+2028 in a test name breaks the TAP stream.
-    t.equal(written((w) => w.string(s)), JSON.stringify(s), encodeURIComponent(s).slice(0, 40));
+    t.equal(
+      written((w) => w.string(s)),
+      JSON.stringify(s),
+      encodeURIComponent(s).slice(0, 40),
+    );
   }
 });
 
 t.test('ascii() falls back to UTF-8 for a string that is not ASCII', async (t) => {
-  t.equal(written((w) => w.ascii('plain')), 'plain');
-  t.equal(written((w) => w.ascii('café')), 'café');
+  t.equal(
+    written((w) => w.ascii('plain')),
+    'plain',
+  );
+  t.equal(
+    written((w) => w.ascii('café')),
+    'café',
+  );
 });
 
 t.test('a view taken before the buffer grows keeps its bytes', async (t) => {

@@ -20,12 +20,14 @@ import {
 
 /** Every record of every shard, from TRIM_HORIZON, as key, data text and shard. */
 async function readStream(client: KinesisClient, stream: string): Promise<{ key: string; data: string; shard: string }[]> {
-  return (await readAllRecords(client, stream)).map((r) => ({ key: r.PartitionKey!, data: Buffer.from(r.Data!).toString('utf8'), shard: r.shardId }));
+  return (await readAllRecords(client, stream)).map((r) => ({
+    key: r.PartitionKey!,
+    data: Buffer.from(r.Data!).toString('utf8'),
+    shard: r.shardId,
+  }));
 }
 
-type Fault =
-  | { kind: 'entries'; indices: number[]; code?: string }
-  | { kind: 'throw'; error: unknown };
+type Fault = { kind: 'entries'; indices: number[]; code?: string } | { kind: 'throw'; error: unknown };
 
 /**
  * Wraps the real client. For the PutRecords call number `n` (0-based) in `faults`, either throws,
@@ -101,7 +103,10 @@ t.test('splits batches by record count', async (t) => {
   producer.on('batch', (b) => batchEvents.push(b.records));
   const sent = records(1234);
   await producer.send(sent);
-  t.same(calls.map((c) => c.length), [500, 500, 234]);
+  t.same(
+    calls.map((c) => c.length),
+    [500, 500, 234],
+  );
   t.same(batchEvents, [500, 500, 234], 'one batch event per call');
   t.match(producer.counters, { recordsSent: 1234, batches: 3, recordsRetried: 0, throttles: 0, errors: 0 });
   assertExactlyOnce(t, await readStream(client, stream), sent);
@@ -119,9 +124,15 @@ t.test('splits batches by bytes (data + partition key)', async (t) => {
   });
   await producer.send(sent);
   const bytes = calls.map((c) => c.reduce((s, e) => s + e.Data!.byteLength + Buffer.byteLength(e.PartitionKey!), 0));
-  t.ok(bytes.every((b) => b <= MAX_BATCH_BYTES), `every call within 5 MiB: ${bytes.join(', ')}`);
+  t.ok(
+    bytes.every((b) => b <= MAX_BATCH_BYTES),
+    `every call within 5 MiB: ${bytes.join(', ')}`,
+  );
   // 17 records of 300 KiB + key fit in 5 MiB, 18 do not.
-  t.same(calls.map((c) => c.length), [17, 17, 6]);
+  t.same(
+    calls.map((c) => c.length),
+    [17, 17, 6],
+  );
   const got = await readStream(client, stream);
   t.equal(got.length, 40);
   t.same(new Set(got.map((r) => r.data.slice(0, r.data.indexOf('|')))).size, 40, 'each big record exactly once');
@@ -130,7 +141,11 @@ t.test('splits batches by bytes (data + partition key)', async (t) => {
   const small = faultyClient(client, new Map());
   const p2 = new KinesisProducer(small.client, stream, { maxBatchBytes: 1000, maxRecordBytes: 1000 });
   await p2.send(Array.from({ length: 10 }, (_, i) => ({ data: Buffer.alloc(300, i), partitionKey: 'abcd' })));
-  t.same(small.calls.map((c) => c.length), [3, 3, 3, 1], '3 x 304 bytes fit in 1000, 4 do not');
+  t.same(
+    small.calls.map((c) => c.length),
+    [3, 3, 3, 1],
+    '3 x 304 bytes fit in 1000, 4 do not',
+  );
 });
 
 t.test('refuses oversized records and bad keys up front, sending nothing', async (t) => {
@@ -140,7 +155,12 @@ t.test('refuses oversized records and bad keys up front, sending nothing', async
   const failed: number[] = [];
   producer.on('failed', (f) => failed.push(f.records));
   const big = { data: Buffer.alloc(MAX_RECORD_BYTES), partitionKey: 'k' };
-  await t.rejects(producer.send([{ data: Buffer.from('ok'), partitionKey: 'k' }, big]), { name: 'ProducerError', code: 'RECORD_TOO_LARGE', index: 1, retriable: false });
+  await t.rejects(producer.send([{ data: Buffer.from('ok'), partitionKey: 'k' }, big]), {
+    name: 'ProducerError',
+    code: 'RECORD_TOO_LARGE',
+    index: 1,
+    retriable: false,
+  });
   await t.rejects(producer.send([{ data: Buffer.from('x'), partitionKey: '' }]), { code: 'INVALID_PARTITION_KEY', index: 0 });
   await t.rejects(producer.send([{ data: Buffer.from('x'), partitionKey: 'k'.repeat(257) }]), { code: 'INVALID_PARTITION_KEY' });
   t.equal(calls.length, 0, 'no call made');
@@ -199,7 +219,10 @@ t.test('partial failures retry only the failed entries, before newer records; th
 t.test('an unavailable endpoint is retried; a validation error rejects with a typed error', async (t) => {
   const { client, stream } = await withKinesis(t, { shards: 1 });
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
-  const invalid = Object.assign(new Error('1 validation error detected'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
+  const invalid = Object.assign(new Error('1 validation error detected'), {
+    name: 'ValidationException',
+    $metadata: { httpStatusCode: 400 },
+  });
   const faults = new Map<number, Fault>([
     [0, { kind: 'throw', error: refused }],
     [1, { kind: 'throw', error: refused }],
@@ -281,7 +304,6 @@ t.test('constructor checks its options together', async (t) => {
   t.throws(() => new KinesisProducer(client, 's', { maxBatchBytes: 100 }), /maxBatchBytes/);
 });
 
-
 /**
  * An in-memory stream under load. Each call answers after a random number of event-loop turns, so
  * calls in flight together finish in any order; with probability `callThrowRate` the whole call is
@@ -338,7 +360,7 @@ function keyedRecords(n: number, keys: number, random: () => number, withOrderKe
 /** Sends `sent` in chunks of random sizes: some callers wait for their chunk, others do not. */
 async function sendInChunks(producer: KinesisProducer, sent: ProducerRecord[], random: () => number): Promise<number> {
   const pending: Promise<void>[] = [];
-  for (let at = 0; at < sent.length; ) {
+  for (let at = 0; at < sent.length;) {
     const size = 1 + Math.floor(random() * 900);
     pending.push(producer.send(sent.slice(at, at + size)));
     at += size;
@@ -373,11 +395,7 @@ t.test('orderKey: each key is acknowledged in send order through partial failure
       t.ok(concurrency.max <= maxInFlight && (maxInFlight === 1 || concurrency.max > 1), `${label}: up to ${concurrency.max} calls at once`);
 
       t.same(keysOutOfOrder(acked, sent), [], `${label}: every orderKey acknowledged in send order`);
-      t.same(
-        acked.map((r) => r.data).sort(),
-        sent.map((r) => Buffer.from(r.data).toString()).sort(),
-        `${label}: every record acknowledged exactly once`,
-      );
+      t.same(acked.map((r) => r.data).sort(), sent.map((r) => Buffer.from(r.data).toString()).sort(), `${label}: every record acknowledged exactly once`);
       const crowded = calls.filter((c) => {
         const keys = c.map((e) => e.PartitionKey!).filter((k) => !k.startsWith('free-'));
         return new Set(keys).size !== keys.length;
@@ -409,7 +427,11 @@ t.test('orderKey: other keys go ahead of a blocked record, so batches stay full'
   for (const maxInFlight of [1, 4]) {
     const { client, calls } = flakyStream(seeded(1), { entryFailRate: 0, callThrowRate: 0 });
     const producer = new KinesisProducer(client, 's', { maxInFlight, lingerMs: 60_000 });
-    const r = (data: string, orderKey?: string): ProducerRecord => ({ data: Buffer.from(data), partitionKey: orderKey ?? 'free', ...(orderKey ? { orderKey } : {}) });
+    const r = (data: string, orderKey?: string): ProducerRecord => ({
+      data: Buffer.from(data),
+      partitionKey: orderKey ?? 'free',
+      ...(orderKey ? { orderKey } : {}),
+    });
     const sends = [producer.send([r('a1', 'a'), r('a2', 'a'), r('u1'), r('b1', 'b')]), producer.send([r('a3', 'a'), r('b2', 'b'), r('u2')])];
     await producer.flush();
     await Promise.all(sends);
@@ -464,7 +486,10 @@ t.test('fence turning during a backoff: the retry is not sent, acknowledged reco
   const got = await readStream(client, stream);
   t.same(
     got.map((r) => r.data).sort(),
-    sent.filter((_, i) => i !== 1 && i !== 4).map((r) => Buffer.from(r.data).toString()).sort(),
+    sent
+      .filter((_, i) => i !== 1 && i !== 4)
+      .map((r) => Buffer.from(r.data).toString())
+      .sort(),
     'the stream holds exactly the records acknowledged before the fence turned',
   );
 
@@ -499,7 +524,10 @@ t.test('fence: records already in flight when it turns are still acknowledged', 
   t.equal(refused, 'FENCED', 'records queued after the fence turned are refused at once, while the earlier call is in flight');
   release();
   await Promise.all([inFlight, out]);
-  t.same(acked.map((r) => r.data), ['in0', 'in1', 'in2', 'in3', 'in4']);
+  t.same(
+    acked.map((r) => r.data),
+    ['in0', 'in1', 'in2', 'in3', 'in4'],
+  );
   t.match(producer.counters, { recordsSent: 5, recordsFailed: 3, batches: 1 });
 });
 

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { GetRecordsCommand, GetShardIteratorCommand, PutRecordsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { withKinesis } from './helpers.js';
-import { ShardReader, isReadable, listAllShards } from '../src/shard-reader.js';
+import { ShardReader, listAllShards } from '../src/shard-reader.js';
 
 /** A real client whose next GetRecords calls fail with the AWS errors queued in `failures`. */
 function faulty(client: KinesisClient) {
@@ -40,12 +40,18 @@ t.test('throttling and an expired iterator are retried; nothing is skipped or re
   const [shard] = await listAllShards(k.client, k.stream);
   const f = faulty(k.client);
   const retries: string[] = [];
-  const reader = new ShardReader(f.client, k.stream, shard!.ShardId!, { type: 'TRIM_HORIZON' }, {
-    limit: 500,
-    minCallIntervalMs: 0,
-    backoff: fastBackoff,
-    onRetry: (i) => retries.push(i.reason),
-  });
+  const reader = new ShardReader(
+    f.client,
+    k.stream,
+    shard!.ShardId!,
+    { type: 'TRIM_HORIZON' },
+    {
+      limit: 500,
+      minCallIntervalMs: 0,
+      backoff: fastBackoff,
+      onRetry: (i) => retries.push(i.reason),
+    },
+  );
   const seen: string[] = [];
   const first = await reader.next();
   seen.push(...first.records.map((r) => Buffer.from(r.Data!).toString()));
@@ -56,7 +62,11 @@ t.test('throttling and an expired iterator are retried; nothing is skipped or re
     seen.push(...b.records.map((r) => Buffer.from(r.Data!).toString()));
     if (b.records.length === 0 && b.millisBehindLatest === 0) break;
   }
-  t.same(seen, Array.from({ length: 1200 }, (_, i) => String(i)), 'every record once, in order');
+  t.same(
+    seen,
+    Array.from({ length: 1200 }, (_, i) => String(i)),
+    'every record once, in order',
+  );
   t.same(retries, ['throttled', 'throttled', 'iterator_expired']);
   const last = f.iteratorRequests.at(-1) as { ShardIteratorType: string; StartingSequenceNumber: string };
   t.equal(last.ShardIteratorType, 'AFTER_SEQUENCE_NUMBER', 'the new iterator starts after the last record returned');
@@ -78,7 +88,13 @@ t.test('prefetch: the next call is in flight while a batch is worked on; lastSeq
   // Aborted at the end: the last prefetch would otherwise retry the emulator after its teardown.
   const stop = new AbortController();
   t.teardown(() => stop.abort());
-  const reader = new ShardReader(f.client, k.stream, shard!.ShardId!, { type: 'TRIM_HORIZON' }, { limit: 300, minCallIntervalMs: 0, backoff: fastBackoff, prefetch: true, signal: stop.signal });
+  const reader = new ShardReader(
+    f.client,
+    k.stream,
+    shard!.ShardId!,
+    { type: 'TRIM_HORIZON' },
+    { limit: 300, minCallIntervalMs: 0, backoff: fastBackoff, prefetch: true, signal: stop.signal },
+  );
   const seen: string[] = [];
   const first = await reader.next();
   t.equal(calls, 2, 'the second call started when the first batch was handed out');
@@ -93,7 +109,11 @@ t.test('prefetch: the next call is in flight while a batch is worked on; lastSeq
     if (b.records.length > 0) t.equal(reader.lastSequenceNumber, b.records.at(-1)!.SequenceNumber);
     if (b.records.length === 0 && b.millisBehindLatest === 0) break;
   }
-  t.same(seen, Array.from({ length: 1_000 }, (_, i) => String(i)), 'every record once, in order');
+  t.same(
+    seen,
+    Array.from({ length: 1_000 }, (_, i) => String(i)),
+    'every record once, in order',
+  );
 });
 
 t.test('calls are paced to the per-shard limit', async (t) => {
@@ -101,14 +121,20 @@ t.test('calls are paced to the per-shard limit', async (t) => {
   const [shard] = await listAllShards(k.client, k.stream);
   let clock = 1_000_000;
   const slept: number[] = [];
-  const reader = new ShardReader(k.client, k.stream, shard!.ShardId!, { type: 'LATEST' }, {
-    minCallIntervalMs: 200,
-    now: () => clock,
-    sleep: async (ms) => {
-      slept.push(ms);
-      clock += ms;
+  const reader = new ShardReader(
+    k.client,
+    k.stream,
+    shard!.ShardId!,
+    { type: 'LATEST' },
+    {
+      minCallIntervalMs: 200,
+      now: () => clock,
+      sleep: async (ms) => {
+        slept.push(ms);
+        clock += ms;
+      },
     },
-  });
+  );
   for (let i = 0; i < 5; i++) {
     await reader.next();
     clock += 30; // the caller's own work between calls
@@ -120,25 +146,24 @@ t.test('a missing stream is waited for, not fatal', async (t) => {
   const k = await withKinesis(t, { shards: 1 });
   const retries: string[] = [];
   const controller = new AbortController();
-  const reader = new ShardReader(k.client, 'no-such-stream', 'shardId-000000000000', { type: 'TRIM_HORIZON' }, {
-    minCallIntervalMs: 0,
-    backoff: fastBackoff,
-    signal: controller.signal,
-    onRetry: (i) => {
-      retries.push(i.reason);
-      if (retries.length === 3) controller.abort();
+  const reader = new ShardReader(
+    k.client,
+    'no-such-stream',
+    'shardId-000000000000',
+    { type: 'TRIM_HORIZON' },
+    {
+      minCallIntervalMs: 0,
+      backoff: fastBackoff,
+      signal: controller.signal,
+      onRetry: (i) => {
+        retries.push(i.reason);
+        if (retries.length === 3) controller.abort();
+      },
     },
-  });
+  );
   const b = await reader.next();
   t.same(retries, ['unavailable', 'unavailable', 'unavailable']);
   t.same(b, { records: [], millisBehindLatest: 0, end: false }, 'returns empty once aborted');
-});
-
-t.test('a child is readable only after every known parent is finished', async (t) => {
-  const child: Shard = { ShardId: 'c', ParentShardId: 'p1', AdjacentParentShardId: 'p2', HashKeyRange: undefined, SequenceNumberRange: undefined };
-  t.notOk(isReadable(child, new Set(['p1', 'p2', 'c']), new Set(['p1'])));
-  t.ok(isReadable(child, new Set(['p1', 'p2', 'c']), new Set(['p1', 'p2'])));
-  t.ok(isReadable(child, new Set(['p1', 'c']), new Set(['p1'])), 'a parent past retention is not waited for');
 });
 
 t.test('regression: AT_TIMESTAMP with no record after the timestamp answers at once (kinesalite hung until the 30 s request timeout)', async (t) => {
@@ -150,5 +175,9 @@ t.test('regression: AT_TIMESTAMP with no record after the timestamp answers at o
   t.not(first, 'hung', `answered in ${Date.now() - started} ms`);
   await fill(k.client, k.stream, 3);
   const next = await reader.next();
-  t.same(next.records.map((r) => Buffer.from(r.Data!).toString()), ['0', '1', '2'], 'and then reads what arrives');
+  t.same(
+    next.records.map((r) => Buffer.from(r.Data!).toString()),
+    ['0', '1', '2'],
+    'and then reads what arrives',
+  );
 });

@@ -10,7 +10,10 @@ export const processorEnv = {
   ...kinesisEnv,
   ...s3Env,
   /** Where alerts, summaries and rejects go; the input stream when unset. */
-  OUTPUT_STREAM: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/).optional(),
+  OUTPUT_STREAM: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]{1,128}$/)
+    .optional(),
   /** The cards file: a path (a file mounted into the container), or `s3://bucket/key` in AWS. */
   CARDS_FILE: z.string().min(1).default(LOCAL_DEFAULTS.CARDS_FILE),
   STATE_DIR: z.string().min(1).default(LOCAL_DEFAULTS.STATE_DIR),
@@ -40,7 +43,10 @@ export const processorEnv = {
    * DynamoDB lease table shared by the processors of one stream. Set it empty to run without
    * leases: this process then owns every shard (one processor only).
    */
-  LEASE_TABLE: z.string().regex(/^([a-zA-Z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name, or empty for no leases').default('payments-leases'),
+  LEASE_TABLE: z
+    .string()
+    .regex(/^([a-zA-Z0-9_.-]{3,255})?$/, 'must be a DynamoDB table name, or empty for no leases')
+    .default('payments-leases'),
   /** Absent: the local emulator; set but empty: AWS's own endpoint. */
   DYNAMODB_ENDPOINT: z
     .string()
@@ -83,7 +89,9 @@ export function loadProcessorConfig(env: Record<string, string | undefined> = pr
   const config = parseEnv('processor', processorEnv, env);
   const problems: string[] = [];
   if (config.IDLE_LAG_MS < config.OUT_OF_ORDERNESS_MS) {
-    problems.push(`IDLE_LAG_MS (${config.IDLE_LAG_MS}) must be at least OUT_OF_ORDERNESS_MS (${config.OUT_OF_ORDERNESS_MS}), or an idle advance would make in-bound events late`);
+    problems.push(
+      `IDLE_LAG_MS (${config.IDLE_LAG_MS}) must be at least OUT_OF_ORDERNESS_MS (${config.OUT_OF_ORDERNESS_MS}), or an idle advance would make in-bound events late`,
+    );
   }
   if (problems.length > 0) throw new ConfigError('processor', problems);
   return config;

@@ -3,8 +3,9 @@
  *
  * Start: config (exit 2 on any problem) → metrics, dependencies, HTTP (first, so that a start-up
  * waiting for a dependency answers /health and says on /ready what it waits for) → state store
- * (waited for while locked or failing) → stolen cards → Kinesis client, sink (producers per shard,
- * fenced by the lease) → lease manager (its table waited for) → shard coordinator.
+ * (waited for while locked or failing) → stolen cards → Kinesis client → ownership (the lease
+ * manager, its table waited for by the coordinator; or a sole owner without LEASE_TABLE) → sink
+ * (producers per shard, fenced by the ownership) → shard coordinator.
  * Stop (SIGTERM/SIGINT, at any point of the start too): /health and /ready turn 503, the shard tasks
  * stop fetching and finish the batch in flight (send, then commit, then lease checkpoint), the
  * producers flush, leases are released, LevelDB closes, the HTTP server closes, exit 0 — all within
@@ -30,6 +31,8 @@ import { guardProcess } from './process-guards.js';
 import { openStateStore, type StateStore } from './state/index.js';
 import { KinesisSink } from './sink/kinesis-sink.js';
 import { ShardCoordinator } from './source/coordinator.js';
+import { LeaseOwnership } from './source/lease-ownership.js';
+import { SoleOwnership, type Ownership } from './source/ownership.js';
 import { StolenCards } from './source/stolen-cards.js';
 import { monotonicNow } from './source/shard-watch.js';
 import { buildHttpServer } from './http/server.js';
@@ -136,7 +139,10 @@ async function openStore(signal: AbortSignal): Promise<StateStore | undefined> {
     } catch (error) {
       dependencies.down('state_store', error);
       const delayMs = backoffDelay(attempt, { initialMs: 500, factor: 2, maxMs: 10_000, jitter: 0.2 });
-      log.warn({ err: error instanceof AppError || error instanceof Error ? error.message : error, dir: config.STATE_DIR, delayMs }, 'cannot open the state store; waiting for it');
+      log.warn(
+        { err: error instanceof AppError || error instanceof Error ? error.message : error, dir: config.STATE_DIR, delayMs },
+        'cannot open the state store; waiting for it',
+      );
       await sleep(delayMs, signal);
     }
   }
@@ -162,7 +168,10 @@ async function loadStolenCards(store: StateStore): Promise<StolenCards> {
     } catch (error) {
       const kept = inS3 ? await store.loadStolenCards() : new Set<string>();
       if (kept.size > 0) {
-        log.error({ err: error instanceof AppError ? error.message : error, stolen: kept.size }, 'cannot read the cards file; using the stolen cards kept in the state');
+        log.error(
+          { err: error instanceof AppError ? error.message : error, stolen: kept.size },
+          'cannot read the cards file; using the stolen cards kept in the state',
+        );
         return new StolenCards(kept);
       }
       log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot read the cards file');
@@ -186,7 +195,16 @@ async function start(): Promise<void> {
   store = await openStore(signal);
   if (!store) return;
   const openedStore = store;
-  timers.push(setInterval(() => void openedStore.stats().then((s) => metrics.setStateStats(s), () => undefined), 10_000));
+  timers.push(
+    setInterval(
+      () =>
+        void openedStore.stats().then(
+          (s) => metrics.setStateStats(s),
+          () => undefined,
+        ),
+      10_000,
+    ),
+  );
   const stolen = await loadStolenCards(store);
   if (signal.aborted) return;
 
@@ -197,7 +215,15 @@ async function start(): Promise<void> {
   const workerId = config.WORKER_ID ?? `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   dynamo = config.LEASE_TABLE ? createDynamoClient({ region: config.AWS_REGION, endpoint: config.DYNAMODB_ENDPOINT }) : undefined;
   const leases = dynamo
-    ? new LeaseManager({ dynamo, table: config.LEASE_TABLE, workerId, failoverTimeMs: config.FAILOVER_TIME_MS, finishedRetentionMs: config.FINISHED_LEASE_RETENTION_MS, now: monotonicNow, log })
+    ? new LeaseManager({
+        dynamo,
+        table: config.LEASE_TABLE,
+        workerId,
+        failoverTimeMs: config.FAILOVER_TIME_MS,
+        finishedRetentionMs: config.FINISHED_LEASE_RETENTION_MS,
+        now: monotonicNow,
+        log,
+      })
     : undefined;
   if (leases) {
     leases.on('acquired', (_lease, how) => (how === 'steal' ? metrics.leaseSteals : metrics.leaseTakes).inc());
@@ -211,17 +237,29 @@ async function start(): Promise<void> {
     leases.on('cleaned', (ids) => metrics.housekeepingDeletions.inc({ kind: 'lease' }, ids.length));
     timers.push(setInterval(() => metrics.leasesHeld.set({ worker: workerId }, leases.held().length), 1_000));
   }
+  const ownership: Ownership = leases
+    ? new LeaseOwnership(leases, {
+        log,
+        now: Date.now,
+        monotonic: monotonicNow,
+        dependencies,
+        checkpointIntervalMs: config.LEASE_CHECKPOINT_INTERVAL_MS,
+      })
+    : new SoleOwnership(store);
 
   // A producer per shard task and stream (see sink/kinesis-sink.ts), each with one PutRecords call
-  // in flight and, with leases, fenced: no call, first or retried, once the shard's lease is unsafe.
+  // in flight and fenced: no call, first or retried, once the shard's lease is unsafe.
   const client = kinesis;
   sink = new KinesisSink(
     (lane, stream) => {
-      const producer = new KinesisProducer(client, stream, { lingerMs: 20, maxInFlight: 1, ...(leases ? { fence: () => leases.isSafe(lane) } : {}) });
+      const producer = new KinesisProducer(client, stream, { lingerMs: 20, maxInFlight: 1, fence: () => ownership.isSafe(lane) });
       producer.on('retry', (info) => {
         metrics.putRecordsRetries.inc(info.records);
         if (info.reason === 'unavailable') dependencies.down('kinesis', info.error);
-        log.warn({ shardId: lane, reason: info.reason, records: info.records, attempt: info.attempt, delayMs: info.delayMs, err: info.error }, 'PutRecords retry');
+        log.warn(
+          { shardId: lane, reason: info.reason, records: info.records, attempt: info.attempt, delayMs: info.delayMs, err: info.error },
+          'PutRecords retry',
+        );
       });
       producer.on('batch', () => metrics.putRecords.inc());
       return producer;
@@ -253,13 +291,7 @@ async function start(): Promise<void> {
     refreshMs: config.SHARD_REFRESH_MS,
     stuckAfterMs: config.STUCK_AFTER_MS,
     stateRetentionMs: config.STATE_RETENTION_MS,
-    ...(leases
-      ? {
-          leases,
-          leaseCheckpointIntervalMs: config.LEASE_CHECKPOINT_INTERVAL_MS,
-          leaseOf: async (shardId: string) => (await leases.snapshot()).find((l) => l.leaseKey === shardId),
-        }
-      : {}),
+    ownership,
   });
   starting = undefined;
   running = coordinator.run(signal).catch((error: unknown) => {
@@ -269,7 +301,14 @@ async function start(): Promise<void> {
     process.exit(1);
   });
   log.info(
-    { port: config.HTTP_PORT, stream: config.KINESIS_STREAM, output: outputStream, stateDir: config.STATE_DIR, workerId, leaseTable: config.LEASE_TABLE || null },
+    {
+      port: config.HTTP_PORT,
+      stream: config.KINESIS_STREAM,
+      output: outputStream,
+      stateDir: config.STATE_DIR,
+      workerId,
+      leaseTable: config.LEASE_TABLE || null,
+    },
     'processor started',
   );
 }

@@ -13,6 +13,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 
 import { EVENT_TYPES, PAYMENT_REJECT_REASONS, type EventType, type PaymentRejectReason } from '../../common/src/events.js';
 import { SHARD_STATES, type ShardStatus } from './http/status.js';
 import { DEPENDENCIES, type DependencyName } from './dependencies.js';
+import { DECODE_PATHS, decodePathCounts } from './source/classify.js';
 
 /** Why a valid payment was not processed as usual on the shard it was read from (see classify.ts). */
 export const IRREGULAR_REASONS = ['clock_ahead', 'misrouted'] as const;
@@ -185,6 +186,17 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     help: 'Failed calls to a dependency (each retried).',
     labelNames: ['dependency'] as const,
     registers,
+  });
+  // Read at each scrape from classify.ts's process-wide tally (it counts every record it decides).
+  new Counter({
+    name: 'payments_decode_path_total',
+    help: 'Input records by what decided them: scanner (canonical payment, hand scanner), compiled (checks compiled from the zod schemas), zod (those refused; zod gave the verdict), parse (not UTF-8 or JSON, a repeated key, too deep), skipped (oversized, or our own output known by its first bytes).',
+    labelNames: ['path'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const path of DECODE_PATHS) this.inc({ path }, decodePathCounts[path]);
+    },
   });
   const housekeepingDeletions = new Counter({
     name: 'payments_housekeeping_deletions_total',

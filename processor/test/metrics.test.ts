@@ -33,6 +33,7 @@ const EXPECTED = {
   payments_dependency_errors_total: { type: 'counter', labels: ['dependency'] },
   payments_unhandled_rejections_total: { type: 'counter', labels: [] },
   payments_housekeeping_deletions_total: { type: 'counter', labels: ['kind'] },
+  payments_decode_path_total: { type: 'counter', labels: ['path'] },
 } as const;
 
 function setup() {
@@ -78,10 +79,13 @@ t.test('labels are bounded and never carry a card number', async (t) => {
   metrics.alertEmitted(false, 2);
   const families = parsePrometheusText(await registry.metrics());
   const read = families.get('payments_records_read_total')!.samples;
-  t.same(
-    Object.fromEntries(read.map((s) => [s.labels.event_type, s.value])),
-    { PAYMENT_EVENT: 5, PAYMENT_ALERT: 0, PAYMENT_ALERT_SUMMARY: 0, PAYMENT_EVENT_REJECTED: 0, OTHER: 2 },
-  );
+  t.same(Object.fromEntries(read.map((s) => [s.labels.event_type, s.value])), {
+    PAYMENT_EVENT: 5,
+    PAYMENT_ALERT: 0,
+    PAYMENT_ALERT_SUMMARY: 0,
+    PAYMENT_EVENT_REJECTED: 0,
+    OTHER: 2,
+  });
   const rejected = families.get('payments_records_rejected_total')!.samples;
   t.same(Object.fromEntries(rejected.map((s) => [s.labels.reason, s.value])), {
     oversized: 0,
@@ -102,25 +106,68 @@ t.test('labels are bounded and never carry a card number', async (t) => {
 
 t.test('shard gauges are read from the owned shards at each scrape: state, seconds, stuck, and gone when not owned', async (t) => {
   const { registry, metrics } = setup();
-  const progress = { step: 'send' as const, stepMs: 61_500, sinceCommitMs: 61_500, failures: 0, lastError: undefined, stuck: 'step "send" has lasted 61.5 s' };
-  const status = (shardId: string, over: object = {}) => ({ shardId, state: 'RUNNING' as const, watermarkMs: 1_000_000, idle: false, millisBehindLatest: 2_500, behindLatestMs: 2_500, progress, ...over });
-  let shards = [status('shardId-000000000001'), status('shardId-000000000002', { state: 'CREATED', watermarkMs: null, behindLatestMs: null, progress: { ...progress, step: 'waiting', stepMs: 10, stuck: undefined } })];
+  const progress = {
+    step: 'send' as const,
+    stepMs: 61_500,
+    sinceCommitMs: 61_500,
+    failures: 0,
+    lastError: undefined,
+    stuck: 'step "send" has lasted 61.5 s',
+  };
+  const status = (shardId: string, over: object = {}) => ({
+    shardId,
+    state: 'RUNNING' as const,
+    watermarkMs: 1_000_000,
+    idle: false,
+    millisBehindLatest: 2_500,
+    behindLatestMs: 2_500,
+    progress,
+    ...over,
+  });
+  let shards = [
+    status('shardId-000000000001'),
+    status('shardId-000000000002', {
+      state: 'CREATED',
+      watermarkMs: null,
+      behindLatestMs: null,
+      progress: { ...progress, step: 'waiting', stepMs: 10, stuck: undefined },
+    }),
+  ];
   let nowMs = 1_004_000;
   metrics.observeShards(() => ({ shards, nowMs }));
   let families = parsePrometheusText(await registry.metrics());
   const state = families.get('payments_shard_state')!.samples.filter((s) => s.labels.shard === 'shardId-000000000001');
   t.same(Object.fromEntries(state.map((s) => [s.labels.state, s.value])), { CREATED: 0, RESTORING: 0, RUNNING: 1, CLOSED: 0 });
-  t.same(families.get('payments_shard_behind_latest_seconds')!.samples.map((s) => [s.labels.shard, s.value]), [['shardId-000000000001', 2.5]], 'no series before a first read');
+  t.same(
+    families.get('payments_shard_behind_latest_seconds')!.samples.map((s) => [s.labels.shard, s.value]),
+    [['shardId-000000000001', 2.5]],
+    'no series before a first read',
+  );
   t.equal(families.get('payments_shard_watermark_lag_seconds')!.samples[0]?.value, 4);
-  t.same(families.get('payments_shard_stuck')!.samples.map((s) => [s.labels.shard, s.value]), [['shardId-000000000001', 1], ['shardId-000000000002', 0]]);
+  t.same(
+    families.get('payments_shard_stuck')!.samples.map((s) => [s.labels.shard, s.value]),
+    [
+      ['shardId-000000000001', 1],
+      ['shardId-000000000002', 0],
+    ],
+  );
   t.equal(families.get('payments_shard_step_duration_seconds')!.samples[0]?.value, 61.5);
   // A blocked shard's lag grows between scrapes with nothing pushed; a shard no longer owned disappears.
   nowMs += 10_000;
   shards = [status('shardId-000000000002', { state: 'RUNNING' })];
   families = parsePrometheusText(await registry.metrics());
   t.equal(families.get('payments_shard_watermark_lag_seconds')!.samples[0]?.value, 14, 'lag read at scrape time');
-  for (const name of ['payments_shard_state', 'payments_shard_behind_latest_seconds', 'payments_shard_watermark_lag_seconds', 'payments_shard_stuck', 'payments_shard_step_duration_seconds']) {
-    t.notOk(families.get(name)!.samples.some((s) => s.labels.shard === 'shardId-000000000001'), `${name} forgets the shard`);
+  for (const name of [
+    'payments_shard_state',
+    'payments_shard_behind_latest_seconds',
+    'payments_shard_watermark_lag_seconds',
+    'payments_shard_stuck',
+    'payments_shard_step_duration_seconds',
+  ]) {
+    t.notOk(
+      families.get(name)!.samples.some((s) => s.labels.shard === 'shardId-000000000001'),
+      `${name} forgets the shard`,
+    );
   }
   t.equal(families.get('payments_shard_state')!.samples.filter((s) => s.labels.shard === 'shardId-000000000002').length, 4);
 });
@@ -128,17 +175,35 @@ t.test('shard gauges are read from the owned shards at each scrape: state, secon
 t.test('irregular payments and dependencies are counted by bounded labels, from 0', async (t) => {
   const { registry, metrics } = setup();
   let families = parsePrometheusText(await registry.metrics());
-  t.same(Object.fromEntries(families.get('payments_irregular_payments_total')!.samples.map((s) => [s.labels.reason, s.value])), { clock_ahead: 0, misrouted: 0 });
-  t.same(Object.fromEntries(families.get('payments_dependency_up')!.samples.map((s) => [s.labels.dependency, s.value])), { kinesis: 0, lease_table: 0, state_store: 0 });
+  t.same(Object.fromEntries(families.get('payments_irregular_payments_total')!.samples.map((s) => [s.labels.reason, s.value])), {
+    clock_ahead: 0,
+    misrouted: 0,
+  });
+  t.same(Object.fromEntries(families.get('payments_dependency_up')!.samples.map((s) => [s.labels.dependency, s.value])), {
+    kinesis: 0,
+    lease_table: 0,
+    state_store: 0,
+  });
   metrics.irregularPayment('clock_ahead');
   metrics.irregularPayment('misrouted', 3);
   metrics.setDependency('kinesis', true);
   metrics.setDependency('lease_table', false);
   metrics.setDependency('lease_table', false);
   families = parsePrometheusText(await registry.metrics());
-  t.same(Object.fromEntries(families.get('payments_irregular_payments_total')!.samples.map((s) => [s.labels.reason, s.value])), { clock_ahead: 1, misrouted: 3 });
-  t.same(Object.fromEntries(families.get('payments_dependency_up')!.samples.map((s) => [s.labels.dependency, s.value])), { kinesis: 1, lease_table: 0, state_store: 0 });
-  t.same(Object.fromEntries(families.get('payments_dependency_errors_total')!.samples.map((s) => [s.labels.dependency, s.value])), { kinesis: 0, lease_table: 2, state_store: 0 });
+  t.same(Object.fromEntries(families.get('payments_irregular_payments_total')!.samples.map((s) => [s.labels.reason, s.value])), {
+    clock_ahead: 1,
+    misrouted: 3,
+  });
+  t.same(Object.fromEntries(families.get('payments_dependency_up')!.samples.map((s) => [s.labels.dependency, s.value])), {
+    kinesis: 1,
+    lease_table: 0,
+    state_store: 0,
+  });
+  t.same(Object.fromEntries(families.get('payments_dependency_errors_total')!.samples.map((s) => [s.labels.dependency, s.value])), {
+    kinesis: 0,
+    lease_table: 2,
+    state_store: 0,
+  });
 });
 
 t.test('alert latency lands in the bucket around its target', async (t) => {
@@ -151,7 +216,10 @@ t.test('alert latency lands in the bucket around its target', async (t) => {
   metrics.setStateStats({ keys: 12, approximateBytes: 3456 });
   const families = parsePrometheusText(await registry.metrics());
   const buckets = Object.fromEntries(
-    families.get('payments_alert_latency_seconds')!.samples.filter((s) => s.name.endsWith('_bucket')).map((s) => [s.labels.le, s.value]),
+    families
+      .get('payments_alert_latency_seconds')!
+      .samples.filter((s) => s.name.endsWith('_bucket'))
+      .map((s) => [s.labels.le, s.value]),
   );
   t.equal(buckets['0.5'], 1);
   t.equal(buckets['1'], 2);
@@ -164,7 +232,20 @@ t.test('alert latency lands in the bucket around its target', async (t) => {
 t.test('exposition parses strictly, every sample line matches the line format', async (t) => {
   const { registry, metrics } = setup();
   metrics.recordRead('PAYMENT_EVENT');
-  metrics.observeShards(() => ({ shards: [{ shardId: 'shardId-000000000001', state: 'RUNNING', watermarkMs: 0, idle: false, millisBehindLatest: 0, behindLatestMs: 0, progress: { step: 'read', stepMs: 1, sinceCommitMs: 1, failures: 0, lastError: undefined, stuck: undefined } }], nowMs: 1_000 }));
+  metrics.observeShards(() => ({
+    shards: [
+      {
+        shardId: 'shardId-000000000001',
+        state: 'RUNNING',
+        watermarkMs: 0,
+        idle: false,
+        millisBehindLatest: 0,
+        behindLatestMs: 0,
+        progress: { step: 'read', stepMs: 1, sinceCommitMs: 1, failures: 0, lastError: undefined, stuck: undefined },
+      },
+    ],
+    nowMs: 1_000,
+  }));
   metrics.putRecords.inc(3);
   metrics.putRecordsRetries.inc();
   metrics.summariesEmitted.inc();

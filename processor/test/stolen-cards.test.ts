@@ -32,7 +32,7 @@ t.test('no other card is found; the filter passes only a few of them on to the s
     if (cards.has(card) || cards.hasAscii(bytes, 0, card.length)) found++;
     if (cards.mayHaveAscii(bytes, 0, card.length)) passed++;
   }
-  t.equal(found, 0, 'has() is the set\'s answer even when the filter passes a card');
+  t.equal(found, 0, "has() is the set's answer even when the filter passes a card");
   t.ok(passed > 0, `the filter passed ${passed} of ${others.length} other cards on (false positives exist, so the set is what decides)`);
   t.ok(passed < others.length * 0.05, `but only a few: ${passed}`);
   t.notOk(cards.has(''), 'nor the empty string');
@@ -41,7 +41,18 @@ t.test('no other card is found; the filter passes only a few of them on to the s
 
 t.test('the exact table tells apart cards that differ only in length, leading zeros or one digit, and keeps odd cards in a set', async (t) => {
   const odd = ['', 'x', '12345678901', '12345678901234567890', '4111-1111-1111-1111', 'é'.repeat(16)];
-  const near = ['000000000000', '0000000000000', '100000000000', '999999999999', '9999999999999999999', '0123456789012', '123456789012', '4111111111111111', '4111111111111112', '41111111111111110'];
+  const near = [
+    '000000000000',
+    '0000000000000',
+    '100000000000',
+    '999999999999',
+    '9999999999999999999',
+    '0123456789012',
+    '123456789012',
+    '4111111111111111',
+    '4111111111111112',
+    '41111111111111110',
+  ];
   const set = new StolenCards([...odd, ...near.filter((_, i) => i % 2 === 0)]);
   const wrong: string[] = [];
   for (const card of [...odd, ...near, '1234567890', '0', '4111111111111111 ']) {

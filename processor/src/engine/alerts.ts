@@ -5,88 +5,10 @@
  * and one place that persists them; its window is closed, so it goes out in the next drain.
  * Within a window alerts go out in event-time order, ties by payment id.
  */
-import { insertUnique, removeSorted } from './sorted.js';
-import { floorTo, padTime } from './types.js';
-import { JsonBytes } from '../state/json-bytes.js';
 import { JsonWriter } from '../../../common/src/json-writer.js';
-
-/** A held payment as stored by the per-payment format (one key each, value without id and time). */
-export interface StoredHeld {
-  /** The payment's event_date_origin as received. */
-  origin: string;
-  card: string;
-  amount: number;
-  currency: string;
-  merchant: string;
-  late: boolean;
-}
-
-/** A payment waiting for its alert (also how a group of held payments is stored: an array of these). */
-export interface HeldPayment extends StoredHeld {
-  id: string;
-  /** Event time, ms. */
-  at: number;
-}
-
-export const WINDOW_KEY_PREFIX = 'win/';
-
-/**
- * The key of a group of held payments of one window: the key of its first payment. Payments are
- * written in groups, one per window per commit (the payments that arrived since the last commit),
- * and a window's groups are deleted when its alerts are drained. One key per payment, put when
- * held and deleted when fired, was two of the three store writes of every stolen payment, and
- * a window stored whole was rewritten at every commit (docs/benchmarks.md). Zero-padded times
- * keep a window's groups in key order.
- */
-export function heldKey(windowStart: number, p: { at: number; id: string }): string {
-  return `${WINDOW_KEY_PREFIX}${padTime(windowStart)}/${padTime(p.at)}/${p.id}`;
-}
-
-/**
- * heldKey's format, read back: window start, first event time, first payment id. Its value is a
- * group (an array of HeldPayment), or, as written before groups, one StoredHeld.
- */
-export const HELD_KEY = /^win\/(\d{13})\/(\d{13})\/(.+)$/;
-/** A window stored whole under `win/<windowStart>` (the first format): read as one group. */
-export const WHOLE_WINDOW_KEY = /^win\/(-?\d+)$/;
-
-// HeldPayment's JSON around its values, in the order its objects are built (JSON.stringify's).
-const H_ID = Buffer.from('{"id":', 'latin1');
-const H_AT = Buffer.from(',"at":', 'latin1');
-const H_ORIGIN = Buffer.from(',"origin":', 'latin1');
-const H_CARD = Buffer.from(',"card":', 'latin1');
-const H_AMOUNT = Buffer.from(',"amount":', 'latin1');
-const H_CURRENCY = Buffer.from(',"currency":', 'latin1');
-const H_MERCHANT = Buffer.from(',"merchant":', 'latin1');
-const H_LATE = Buffer.from(',"late":', 'latin1');
-const H_TRUE = Buffer.from('true}', 'latin1');
-const H_FALSE = Buffer.from('false}', 'latin1');
-
-/** JSON.stringify(group), written straight into `w` (held payments are a share of every commit). */
-export function writeHeldGroup(w: JsonWriter, group: readonly HeldPayment[]): void {
-  w.byte(0x5b);
-  for (let i = 0; i < group.length; i++) {
-    const p = group[i] as HeldPayment;
-    if (i > 0) w.byte(0x2c);
-    w.bytes(H_ID);
-    w.string(p.id);
-    w.bytes(H_AT);
-    w.number(p.at);
-    w.bytes(H_ORIGIN);
-    w.string(p.origin);
-    w.bytes(H_CARD);
-    w.string(p.card);
-    w.bytes(H_AMOUNT);
-    w.number(p.amount);
-    w.bytes(H_CURRENCY);
-    w.string(p.currency);
-    w.bytes(H_MERCHANT);
-    w.string(p.merchant);
-    w.bytes(H_LATE);
-    w.bytes(p.late ? H_TRUE : H_FALSE);
-  }
-  w.byte(0x5d);
-}
+import { heldKey, writeHeldGroup, type HeldPayment } from './codec.js';
+import { insertUnique, removeSorted } from './sorted.js';
+import { floorTo } from './time.js';
 
 /** Emission order within a window: event time, ties by payment id (so it never depends on arrival). */
 function before(a: HeldPayment, b: HeldPayment): boolean {
@@ -179,7 +101,7 @@ export class AlertWindows {
     return this.#windows.size;
   }
 
-  /** Takes back a stored group (`key` as stored: any of the three formats), in any order. */
+  /** Takes back a stored group (under its key as stored), in any order. */
   restoreGroup(key: string, payments: readonly HeldPayment[]): void {
     let w: Window | undefined;
     for (const p of payments) w = this.#insert(p);
@@ -216,10 +138,10 @@ export class AlertWindows {
    * only added to gets one new group; a window fired from is stored again as one group of what
    * is left (rare: a drain stopped by its limit inside a window); a window emptied loses its keys.
    */
-  takeDirty(): [string, JsonBytes | undefined][] {
-    const out = new Map<string, JsonBytes | undefined>();
+  takeDirty(): [string, Uint8Array | undefined][] {
+    const out = new Map<string, Uint8Array | undefined>();
     for (const key of this.#deadKeys) out.set(key, undefined);
-    // Every group written into one buffer, as JSON (an array of HeldPayment).
+    // Every group written into one buffer, as JSON (an array of HeldPayment); each value a view of its part.
     const w = new JsonWriter();
     for (const win of this.#dirty) {
       let group: HeldPayment[];
@@ -237,7 +159,7 @@ export class AlertWindows {
       const key = heldKey(win.start, group[0] as HeldPayment);
       const at = w.pos;
       writeHeldGroup(w, group);
-      out.set(key, new JsonBytes(w.since(at)));
+      out.set(key, w.since(at));
       win.storedKeys.push(key);
       win.fresh = [];
     }

@@ -1,14 +1,7 @@
 /** The pure event-time engine: one ShardEngine per shard; see shard-engine.ts for the runtime contract. */
-export { ShardEngine, META_KEY, PANE_KEY_PREFIX, WINDOW_KEY_PREFIX, type EngineMeta } from './shard-engine.js';
-export {
-  DEFAULT_ENGINE_CONFIG,
-  engineConfig,
-  EngineStateError,
-  type EngineConfig,
-  type Emission,
-  type IdleInput,
-  type PaymentInput,
-  type PaymentOutcome,
-  type StateChanges,
-} from './types.js';
-export { alertEventId, summaryEventId, ALERT_ID_NAMESPACE, SUMMARY_ID_NAMESPACE } from './ids.js';
+export { ShardEngine } from './shard-engine.js';
+export { DEFAULT_ENGINE_CONFIG, engineConfig, type EngineConfig } from './options.js';
+export { EngineStateError } from './errors.js';
+export type { Emission, IdleInput, PaymentInput, PaymentOutcome, StateChanges } from './types.js';
+export { alertEventId, summaryEventId, EventIds, ALERT_ID_NAMESPACE, SUMMARY_ID_NAMESPACE } from './ids.js';
+export { META_KEY, META_VERSION, hashKeyOf, inheritEntries, type EngineMeta } from './codec.js';

@@ -10,21 +10,7 @@
  * queued, deleted when drained. Zero-padded arrival times make key order the emission order, so a
  * restore continues exactly where the drain stopped.
  */
-import { padTime } from './types.js';
-import type { HeldPayment } from './alerts.js';
-
-export const PROMPT_KEY_PREFIX = 'prompt/';
-export const PROMPT_KEY = /^prompt\/(\d{13})\/(.+)$/;
-
-/** A payment to alert at once: as held in a window, plus when Kinesis received it. */
-export interface PromptPayment extends HeldPayment {
-  /** The record's ApproximateArrivalTimestamp, epoch ms. */
-  arrivalMs: number;
-}
-
-export function promptKey(p: Pick<PromptPayment, 'arrivalMs' | 'id'>): string {
-  return `${PROMPT_KEY_PREFIX}${padTime(p.arrivalMs)}/${p.id}`;
-}
+import { promptKey, type PromptPayment } from './codec.js';
 
 function before(a: PromptPayment, b: PromptPayment): boolean {
   return a.arrivalMs < b.arrivalMs || (a.arrivalMs === b.arrivalMs && a.id < b.id);

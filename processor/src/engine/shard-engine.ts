@@ -14,42 +14,28 @@
  * chunk is exactly what has been sent, and a restart neither repeats nor skips a record.
  */
 import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
-import { AlertWindows, WINDOW_KEY_PREFIX, type HeldPayment } from './alerts.js';
-import { alertEventId, summaryEventId } from './ids.js';
-import { PANE_KEY_PREFIX, PaneStore, type StoredPane } from './panes.js';
-import { PromptAlerts, PROMPT_KEY_PREFIX, type PromptPayment } from './prompt.js';
+import { AlertWindows } from './alerts.js';
+import { META_KEY, META_VERSION, stateReader, type EngineMeta, type HeldPayment, type PromptPayment } from './codec.js';
+import { EventIds } from './ids.js';
+import { engineConfig, type EngineConfig } from './options.js';
+import { PaneStore } from './pane-store.js';
+import { PromptAlerts } from './prompt.js';
 import { upperBound } from './sorted.js';
-import { stateReader } from './state.js';
-import {
-  engineConfig,
-  floorTo,
-  iso,
-  type EngineConfig,
-  type Emission,
-  type IdleInput,
-  type PaymentInput,
-  type PaymentOutcome,
-  type StateChanges,
-} from './types.js';
-import { Watermark, type WatermarkState } from './watermark.js';
-
-export const META_KEY = 'meta';
-
-/** The `meta` entry: stream time and how far summaries have been emitted. */
-export interface EngineMeta extends WatermarkState {
-  version: 1;
-  /** Window/pane geometry the stored keys were written with; restoring under another is refused. */
-  geometry: { alertWindowMs: number; summaryEveryMs: number; summaryRangeMs: number };
-  /** Last boundary T whose summaries have all been emitted (null: none yet). */
-  summariesDoneThrough: number | null;
-  /** Boundary being emitted and the last card emitted for it, when a drain stopped mid-boundary. */
-  summaryCursor: { boundary: number; afterCard: string } | null;
-}
+import { Summarizer } from './summaries.js';
+import { floorTo, iso } from './time.js';
+import type { Emission, IdleInput, PaymentInput, PaymentOutcome, StateChanges } from './types.js';
+import { Watermark } from './watermark.js';
 
 /** The eight possible outcomes, made once: one per stolen payment was a measurable share of its garbage. */
 const both = (status: PaymentOutcome['status']): readonly [PaymentOutcome, PaymentOutcome] =>
   [Object.freeze({ status, summarized: false }), Object.freeze({ status, summarized: true })] as const;
-const OUTCOMES = { not_stolen: both('not_stolen'), held: both('held'), late: both('late'), duplicate: both('duplicate'), clock_ahead: both('clock_ahead') };
+const OUTCOMES = {
+  not_stolen: both('not_stolen'),
+  held: both('held'),
+  late: both('late'),
+  duplicate: both('duplicate'),
+  clock_ahead: both('clock_ahead'),
+};
 const outcome = (status: PaymentOutcome['status'], summarized: boolean): PaymentOutcome => OUTCOMES[status][summarized ? 1 : 0];
 
 export class ShardEngine {
@@ -57,7 +43,9 @@ export class ShardEngine {
   #watermark: Watermark;
   readonly #alerts: AlertWindows;
   readonly #panes: PaneStore;
+  readonly #summarizer: Summarizer;
   readonly #prompt = new PromptAlerts();
+  readonly #ids = new EventIds();
   #doneThrough: number | null = null;
   #cursor: EngineMeta['summaryCursor'] = null;
   #metaDirty = false;
@@ -72,7 +60,8 @@ export class ShardEngine {
     const c = this.config;
     this.#watermark = new Watermark(c, meta);
     this.#alerts = new AlertWindows(c.alertWindowMs);
-    this.#panes = new PaneStore(c.summaryEveryMs, c.summaryRangeMs, c.maxSummaryIds);
+    this.#panes = new PaneStore(c.summaryEveryMs, c.summaryRangeMs);
+    this.#summarizer = new Summarizer(c.summaryEveryMs, c.summaryRangeMs, c.maxSummaryIds);
     if (meta) {
       this.#doneThrough = meta.summariesDoneThrough;
       this.#cursor = meta.summaryCursor;
@@ -175,7 +164,17 @@ export class ShardEngine {
    */
   onClockAheadPayment(event: PaymentInput, eventTimeMs: number, arrivalMs: number): PaymentOutcome {
     const { card_number: card, amount, currency, merchant_id: merchant } = event.data;
-    const added = this.#prompt.add({ id: event.event_id, at: eventTimeMs, origin: event.event_date_origin, card, amount, currency, merchant, late: false, arrivalMs });
+    const added = this.#prompt.add({
+      id: event.event_id,
+      at: eventTimeMs,
+      origin: event.event_date_origin,
+      card,
+      amount,
+      currency,
+      merchant,
+      late: false,
+      arrivalMs,
+    });
     return outcome(added ? 'clock_ahead' : 'duplicate', false);
   }
 
@@ -210,7 +209,7 @@ export class ShardEngine {
     if (limit <= 0) return out;
     const createdAt = iso(nowMs);
     // Payments with an untrusted clock first: they were due when they arrived.
-    for (let p: PromptPayment | undefined; out.length < limit && (p = this.#prompt.shift()) !== undefined; ) out.push(this.#alertOf(p, createdAt));
+    for (let p: PromptPayment | undefined; out.length < limit && (p = this.#prompt.shift()) !== undefined;) out.push(this.#alertOf(p, createdAt));
     const wm = this.#watermark.ms;
     if (wm === null) return out;
     while (out.length < limit) {
@@ -268,7 +267,12 @@ export class ShardEngine {
 
   /** Sizes for gauges. */
   stats(): { pendingAlertWindows: number; promptAlerts: number; panes: number; cards: number } {
-    return { pendingAlertWindows: this.#alerts.windowCount, promptAlerts: this.#prompt.size, panes: this.#panes.paneCount, cards: this.#panes.cardCount };
+    return {
+      pendingAlertWindows: this.#alerts.windowCount,
+      promptAlerts: this.#prompt.size,
+      panes: this.#panes.paneCount,
+      cards: this.#panes.cardCount,
+    };
   }
 
   #takeStolen(event: PaymentInput, at: number): PaymentOutcome {
@@ -321,7 +325,7 @@ export class ShardEngine {
     }
     const alert: AlertEvent = {
       event_type: 'PAYMENT_ALERT',
-      event_id: alertEventId(p.id),
+      event_id: this.#ids.alert(p.id),
       event_date_origin: createdAt,
       data: {
         payment_event_id: p.id,
@@ -351,7 +355,7 @@ export class ShardEngine {
     this.#hintCards = cards;
     this.#hintNext = i + 1;
     const card = cards[i];
-    const data = card === undefined ? undefined : this.#panes.summarize(card, boundary);
+    const data = card === undefined ? undefined : this.#summarizer.summarize(card, this.#panes.newestOf(card), boundary);
     if (card === undefined || data === undefined || i === cards.length - 1) this.#completeBoundary(boundary);
     else {
       // In place when it is this boundary's (one object per boundary, not per summary; #meta copies it).
@@ -362,7 +366,7 @@ export class ShardEngine {
     if (card === undefined || data === undefined) return undefined;
     return {
       event_type: 'PAYMENT_ALERT_SUMMARY',
-      event_id: summaryEventId(card, data.window_end),
+      event_id: this.#ids.summary(card, data.window_end),
       event_date_origin: createdAt,
       data,
     };
@@ -383,7 +387,7 @@ export class ShardEngine {
   #meta(): EngineMeta {
     const { alertWindowMs, summaryEveryMs, summaryRangeMs } = this.config;
     return {
-      version: 1,
+      version: META_VERSION,
       geometry: { alertWindowMs, summaryEveryMs, summaryRangeMs },
       ...this.#watermark.toJSON(),
       summariesDoneThrough: this.#doneThrough,
@@ -391,6 +395,3 @@ export class ShardEngine {
     };
   }
 }
-
-export type { StoredPane };
-export { PANE_KEY_PREFIX, PROMPT_KEY_PREFIX, WINDOW_KEY_PREFIX };

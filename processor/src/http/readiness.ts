@@ -41,7 +41,13 @@ export interface Readiness {
 
 function shardReadiness(shard: ShardStatus, nowMs: number, maxLagMs: number): ShardReadiness {
   const watermarkLagMs = shard.watermarkMs === null ? null : nowMs - shard.watermarkMs;
-  const base = { shardId: shard.shardId, state: shard.state, watermarkLagMs, millisBehindLatest: shard.millisBehindLatest, idle: shard.idle };
+  const base = {
+    shardId: shard.shardId,
+    state: shard.state,
+    watermarkLagMs,
+    millisBehindLatest: shard.millisBehindLatest,
+    idle: shard.idle,
+  };
   if (shard.state !== 'RUNNING') return { ...base, ready: false, reason: `state is ${shard.state}, not RUNNING` };
   if (shard.progress.stuck) return { ...base, ready: false, reason: `stuck: ${shard.progress.stuck}` };
   if (watermarkLagMs !== null && watermarkLagMs <= maxLagMs) return { ...base, ready: true };
@@ -50,7 +56,12 @@ function shardReadiness(shard: ShardStatus, nowMs: number, maxLagMs: number): Sh
   const fresh = shard.behindLatestMs !== null && shard.behindLatestMs <= maxLagMs;
   if (fresh && (shard.idle || shard.millisBehindLatest === 0)) return { ...base, ready: true };
   const lag = watermarkLagMs === null ? 'no watermark yet' : `watermark ${(watermarkLagMs / 1000).toFixed(1)} s behind now (max ${maxLagMs / 1000} s)`;
-  if (!fresh && shard.behindLatestMs !== null) return { ...base, ready: false, reason: `${lag}, and up to ${(shard.behindLatestMs / 1000).toFixed(1)} s behind the shard's tip (no read for that long)` };
+  if (!fresh && shard.behindLatestMs !== null)
+    return {
+      ...base,
+      ready: false,
+      reason: `${lag}, and up to ${(shard.behindLatestMs / 1000).toFixed(1)} s behind the shard's tip (no read for that long)`,
+    };
   return { ...base, ready: false, reason: `${lag}, ${shard.millisBehindLatest} ms behind the shard's tip and not idle` };
 }
 

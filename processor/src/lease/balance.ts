@@ -19,6 +19,7 @@
  * A state where no worker wants to take or steal has every count in [floor, target], so counts
  * differ by at most one.
  */
+import { parentsDone } from '../../../common/src/shard-lineage.js';
 import { isFinished, type Lease } from './types.js';
 
 export interface BalanceInput {
@@ -104,13 +105,14 @@ function shuffle<T>(items: T[], random: () => number): T[] {
 }
 
 /**
- * The default readability rule: every parent named by the lease is finished, or has no lease
- * (trimmed from the stream long ago). Parents' leases are created before their children's
- * (LeaseManager.syncShards), so a missing parent lease never means "not created yet".
+ * The parent rule (common/src/shard-lineage.ts) read from the lease table: a parent whose lease is
+ * at SHARD_END is finished, one without a lease is gone (trimmed long ago, or its finished lease
+ * deleted). Parents' leases are created before their children's (LeaseManager.syncShards), so a
+ * missing parent lease never means "not created yet".
  */
 export function parentsFinished(lease: Lease, byKey: ReadonlyMap<string, Lease>): boolean {
-  return lease.parentShardIds.every((p) => {
+  return parentsDone(lease.parentShardIds, (p) => {
     const parent = byKey.get(p);
-    return parent === undefined || isFinished(parent);
+    return parent === undefined ? 'gone' : isFinished(parent) ? 'finished' : 'unfinished';
   });
 }

@@ -42,11 +42,7 @@ export function isRetriableDynamoError(error: unknown): boolean {
   if (isConditionalFailure(error)) return false;
   const e = error as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } } | null;
   const status = e?.$metadata?.httpStatusCode;
-  return (
-    RETRIABLE_NAMES.has(awsErrorName(error)) ||
-    NETWORK_CODES.has(e?.code ?? '') ||
-    (status !== undefined && status >= 500)
-  );
+  return RETRIABLE_NAMES.has(awsErrorName(error)) || NETWORK_CODES.has(e?.code ?? '') || (status !== undefined && status >= 500);
 }
 
 export interface RetryPolicy {

@@ -30,82 +30,15 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Shard } from '@aws-sdk/client-kinesis';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Logger } from 'pino';
 import { sleep } from '../../../common/src/retry.js';
-import { DEFAULT_RETRY, type RetryPolicy } from './dynamo.js';
+import { DEFAULT_RETRY } from './dynamo.js';
 import { LeaseTable } from './table.js';
 import { parentsFinished, planRebalance } from './balance.js';
 import { LeaseLostError } from './errors.js';
-import {
-  SHARD_END,
-  TRIM_HORIZON,
-  type CheckpointInput,
-  type InitialPosition,
-  type Lease,
-  type LeaseCounters,
-  type LeaseEvents,
-  type LostReason,
-} from './types.js';
-
-export const DEFAULT_FAILOVER_TIME_MS = 10_000;
-export const DEFAULT_FINISHED_RETENTION_MS = 65 * 60_000;
-
-export interface LeaseManagerOptions {
-  dynamo: DynamoDBClient;
-  /** The lease table's name (one table per application and stream). */
-  table: string;
-  /** Unique per process (e.g. host + pid + random); two processes with one id would share leases. */
-  workerId: string;
-  /** How long a lease's counter must stand still before others may take it. Default 10 000 ms. */
-  failoverTimeMs?: number;
-  /** Default failoverTimeMs / 3: two renewals may fail before a lease stops being safe. */
-  renewIntervalMs?: number;
-  /** isSafe turns false this long before others may take the lease. Default failoverTimeMs / 5. */
-  safetyMarginMs?: number;
-  /** Checkpoint of a new lease for a shard without parents. Default TRIM_HORIZON; children always start at TRIM_HORIZON. */
-  initialPosition?: InitialPosition;
-  /**
-   * A finished lease (SHARD_END) is deleted once every child has a checkpoint written this long
-   * after the parent's end (see cleanupFinished). Default 65 minutes: a child's rebuild replays
-   * from its checkpoint − 60 min − 5 min, and until then it may need its parents' state.
-   */
-  finishedRetentionMs?: number;
-  /**
-   * Local clock, ms; only differences of it are used. Give it a monotonic clock (performance.now):
-   * a wall-clock step would otherwise stretch or shrink every duration the safety argument
-   * rests on (a step back keeps an unrenewed lease "safe" too long, a step forward makes live
-   * workers' leases look expired).
-   */
-  now: () => number;
-  random?: () => number;
-  /** DynamoDB retries for throttling and network errors (attempts, backoff). */
-  retry?: Partial<RetryPolicy>;
-  log: Logger;
-}
-
-export interface ResolvedLeaseOptions {
-  readonly failoverTimeMs: number;
-  readonly renewIntervalMs: number;
-  readonly safetyMarginMs: number;
-  readonly initialPosition: InitialPosition;
-}
-
-/** Defaults filled in and cross-field rules checked once, at construction. */
-export function resolveLeaseOptions(o: Pick<LeaseManagerOptions, 'failoverTimeMs' | 'renewIntervalMs' | 'safetyMarginMs' | 'initialPosition'>): ResolvedLeaseOptions {
-  const failoverTimeMs = o.failoverTimeMs ?? DEFAULT_FAILOVER_TIME_MS;
-  const renewIntervalMs = o.renewIntervalMs ?? Math.floor(failoverTimeMs / 3);
-  const safetyMarginMs = o.safetyMarginMs ?? Math.floor(failoverTimeMs / 5);
-  const problems: string[] = [];
-  if (!(failoverTimeMs > 0)) problems.push(`failoverTimeMs must be > 0 (got ${failoverTimeMs})`);
-  if (!(safetyMarginMs > 0 && safetyMarginMs < failoverTimeMs)) problems.push(`safetyMarginMs must be in (0, failoverTimeMs) (got ${safetyMarginMs})`);
-  // Renewing less often than the safe window would let a healthy lease turn unsafe between renewals.
-  if (!(renewIntervalMs > 0 && renewIntervalMs < failoverTimeMs - safetyMarginMs)) {
-    problems.push(`renewIntervalMs must be in (0, failoverTimeMs - safetyMarginMs) (got ${renewIntervalMs})`);
-  }
-  if (problems.length > 0) throw new RangeError(`lease manager: ${problems.join('; ')}`);
-  return Object.freeze({ failoverTimeMs, renewIntervalMs, safetyMarginMs, initialPosition: o.initialPosition ?? TRIM_HORIZON });
-}
+import { DEFAULT_FINISHED_RETENTION_MS, resolveLeaseOptions, type LeaseManagerOptions, type ResolvedLeaseOptions } from './options.js';
+import { cleanupFinished, syncShards } from './sync.js';
+import { SHARD_END, type CheckpointInput, type Lease, type LeaseCounters, type LeaseEvents, type LostReason, type Readable } from './types.js';
 
 interface Held {
   counter: number;
@@ -123,8 +56,6 @@ interface Seen {
   /** Local time of the first scan that returned this counter and owner. */
   changedAt: number;
 }
-
-export type Readable = (lease: Lease, table: ReadonlyMap<string, Lease>) => boolean;
 
 export class LeaseManager extends EventEmitter<LeaseEvents> {
   readonly workerId: string;
@@ -160,72 +91,18 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
   /**
    * Creates a free lease for every listed shard that has none (parents before children, so a child
    * lease never exists while its parent's lease is still missing), and records the children of
-   * closed shards. Returns the shard ids whose lease this call created.
+   * closed shards. Returns the shard ids whose lease this call created. See sync.ts.
    */
-  async syncShards(shards: readonly Shard[]): Promise<string[]> {
-    const existing = new Map((await this.#table.scan()).map((l) => [l.leaseKey, l]));
-    const childrenOf = new Map<string, string[]>();
-    for (const shard of shards) for (const p of parentIds(shard)) childrenOf.set(p, [...(childrenOf.get(p) ?? []), shard.ShardId!]);
-    const created: string[] = [];
-    for (const shard of parentsFirst(shards)) {
-      const id = shard.ShardId!;
-      if (existing.has(id)) continue;
-      // A closed shard with a leased descendant was finished, and its lease deleted by
-      // cleanupFinished (as KCL does): recreating it would read it again from its beginning.
-      if (shard.SequenceNumberRange?.EndingSequenceNumber && leasedDescendant(id, childrenOf, existing)) continue;
-      const parents = parentIds(shard);
-      const checkpoint = parents.length > 0 ? TRIM_HORIZON : this.options.initialPosition;
-      if ((await this.#table.create(id, checkpoint, parents)) === 'ok') created.push(id);
-    }
-    const children = new Map<string, string[]>();
-    for (const shard of shards) {
-      for (const p of parentIds(shard)) children.set(p, [...(children.get(p) ?? []), shard.ShardId!]);
-    }
-    for (const shard of shards) {
-      const kids = children.get(shard.ShardId!);
-      if (!shard.SequenceNumberRange?.EndingSequenceNumber || !kids) continue;
-      await this.#recordChildren(shard.ShardId!, kids, existing.get(shard.ShardId!));
-    }
-    if (created.length > 0) this.#log.info({ created }, 'leases created');
-    return created;
-  }
-
-  async #recordChildren(shardId: string, kids: string[], seen: Lease | undefined): Promise<void> {
-    let lease = seen;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      lease ??= await this.#table.get(shardId);
-      if (!lease || kids.every((k) => lease!.childShardIds.includes(k))) return;
-      // A conflict only means the counter moved (a renewal); read again and retry.
-      if ((await this.#table.addChildren(shardId, lease.leaseCounter, kids)) === 'ok') return;
-      lease = undefined;
-    }
-    this.#log.warn({ shardId, children: kids }, 'could not record child shards (lease too busy); next sync retries');
+  syncShards(shards: readonly Shard[]): Promise<string[]> {
+    return syncShards(this.#table, shards, this.options.initialPosition, this.#log);
   }
 
   /**
-   * Deletes finished leases that nothing needs any more, as KCL's lease cleanup does: a lease at
-   * SHARD_END whose every child has a lease checkpointed (a sequence number, or SHARD_END) at
-   * least `finishedRetentionMs` after the parent's own checkpoint. Before that a child's rebuild
-   * may still replay into the parent's records and read its lease. Every rebalance scanned these
-   * rows for as long as the table lived. Conditional on the counter: any worker may run it.
-   * Returns the shard ids deleted.
+   * Deletes finished leases whose every child has checkpointed `finishedRetentionMs` past the
+   * parent's end (see sync.ts). Returns the shard ids deleted.
    */
-  async cleanupFinished(): Promise<string[]> {
-    const leases = await this.#table.scan();
-    const byKey = new Map(leases.map((l) => [l.leaseKey, l]));
-    const retention = this.#finishedRetentionMs;
-    const deleted: string[] = [];
-    for (const parent of leases) {
-      if (parent.checkpoint !== SHARD_END || parent.childShardIds.length === 0 || parent.checkpointAtMs === undefined) continue;
-      const childrenDone = parent.childShardIds.every((id) => {
-        const child = byKey.get(id);
-        return child !== undefined && (child.checkpoint === SHARD_END || /^\d+$/.test(child.checkpoint)) && (child.checkpointAtMs ?? -Infinity) >= parent.checkpointAtMs! + retention;
-      });
-      if (!childrenDone) continue;
-      if ((await this.#table.delete(parent.leaseKey, parent.leaseCounter)) === 'ok') deleted.push(parent.leaseKey);
-    }
-    if (deleted.length > 0) this.#log.info({ deleted }, 'finished leases deleted: their children have taken over');
-    return deleted;
+  cleanupFinished(): Promise<string[]> {
+    return cleanupFinished(this.#table, this.#finishedRetentionMs, this.#log);
   }
 
   /**
@@ -343,7 +220,13 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
         leaseCounter: observed.leaseCounter + 1,
         ownerSwitchesSinceCheckpoint: observed.ownerSwitchesSinceCheckpoint + (observed.leaseOwner === this.workerId ? 0 : 1),
       };
-      this.#held.set(id, { counter: lease.leaseCounter, acquiredCounter: lease.leaseCounter, renewedAt: startedAt, releasing: false, lease });
+      this.#held.set(id, {
+        counter: lease.leaseCounter,
+        acquiredCounter: lease.leaseCounter,
+        renewedAt: startedAt,
+        releasing: false,
+        lease,
+      });
       if (how === 'steal') {
         this.#counters.steals += 1;
         this.#log.info({ shardId: id, from: observed.leaseOwner }, 'lease stolen to even the spread');
@@ -377,7 +260,12 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
       }
       const startedAt = this.#now();
       const { sequenceNumber, watermarkMs, checkpointAtMs, stateId } = input;
-      const result = await this.#table.checkpoint(shardId, this.workerId, h.counter, { sequenceNumber, watermarkMs, checkpointAtMs, ...(stateId ? { stateId } : {}) });
+      const result = await this.#table.checkpoint(shardId, this.workerId, h.counter, {
+        sequenceNumber,
+        watermarkMs,
+        checkpointAtMs,
+        ...(stateId ? { stateId } : {}),
+      });
       if (result === 'conflict') {
         this.#drop(shardId, 'checkpoint-conflict');
         throw new LeaseLostError(shardId, 'checkpoint refused: another worker holds the lease now');
@@ -430,7 +318,10 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
 
   /** Shard ids held now (being released excluded), sorted. */
   held(): string[] {
-    return [...this.#held].filter(([, h]) => !h.releasing).map(([id]) => id).sort();
+    return [...this.#held]
+      .filter(([, h]) => !h.releasing)
+      .map(([id]) => id)
+      .sort();
   }
 
   /** The lease as this worker holds it (checkpoint as of the take or its own last checkpoint). */
@@ -519,34 +410,4 @@ export class LeaseManager extends EventEmitter<LeaseEvents> {
     tail.then(forget, forget);
     return run;
   }
-}
-
-/** Whether a child, a grandchild, … of `id` has a lease. */
-function leasedDescendant(id: string, childrenOf: ReadonlyMap<string, string[]>, leased: ReadonlyMap<string, unknown>, seen = new Set<string>()): boolean {
-  for (const child of childrenOf.get(id) ?? []) {
-    if (seen.has(child)) continue;
-    seen.add(child);
-    if (leased.has(child) || leasedDescendant(child, childrenOf, leased, seen)) return true;
-  }
-  return false;
-}
-
-function parentIds(shard: Shard): string[] {
-  return [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => p !== undefined);
-}
-
-/** Shards ordered so that every listed parent comes before its children. */
-export function parentsFirst(shards: readonly Shard[]): Shard[] {
-  const byId = new Map(shards.map((s) => [s.ShardId!, s]));
-  const depth = new Map<string, number>();
-  const depthOf = (id: string, guard: number): number => {
-    const known = depth.get(id);
-    if (known !== undefined) return known;
-    const shard = byId.get(id);
-    if (!shard || guard > shards.length) return 0;
-    const d = 1 + Math.max(0, ...parentIds(shard).filter((p) => byId.has(p)).map((p) => depthOf(p, guard + 1)));
-    depth.set(id, d);
-    return d;
-  };
-  return [...shards].sort((a, b) => depthOf(a.ShardId!, 0) - depthOf(b.ShardId!, 0));
 }

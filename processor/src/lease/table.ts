@@ -87,10 +87,7 @@ export class LeaseTable {
     for (;;) {
       let status: string | undefined;
       try {
-        const { Table } = await withRetry(
-          () => this.#client.send(new DescribeTableCommand({ TableName: this.name })),
-          this.#retry,
-        );
+        const { Table } = await withRetry(() => this.#client.send(new DescribeTableCommand({ TableName: this.name })), this.#retry);
         const hash = Table?.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
         if (hash !== ATTR.key || Table?.KeySchema?.length !== 1) {
           throw new Error(`table ${this.name} exists with another key schema (hash key ${hash}); it is not a lease table`);
@@ -130,10 +127,7 @@ export class LeaseTable {
     let start: Item | undefined;
     do {
       const page = await withRetry(
-        () =>
-          this.#client.send(
-            new ScanCommand({ TableName: this.name, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) }),
-          ),
+        () => this.#client.send(new ScanCommand({ TableName: this.name, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) })),
         this.#retry,
       );
       for (const item of page.Items ?? []) leases.push(decodeLease(item));
@@ -177,9 +171,7 @@ export class LeaseTable {
       {
         UpdateExpression: 'SET #owner = :me, #counter = :next, #switches = if_not_exists(#switches, :zero) + :switched',
         ConditionExpression:
-          observed.leaseOwner === undefined
-            ? '#counter = :counter AND attribute_not_exists(#owner)'
-            : '#counter = :counter AND #owner = :prev',
+          observed.leaseOwner === undefined ? '#counter = :counter AND attribute_not_exists(#owner)' : '#counter = :counter AND #owner = :prev',
         ExpressionAttributeNames: { '#owner': ATTR.owner, '#counter': ATTR.counter, '#switches': ATTR.ownerSwitches },
         ExpressionAttributeValues: {
           ':me': s(me),
@@ -263,16 +255,19 @@ export class LeaseTable {
    * Conditional on the counter and on SHARD_END, so a lease that changed since is left alone.
    */
   delete(shardId: string, counter: number): Promise<WriteResult> {
-    return this.#conditional(shardId, (l) => l === undefined, () =>
-      this.#client.send(
-        new DeleteItemCommand({
-          TableName: this.name,
-          Key: { [ATTR.key]: s(shardId) },
-          ConditionExpression: '#counter = :counter AND #checkpoint = :end',
-          ExpressionAttributeNames: { '#counter': ATTR.counter, '#checkpoint': ATTR.checkpoint },
-          ExpressionAttributeValues: { ':counter': n(counter), ':end': s('SHARD_END') },
-        }),
-      ),
+    return this.#conditional(
+      shardId,
+      (l) => l === undefined,
+      () =>
+        this.#client.send(
+          new DeleteItemCommand({
+            TableName: this.name,
+            Key: { [ATTR.key]: s(shardId) },
+            ConditionExpression: '#counter = :counter AND #checkpoint = :end',
+            ExpressionAttributeNames: { '#counter': ATTR.counter, '#checkpoint': ATTR.checkpoint },
+            ExpressionAttributeValues: { ':counter': n(counter), ':end': s('SHARD_END') },
+          }),
+        ),
     );
   }
 
@@ -293,11 +288,7 @@ export class LeaseTable {
     );
   }
 
-  #update(
-    shardId: string,
-    input: Omit<UpdateItemCommandInput, 'TableName' | 'Key'>,
-    landed: (lease: Lease | undefined) => boolean,
-  ): Promise<WriteResult> {
+  #update(shardId: string, input: Omit<UpdateItemCommandInput, 'TableName' | 'Key'>, landed: (lease: Lease | undefined) => boolean): Promise<WriteResult> {
     return this.#conditional(shardId, landed, () =>
       this.#client.send(new UpdateItemCommand({ TableName: this.name, Key: { [ATTR.key]: s(shardId) }, ...input })),
     );

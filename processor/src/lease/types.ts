@@ -48,7 +48,7 @@ export interface Lease {
   /**
    * The local state the checkpoint was taken from (ShardCheckpoint.stateId of the worker that
    * wrote it). A worker whose own state has this id and is at or past the checkpoint continues
-   * it exactly, so it need not rebuild (see ShardTask's restore).
+   * it exactly, so it need not rebuild (see source/restore.ts).
    */
   readonly checkpointStateId: string | undefined;
 }
@@ -56,6 +56,12 @@ export interface Lease {
 export function isFinished(lease: Lease): boolean {
   return lease.checkpoint === SHARD_END;
 }
+
+/**
+ * A caller's own condition for taking a lease, on top of the parent rule (`rebalance(readable)`):
+ * given the lease and the whole table as the scan saw it.
+ */
+export type Readable = (lease: Lease, table: ReadonlyMap<string, Lease>) => boolean;
 
 /** What `checkpoint()` writes. */
 export interface CheckpointInput {

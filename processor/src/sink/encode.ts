@@ -8,7 +8,7 @@
  * result is byte for byte JSON.stringify's (processor/test/sink/encode.test.ts checks exactly that).
  */
 import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
-import type { OutputEvent } from './kinesis-sink.js';
+import type { OutputEvent } from './output.js';
 import { JsonWriter } from '../../../common/src/json-writer.js';
 
 const QUOTE = 0x22;

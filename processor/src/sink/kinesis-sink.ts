@@ -13,16 +13,8 @@
  * PutRecords call fails in part and is retried (see common/src/producer.ts).
  */
 import type { KinesisProducer, ProducerRecord } from '../../../common/src/producer.js';
-import type { AlertEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
 import { encodeOutputs } from './encode.js';
-
-export type OutputEvent = AlertEvent | SummaryEvent | RejectedEvent;
-
-/** A record to write again as it is, under another partition key. */
-export interface RepublishedRecord {
-  data: Uint8Array;
-  partitionKey: string;
-}
+import type { OutputEvent, RepublishedRecord } from './output.js';
 
 /** Makes the producer of one lane: output of shard `lane`, written to `stream`. */
 export type ProducerFactory = (lane: string, stream: string) => KinesisProducer;

@@ -9,8 +9,8 @@
  */
 import type { _Record } from '@aws-sdk/client-kinesis';
 import { v5 as uuidv5 } from 'uuid';
-import { decodeRecord, MAX_RAW_CHARS, type PaymentEvent, type PaymentRejectReason, type RejectedEvent } from '../../../common/src/events.js';
-import { scanPayment } from '../../../common/src/payment-fast-path.js';
+import { decodeRecordTraced, MAX_RAW_CHARS, type PaymentEvent, type PaymentRejectReason, type RejectedEvent } from '../../../common/src/events.js';
+import { PaymentScan } from '../../../common/src/payment-fast-path.js';
 import type { StolenCards } from './stolen-cards.js';
 
 type ProcessorRejectReason = PaymentRejectReason;
@@ -34,7 +34,13 @@ export type Classified =
    * is wrong, so its time must not move stream time. `event` is set only when its card is stolen
    * (it is then alerted at once); `reject` when it is also beyond MAX_FUTURE_MS.
    */
-  | { kind: 'clock_ahead'; event: PaymentEvent | undefined; eventTimeMs: number; arrivalMs: number; reject?: { reason: ProcessorRejectReason; detail: string } }
+  | {
+      kind: 'clock_ahead';
+      event: PaymentEvent | undefined;
+      eventTimeMs: number;
+      arrivalMs: number;
+      reject?: { reason: ProcessorRejectReason; detail: string };
+    }
   /**
    * A valid payment whose partition key is not its card number: its card's other payments may be
    * on other shards, so this shard must not count it. It is re-published keyed by its card and
@@ -94,6 +100,24 @@ function notStolen(eventTimeMs: number): Classified {
   return NOT_STOLEN;
 }
 
+/**
+ * What decided each record classified in this process, by path (payments_decode_path_total reads
+ * it at each scrape; docs/metrics.md):
+ * - `scanner`: a payment in the producers' canonical form, read by the hand scanner
+ *   (common/src/payment-fast-path.ts);
+ * - `compiled`: decodeRecord accepted it through the checks compiled from the zod schemas;
+ * - `zod`: those checks said no, and zod gave the verdict (a reject, with its detail);
+ * - `parse`: not UTF-8, not JSON, a repeated key or nested too deep: no schema was asked;
+ * - `skipped`: not decoded at all: over the size limit, or one of our own output events known by
+ *   its first bytes.
+ */
+export const DECODE_PATHS = ['scanner', 'compiled', 'zod', 'parse', 'skipped'] as const;
+export type DecodePath = (typeof DECODE_PATHS)[number];
+export const decodePathCounts: Record<DecodePath, number> = { scanner: 0, compiled: 0, zod: 0, parse: 0, skipped: 0 };
+
+/** The scanner's reader, reused by every call (its results are read before the next one). */
+const scan = new PaymentScan();
+
 export interface ClassifyOptions {
   maxRecordBytes: number;
   /** The wall clock; the arrival time of a record that has none (never, from Kinesis). */
@@ -120,7 +144,10 @@ const EMPTY = new Uint8Array();
 function clockAhead(event: PaymentEvent | undefined, eventTimeMs: number, arrivalMs: number): Classified {
   const c: Classified = { kind: 'clock_ahead', event, eventTimeMs, arrivalMs };
   if (eventTimeMs > arrivalMs + MAX_FUTURE_MS) {
-    c.reject = { reason: 'future_event_time', detail: `event time ${new Date(eventTimeMs).toISOString()} is more than 24 h ahead of the record's arrival in Kinesis (${new Date(arrivalMs).toISOString()})` };
+    c.reject = {
+      reason: 'future_event_time',
+      detail: `event time ${new Date(eventTimeMs).toISOString()} is more than 24 h ahead of the record's arrival in Kinesis (${new Date(arrivalMs).toISOString()})`,
+    };
   }
   return c;
 }
@@ -134,25 +161,28 @@ function clockAhead(event: PaymentEvent | undefined, eventTimeMs: number, arriva
  */
 export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arrivalMs = options.nowMs, key?: string): Classified {
   if (data.byteLength > options.maxRecordBytes) {
+    decodePathCounts.skipped++;
     return { kind: 'reject', reason: 'oversized', detail: `${data.byteLength} bytes; the limit is ${options.maxRecordBytes}` };
   }
   const latest = arrivalMs + (options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS);
   const stolen = options.stolen;
-  if (stolen) {
-    // First, as most records are canonical payments (an output record fails its first words).
-    const scan = scanPayment(data);
-    if (scan) {
-      const eventTimeMs = scan.eventTimeMs;
-      const isStolen = scan.cardMayBeIn(stolen) && scan.cardIsIn(stolen);
-      if (eventTimeMs > latest) return clockAhead(isStolen ? scan.event() : undefined, eventTimeMs, arrivalMs);
-      if (key !== undefined && !scan.cardIs(key)) return { kind: 'misrouted', card: scan.card() };
-      if (!isStolen) return notStolen(eventTimeMs);
-      return { kind: 'payment', event: scan.event(), eventTimeMs };
-    }
+  // First, as most records are canonical payments (an output record fails its first words).
+  if (scan.read(data)) {
+    decodePathCounts.scanner++;
+    const eventTimeMs = scan.eventTimeMs;
+    const isStolen = !stolen || (scan.cardMayBeIn(stolen) && scan.cardIsIn(stolen));
+    if (eventTimeMs > latest) return clockAhead(isStolen ? scan.event() : undefined, eventTimeMs, arrivalMs);
+    if (key !== undefined && !scan.cardIs(key)) return { kind: 'misrouted', card: scan.card() };
+    if (!isStolen) return notStolen(eventTimeMs);
+    return { kind: 'payment', event: scan.event(), eventTimeMs };
   }
   const outputType = outputTypeOf(data);
-  if (outputType !== undefined) return { kind: 'skip', eventType: outputType };
-  const decoded = decodeRecord(data);
+  if (outputType !== undefined) {
+    decodePathCounts.skipped++;
+    return { kind: 'skip', eventType: outputType };
+  }
+  const decoded = decodeRecordTraced(data);
+  decodePathCounts[decoded.decidedBy]++;
   if (!decoded.ok) {
     const reason = decoded.reason === 'bad_envelope' || decoded.reason === 'bad_data' ? refine(decoded.reason, decoded.detail) : decoded.reason;
     return { kind: 'reject', reason, detail: decoded.detail };
@@ -161,7 +191,7 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arriv
   if (event.event_type !== 'PAYMENT_EVENT') return { kind: 'skip', eventType: event.event_type };
   const payment = event as PaymentEvent;
   const card = payment.data.card_number;
-  const eventTimeMs = decoded.eventTimeMs ?? Date.parse(event.event_date_origin);
+  const eventTimeMs = Date.parse(event.event_date_origin);
   const isStolen = !stolen || stolen.has(card);
   if (eventTimeMs > latest) return clockAhead(isStolen ? payment : undefined, eventTimeMs, arrivalMs);
   if (key !== undefined && key !== card) return { kind: 'misrouted', card };
@@ -172,13 +202,7 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arriv
 /** Namespace of rejected-event ids: the same record rejected twice gets the same id. */
 const REJECTED_NAMESPACE = '6f1d4b1e-3c55-5a0e-9b7e-7f4f0c2a9d31';
 
-export function rejectedEvent(
-  record: _Record,
-  shardId: string,
-  reason: ProcessorRejectReason,
-  detail: string,
-  nowMs: number,
-): RejectedEvent {
+export function rejectedEvent(record: _Record, shardId: string, reason: ProcessorRejectReason, detail: string, nowMs: number): RejectedEvent {
   const bytes = record.Data ?? new Uint8Array();
   const text = Buffer.from(bytes).toString('utf8');
   const sequenceNumber = record.SequenceNumber ?? '';

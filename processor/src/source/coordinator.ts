@@ -1,10 +1,9 @@
 /**
- * Decides which shards this process owns and keeps one live ShardTask per owned shard.
- *
- * Without leases (LEASE_TABLE empty) it owns every readable shard of the stream. With leases, it
- * owns exactly the shards whose lease it holds: the LeaseManager takes, renews and steals leases
- * in the DynamoDB table shared by every processor of the stream; a lease lost aborts its task at
- * once (the task and its producers also check the fence before every emit).
+ * Keeps one live ShardTask per shard this process owns. Which shards it owns is the Ownership's
+ * to say (ownership.ts): with leases (lease-ownership.ts), exactly the shards whose lease it holds,
+ * taken, renewed and stolen in the DynamoDB table shared by every processor of the stream, a lease
+ * lost aborting its task at once (the task and its producers also check the fence before every
+ * emit); without (LEASE_TABLE empty, SoleOwnership), every readable shard of the stream.
  *
  * RECONCILED, NOT EVENT-DRIVEN: every half second (and at once after any lease or task event) the
  * owned shards are compared with the running tasks, and whatever differs is put right: an owned
@@ -18,19 +17,23 @@
  * looked healthy.)
  *
  * Either way a child shard (from a split or a merge) starts only when every parent that still
- * exists is finished, and takes over its parents' state for its hash-key range. One shard's
+ * exists is finished (the parent rule, common/src/shard-lineage.ts), and takes over its parents'
+ * state for its hash-key range. One shard's
  * failure never stops the others. Each owned shard has a watch (shard-watch.ts) that outlives its
  * tasks; /health reads it.
  */
 import type { Shard } from '@aws-sdk/client-kinesis';
-import { isReadable, listAllShards } from '../../../common/src/shard-reader.js';
+import { listAllShards } from '../../../common/src/shard-reader.js';
+import { existingParents } from '../../../common/src/shard-lineage.js';
 import { backoffDelay, sleep } from '../../../common/src/retry.js';
-import type { ShardStatus } from '../http/status.js';
-import type { Lease } from '../lease/index.js';
+import type { Ownership, ShardTenure } from './ownership.js';
+import type { ShardStatus } from './shard-status.js';
 import { ShardTask, type ShardTaskDeps, type ShardTaskStart } from './shard-task.js';
 import { ShardWatch } from './shard-watch.js';
 
 export interface CoordinatorOptions extends ShardTaskDeps {
+  /** Which shards this process owns (LeaseOwnership, or SoleOwnership without a lease table). */
+  ownership: Ownership;
   refreshMs: number;
   /** A shard without progress this long, although it had work, is stuck (see shard-watch.ts). */
   stuckAfterMs: number;
@@ -57,15 +60,12 @@ interface Running {
 export class ShardCoordinator {
   #o: CoordinatorOptions;
   #tasks = new Map<string, Running>();
-  /** Lease mode: shards whose task is being prepared (a ListShards for a child not yet known). */
+  /** Shards whose task is being prepared (a ListShards for a child not yet known). */
   #starting = new Set<string>();
   #watches = new Map<string, ShardWatch>();
   /** Monotonic instant before which a shard's task is not started (a steal's wait, a restart's backoff). */
   #notBefore = new Map<string, number>();
   #failures = new Map<string, number>();
-  #finished = new Set<string>();
-  /** Without leases: the shards this process owns (open, readable, not finished). */
-  #assigned = new Set<string>();
   #known: Shard[] = [];
   /** True when the last ListShards worked: housekeeping judges only on a current listing. */
   #listed = false;
@@ -111,37 +111,26 @@ export class ShardCoordinator {
   }
 
   /**
-   * Runs until `signal` aborts, then waits for every task to finish its batch and checkpoint (and,
-   * with leases, releases them so other processors take over at once).
+   * Runs until `signal` aborts, then waits for every task to finish its batch and checkpoint, and
+   * gives the shards back (with leases: released, so other processors take over at once).
    */
   async run(signal: AbortSignal): Promise<void> {
     this.#signal = signal;
-    const leases = this.#o.leases;
-    let leasing: Promise<void> = Promise.resolve();
-    if (leases) {
-      await this.#untilLeaseTable(signal);
-      if (signal.aborted) return;
-      leases.on('acquired', (lease, how) => {
-        if (how === 'steal') {
-          // A stolen lease's previous owner may go on emitting until it next renews, or, if its
-          // renewals fail, until its lease turns unsafe: failover time − safety margin after its
-          // last renewal. Waiting that long before starting keeps two workers from ever emitting
-          // for one shard at once.
-          const wait = leases.options.failoverTimeMs - leases.options.safetyMarginMs;
-          this.#notBefore.set(lease.leaseKey, this.#o.monotonic() + wait);
-          this.#o.log.info({ shardId: lease.leaseKey, waitMs: wait }, 'lease stolen; starting once the previous owner has stopped');
-        } else {
-          this.#notBefore.delete(lease.leaseKey);
-        }
-        this.#failures.delete(lease.leaseKey);
+    const { ownership } = this.#o;
+    await ownership.prepare(signal);
+    if (signal.aborted) return;
+    const owning = ownership.run(signal, {
+      gained: (shardId, waitMs) => {
+        if (waitMs > 0) this.#notBefore.set(shardId, this.#o.monotonic() + waitMs);
+        else this.#notBefore.delete(shardId);
+        this.#failures.delete(shardId);
         this.#wake?.();
-      });
-      leases.on('lost', (shardId) => {
+      },
+      lost: (shardId) => {
         this.#tasks.get(shardId)?.controller.abort();
         this.#wake?.();
-      });
-      leasing = leases.start(signal);
-    }
+      },
+    });
     while (!signal.aborted) {
       if (this.#o.monotonic() - this.#refreshedAt >= this.#o.refreshMs) {
         this.#refreshedAt = this.#o.monotonic();
@@ -157,32 +146,13 @@ export class ShardCoordinator {
       this.#wake = undefined;
     }
     await Promise.all([...this.#tasks.values()].map((t) => t.done));
-    await leasing;
-    await leases?.releaseAll();
-  }
-
-  /** Creates or finds the lease table, waiting (logged, retried, on /ready) while DynamoDB does not answer. */
-  async #untilLeaseTable(signal: AbortSignal): Promise<void> {
-    const { leases, log, dependencies } = this.#o;
-    dependencies?.expect('lease_table');
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      try {
-        await leases!.ensureTable();
-        dependencies?.up('lease_table');
-        return;
-      } catch (error) {
-        dependencies?.down('lease_table', error);
-        const delayMs = backoffDelay(attempt, RESTART_BACKOFF);
-        log.warn({ err: error, delayMs }, 'lease table not reachable; waiting for it');
-        await sleep(delayMs, signal);
-      }
-    }
+    await owning;
+    await ownership.releaseAll();
   }
 
   /** The shards this process owns now. */
-  #owned(): Set<string> {
-    const leases = this.#o.leases;
-    return leases ? new Set(leases.held()) : this.#assigned;
+  #owned(): ReadonlySet<string> {
+    return this.#o.ownership.owned();
   }
 
   #watch(id: string): ShardWatch {
@@ -195,7 +165,6 @@ export class ShardCoordinator {
   #reconcile(): void {
     const signal = this.#signal;
     if (!signal || signal.aborted) return;
-    const leases = this.#o.leases;
     const owned = this.#owned();
     for (const [id, running] of this.#tasks) {
       if (!owned.has(id) && !running.controller.signal.aborted) {
@@ -207,17 +176,9 @@ export class ShardCoordinator {
     for (const id of owned) {
       this.#watch(id);
       if (this.#tasks.has(id) || this.#starting.has(id) || (this.#notBefore.get(id) ?? -Infinity) > now) continue;
-      if (leases) {
-        // Held but not safe: renewals are failing (or a frozen process just woke up). The renewal
-        // loop either renews it (then it is started here) or drops it.
-        const lease = leases.heldLease(id);
-        const tenure = leases.tenureOf(id);
-        if (lease && tenure !== undefined && leases.isSafe(id)) this.#startLeased(lease, tenure);
-      } else {
-        const known = new Set(this.#known.map((s) => s.ShardId!));
-        const shard = this.#known.find((s) => s.ShardId === id);
-        if (shard) this.#startTask(this.#startInfo(shard, known));
-      }
+      // None while it may not start (a lease held but not safe: see Ownership.tenure).
+      const tenure = this.#o.ownership.tenure(id);
+      if (tenure) this.#start(id, tenure);
     }
     for (const id of this.#watches.keys()) if (!owned.has(id) && !this.#tasks.has(id)) this.#watches.delete(id);
   }
@@ -236,29 +197,19 @@ export class ShardCoordinator {
     }
     this.#known = shards;
     this.#listed = true;
-    if (this.#o.leases) {
-      try {
-        await this.#o.leases.syncShards(shards);
-        dependencies?.up('lease_table');
-      } catch (error) {
-        dependencies?.down('lease_table', error);
-        log.warn({ err: error }, 'cannot sync the lease table; retrying');
-      }
-      return;
-    }
-    await this.#assignReadable(shards, signal);
+    await this.#o.ownership.sync(shards, signal);
   }
 
   /**
    * Deletes the LevelDB state of shards nobody here needs any more, so a long-lived task does not
-   * carry every shard it ever held. With leases: a shard not owned here for stateRetentionMs (lost
-   * to another worker, or finished: its children stop needing its state an hour after its end).
-   * Without leases every readable shard is ours, and a finished shard's checkpoint is what marks it
-   * finished: its state goes only once Kinesis no longer lists the shard (trimmed), after the same
-   * retention. Never judged on a failed listing; failures are logged and retried next time.
+   * carry every shard it ever held: a shard not owned here for stateRetentionMs (lost to another
+   * worker, or finished: its children stop needing its state an hour after its end), unless the
+   * ownership keeps it (without leases every listed shard is ours, and a finished shard's checkpoint
+   * is what marks it finished: its state goes only once Kinesis no longer lists the shard). Never
+   * judged on a failed listing; failures are logged and retried next time.
    */
   async #cleanLocalState(): Promise<void> {
-    const { store, log, leases } = this.#o;
+    const { store, log, ownership } = this.#o;
     if (!this.#listed) return;
     let stored: string[];
     try {
@@ -268,11 +219,10 @@ export class ShardCoordinator {
       return;
     }
     const owned = this.#owned();
-    const listed = new Set(this.#known.map((s) => s.ShardId!));
     const now = this.#o.monotonic();
     const retention = this.#o.stateRetentionMs ?? DEFAULT_STATE_RETENTION_MS;
     for (const id of stored) {
-      const inUse = owned.has(id) || this.#tasks.has(id) || this.#starting.has(id) || (!leases && listed.has(id));
+      const inUse = owned.has(id) || this.#tasks.has(id) || this.#starting.has(id) || ownership.keepsStateOf(id);
       if (inUse) {
         this.#unownedSince.delete(id);
         continue;
@@ -292,68 +242,47 @@ export class ShardCoordinator {
     for (const id of this.#unownedSince.keys()) if (!stored.includes(id)) this.#unownedSince.delete(id);
   }
 
-  /** Without leases: every shard whose parents are finished. */
-  async #assignReadable(shards: Shard[], signal: AbortSignal): Promise<void> {
-    const known = new Set(shards.map((s) => s.ShardId!));
-    for (const shard of shards) {
-      const id = shard.ShardId!;
-      if (signal.aborted || this.#assigned.has(id) || this.#finished.has(id)) continue;
-      if (shard.SequenceNumberRange?.EndingSequenceNumber) {
-        const checkpoint = await this.#o.store.loadCheckpoint(id);
-        if (checkpoint?.shardEnd) {
-          this.#finished.add(id);
-          continue;
-        }
-      }
-      if (isReadable(shard, known, this.#finished)) this.#assigned.add(id);
-    }
-  }
-
-  #startInfo(shard: Shard, known: ReadonlySet<string>, lease?: Lease): ShardTaskStart {
-    const parents = [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => p !== undefined && known.has(p));
+  #startInfo(shard: Shard, known: ReadonlySet<string>): Omit<ShardTaskStart, 'tenure'> {
     const range = shard.HashKeyRange;
     return {
       shardId: shard.ShardId!,
-      parents,
+      parents: existingParents(shard, known),
       ...(range ? { hashKeyRange: { start: BigInt(range.StartingHashKey!), end: BigInt(range.EndingHashKey!) } } : {}),
-      ...(lease ? { lease } : {}),
     };
   }
 
-  /** With leases: a lease held. Its parents are finished (the lease manager checks before taking). */
-  #startLeased(lease: Lease, tenure: number): void {
-    this.#starting.add(lease.leaseKey);
-    this.#startLeasedAsync(lease, tenure)
+  /** Starts a task of an owned shard: at once when the last listing has it, else after listing again. */
+  #start(shardId: string, tenure: ShardTenure): void {
+    const shard = this.#known.find((s) => s.ShardId === shardId);
+    if (shard) return this.#startTask({ ...this.#startInfo(shard, new Set(this.#known.map((s) => s.ShardId!))), tenure });
+    this.#starting.add(shardId);
+    this.#startUnlisted(shardId, tenure)
       .catch(async (error: unknown) => {
-        this.#o.log.error({ err: error, shardId: lease.leaseKey }, 'could not start a leased shard; releasing it');
-        await this.#o.leases?.release(lease.leaseKey);
+        this.#o.log.error({ err: error, shardId }, 'could not start a leased shard; releasing it');
+        await this.#o.ownership.release(shardId);
       })
-      .finally(() => this.#starting.delete(lease.leaseKey))
-      .catch((error: unknown) => this.#o.log.error({ err: error, shardId: lease.leaseKey }, 'releasing a shard that could not start failed'));
+      .finally(() => this.#starting.delete(shardId))
+      .catch((error: unknown) => this.#o.log.error({ err: error, shardId }, 'releasing a shard that could not start failed'));
   }
 
-  async #startLeasedAsync(lease: Lease, tenure: number): Promise<void> {
+  /**
+   * Another worker put this shard (a child of a reshard) into the lease table before this
+   * worker's last ListShards saw it. Its hash-key range decides which of its parents' cards it
+   * takes over; started without it, a child took them all and kept emitting stale summaries for
+   * the cards its sibling owns. So list the shards now, and never start without it.
+   */
+  async #startUnlisted(shardId: string, tenure: ShardTenure): Promise<void> {
     const signal = this.#signal;
-    if (!signal || signal.aborted || this.#tasks.has(lease.leaseKey)) return;
-    let shard = this.#known.find((s) => s.ShardId === lease.leaseKey);
-    if (!shard) {
-      // Another worker put this shard (a child of a reshard) into the lease table before this
-      // worker's last ListShards saw it. Its hash-key range decides which of its parents' cards it
-      // takes over; started without it, a child took them all and kept emitting stale summaries
-      // for the cards its sibling owns. So list the shards now, and never start without it.
-      this.#known = await listAllShards(this.#o.kinesis, this.#o.stream);
-      shard = this.#known.find((s) => s.ShardId === lease.leaseKey);
-      if (signal.aborted || this.#tasks.has(lease.leaseKey)) return;
-      if (!shard) throw new Error(`shard ${lease.leaseKey} is in the lease table but not in ListShards`);
-    }
-    // The listing took a while: start only if the lease is still held in the same tenure, safe,
-    // and not waiting out a steal (else the next reconcile decides again).
-    const leases = this.#o.leases!;
-    const id = lease.leaseKey;
-    const current = leases.heldLease(id);
-    if (!current || leases.tenureOf(id) !== tenure || !leases.isSafe(id) || (this.#notBefore.get(id) ?? -Infinity) > this.#o.monotonic()) return;
-    const known = new Set(this.#known.map((s) => s.ShardId!));
-    this.#startTask({ ...this.#startInfo(shard, known, current), tenure });
+    if (!signal || signal.aborted || this.#tasks.has(shardId)) return;
+    this.#known = await listAllShards(this.#o.kinesis, this.#o.stream);
+    const shard = this.#known.find((s) => s.ShardId === shardId);
+    if (signal.aborted || this.#tasks.has(shardId)) return;
+    if (!shard) throw new Error(`shard ${shardId} is in the lease table but not in ListShards`);
+    // The listing took a while: start only if the tenure still stands (held, safe, not lost and
+    // won back) and the shard is not waiting out a steal (else the next reconcile decides again).
+    const current = tenure.stillHeld();
+    if (!current || (this.#notBefore.get(shardId) ?? -Infinity) > this.#o.monotonic()) return;
+    this.#startTask({ ...this.#startInfo(shard, new Set(this.#known.map((s) => s.ShardId!))), tenure: current });
   }
 
   #startTask(info: ShardTaskStart): void {
@@ -375,8 +304,7 @@ export class ShardCoordinator {
         ended();
         this.#failures.delete(shardId);
         if (task.finished) {
-          this.#finished.add(shardId);
-          this.#assigned.delete(shardId);
+          this.#o.ownership.finished(shardId);
           // Its children may be readable now.
           this.#refreshedAt = Number.NEGATIVE_INFINITY;
         } else if (!controller.signal.aborted) {

@@ -4,10 +4,12 @@
  *
  *   CREATED ──► RESTORING ──► RUNNING ──► CLOSED
  *      └────────────┴────────────┴──────────►┘
+ *
+ * CREATED (owned, no task running yet) → RESTORING (loading state and checkpoint) → RUNNING
+ * (reading and emitting) → CLOSED (lease lost, shard ended, shutdown).
  */
-import type { ShardState } from '../http/status.js';
-
-export type { ShardState };
+export const SHARD_STATES = ['CREATED', 'RESTORING', 'RUNNING', 'CLOSED'] as const;
+export type ShardState = (typeof SHARD_STATES)[number];
 
 const NEXT: Record<ShardState, readonly ShardState[]> = {
   CREATED: ['RESTORING', 'CLOSED'],

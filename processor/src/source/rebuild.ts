@@ -12,8 +12,13 @@
  * previous owner's state at its checkpoint.
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { Logger } from 'pino';
 import { ShardReader } from '../../../common/src/shard-reader.js';
 import { ShardEngine, type EngineConfig } from '../engine/index.js';
+import { hashKeyOf, inheritEntries } from '../engine/codec.js';
+import type { Lease } from '../lease/index.js';
+import type { PaymentsMetrics } from '../metrics.js';
+import type { StateStore } from '../state/index.js';
 import { classifyKinesisRecord, type ClassifyOptions } from './classify.js';
 import type { StolenCards } from './stolen-cards.js';
 
@@ -58,7 +63,7 @@ export interface RebuildResult {
   complete: boolean;
 }
 
-
+/** Replays one shard from `fromMs` (or its beginning) to `until`, letting what falls due go. */
 export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   const now = o.now ?? Date.now;
   const started = performance.now();
@@ -75,7 +80,12 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   let complete = false;
   while (!o.signal?.aborted) {
     const batch = await reader.next();
-    const options: ClassifyOptions = { maxRecordBytes: o.maxRecordBytes, nowMs: now(), stolen: o.stolen, ...(o.maxClockSkewMs === undefined ? {} : { maxClockSkewMs: o.maxClockSkewMs }) };
+    const options: ClassifyOptions = {
+      maxRecordBytes: o.maxRecordBytes,
+      nowMs: now(),
+      stolen: o.stolen,
+      ...(o.maxClockSkewMs === undefined ? {} : { maxClockSkewMs: o.maxClockSkewMs }),
+    };
     for (const record of batch.records) {
       if (until !== undefined && BigInt(record.SequenceNumber!) > until) {
         complete = true;
@@ -115,3 +125,148 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   return { engine, entries: [...engine.entries()], replayed, durationMs: performance.now() - started, replayMs, complete };
 }
 
+/** A shard's place among its relatives: its parents that still exist, and its hash-key range. */
+export interface Lineage {
+  parents: readonly string[];
+  hashKeyRange?: HashKeyRange;
+}
+
+export interface HashKeyRange {
+  start: bigint;
+  end: bigint;
+}
+
+/**
+ * Where a replay up to `lease`'s checkpoint starts: its checkpoint time (or its watermark, if
+ * earlier) − the summary range − REBUILD_MARGIN_MS. `nowMs` stands in for a checkpoint time the
+ * lease does not have.
+ */
+export function replayFromMs(lease: Pick<Lease, 'checkpointAtMs' | 'checkpointWatermarkMs'>, nowMs: number, summaryRangeMs = 3_600_000): number {
+  const at = lease.checkpointAtMs ?? nowMs;
+  return Math.min(at, lease.checkpointWatermarkMs ?? at) - summaryRangeMs - REBUILD_MARGIN_MS;
+}
+
+/**
+ * Whether a child's replay from `fromMs` must start from its parents' state (and the child's
+ * beginning) instead: when a parent's lease is gone or a parent ended within the replayed window,
+ * the child's state of then began as its share of its parents' state.
+ */
+export function replayFromParents(parentLeases: ReadonlyArray<Pick<Lease, 'checkpointAtMs'> | undefined>, fromMs: number): boolean {
+  return parentLeases.some((p) => p === undefined || (p.checkpointAtMs ?? Infinity) >= fromMs);
+}
+
+export interface ShardRebuilderDeps {
+  kinesis: KinesisClient;
+  stream: string;
+  store: StateStore;
+  stolen: StolenCards;
+  engineConfig: Partial<EngineConfig>;
+  maxRecordBytes: number;
+  maxClockSkewMs: number;
+  getRecordsLimit: number;
+  /** Pause between GetRecords calls while replaying. */
+  pollIntervalMs: number;
+  now: () => number;
+  metrics: PaymentsMetrics;
+  log: Logger;
+  /** The lease of any shard (a parent's), as the table has it now (ShardTenure.leaseOf). */
+  leaseOf: (shardId: string) => Promise<Lease | undefined>;
+  /** The lineage of any listed shard, from the last ListShards. */
+  shardInfo?: (shardId: string) => Lineage | undefined;
+  /** Called after each replayed batch: a rebuild of an hour of a busy shard takes minutes. */
+  onProgress: () => void;
+}
+
+/**
+ * The state one shard task cannot find in its store: rebuilt by replay up to its lease checkpoint,
+ * or taken over from its parents. A child's state began as its share of its parents' state, so
+ * its replay may need theirs first, rebuilt in turn (locally when this worker read them to their
+ * end, else by replaying them to SHARD_END).
+ */
+export class ShardRebuilder {
+  readonly #d: ShardRebuilderDeps;
+  readonly #shardId: string;
+  readonly #lineage: Lineage;
+
+  constructor(shardId: string, lineage: Lineage, deps: ShardRebuilderDeps) {
+    this.#shardId = shardId;
+    this.#lineage = lineage;
+    this.#d = deps;
+  }
+
+  /** Replays the shard up to the lease's checkpoint. */
+  rebuild(lease: Lease, signal: AbortSignal): Promise<RebuildResult> {
+    return this.#replay(this.#shardId, lease, { sequenceNumber: lease.checkpoint }, this.#lineage, signal);
+  }
+
+  /** A child's share of its parents' state: their entries for the child's hash-key range. */
+  async parentsState(parents: readonly string[], signal: AbortSignal, range = this.#lineage.hashKeyRange): Promise<Array<[string, unknown]>> {
+    const states: Array<Array<[string, unknown]>> = [];
+    for (const parent of parents) states.push(await this.#finishedState(parent, signal));
+    return inheritEntries(states, (card) => {
+      if (!range) return true;
+      const h = hashKeyOf(card);
+      return h >= range.start && h <= range.end;
+    });
+  }
+
+  /**
+   * Replays `shardId` to `until` from its lease's checkpoint time − 60 min − margin. A child
+   * shard's state began as its share of its parents' state: while the parents still exist and
+   * ended within that window, the share is rebuilt first (local, or by replay in turn) and the
+   * child replayed from its beginning; otherwise its own last 60 minutes are all there is.
+   */
+  async #replay(
+    shardId: string,
+    lease: Lease,
+    until: { sequenceNumber: string } | 'SHARD_END',
+    lineage: Lineage | undefined,
+    signal: AbortSignal,
+  ): Promise<RebuildResult> {
+    const d = this.#d;
+    let fromMs: number | undefined = replayFromMs(lease, d.now(), d.engineConfig.summaryRangeMs);
+    let initial: Array<[string, unknown]> | undefined;
+    if (lineage && lineage.parents.length > 0) {
+      const parentLeases = await Promise.all(lineage.parents.map((p) => d.leaseOf(p)));
+      if (replayFromParents(parentLeases, fromMs)) {
+        initial = await this.parentsState(lineage.parents, signal, lineage.hashKeyRange);
+        fromMs = undefined;
+      }
+    }
+    d.log.info(
+      { shardId, from: fromMs === undefined ? 'TRIM_HORIZON' : new Date(fromMs).toISOString(), until, fromParents: initial !== undefined },
+      'rebuilding shard state by replay',
+    );
+    const result = await rebuildEngine({
+      kinesis: d.kinesis,
+      stream: d.stream,
+      shardId,
+      ...(fromMs === undefined ? {} : { fromMs }),
+      ...(initial ? { initial } : {}),
+      until,
+      watermarkMs: lease.checkpointWatermarkMs ?? null,
+      stolen: d.stolen,
+      engineConfig: d.engineConfig,
+      maxRecordBytes: d.maxRecordBytes,
+      maxClockSkewMs: d.maxClockSkewMs,
+      getRecordsLimit: d.getRecordsLimit,
+      pollIntervalMs: d.pollIntervalMs,
+      signal,
+      now: d.now,
+      onBatch: () => d.onProgress(),
+    });
+    d.metrics.rebuildDuration.observe(result.durationMs / 1000);
+    d.metrics.recordsReplayed.inc(result.replayed);
+    d.log.info({ shardId, replayed: result.replayed, seconds: +(result.durationMs / 1000).toFixed(3) }, 'shard state rebuilt');
+    return result;
+  }
+
+  /** The state a finished shard ended with: local when this worker read it to its end, else replayed. */
+  async #finishedState(shardId: string, signal: AbortSignal): Promise<Array<[string, unknown]>> {
+    const d = this.#d;
+    const local = await d.store.loadShard(shardId);
+    const lease = await d.leaseOf(shardId);
+    if (local.checkpoint?.shardEnd || !lease) return local.entries;
+    return (await this.#replay(shardId, lease, 'SHARD_END', d.shardInfo?.(shardId), signal)).entries;
+  }
+}

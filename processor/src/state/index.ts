@@ -13,7 +13,6 @@ import type { StateStore } from './types.js';
 
 export type { ChangeSet, LoadedShard, ShardCheckpoint, StateStore, StateStoreKind, StoreStats } from './types.js';
 export { StateStoreError, STATE_ERROR_CODES, type StateErrorCode } from './errors.js';
-export { JsonBytes } from './json-bytes.js';
 export { stateStoreOptions, type StateStoreOptions } from './options.js';
 export { LevelStateStore, type BatchOp, type LevelLike, type LevelStateStoreOptions } from './level-store.js';
 
@@ -29,12 +28,15 @@ export async function openStateStore(options: StateStoreOptions): Promise<StateS
     try {
       await mkdir(dir, { recursive: true });
     } catch (cause) {
-      throw new StateStoreError('STATE_OPEN_FAILED', `state store ${dir} could not be created: ${(cause as Error).message}`, { dir, cause });
+      throw new StateStoreError('STATE_OPEN_FAILED', `state store ${dir} could not be created: ${(cause as Error).message}`, {
+        dir,
+        cause,
+      });
     }
     const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
     store = new LevelStateStore(db, { dir, approximateSize: (gte, lt) => db.approximateSize(gte, lt) });
   } else {
-    // Stored as bytes: a JsonBytes value is put as bytes, which a store of strings cannot take.
+    // Stored as bytes: a value of encoded JSON bytes is put as bytes, which a store of strings cannot take.
     store = new LevelStateStore(new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8', storeEncoding: 'view' }), {
       keepsByteArrays: true,
     });

@@ -6,13 +6,12 @@
  */
 import { z } from 'zod';
 import { StateStoreError } from './errors.js';
-import { JsonBytes } from './json-bytes.js';
 import { assertShardId, keys, type KeyRange } from './keys.js';
 import type { ChangeSet, LoadedShard, ShardCheckpoint, StateStore, StoreStats } from './types.js';
 
 export type BatchOp =
   | { type: 'put'; key: string; value: string }
-  /** JSON already encoded as UTF-8 (a JsonBytes): written as it is, read back as text like any other. */
+  /** JSON already encoded as UTF-8 bytes: written as they are, read back as text like any other. */
   | { type: 'put'; key: string; value: Uint8Array; valueEncoding: 'view' }
   | { type: 'del'; key: string };
 
@@ -42,7 +41,7 @@ export interface LevelStateStoreOptions {
   approximateSize?: (gte: string, lt: string) => Promise<number>;
   /**
    * The database keeps the byte arrays it is given (memory-level) rather than copying them
-   * (LevelDB): a JsonBytes value, a view into its writer's whole buffer, is then copied first, so
+   * (LevelDB): a value of encoded bytes, often a view into its writer's whole buffer, is then copied first, so
    * the store holds only its bytes and nothing the caller does later can change them.
    */
   keepsByteArrays?: boolean;
@@ -104,11 +103,11 @@ export class LevelStateStore implements StateStore {
     } catch (cause) {
       const where = this.#dir ?? 'memory';
       if (isLockError(cause)) {
-        throw new StateStoreError(
-          'STATE_LOCKED',
-          `state store ${where} is locked by another process (or is already open in this one)`,
-          { dir: this.#dir, retriable: true, cause },
-        );
+        throw new StateStoreError('STATE_LOCKED', `state store ${where} is locked by another process (or is already open in this one)`, {
+          dir: this.#dir,
+          retriable: true,
+          cause,
+        });
       }
       throw new StateStoreError('STATE_OPEN_FAILED', `state store ${where} could not be opened: ${(cause as Error).message}`, {
         dir: this.#dir,
@@ -128,9 +127,19 @@ export class LevelStateStore implements StateStore {
     const ops: BatchOp[] = [];
     for (const key of changes.dels) ops.push({ type: 'del', key: keys.entry(shardId, key) });
     for (const [key, value] of changes.puts) {
-      if (value instanceof JsonBytes) {
-        ops.push({ type: 'put', key: keys.entry(shardId, key), value: this.#copyBytes ? new Uint8Array(value.bytes) : value.bytes, valueEncoding: 'view' });
-      } else ops.push({ type: 'put', key: keys.entry(shardId, key), value: encodeValue(`commitShard(${shardId}) key ${JSON.stringify(key)}`, value) });
+      if (value instanceof Uint8Array) {
+        ops.push({
+          type: 'put',
+          key: keys.entry(shardId, key),
+          value: this.#copyBytes ? new Uint8Array(value) : value,
+          valueEncoding: 'view',
+        });
+      } else
+        ops.push({
+          type: 'put',
+          key: keys.entry(shardId, key),
+          value: encodeValue(`commitShard(${shardId}) key ${JSON.stringify(key)}`, value),
+        });
     }
     // Last, see StateStore.commitShard: the checkpoint never becomes durable ahead of its state.
     ops.push({ type: 'put', key: keys.checkpoint(shardId), value: JSON.stringify(valid.data) });

@@ -10,8 +10,9 @@
 /**
  * What the engine changed in one shard since the last commit. Values must survive a
  * `JSON.stringify` → `JSON.parse` round trip (plain objects, arrays, strings, finite numbers,
- * booleans, null), or a JsonBytes (JSON already encoded, written as it is). `dels` are applied
- * before `puts`, so a key in both ends up put.
+ * booleans, null), or be a Uint8Array holding JSON text already encoded as UTF-8 (written as it
+ * is, read back parsed like any other value). `dels` are applied before `puts`, so a key in both
+ * ends up put.
  */
 export interface ChangeSet {
   readonly puts: ReadonlyArray<readonly [key: string, value: unknown]>;

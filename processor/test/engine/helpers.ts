@@ -70,15 +70,21 @@ export function drainAll(engine: ShardEngine, nowMs: number, chunk = 1000): Emis
 }
 
 export const alertsOf = (es: Emission[]): AlertEvent[] => es.filter((e): e is AlertEvent => e.event_type === 'PAYMENT_ALERT');
-export const summariesOf = (es: Emission[]): SummaryEvent[] =>
-  es.filter((e): e is SummaryEvent => e.event_type === 'PAYMENT_ALERT_SUMMARY');
+export const summariesOf = (es: Emission[]): SummaryEvent[] => es.filter((e): e is SummaryEvent => e.event_type === 'PAYMENT_ALERT_SUMMARY');
+
+/**
+ * A state value as a store reads it back: JSON bytes (Uint8Array) parsed, anything else through
+ * JSON.stringify and JSON.parse (proves it JSON-able and not shared).
+ */
+export function stored(value: unknown): unknown {
+  return JSON.parse(value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8') : JSON.stringify(value));
+}
 
 /** The state store stand-in: applies committed changes. */
 export class MemoryStore {
   readonly map = new Map<string, unknown>();
   apply(changes: StateChanges): void {
-    // Through JSON, as a real store would: proves the values are JSON-able and not shared.
-    for (const [k, v] of changes.puts) this.map.set(k, JSON.parse(JSON.stringify(v)));
+    for (const [k, v] of changes.puts) this.map.set(k, stored(v));
     for (const k of changes.dels) this.map.delete(k);
   }
 }
@@ -95,13 +101,7 @@ function exactTotal(amounts: number[]): number {
  * Brute force: the summary of `cardNumber` at boundary T over `payments` (distinct ids, in arrival
  * order), straight from the definition.
  */
-export function expectedSummary(
-  payments: readonly Pay[],
-  cardNumber: string,
-  T: number,
-  rangeMs = 3_600_000,
-  maxIds = 100,
-): SummaryEvent['data'] | undefined {
+export function expectedSummary(payments: readonly Pay[], cardNumber: string, T: number, rangeMs = 3_600_000, maxIds = 100): SummaryEvent['data'] | undefined {
   const inWindow = payments.filter((p) => p.card === cardNumber && p.at >= T - rangeMs && p.at < T);
   if (inWindow.length === 0) return undefined;
   const byCurrency = new Map<string, number[]>();

@@ -17,7 +17,10 @@ t.test('a payment with a clock ahead is alerted at the next drain, flagged, and 
   t.ok(e.hasPendingEmissions() && e.holdsAlerts(), 'due at once');
   const [alert, ...rest] = e.drain(10, T0 + 100);
   t.same(rest, [], 'one record');
-  t.match(alert, { event_type: 'PAYMENT_ALERT', data: { payment_event_id: ahead.id, late: false, clock_ahead_ms: 2 * HOUR, window_start: new Date(T0 + 2 * HOUR).toISOString() } });
+  t.match(alert, {
+    event_type: 'PAYMENT_ALERT',
+    data: { payment_event_id: ahead.id, late: false, clock_ahead_ms: 2 * HOUR, window_start: new Date(T0 + 2 * HOUR).toISOString() },
+  });
   t.notOk(e.hasPendingEmissions() || e.holdsAlerts(), 'nothing left');
 
   // The same card's trusted payments go on as if it had never been there.
@@ -29,7 +32,10 @@ t.test('a payment with a clock ahead is alerted at the next drain, flagged, and 
   const a = drainAll(e, T0 + 60_000);
   const b = drainAll(clean, T0 + 60_000);
   t.same(a, b, 'same alerts and summaries, in the same order, as an engine that never saw it');
-  t.ok(summariesOf(a).every((s) => !s.data.payment_event_ids.includes(ahead.id)), 'in no summary');
+  t.ok(
+    summariesOf(a).every((s) => !s.data.payment_event_ids.includes(ahead.id)),
+    'in no summary',
+  );
   t.equal(e.watermarkMs, clean.watermarkMs);
 });
 
@@ -40,13 +46,19 @@ t.test('a second delivery while it waits is not alerted twice; it is stored, res
   e.onClockAheadPayment(toEvent(ahead), ahead.at, T0);
   t.same(e.onClockAheadPayment(toEvent(ahead), ahead.at, T0), { status: 'duplicate', summarized: false });
   store.apply(e.takeChanges());
-  t.same([...store.map.keys()].filter((k) => k.startsWith('prompt/')), [`prompt/${String(T0).padStart(13, '0')}/${ahead.id}`]);
+  t.same(
+    [...store.map.keys()].filter((k) => k.startsWith('prompt/')),
+    [`prompt/${String(T0).padStart(13, '0')}/${ahead.id}`],
+  );
   const restored = ShardEngine.restore(store.map);
   const out = alertsOf(restored.drain(10, T0));
   t.equal(out.length, 1, 'the restored engine alerts it once');
   t.equal(out[0]?.data.clock_ahead_ms, HOUR);
   store.apply(restored.takeChanges());
-  t.notOk([...store.map.keys()].some((k) => k.startsWith('prompt/')), 'and its key is gone once drained');
+  t.notOk(
+    [...store.map.keys()].some((k) => k.startsWith('prompt/')),
+    'and its key is gone once drained',
+  );
 });
 
 t.test('a replay (skipDue) drops them: the previous owner alerted them', async (t) => {

@@ -25,12 +25,23 @@ function script(seed: number, n: number): Step[] {
       const dup = sent.length > 0 && r() < 0.05;
       const p = dup
         ? (sent[Math.floor(r() * sent.length)] as ReturnType<typeof pay>)
-        : pay({ id: pid(`${seed}/${i}`), at: clock - (r() < 0.1 ? Math.floor(r() * 40_000) : Math.floor(r() * 900)), card: card(Math.floor(r() * 7)), amount: Math.floor(r() * 10_000) / 100, merchant: `m${Math.floor(r() * 3)}`, currency: r() < 0.3 ? 'USD' : 'EUR' });
+        : pay({
+            id: pid(`${seed}/${i}`),
+            at: clock - (r() < 0.1 ? Math.floor(r() * 40_000) : Math.floor(r() * 900)),
+            card: card(Math.floor(r() * 7)),
+            amount: Math.floor(r() * 10_000) / 100,
+            merchant: `m${Math.floor(r() * 3)}`,
+            currency: r() < 0.3 ? 'USD' : 'EUR',
+          });
       sent.push(p);
       steps.push({ kind: 'pay', p, stolen: dup || r() < 0.7 });
     } else if (x < 0.62) {
       // A stolen card's payment whose clock is 2 h ahead of its arrival: alerted at once.
-      steps.push({ kind: 'ahead', p: pay({ id: pid(`${seed}/ahead/${i}`), at: clock + 7_200_000, card: card(Math.floor(r() * 7)) }), arrivalMs: clock });
+      steps.push({
+        kind: 'ahead',
+        p: pay({ id: pid(`${seed}/ahead/${i}`), at: clock + 7_200_000, card: card(Math.floor(r() * 7)) }),
+        arrivalMs: clock,
+      });
     } else if (x < 0.65) {
       clock += 20_000 + Math.floor(r() * 100_000); // a quiet spell
       steps.push({ kind: 'idle', nowMs: clock, caughtUp: r() < 0.8, lastProgressAtMs: clock - 10_000 });
@@ -61,8 +72,14 @@ t.test('restored at any cut point, the engine continues exactly as an uninterrup
       refStore.apply(ref.takeChanges());
     }
     t.ok(reference.some((e) => e.event_type === 'PAYMENT_ALERT_SUMMARY') && reference.some((e) => e.event_type === 'PAYMENT_ALERT'));
-    t.ok(reference.some((e) => e.event_type === 'PAYMENT_ALERT' && e.data.clock_ahead_ms !== undefined), 'with alerts of clocks ahead among them');
-    t.ok(steps.some((s) => s.kind === 'drain' && s.limit < 4), 'drains stop mid-boundary');
+    t.ok(
+      reference.some((e) => e.event_type === 'PAYMENT_ALERT' && e.data.clock_ahead_ms !== undefined),
+      'with alerts of clocks ahead among them',
+    );
+    t.ok(
+      steps.some((s) => s.kind === 'drain' && s.limit < 4),
+      'drains stop mid-boundary',
+    );
 
     const r = rng(seed * 7);
     const cuts = new Set(Array.from({ length: 12 }, () => Math.floor(r() * steps.length)));

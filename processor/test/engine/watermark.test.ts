@@ -73,8 +73,15 @@ t.test('two shard engines keep their own stream time', async (t) => {
   a.onPayment(toEvent(pay({ at: T0 + 60_000 })), false);
   t.equal(a.watermarkMs, T0 + 59_000);
   t.equal(b.watermarkMs, T0 - 800, 'b is not moved by a');
-  t.same(alertsOf(drainAll(a, T0)).map((x) => x.data.payment_event_id), [pa.id]);
+  t.same(
+    alertsOf(drainAll(a, T0)).map((x) => x.data.payment_event_id),
+    [pa.id],
+  );
   t.same(drainAll(b, T0), [], "b's window is still open");
   b.onPayment(toEvent(pay({ at: T0 + 6_000, card: card(3) })), false);
-  t.same(alertsOf(drainAll(b, T0)).map((x) => x.data.payment_event_id), [pb.id], 'b fires on its own watermark');
+  t.same(
+    alertsOf(drainAll(b, T0)).map((x) => x.data.payment_event_id),
+    [pb.id],
+    'b fires on its own watermark',
+  );
 });

@@ -27,14 +27,26 @@ t.test('an ambiguous envelope around a stolen payment is rejected and counted, n
     // Two card numbers.
     body.replace('"card_number":', '"card_number":"4111111111111111","card_number":'),
   ];
-  await put(k.client, k.stream, variants.map((data) => ({ data, key: card })));
+  await put(
+    k.client,
+    k.stream,
+    variants.map((data) => ({ data, key: card })),
+  );
   let rejected: Awaited<ReturnType<typeof stack.readStream>>['rejected'] = [];
-  await stack.waitFor('every variant published as a reject', async () => {
-    rejected = (await stack.readStream()).rejected;
-    return rejected.length >= variants.length;
-  }, 30_000, 250);
+  await stack.waitFor(
+    'every variant published as a reject',
+    async () => {
+      rejected = (await stack.readStream()).rejected;
+      return rejected.length >= variants.length;
+    },
+    30_000,
+    250,
+  );
   t.equal(rejected.length, variants.length, 'each one rejected, once');
-  t.ok(rejected.every((r) => r.data.reason === 'bad_envelope' && /appears twice/.test(r.data.detail)), 'as bad_envelope, naming the repeated key');
+  t.ok(
+    rejected.every((r) => r.data.reason === 'bad_envelope' && /appears twice/.test(r.data.detail)),
+    'as bad_envelope, naming the repeated key',
+  );
   t.same(rejected.map((r) => r.data.raw).sort(), [...variants].sort(), 'carrying the record as it was');
   t.equal(await sample(stack.httpPort, 'payments_records_rejected_total', { reason: 'bad_envelope' }), variants.length, 'counted by reason');
   t.equal(await sample(stack.httpPort, 'payments_records_read_total', { event_type: 'PAYMENT_ALERT' }), 0, 'none counted as our own output and skipped');

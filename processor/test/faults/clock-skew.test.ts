@@ -31,19 +31,31 @@ t.test('a payment 2 h ahead on every shard: alerted at once if stolen, everythin
     return [payment(s, Date.now() + 2 * HOUR), payment(n, Date.now() + 2 * HOUR)];
   });
   const sentAt = Date.now();
-  await put(k.client, k.stream, skewed.map((e) => ({ data: e, key: e.data.card_number })));
+  await put(
+    k.client,
+    k.stream,
+    skewed.map((e) => ({ data: e, key: e.data.card_number })),
+  );
   const skewedStolen = skewed.filter((e) => stack.stolen.has(e.data.card_number));
 
   // Alerted promptly, flagged.
-  await stack.waitFor('the skewed stolen payments alerted', async () => {
-    const ids = new Set((await stack.readStream()).alerts.map((a) => a.data.payment_event_id));
-    return skewedStolen.every((e) => ids.has(e.event_id));
-  }, 20_000, 250);
+  await stack.waitFor(
+    'the skewed stolen payments alerted',
+    async () => {
+      const ids = new Set((await stack.readStream()).alerts.map((a) => a.data.payment_event_id));
+      return skewedStolen.every((e) => ids.has(e.event_id));
+    },
+    20_000,
+    250,
+  );
   const promptly = Date.now() - sentAt;
   t.comment(`skewed stolen payments alerted ${(promptly / 1000).toFixed(1)} s after they were published`);
   t.ok(promptly < 5_000, `alerted within 5 s of publication (${promptly} ms)`);
   const lag = await samples(stack.httpPort, 'payments_shard_watermark_lag_seconds');
-  t.ok(lag.length === 2 && lag.every((s) => s.value > 0 && s.value < 60), `no watermark jumped ahead of the clock (lags ${lag.map((s) => s.value.toFixed(1)).join(', ')} s)`);
+  t.ok(
+    lag.length === 2 && lag.every((s) => s.value > 0 && s.value < 60),
+    `no watermark jumped ahead of the clock (lags ${lag.map((s) => s.value.toFixed(1)).join(', ')} s)`,
+  );
 
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
@@ -54,8 +66,15 @@ t.test('a payment 2 h ahead on every shard: alerted at once if stolen, everythin
   verifySummaries(t, out, published, stack.stolen, cutoff);
   const flagged = out.alerts.filter((a) => a.data.clock_ahead_ms !== undefined);
   t.same(new Set(flagged.map((a) => a.data.payment_event_id)), new Set(skewedStolen.map((e) => e.event_id)), 'clock_ahead_ms is set on exactly those alerts');
-  t.ok(flagged.every((a) => a.data.clock_ahead_ms! > 2 * HOUR - 60_000 && a.data.clock_ahead_ms! <= 2 * HOUR && a.data.late === false), 'it says by how much (~2 h)');
-  t.equal(await sample(stack.httpPort, 'payments_irregular_payments_total', { reason: 'clock_ahead' }), skewed.length, `payments_irregular_payments_total{reason="clock_ahead"} = ${skewed.length}`);
+  t.ok(
+    flagged.every((a) => a.data.clock_ahead_ms! > 2 * HOUR - 60_000 && a.data.clock_ahead_ms! <= 2 * HOUR && a.data.late === false),
+    'it says by how much (~2 h)',
+  );
+  t.equal(
+    await sample(stack.httpPort, 'payments_irregular_payments_total', { reason: 'clock_ahead' }),
+    skewed.length,
+    `payments_irregular_payments_total{reason="clock_ahead"} = ${skewed.length}`,
+  );
   processor.child.kill('SIGTERM');
   t.equal((await processor.exit).code, 0);
 });

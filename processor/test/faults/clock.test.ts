@@ -37,7 +37,12 @@ t.test('a wall clock stepped +30 s on one worker: no lease changes hands, no sha
   await fleet.start('w2', { ...RARE_LEASE_CHECKPOINTS, ...fakeWallClock(clock) });
   await stack.waitFor('one lease each', () => fleet.settled(['w1', 'w2'], 1), 90_000, 250);
   const sim = await stack.startSimulator(['--count', '8000', '--rate', '300', '--seed', '17']);
-  await stack.waitFor('both processing', async () => (await processing(fleet.workers.get('w1')!.port, 1)) && (await processing(fleet.workers.get('w2')!.port, 1)), 60_000, 200);
+  await stack.waitFor(
+    'both processing',
+    async () => (await processing(fleet.workers.get('w1')!.port, 1)) && (await processing(fleet.workers.get('w2')!.port, 1)),
+    60_000,
+    200,
+  );
   await sleep(2_000);
   const before = await fleet.owners();
 
@@ -79,12 +84,14 @@ t.test('a worker cut off from DynamoDB steps −30 s: it stops emitting before t
   w1.dynamo.setMode('refuse');
   writeFileSync(clock, '-30');
   await stack.waitFor("w1's clock 30 s behind", async () => (await wallAhead(w1.port)) < -25_000, 10_000, 200);
-  await stack.waitFor('w2 to take over w1\'s shard', async () => (await fleet.owners()).get(w1Shard) === 'w2', 60_000, 250);
+  await stack.waitFor("w2 to take over w1's shard", async () => (await fleet.owners()).get(w1Shard) === 'w2', 60_000, 250);
   const takenAfter = Date.now() - cutAt;
   await sleep(10_000);
   const { overlapping, spans } = fleet.emitters(cutAt);
   const w1Last = spans.get(w1Shard)?.get('w1')?.[1];
-  t.comment(`w2 took ${w1Shard} ${(takenAfter / 1000).toFixed(1)} s after the cut; w1's last emission for it ${w1Last === undefined ? 'none' : `${((w1Last - cutAt) / 1000).toFixed(1)} s after the cut`} (safe window ${(FAILOVER_MS * 0.8) / 1000} s)`);
+  t.comment(
+    `w2 took ${w1Shard} ${(takenAfter / 1000).toFixed(1)} s after the cut; w1's last emission for it ${w1Last === undefined ? 'none' : `${((w1Last - cutAt) / 1000).toFixed(1)} s after the cut`} (safe window ${(FAILOVER_MS * 0.8) / 1000} s)`,
+  );
   t.ok(spans.get(w1Shard)?.has('w2'), 'w2 emits for it');
   t.same(overlapping, [], 'no shard had two emitters at once');
   t.ok(w1Last === undefined || w1Last - cutAt < FAILOVER_MS, 'w1 stopped within failover time of its last renewal');

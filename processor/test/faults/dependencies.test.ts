@@ -16,7 +16,12 @@ t.test('a lease table that does not answer at start is waited for; then every sh
   const dynamo = await withDynamo(t);
   const proxy = await startChaosProxy(t, dynamo.endpoint);
   proxy.setMode('refuse');
-  const processor = await stack.startProcessor({ LEASE_TABLE: 'leases', DYNAMODB_ENDPOINT: proxy.endpoint, WORKER_ID: 'w1', LOG_LEVEL: 'info' });
+  const processor = await stack.startProcessor({
+    LEASE_TABLE: 'leases',
+    DYNAMODB_ENDPOINT: proxy.endpoint,
+    WORKER_ID: 'w1',
+    LOG_LEVEL: 'info',
+  });
   await stack.untilServing();
   await sleep(4_000);
   t.equal(processor.child.exitCode, null, 'still running with the lease table down for 4 s');
@@ -30,10 +35,15 @@ t.test('a lease table that does not answer at start is waited for; then every sh
   t.notMatch(processor.output.stdout + processor.output.stderr, /unhandled/i, 'no unhandled rejection');
 
   proxy.setMode('pass');
-  await stack.waitFor('both shards leased and RUNNING', async () => {
-    const r = await getJson(stack.httpPort, '/ready');
-    return r.status === 200 && r.body.shards.length === 2;
-  }, 60_000, 250);
+  await stack.waitFor(
+    'both shards leased and RUNNING',
+    async () => {
+      const r = await getJson(stack.httpPort, '/ready');
+      return r.status === 200 && r.body.shards.length === 2;
+    },
+    60_000,
+    250,
+  );
   t.pass('ready once the table answers, owning both shards');
   const e = payment([...stack.stolen][0]!, Date.now());
   await put(stack.kinesis.client, stack.kinesis.stream, [{ data: e, key: e.data.card_number }]);

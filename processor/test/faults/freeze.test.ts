@@ -37,7 +37,9 @@ t.test('alone: frozen for failover time + 5 s, then thawed: every shard processe
   w.dynamo.setMode('pass');
   await stack.waitFor('both shards processed again', () => processing(w.port, 2), 60_000, 100);
   const back = Date.now() - thawAt;
-  t.comment(`frozen ${FREEZE_MS / 1000} s; every shard processed again ${(back / 1000).toFixed(1)} s after the thaw (failover + renew interval = ${WITHIN_MS / 1000} s)`);
+  t.comment(
+    `frozen ${FREEZE_MS / 1000} s; every shard processed again ${(back / 1000).toFixed(1)} s after the thaw (failover + renew interval = ${WITHIN_MS / 1000} s)`,
+  );
   t.ok(back <= WITHIN_MS, `within failover time + one renew interval (${back} ms)`);
   t.same([...(await fleet.owners()).values()], ['solo', 'solo'], 'it still holds both leases');
   t.match(w.proc.output.stdout, /lease not renewed in time|lease no longer safe/, 'its tasks hit the fence on thawing (then were restarted)');

@@ -9,7 +9,7 @@ import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { ChildProcess } from 'node:child_process';
 import { listAllShards } from '../../../common/src/shard-reader.js';
 import type { PaymentEvent } from '../../../common/src/events.js';
-import { hashKeyOf } from '../../src/engine/inherit.js';
+import { hashKeyOf } from '../../src/engine/codec.js';
 import { parsePrometheusText } from '../http/prom-text.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,7 +31,10 @@ export async function put(client: KinesisClient, stream: string, records: Array<
     const out = await client.send(
       new PutRecordsCommand({
         StreamName: stream,
-        Records: chunk.map((r) => ({ Data: Buffer.from(typeof r.data === 'string' ? r.data : JSON.stringify(r.data)), PartitionKey: r.key })),
+        Records: chunk.map((r) => ({
+          Data: Buffer.from(typeof r.data === 'string' ? r.data : JSON.stringify(r.data)),
+          PartitionKey: r.key,
+        })),
       }),
     );
     if (out.FailedRecordCount) throw new Error(`${out.FailedRecordCount} records refused`);
@@ -140,7 +143,9 @@ export function overlaps(logs: Map<string, ReturnType<typeof logLines>>, until: 
 const iso = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
 /** libfaketime from Debian's `faketime` package: .ci/run installs it. */
-export const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1'].find((p) => existsSync(p));
+export const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1'].find((p) =>
+  existsSync(p),
+);
 
 /**
  * Environment that runs a child under libfaketime with its wall clock offset by the contents of

@@ -41,28 +41,47 @@ t.test('with steady non-payment traffic on every shard, the last payments are al
 
   const stolen = [...stack.stolen].slice(0, 10);
   const events = stolen.map((c) => payment(c, Date.now()));
-  await put(k.client, k.stream, events.map((e) => ({ data: e, key: e.data.card_number })));
+  await put(
+    k.client,
+    k.stream,
+    events.map((e) => ({ data: e, key: e.data.card_number })),
+  );
   const arrived = Date.now();
   const bound = IDLE_TIMEOUT_MS + IDLE_LAG_MS + 2_000;
 
   let out = await stack.readStream();
-  await stack.waitFor('every alert', async () => {
-    out = await stack.readStream();
-    const ids = new Set(out.alerts.map((a) => a.data.payment_event_id));
-    return events.every((e) => ids.has(e.event_id));
-  }, 60_000, 200);
+  await stack.waitFor(
+    'every alert',
+    async () => {
+      out = await stack.readStream();
+      const ids = new Set(out.alerts.map((a) => a.data.payment_event_id));
+      return events.every((e) => ids.has(e.event_id));
+    },
+    60_000,
+    200,
+  );
   const took = Date.now() - arrived;
-  t.comment(`alerts of the last payments ${(took / 1000).toFixed(1)} s after their arrival, with ${out.other.length + out.rejected.length} other records read meanwhile (bound ${bound / 1000} s)`);
+  t.comment(
+    `alerts of the last payments ${(took / 1000).toFixed(1)} s after their arrival, with ${out.other.length + out.rejected.length} other records read meanwhile (bound ${bound / 1000} s)`,
+  );
   t.ok(took <= bound, `within IDLE_TIMEOUT_MS + IDLE_LAG_MS + 2 s (${took} ms)`);
-  t.ok(out.alerts.every((a) => !a.data.late), 'on time, not late');
+  t.ok(
+    out.alerts.every((a) => !a.data.late),
+    'on time, not late',
+  );
 
   // Their first summaries: the next 10-second boundary after each payment.
   const boundary = Math.floor(Math.max(...events.map((e) => Date.parse(e.event_date_origin))) / 10_000) * 10_000 + 10_000;
-  await stack.waitFor('their summaries', async () => {
-    out = await stack.readStream();
-    const cards = new Set(out.summaries.filter((s) => Date.parse(s.data.window_end) === boundary).map((s) => s.data.card_number));
-    return stolen.every((c) => cards.has(c));
-  }, 30_000, 250);
+  await stack.waitFor(
+    'their summaries',
+    async () => {
+      out = await stack.readStream();
+      const cards = new Set(out.summaries.filter((s) => Date.parse(s.data.window_end) === boundary).map((s) => s.data.card_number));
+      return stolen.every((c) => cards.has(c));
+    },
+    30_000,
+    250,
+  );
   const summarized = Date.now() - boundary;
   t.comment(`summaries of boundary ${new Date(boundary).toISOString()} out ${(summarized / 1000).toFixed(1)} s after it`);
   t.ok(summarized <= bound, `the summaries follow, within the same bound of their boundary (${summarized} ms)`);

@@ -27,7 +27,9 @@ t.test('with a tenth of PutRecords entries failing, the output of each card land
   const stack = await startStack(t, { cards: 300, shards: 2 });
   const proxy = await startChaosProxy(t, stack.kinesis.endpoint);
   const random = seeded(13);
-  proxy.onRequest((op) => (op === 'PutRecords' ? { kind: 'putRecordsPartial', fail: () => (random() < 0.1 ? 'ProvisionedThroughputExceededException' : undefined) } : undefined));
+  proxy.onRequest((op) =>
+    op === 'PutRecords' ? { kind: 'putRecordsPartial', fail: () => (random() < 0.1 ? 'ProvisionedThroughputExceededException' : undefined) } : undefined,
+  );
   const processor = await stack.startProcessor({ KINESIS_ENDPOINT: proxy.endpoint });
   await stack.untilServing();
   const sim = await stack.startSimulator(['--count', '4000', '--rate', '400', '--seed', '13']);
@@ -51,7 +53,10 @@ t.test('with a tenth of PutRecords entries failing, the output of each card land
     events.sort((a, b) => order.get(a.event_id)! - order.get(b.event_id)!);
     for (let j = 1; j < events.length; j++) {
       pairs++;
-      if (!before(emissionKey(events[j - 1]!), emissionKey(events[j]!))) wrong.push(`…${card.slice(-4)}: ${events[j - 1]!.event_type} ${events[j - 1]!.data.window_end} then ${events[j]!.event_type} ${events[j]!.data.window_end}`);
+      if (!before(emissionKey(events[j - 1]!), emissionKey(events[j]!)))
+        wrong.push(
+          `…${card.slice(-4)}: ${events[j - 1]!.event_type} ${events[j - 1]!.data.window_end} then ${events[j]!.event_type} ${events[j]!.data.window_end}`,
+        );
     }
   }
   t.ok(pairs > 200, `${pairs} consecutive pairs of one card's records checked`);

@@ -28,10 +28,15 @@ t.test('kill -9 of a leased processor and restart on the same disk: nothing repl
   const restartedAt = Date.now();
   processor = await stack.startProcessor({ ...env, WORKER_ID: 'second' });
   await stack.untilServing();
-  await stack.waitFor('both shards RUNNING again', async () => {
-    const r = await fetch(`http://127.0.0.1:${stack.httpPort}/ready`).then((x) => x.json() as Promise<{ shards: Array<{ state: string }> }>);
-    return r.shards.length === 2 && r.shards.every((s) => s.state === 'RUNNING');
-  }, 60_000, 100);
+  await stack.waitFor(
+    'both shards RUNNING again',
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${stack.httpPort}/ready`).then((x) => x.json() as Promise<{ shards: Array<{ state: string }> }>);
+      return r.shards.length === 2 && r.shards.every((s) => s.state === 'RUNNING');
+    },
+    60_000,
+    100,
+  );
   const running = Date.now() - restartedAt;
   t.equal(await sample(stack.httpPort, 'payments_records_replayed_total'), 0, 'no record replayed to rebuild state');
   t.match(processor.output.stdout, /local state continues the lease checkpoint: reused/, 'the local state was reused');
@@ -40,8 +45,15 @@ t.test('kill -9 of a leased processor and restart on the same disk: nothing repl
   // Time to the first new alert after the restart.
   const e = payment([...stack.stolen][0]!, Date.now());
   await put(stack.kinesis.client, stack.kinesis.stream, [{ data: e, key: e.data.card_number }]);
-  await stack.waitFor('an alert for a new payment', async () => (await stack.readStream()).alerts.some((a) => a.data.payment_event_id === e.event_id), 30_000, 200);
-  t.comment(`restart to both shards RUNNING: ${(running / 1000).toFixed(1)} s (lease failover included); restart to the new payment's alert: ${((Date.now() - restartedAt) / 1000).toFixed(1)} s`);
+  await stack.waitFor(
+    'an alert for a new payment',
+    async () => (await stack.readStream()).alerts.some((a) => a.data.payment_event_id === e.event_id),
+    30_000,
+    200,
+  );
+  t.comment(
+    `restart to both shards RUNNING: ${(running / 1000).toFixed(1)} s (lease failover included); restart to the new payment's alert: ${((Date.now() - restartedAt) / 1000).toFixed(1)} s`,
+  );
 
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = [...(await stack.published()), e];

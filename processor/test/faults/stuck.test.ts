@@ -23,7 +23,11 @@ t.test('sends blocked (output stream missing): /health fails naming the shard, g
   // Stolen-card payments: their alerts fall due within seconds and cannot be sent.
   const cards = [...stack.stolen].slice(0, 20);
   const events = cards.map((c) => payment(c, Date.now()));
-  await put(k.client, k.stream, events.map((e) => ({ data: e, key: e.data.card_number })));
+  await put(
+    k.client,
+    k.stream,
+    events.map((e) => ({ data: e, key: e.data.card_number })),
+  );
   const publishedAt = Date.now();
 
   let health = await getJson(stack.httpPort, '/health');
@@ -32,7 +36,9 @@ t.test('sends blocked (output stream missing): /health fails naming the shard, g
   t.equal(health.body.status, 'stuck');
   t.ok(health.body.stuck.length >= 1, `stuck shards named: ${JSON.stringify(health.body.stuck)}`);
   t.match(health.body.stuck[0].reason, /step "send" has lasted/, 'and why');
-  t.comment(`/health failed ${(failedAfter / 1000).toFixed(1)} s after the payments were published (alert window + idle advance + STUCK_AFTER_MS ${STUCK_AFTER_MS / 1000} s)`);
+  t.comment(
+    `/health failed ${(failedAfter / 1000).toFixed(1)} s after the payments were published (alert window + idle advance + STUCK_AFTER_MS ${STUCK_AFTER_MS / 1000} s)`,
+  );
   t.ok(failedAfter < 5_000 + 5_000 + STUCK_AFTER_MS + 5_000, 'within window + idle + STUCK_AFTER_MS (+5 s slack)');
   const stuckShard = health.body.stuck[0].shardId as string;
   t.equal(await sample(stack.httpPort, 'payments_shard_stuck', { shard: stuckShard }), 1, 'payments_shard_stuck = 1');
@@ -50,7 +56,14 @@ t.test('sends blocked (output stream missing): /health fails naming the shard, g
   await k.client.send(new CreateStreamCommand({ StreamName: 'alerts-not-yet', ShardCount: 1 }));
   await stack.waitFor('/health to recover', async () => (await getJson(stack.httpPort, '/health')).status === 200, 60_000, 250);
   t.pass('/health answers 200 again once the shard moves');
-  const alerted = await stack.waitFor('every alert delivered', async () => ((await samples(stack.httpPort, 'payments_alerts_emitted_total')).reduce((s, x) => s + x.value, 0)) >= events.length, 30_000, 250).then(() => true);
+  const alerted = await stack
+    .waitFor(
+      'every alert delivered',
+      async () => (await samples(stack.httpPort, 'payments_alerts_emitted_total')).reduce((s, x) => s + x.value, 0) >= events.length,
+      30_000,
+      250,
+    )
+    .then(() => true);
   t.ok(alerted, `all ${events.length} alerts acknowledged after the stall`);
   processor.child.kill('SIGTERM');
   t.equal((await processor.exit).code, 0);
@@ -61,12 +74,26 @@ t.test('reads refused while alerts are held: stuck after STUCK_AFTER_MS, /ready 
   const k = stack.kinesis;
   const proxy = await startChaosProxy(t, k.endpoint);
   // Long idle settings: the payments stay held in their window for a while after being read.
-  const processor = await stack.startProcessor({ KINESIS_ENDPOINT: proxy.endpoint, STUCK_AFTER_MS: String(STUCK_AFTER_MS), IDLE_TIMEOUT_MS: '20000', IDLE_LAG_MS: '20000' });
+  const processor = await stack.startProcessor({
+    KINESIS_ENDPOINT: proxy.endpoint,
+    STUCK_AFTER_MS: String(STUCK_AFTER_MS),
+    IDLE_TIMEOUT_MS: '20000',
+    IDLE_LAG_MS: '20000',
+  });
   await stack.untilServing();
   await stack.waitFor('the shard RUNNING', async () => (await getJson(stack.httpPort, '/ready')).body?.shards?.[0]?.state === 'RUNNING', 30_000, 200);
   const events = [...stack.stolen].slice(0, 5).map((c) => payment(c, Date.now()));
-  await put(k.client, k.stream, events.map((e) => ({ data: e, key: e.data.card_number })));
-  await stack.waitFor('the payments read', async () => (await sample(stack.httpPort, 'payments_records_read_total', { event_type: 'PAYMENT_EVENT' }))! >= events.length, 20_000, 200);
+  await put(
+    k.client,
+    k.stream,
+    events.map((e) => ({ data: e, key: e.data.card_number })),
+  );
+  await stack.waitFor(
+    'the payments read',
+    async () => (await sample(stack.httpPort, 'payments_records_read_total', { event_type: 'PAYMENT_EVENT' }))! >= events.length,
+    20_000,
+    200,
+  );
 
   proxy.setMode('refuse');
   const cutAt = Date.now();

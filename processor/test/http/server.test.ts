@@ -61,7 +61,15 @@ t.test('GET /health', async (t) => {
 });
 
 t.test('GET /health fails while an owned shard is stuck, and says which and why', async (t) => {
-  const s = serve(t, { shards: [shard(), shard({ shardId: 'shardId-000000000001', progress: progress({ step: 'send', stepMs: 61_000, stuck: 'step "send" has lasted 61.0 s' }) })] });
+  const s = serve(t, {
+    shards: [
+      shard(),
+      shard({
+        shardId: 'shardId-000000000001',
+        progress: progress({ step: 'send', stepMs: 61_000, stuck: 'step "send" has lasted 61.0 s' }),
+      }),
+    ],
+  });
   let res = await s.app.inject({ method: 'GET', url: '/health' });
   t.equal(res.statusCode, 503);
   t.same(res.json(), { status: 'stuck', stuck: [{ shardId: 'shardId-000000000001', reason: 'step "send" has lasted 61.0 s' }] });
@@ -79,14 +87,20 @@ t.test('GET /ready', async (t) => {
   const ready = async (status: Partial<ProcessorStatus>) => {
     const s = serve(t, status);
     const res = await s.app.inject({ method: 'GET', url: '/ready' });
-    return { code: res.statusCode, body: res.json() as { status: string; reason?: string; shards: Array<{ shardId: string; ready: boolean; reason?: string }> } };
+    return {
+      code: res.statusCode,
+      body: res.json() as { status: string; reason?: string; shards: Array<{ shardId: string; ready: boolean; reason?: string }> },
+    };
   };
 
   t.test('every shard RUNNING with a fresh watermark: 200', async (t) => {
     const r = await ready({ shards: [shard(), shard({ shardId: 'shardId-000000000001', watermarkMs: NOW - 30_000 })] });
     t.equal(r.code, 200);
     t.equal(r.body.status, 'ready');
-    t.same(r.body.shards.map((s) => s.ready), [true, true]);
+    t.same(
+      r.body.shards.map((s) => s.ready),
+      [true, true],
+    );
     t.notOk('reason' in r.body);
   });
 
@@ -96,7 +110,10 @@ t.test('GET /ready', async (t) => {
       t.equal(r.code, 503);
       t.equal(r.body.status, 'not_ready');
       t.match(r.body.reason, '1 of 2 shards not ready');
-      t.match(r.body.shards, [{ shardId: 'shardId-000000000000', ready: true }, { shardId: 'shardId-000000000001', ready: false, reason: `state is ${state}` }]);
+      t.match(r.body.shards, [
+        { shardId: 'shardId-000000000000', ready: true },
+        { shardId: 'shardId-000000000001', ready: false, reason: `state is ${state}` },
+      ]);
     });
   }
 
@@ -130,7 +147,12 @@ t.test('GET /ready', async (t) => {
   });
 
   t.test('a dependency down: 503 naming it, what failed and for how long', async (t) => {
-    const r = await ready({ dependencies: [{ name: 'lease_table', up: false, sinceMs: NOW - 12_500, error: 'Error ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4568' }, { name: 'kinesis', up: true, sinceMs: NOW - 1 }] });
+    const r = await ready({
+      dependencies: [
+        { name: 'lease_table', up: false, sinceMs: NOW - 12_500, error: 'Error ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4568' },
+        { name: 'kinesis', up: true, sinceMs: NOW - 1 },
+      ],
+    });
     t.equal(r.code, 503);
     t.match(r.body.reason, /^waiting for lease_table \(Error ECONNREFUSED/);
     t.match(r.body, { dependenciesDown: [{ name: 'lease_table', forSeconds: 12.5 }] });
@@ -157,7 +179,10 @@ t.test('GET /ready', async (t) => {
     const r = await ready({ shuttingDown: true });
     t.equal(r.code, 503);
     t.equal(r.body.reason, 'shutting down');
-    t.same(r.body.shards.map((s) => s.ready), [true]);
+    t.same(
+      r.body.shards.map((s) => s.ready),
+      [true],
+    );
   });
 
   t.test('readiness follows the status as it changes', async (t) => {
@@ -219,7 +244,11 @@ t.test('a pino logger is accepted and probes are not logged', async (t) => {
     },
   });
   const registry = new Registry();
-  const app = buildHttpServer({ registry, status: () => ({ shards: [shard()], nowMs: NOW, shuttingDown: false, dependencies: [] }), logger: pino(sink) });
+  const app = buildHttpServer({
+    registry,
+    status: () => ({ shards: [shard()], nowMs: NOW, shuttingDown: false, dependencies: [] }),
+    logger: pino(sink),
+  });
   t.teardown(() => app.close());
   t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200);
   t.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
@@ -227,5 +256,13 @@ t.test('a pino logger is accepted and probes are not logged', async (t) => {
 });
 
 t.test('a bad readiness bound is refused at construction', async (t) => {
-  t.throws(() => buildHttpServer({ registry: new Registry(), status: () => ({ shards: [], nowMs: 0, shuttingDown: false, dependencies: [] }), maxWatermarkLagMs: 0 }), RangeError);
+  t.throws(
+    () =>
+      buildHttpServer({
+        registry: new Registry(),
+        status: () => ({ shards: [], nowMs: 0, shuttingDown: false, dependencies: [] }),
+        maxWatermarkLagMs: 0,
+      }),
+    RangeError,
+  );
 });

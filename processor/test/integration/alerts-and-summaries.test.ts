@@ -29,10 +29,12 @@ t.test('alerts and summaries from a 20 000-event run, checked independently', as
   const ids = new Set([...out.alerts, ...out.summaries].map((e) => e.event_id));
   const landed = async () =>
     Number(
-      (await w.client.query(`SELECT count(DISTINCT event_id) AS n FROM staging.payment_events WHERE event_type IN ('PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY')`)).rows[0].n,
+      (await w.client.query(`SELECT count(DISTINCT event_id) AS n FROM staging.payment_events WHERE event_type IN ('PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY')`))
+        .rows[0].n,
     );
   await stack.waitFor('alerts and summaries in the staging table', async () => (await landed()) >= ids.size, 30_000, 500);
-  const rows = (await w.client.query(`SELECT DISTINCT event_id FROM staging.payment_events WHERE event_type IN ('PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY')`)).rows;
+  const rows = (await w.client.query(`SELECT DISTINCT event_id FROM staging.payment_events WHERE event_type IN ('PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY')`))
+    .rows;
   const inTable = new Set(rows.map((r) => r.event_id as string));
   t.equal([...ids].filter((id) => !inTable.has(id)).length, 0, `every alert and summary is in staging.payment_events (${ids.size})`);
 
@@ -41,17 +43,30 @@ t.test('alerts and summaries from a 20 000-event run, checked independently', as
   t.equal(ready.status, 200, `/ready is 200 once every shard runs: ${await ready.text()}`);
   const families = parsePrometheusText(await stack.metrics());
   for (const name of [
-    'payments_records_read_total', 'payments_records_rejected_total', 'payments_alerts_emitted_total',
-    'payments_summaries_emitted_total', 'payments_shard_behind_latest_seconds', 'payments_shard_watermark_lag_seconds',
-    'payments_shard_state', 'payments_alert_latency_seconds', 'payments_window_fire_duration_seconds',
-    'payments_state_keys', 'payments_state_bytes', 'payments_put_records_retries_total', 'payments_put_records_total',
-    'process_cpu_seconds_total', 'process_resident_memory_bytes',
+    'payments_records_read_total',
+    'payments_records_rejected_total',
+    'payments_alerts_emitted_total',
+    'payments_summaries_emitted_total',
+    'payments_shard_behind_latest_seconds',
+    'payments_shard_watermark_lag_seconds',
+    'payments_shard_state',
+    'payments_alert_latency_seconds',
+    'payments_window_fire_duration_seconds',
+    'payments_state_keys',
+    'payments_state_bytes',
+    'payments_put_records_retries_total',
+    'payments_put_records_total',
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
   ]) {
     t.ok(families.has(name), `/metrics has ${name}`);
   }
   const alertsCounted = families.get('payments_alerts_emitted_total')!.samples.reduce((n, s) => n + s.value, 0);
   t.equal(alertsCounted, new Set(out.alerts.map((a) => a.event_id)).size, 'payments_alerts_emitted_total counts the alerts emitted');
-  const shardLabels = families.get('payments_shard_state')!.samples.filter((s) => s.value === 1).map((s) => s.labels.state);
+  const shardLabels = families
+    .get('payments_shard_state')!
+    .samples.filter((s) => s.value === 1)
+    .map((s) => s.labels.state);
   t.same(shardLabels, ['RUNNING', 'RUNNING', 'RUNNING', 'RUNNING'], 'each of the 4 shards is RUNNING');
 
   processor.child.kill('SIGTERM');

@@ -11,7 +11,12 @@ import { verifyAlerts } from './verify.js';
 import { parsePrometheusText } from '../http/prom-text.js';
 
 function good(card = '4111111111111111') {
-  return { event_type: 'PAYMENT_EVENT', event_id: randomUUID(), event_date_origin: new Date().toISOString(), data: { card_number: card, amount: 10.5, currency: 'EUR', merchant_id: 'm-1' } };
+  return {
+    event_type: 'PAYMENT_EVENT',
+    event_id: randomUUID(),
+    event_date_origin: new Date().toISOString(),
+    data: { card_number: card, amount: 10.5, currency: 'EUR', merchant_id: 'm-1' },
+  };
 }
 const withData = (patch: object) => {
   const e = good();
@@ -41,7 +46,7 @@ t.test('1 000 malformed records: counted, published as rejects, good alerts inta
 
   const expectedByReason = new Map<string, number>();
   const k = stack.kinesis;
-  for (let sent = 0; sent < 1000; ) {
+  for (let sent = 0; sent < 1000;) {
     const records = [];
     for (let i = 0; i < 50 && sent < 1000; i++, sent++) {
       const [reason, make] = KINDS[sent % KINDS.length]!;
@@ -56,11 +61,16 @@ t.test('1 000 malformed records: counted, published as rejects, good alerts inta
   const published = await stack.published();
 
   let out = await stack.readStream();
-  await stack.waitFor('1 000 rejects and every alert', async () => {
-    out = await stack.readStream();
-    const stolenPayments = published.filter((e) => stack.stolen.has(e.data.card_number)).length;
-    return new Set(out.rejected.map((r) => r.event_id)).size >= 1000 && new Set(out.alerts.map((a) => a.event_id)).size >= stolenPayments;
-  }, 90_000, 1000);
+  await stack.waitFor(
+    '1 000 rejects and every alert',
+    async () => {
+      out = await stack.readStream();
+      const stolenPayments = published.filter((e) => stack.stolen.has(e.data.card_number)).length;
+      return new Set(out.rejected.map((r) => r.event_id)).size >= 1000 && new Set(out.alerts.map((a) => a.event_id)).size >= stolenPayments;
+    },
+    90_000,
+    1000,
+  );
 
   t.equal(processor.child.exitCode, null, 'the processor is still running');
   const health = await fetch(`http://127.0.0.1:${stack.httpPort}/health`);
@@ -71,7 +81,10 @@ t.test('1 000 malformed records: counted, published as rejects, good alerts inta
   const byReason = new Map<string, number>();
   for (const r of rejected.values()) byReason.set(r.data.reason, (byReason.get(r.data.reason) ?? 0) + 1);
   t.same(Object.fromEntries([...byReason].sort()), Object.fromEntries([...expectedByReason].sort()), 'with the right reason');
-  t.ok([...rejected.values()].every((r) => r.data.raw_bytes > 0 && r.data.raw.length > 0 && r.data.sequence_number !== ''), 'carrying the raw record and its position');
+  t.ok(
+    [...rejected.values()].every((r) => r.data.raw_bytes > 0 && r.data.raw.length > 0 && r.data.sequence_number !== ''),
+    'carrying the raw record and its position',
+  );
 
   const metrics = parsePrometheusText(await stack.metrics());
   const counted = new Map<string, number>();
@@ -81,9 +94,15 @@ t.test('1 000 malformed records: counted, published as rejects, good alerts inta
   verifyAlerts(t, out, published, stack.stolen);
 
   const w = stack.warehouse!;
-  await stack.waitFor('rejects in the warehouse', async () =>
-    Number((await w.client.query(`SELECT count(DISTINCT event_id) AS n FROM staging.payment_events WHERE event_type = 'PAYMENT_EVENT_REJECTED'`)).rows[0].n) >= 1000,
-  30_000, 500);
+  await stack.waitFor(
+    'rejects in the warehouse',
+    async () =>
+      Number(
+        (await w.client.query(`SELECT count(DISTINCT event_id) AS n FROM staging.payment_events WHERE event_type = 'PAYMENT_EVENT_REJECTED'`)).rows[0].n,
+      ) >= 1000,
+    30_000,
+    500,
+  );
   t.pass('all 1 000 PAYMENT_EVENT_REJECTED rows are in staging.payment_events');
 
   processor.child.kill('SIGTERM');

@@ -26,7 +26,10 @@ t.test('CARDS_FILE=s3://…: the processor and the simulator read the list from 
   await started(processor);
   t.match(processor.output.stdout, /"stolen":\d+.*"file":"s3:\/\/reference-data\/cards\/cards.csv".*stolen cards loaded/, 'loaded from S3');
 
-  const sim = await spawnComponent(t, 'simulator/src/main.ts', ['--cards', env.CARDS_FILE, '--count', '50', '--rate', '100'], { ...stack.env, ...env });
+  const sim = await spawnComponent(t, 'simulator/src/main.ts', ['--cards', env.CARDS_FILE, '--count', '50', '--rate', '100'], {
+    ...stack.env,
+    ...env,
+  });
   const simExit = await sim.exit;
   t.equal(simExit.code, 0, `the simulator read the cards from S3 too: ${sim.output.stderr.slice(0, 300)}`);
 

@@ -46,7 +46,9 @@ t.test('kill -9 three times, then SIGTERM and restart: nothing lost, duplicates 
   const summaries = verifySummaries(t, out, published, stack.stolen, cutoff);
   const distinctAlerts = new Set(out.alerts.map((a) => a.event_id)).size;
   t.equal(distinctAlerts, alerts.stolenPayments, 'one alert id per stolen payment');
-  t.comment(`alerts ${alerts.alerts} (${alerts.alerts - distinctAlerts} duplicates) for ${alerts.stolenPayments} payments; summaries ${summaries.emitted} for ${summaries.due} due`);
+  t.comment(
+    `alerts ${alerts.alerts} (${alerts.alerts - distinctAlerts} duplicates) for ${alerts.stolenPayments} payments; summaries ${summaries.emitted} for ${summaries.due} due`,
+  );
   processor.child.kill('SIGTERM');
   t.equal((await processor.exit).code, 0);
 });

@@ -77,7 +77,8 @@ export async function fleet(t: Test, stack: Stack) {
     const found: string[] = [];
     for (const a of intervals) {
       for (const b of intervals) {
-        if (a.worker < b.worker && a.shard === b.shard && a.from < b.to && b.from < a.to) found.push(`${a.shard}: ${a.worker} [${iso(a.from)}, ${iso(a.to)}] and ${b.worker} [${iso(b.from)}, ${iso(b.to)}]`);
+        if (a.worker < b.worker && a.shard === b.shard && a.from < b.to && b.from < a.to)
+          found.push(`${a.shard}: ${a.worker} [${iso(a.from)}, ${iso(a.to)}] and ${b.worker} [${iso(b.from)}, ${iso(b.to)}]`);
       }
     }
     return { intervals: intervals.length, found };
@@ -89,4 +90,3 @@ export async function fleet(t: Test, stack: Stack) {
   };
   return { procs, start, owners, settled, overlaps, table, kill9 };
 }
-

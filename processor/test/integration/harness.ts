@@ -72,7 +72,12 @@ export async function startStack(t: Test, options: { cards?: number; shards?: nu
 
     async published(): Promise<PaymentEvent[]> {
       const text = await readFile(join(dir, 'events.jsonl'), 'utf8').catch(() => '');
-      return text.trim() === '' ? [] : text.trim().split('\n').map((l) => JSON.parse(l) as PaymentEvent);
+      return text.trim() === ''
+        ? []
+        : text
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as PaymentEvent);
     },
 
     /** Everything in the stream now, from every shard's start. */
@@ -108,10 +113,15 @@ export async function startStack(t: Test, options: { cards?: number; shards?: nu
 
     /** Until the processor on httpPort answers /health with 200, i.e. its start-up is over. */
     async untilServing(timeoutMs = 60_000): Promise<void> {
-      await waitFor('the processor to serve /health', async () => {
-        const res = await fetch(`http://127.0.0.1:${httpPort}/health`).catch(() => undefined);
-        return res?.status === 200;
-      }, timeoutMs, 100);
+      await waitFor(
+        'the processor to serve /health',
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${httpPort}/health`).catch(() => undefined);
+          return res?.status === 200;
+        },
+        timeoutMs,
+        100,
+      );
     },
 
     waitFor,

@@ -18,26 +18,43 @@ t.test('kill -9 of one of three at 1 000 events/s: taken over in time, nothing l
   const killedAt = Date.now();
   await f.kill9(victim);
   const survivors = ['w1', 'w2', 'w3'].filter((w) => w !== victim);
-  await stack.waitFor(`${victim}'s leases owned again`, async () => {
-    const o = await f.owners();
-    return lost.every((s) => o.leases.find((l) => l.leaseKey === s)?.leaseOwner !== victim && o.leases.find((l) => l.leaseKey === s)?.leaseOwner !== undefined);
-  }, 60_000, 100);
+  await stack.waitFor(
+    `${victim}'s leases owned again`,
+    async () => {
+      const o = await f.owners();
+      return lost.every(
+        (s) => o.leases.find((l) => l.leaseKey === s)?.leaseOwner !== victim && o.leases.find((l) => l.leaseKey === s)?.leaseOwner !== undefined,
+      );
+    },
+    60_000,
+    100,
+  );
   const takeover = Date.now() - killedAt;
-  t.comment(`kill -9 of ${victim} (${lost.length} leases) to owned again: ${(takeover / 1000).toFixed(2)} s (failover ${FAILOVER_MS / 1000} s + renew interval ${RENEW_MS / 1000} s = ${(FAILOVER_MS + RENEW_MS) / 1000} s)`);
-  t.ok(takeover <= FAILOVER_MS + RENEW_MS + 1_000, `owned again within failover + one renew interval (${(takeover / 1000).toFixed(2)} s, 1 s allowed for the poll)`);
+  t.comment(
+    `kill -9 of ${victim} (${lost.length} leases) to owned again: ${(takeover / 1000).toFixed(2)} s (failover ${FAILOVER_MS / 1000} s + renew interval ${RENEW_MS / 1000} s = ${(FAILOVER_MS + RENEW_MS) / 1000} s)`,
+  );
+  t.ok(
+    takeover <= FAILOVER_MS + RENEW_MS + 1_000,
+    `owned again within failover + one renew interval (${(takeover / 1000).toFixed(2)} s, 1 s allowed for the poll)`,
+  );
 
   await sleep(5_000);
   const leaving = survivors[0]!;
   const held = (await f.owners()).byWorker.get(leaving) ?? [];
   const termAt = Date.now();
   f.procs.get(leaving)!.child.kill('SIGTERM');
-  await stack.waitFor(`${leaving}'s leases handed over`, async () => {
-    const o = await f.owners();
-    return held.every((s) => {
-      const owner = o.leases.find((l) => l.leaseKey === s)?.leaseOwner;
-      return owner !== undefined && owner !== leaving;
-    });
-  }, 30_000, 100);
+  await stack.waitFor(
+    `${leaving}'s leases handed over`,
+    async () => {
+      const o = await f.owners();
+      return held.every((s) => {
+        const owner = o.leases.find((l) => l.leaseKey === s)?.leaseOwner;
+        return owner !== undefined && owner !== leaving;
+      });
+    },
+    30_000,
+    100,
+  );
   const handover = Date.now() - termAt;
   t.comment(`SIGTERM of ${leaving} (${held.length} leases) to taken by another: ${(handover / 1000).toFixed(2)} s`);
   t.ok(handover < 5_000, `SIGTERM hands the shards over in under 5 s (${(handover / 1000).toFixed(2)} s)`);

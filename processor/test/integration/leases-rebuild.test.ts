@@ -17,9 +17,15 @@ t.test('a processor whose state directory is deleted while stopped rebuilds it a
   await rm(join(stack.dir, 'state-solo'), { recursive: true, force: true });
   const again = await f.start('solo');
   await stack.waitFor('the rebuild', () => /shard state rebuilt/.test(again.output.stdout), 60_000, 200);
-  const rebuilt = again.output.stdout.split('\n').filter((l) => l.includes('shard state rebuilt')).map((l) => JSON.parse(l) as { replayed: number; seconds: number });
+  const rebuilt = again.output.stdout
+    .split('\n')
+    .filter((l) => l.includes('shard state rebuilt'))
+    .map((l) => JSON.parse(l) as { replayed: number; seconds: number });
   t.comment(`rebuilt ${rebuilt.length} shards: ${rebuilt.map((r) => `${r.replayed} records in ${r.seconds} s`).join(', ')}`);
-  t.ok(rebuilt.every((r) => r.replayed > 0), 'each shard replayed its records');
+  t.ok(
+    rebuilt.every((r) => r.replayed > 0),
+    'each shard replayed its records',
+  );
 
   t.equal((await sim.exit).code, 0);
   const published = await stack.published();

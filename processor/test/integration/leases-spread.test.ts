@@ -10,7 +10,9 @@ t.test('3 processors on 8 shards split evenly; a 4th joins, one leaves; never tw
   for (const id of ['w1', 'w2', 'w3']) await f.start(id);
   let began = Date.now();
   await stack.waitFor('3 workers within one lease of even on 8 shards', () => f.settled(['w1', 'w2', 'w3'], 8), 90_000, 250);
-  t.comment(`3 workers settled on 8 shards in ${((Date.now() - began) / 1000).toFixed(1)} s: ${JSON.stringify(Object.fromEntries([...(await f.owners()).byWorker].map(([w, s]) => [w, s.length])))}`);
+  t.comment(
+    `3 workers settled on 8 shards in ${((Date.now() - began) / 1000).toFixed(1)} s: ${JSON.stringify(Object.fromEntries([...(await f.owners()).byWorker].map(([w, s]) => [w, s.length])))}`,
+  );
   t.pass('3 workers: every lease owned, counts within one');
 
   began = Date.now();

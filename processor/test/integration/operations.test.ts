@@ -20,19 +20,29 @@ t.test('waits for a missing stream, then works', async (t) => {
 
   await ensureStream(stack.kinesis.client, stream, 1);
   const card = [...stack.stolen][0]!;
-  const payment = { event_type: 'PAYMENT_EVENT', event_id: randomUUID(), event_date_origin: new Date().toISOString(), data: { card_number: card, amount: 99.99, currency: 'USD', merchant_id: 'm-9' } };
+  const payment = {
+    event_type: 'PAYMENT_EVENT',
+    event_id: randomUUID(),
+    event_date_origin: new Date().toISOString(),
+    data: { card_number: card, amount: 99.99, currency: 'USD', merchant_id: 'm-9' },
+  };
   await stack.kinesis.client.send(new PutRecordsCommand({ StreamName: stream, Records: [{ Data: Buffer.from(JSON.stringify(payment)), PartitionKey: card }] }));
   await stack.waitFor('ready', async () => (await ready()) === 200, 30_000, 250);
   let alerts: string[] = [];
-  await stack.waitFor('an alert in the stream', async () => {
-    const [shard] = await listAllShards(stack.kinesis.client, stream);
-    const batch = await new ShardReader(stack.kinesis.client, stream, shard!.ShardId!, { type: 'TRIM_HORIZON' }, { minCallIntervalMs: 0 }).next();
-    alerts = batch.records
-      .map((r) => JSON.parse(Buffer.from(r.Data!).toString()))
-      .filter((e) => e.event_type === 'PAYMENT_ALERT')
-      .map((e) => e.data.payment_event_id);
-    return alerts.length > 0;
-  }, 30_000, 500);
+  await stack.waitFor(
+    'an alert in the stream',
+    async () => {
+      const [shard] = await listAllShards(stack.kinesis.client, stream);
+      const batch = await new ShardReader(stack.kinesis.client, stream, shard!.ShardId!, { type: 'TRIM_HORIZON' }, { minCallIntervalMs: 0 }).next();
+      alerts = batch.records
+        .map((r) => JSON.parse(Buffer.from(r.Data!).toString()))
+        .filter((e) => e.event_type === 'PAYMENT_ALERT')
+        .map((e) => e.data.payment_event_id);
+      return alerts.length > 0;
+    },
+    30_000,
+    500,
+  );
   t.same(alerts, [payment.event_id], 'the stolen-card payment is alerted, once');
   p.child.kill('SIGTERM');
   t.equal((await p.exit).code, 0);

@@ -107,16 +107,25 @@ export function verifySummaries(t: Test, out: StreamContents, published: Payment
  * shard's watermark has passed all the published payments. Returns the stream and that boundary.
  */
 export async function untilFinalSummaries(
-  stack: { readStream(): Promise<StreamContents>; stolen: ReadonlySet<string>; waitFor: (what: string, check: () => Promise<boolean>, timeoutMs?: number, everyMs?: number) => Promise<void> },
+  stack: {
+    readStream(): Promise<StreamContents>;
+    stolen: ReadonlySet<string>;
+    waitFor: (what: string, check: () => Promise<boolean>, timeoutMs?: number, everyMs?: number) => Promise<void>;
+  },
   published: PaymentEvent[],
   timeoutMs = 120_000,
 ): Promise<{ out: StreamContents; cutoff: number }> {
   const cutoff = finalBoundary(published);
   const due = cardsDueAt(published, stack.stolen, cutoff);
   let out = await stack.readStream();
-  await stack.waitFor(`summaries of ${due} cards at ${new Date(cutoff).toISOString()}`, async () => {
-    out = await stack.readStream();
-    return summariesAt(out, cutoff) >= due;
-  }, timeoutMs, 1000);
+  await stack.waitFor(
+    `summaries of ${due} cards at ${new Date(cutoff).toISOString()}`,
+    async () => {
+      out = await stack.readStream();
+      return summariesAt(out, cutoff) >= due;
+    },
+    timeoutMs,
+    1000,
+  );
   return { out, cutoff };
 }

@@ -59,7 +59,10 @@ t.test('an expired lease is available and its owner is not counted as a worker',
 
 t.test('a lease naming me that I do not hold (restart under the same id) is available at once', async (t) => {
   const p = plan([lease('a', 'me')], 'me', { held: new Set() });
-  t.same(p.take.map((l) => l.leaseKey), ['a']);
+  t.same(
+    p.take.map((l) => l.leaseKey),
+    ['a'],
+  );
 });
 
 t.test('steals one lease from the busiest worker, and only when the gap is 2 or more', async (t) => {

@@ -67,10 +67,19 @@ t.test('a closed shard whose grandchild has a lease is not given one either', as
   const w = makeWorker(client, 'leases', 'w1', clock);
   await w.ensureTable();
   // 0 split into 1 and 2, 1 split again into 3 and 4: only 3, 4 and 2 have leases now.
-  const shards = [shard(0, { closed: true }), shard(1, { parents: [0], closed: true }), shard(2, { parents: [0] }), shard(3, { parents: [1] }), shard(4, { parents: [1] })];
+  const shards = [
+    shard(0, { closed: true }),
+    shard(1, { parents: [0], closed: true }),
+    shard(2, { parents: [0] }),
+    shard(3, { parents: [1] }),
+    shard(4, { parents: [1] }),
+  ];
   const { LeaseTable } = await import('../../src/lease/table.js');
   const table = new LeaseTable(client, 'leases');
   for (const id of [2, 3, 4]) await table.create(shardId(id), 'TRIM_HORIZON', []);
   t.same(await w.syncShards(shards), []);
-  t.same((await w.snapshot()).map((l) => l.leaseKey), [shardId(2), shardId(3), shardId(4)]);
+  t.same(
+    (await w.snapshot()).map((l) => l.leaseKey),
+    [shardId(2), shardId(3), shardId(4)],
+  );
 });

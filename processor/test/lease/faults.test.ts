@@ -36,7 +36,10 @@ async function setup(t: Test, fault: (command: string) => Fault) {
 t.test('throttled calls are retried with backoff and succeed', async (t) => {
   let failures = 0;
   const { worker } = await setup(t, () => (failures++ % 2 === 0 ? 'throttle' : undefined));
-  t.same((await worker.rebalance()).map((l) => l.leaseKey), [shardId(0)]);
+  t.same(
+    (await worker.rebalance()).map((l) => l.leaseKey),
+    [shardId(0)],
+  );
   await worker.renew();
   await worker.checkpoint(shardId(0), { sequenceNumber: '7', watermarkMs: 0, checkpointAtMs: 0 });
   t.ok(failures >= 6, 'every call failed once first');
@@ -92,7 +95,11 @@ t.test('renewals failing for good: renewFailed, unsafe, then lost as expired; no
   t.same(lost, [[id, 'expired']], 'dropped once failoverTimeMs passed without a renewal');
   await t.rejects(worker.rebalance(), { code: 'ECONNRESET' }, 'a scan that keeps failing is reported to the caller');
   down = false;
-  t.same((await other.rebalance()).map((l) => l.leaseKey), [id], 'the others take it after failover');
+  t.same(
+    (await other.rebalance()).map((l) => l.leaseKey),
+    [id],
+    'the others take it after failover',
+  );
 });
 
 t.test('construction checks the timing options together', async (t) => {

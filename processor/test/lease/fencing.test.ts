@@ -128,7 +128,10 @@ for (const slowAnswerMs of [0, 3_000]) {
     const { failoverTimeMs, safetyMarginMs } = old.options;
     t.ok(takenAt! - renewStartedAt >= failoverTimeMs, 'not before failoverTimeMs after the renewal started');
     if (slowAnswerMs < failoverTimeMs - safetyMarginMs) {
-      t.ok(lastSafeAt !== undefined && takenAt! - lastSafeAt >= safetyMarginMs, `the old owner stopped ${takenAt! - (lastSafeAt ?? 0)} ms before the take (margin ${safetyMarginMs})`);
+      t.ok(
+        lastSafeAt !== undefined && takenAt! - lastSafeAt >= safetyMarginMs,
+        `the old owner stopped ${takenAt! - (lastSafeAt ?? 0)} ms before the take (margin ${safetyMarginMs})`,
+      );
       t.ok(lastSafeAt! - renewStartedAt >= failoverTimeMs - safetyMarginMs - step, 'and was safe until the margin began (isSafe is not trivially false)');
     }
 
@@ -155,7 +158,11 @@ t.test('a lease is never expired before the observer has watched it for failover
   clock.advance(FAILOVER_MS - 1);
   t.same(await late.rebalance(), [], 'one ms short of failover: not expired');
   clock.advance(1);
-  t.same((await late.rebalance()).map((l) => l.leaseKey), [shardId(0)], 'taken at failover');
+  t.same(
+    (await late.rebalance()).map((l) => l.leaseKey),
+    [shardId(0)],
+    'taken at failover',
+  );
 });
 
 t.test('the counter fences a stale incarnation even when the owner name matches', async (t) => {
@@ -168,7 +175,11 @@ t.test('the counter fences a stale incarnation even when the owner name matches'
   await before.ensureTable();
   await before.syncShards(openShards(1));
   await before.rebalance();
-  t.same((await after.rebalance()).map((l) => l.leaseKey), [shardId(0)], 'a lease naming me is available at once');
+  t.same(
+    (await after.rebalance()).map((l) => l.leaseKey),
+    [shardId(0)],
+    'a lease naming me is available at once',
+  );
   const lost: LostReason[] = [];
   before.on('lost', (_, reason) => lost.push(reason));
   await t.rejects(before.checkpoint(shardId(0), { sequenceNumber: '1', watermarkMs: 0, checkpointAtMs: 0 }), LeaseLostError);
@@ -196,7 +207,7 @@ t.test('a checkpoint from an earlier tenure of a lease won back is refused', asy
   const [second] = await w1.rebalance();
   t.ok(first && second && second.leaseCounter > first.leaseCounter, 'a new tenure has a new counter');
   const stale = { sequenceNumber: '9', watermarkMs: 0, checkpointAtMs: 0, acquiredCounter: first!.leaseCounter };
-  await t.rejects(w1.checkpoint(id, stale), LeaseLostError, 'the first tenure\'s task is refused');
+  await t.rejects(w1.checkpoint(id, stale), LeaseLostError, "the first tenure's task is refused");
   t.same(w1.held(), [id], 'without losing the current tenure');
   await w1.checkpoint(id, { ...stale, acquiredCounter: second!.leaseCounter });
   t.equal((await w1.snapshot())[0]?.checkpoint, '9');

@@ -8,7 +8,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { pino } from 'pino';
 import { startDynamoEmulator } from '../../../deploy/local/dynamodb-emulator.js';
 import { createDynamoClient } from '../../src/lease/dynamo.js';
-import { LeaseManager, type LeaseManagerOptions } from '../../src/lease/manager.js';
+import { LeaseManager } from '../../src/lease/manager.js';
+import type { LeaseManagerOptions } from '../../src/lease/options.js';
 import type { Lease } from '../../src/lease/types.js';
 import { seeded } from '../../../common/test/helpers.js';
 
@@ -41,13 +42,7 @@ export class FakeClock {
 
 export const FAILOVER_MS = 10_000;
 
-export function makeWorker(
-  client: DynamoDBClient,
-  table: string,
-  workerId: string,
-  clock: FakeClock,
-  extra: Partial<LeaseManagerOptions> = {},
-): LeaseManager {
+export function makeWorker(client: DynamoDBClient, table: string, workerId: string, clock: FakeClock, extra: Partial<LeaseManagerOptions> = {}): LeaseManager {
   return new LeaseManager({
     dynamo: client,
     table,
@@ -71,7 +66,10 @@ export function shard(i: number, options: { parents?: number[]; closed?: boolean
     ...(parent !== undefined ? { ParentShardId: shardId(parent) } : {}),
     ...(adjacent !== undefined ? { AdjacentParentShardId: shardId(adjacent) } : {}),
     HashKeyRange: { StartingHashKey: '0', EndingHashKey: '1' },
-    SequenceNumberRange: { StartingSequenceNumber: String(10 * i + 1), ...(options.closed ? { EndingSequenceNumber: String(10 * i + 9) } : {}) },
+    SequenceNumberRange: {
+      StartingSequenceNumber: String(10 * i + 1),
+      ...(options.closed ? { EndingSequenceNumber: String(10 * i + 9) } : {}),
+    },
   };
 }
 

@@ -38,7 +38,11 @@ for (const shards of [4, 8]) {
     t.equal(leases.length, shards);
     t.ok(spread(counts) <= 1, `counts ${[...counts.values()]}`);
     for (const w of workers) {
-      t.same(w.held(), leases.filter((l) => l.leaseOwner === w.workerId).map((l) => l.leaseKey), `${w.workerId} holds what the table says`);
+      t.same(
+        w.held(),
+        leases.filter((l) => l.leaseOwner === w.workerId).map((l) => l.leaseKey),
+        `${w.workerId} holds what the table says`,
+      );
       for (const id of w.held()) t.ok(w.isSafe(id), `${w.workerId} may process ${id}`);
     }
     const total = workers.reduce((n, w) => n + w.stats().leasesHeld, 0);
@@ -49,7 +53,11 @@ for (const shards of [4, 8]) {
     for (let r = 0; r < 3; r++) {
       clock.advance(1_000);
       const again = await round(t, workers, `stable round ${r}`);
-      t.same(again.map((l) => l.leaseOwner), before, `round ${r}: nothing moves once even`);
+      t.same(
+        again.map((l) => l.leaseOwner),
+        before,
+        `round ${r}: nothing moves once even`,
+      );
     }
   });
 }
@@ -118,7 +126,10 @@ t.test('a worker that stops renewing loses its leases to the others after failov
   t.ok(takenAt! - deadAt >= FAILOVER_MS, `taken ${takenAt! - deadAt} ms after the last renewal, not before ${FAILOVER_MS}`);
   t.ok(takenAt! - deadAt <= FAILOVER_MS + 2_000, 'and soon after failover');
   const { counts, leases } = await settle(t, alive, clock, 'three survivors');
-  t.notOk(leases.some((l) => l.leaseOwner === dead.workerId), 'nothing left with the dead worker');
+  t.notOk(
+    leases.some((l) => l.leaseOwner === dead.workerId),
+    'nothing left with the dead worker',
+  );
   t.same([...counts.values()].sort(), [2, 3, 3]);
   for (const id of orphaned) t.notOk(dead.isSafe(id), 'the dead worker would not process them either');
 });

@@ -27,7 +27,10 @@ t.test('released leases are taken by another worker at once, with their checkpoi
   w2.on('acquired', (lease, how) => acquired.push([lease, how]));
   const won = await w2.rebalance();
   t.same(won.map((l) => l.leaseKey).sort(), mine);
-  t.same(acquired.map(([, how]) => how), ['take', 'take']);
+  t.same(
+    acquired.map(([, how]) => how),
+    ['take', 'take'],
+  );
   const withCheckpoint = acquired.find(([l]) => l.leaseKey === mine[0])![0];
   t.equal(withCheckpoint.checkpoint, '4242', 'acquired carries the checkpoint');
   t.equal(withCheckpoint.checkpointWatermarkMs, 111);
@@ -85,16 +88,22 @@ t.test('a child lease is not taken while a parent is unfinished, and is after SH
   for (const id of [shardId(0), shardId(1), shardId(2)]) {
     t.equal(table.find((l) => l.leaseKey === id)?.checkpoint, 'SHARD_END', `${id} stays finished and is never taken again`);
   }
-  const counts = ownerCounts(table.filter((l) => l.checkpoint !== 'SHARD_END'), ['w1', 'w2']);
+  const counts = ownerCounts(
+    table.filter((l) => l.checkpoint !== 'SHARD_END'),
+    ['w1', 'w2'],
+  );
   t.same([...counts.values()], [1, 1]);
 });
 
-t.test('the caller\'s readable predicate can hold back a lease', async (t) => {
+t.test("the caller's readable predicate can hold back a lease", async (t) => {
   const { client } = await withDynamo(t);
   const w1 = makeWorker(client, 'leases', 'w1', new FakeClock());
   await w1.ensureTable();
   await w1.syncShards(openShards(3));
   const won = await w1.rebalance((lease) => lease.leaseKey !== shardId(1));
   t.same(won.map((l) => l.leaseKey).sort(), [shardId(0), shardId(2)]);
-  t.same((await w1.rebalance()).map((l) => l.leaseKey), [shardId(1)]);
+  t.same(
+    (await w1.rebalance()).map((l) => l.leaseKey),
+    [shardId(1)],
+  );
 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { Shard } from '@aws-sdk/client-kinesis';
 import { FakeClock, makeWorker, openShards, shard, shardId, withDynamo } from './helpers.js';
-import { parentsFirst } from '../../src/lease/manager.js';
+import { parentsFirst } from '../../src/lease/sync.js';
 import { decodeLease } from '../../src/lease/table.js';
 
 t.test('ensureTable creates an on-demand table keyed by leaseKey, and is idempotent', async (t) => {
@@ -48,18 +48,16 @@ for (const count of [4, 8]) {
       t.same(item.ownerSwitchesSinceCheckpoint, { N: '0' });
     }
     const snapshot = await worker.snapshot();
-    t.same(snapshot.map((l) => l.leaseKey), Array.from({ length: count }, (_, i) => shardId(i)));
+    t.same(
+      snapshot.map((l) => l.leaseKey),
+      Array.from({ length: count }, (_, i) => shardId(i)),
+    );
   });
 }
 
 /** Shard 0 split into 1 and 2; shards 1 and 2 merged into 3. 0, 1, 2 are closed. */
 function reshardedStream(): Shard[] {
-  return [
-    shard(3, { parents: [1, 2] }),
-    shard(2, { parents: [0], closed: true }),
-    shard(1, { parents: [0], closed: true }),
-    shard(0, { closed: true }),
-  ];
+  return [shard(3, { parents: [1, 2] }), shard(2, { parents: [0], closed: true }), shard(1, { parents: [0], closed: true }), shard(0, { closed: true })];
 }
 
 t.test('parents are recorded as a string set and children of closed shards as childShardIds', async (t) => {
@@ -71,8 +69,7 @@ t.test('parents are recorded as a string set and children of closed shards as ch
   t.equal(created[0], shardId(0), 'the root is created first');
   t.equal(created[3], shardId(3), 'the merge child is created last');
 
-  const raw = async (i: number) =>
-    (await client.send(new GetItemCommand({ TableName: 'leases', Key: { leaseKey: { S: shardId(i) } } }))).Item!;
+  const raw = async (i: number) => (await client.send(new GetItemCommand({ TableName: 'leases', Key: { leaseKey: { S: shardId(i) } } }))).Item!;
   const root = await raw(0);
   t.notOk(root.parentShardId, 'a root shard has no parentShardId');
   t.same(root.checkpoint, { S: 'AT_TIMESTAMP' }, 'a root starts at the configured position');
@@ -127,14 +124,17 @@ t.test('a lease written by KCL (parents as a list) is read the same', async (t) 
     }),
   );
   const [lease] = await worker.snapshot();
-  t.same(lease, decodeLease({
-    leaseKey: { S: 'shardId-x' },
-    leaseCounter: { N: '7' },
-    checkpoint: { S: '4963' },
-    ownerSwitchesSinceCheckpoint: { N: '2' },
-    parentShardId: { SS: ['a', 'b'] },
-    leaseOwner: { S: 'kcl-worker' },
-  }));
+  t.same(
+    lease,
+    decodeLease({
+      leaseKey: { S: 'shardId-x' },
+      leaseCounter: { N: '7' },
+      checkpoint: { S: '4963' },
+      ownerSwitchesSinceCheckpoint: { N: '2' },
+      parentShardId: { SS: ['a', 'b'] },
+      leaseOwner: { S: 'kcl-worker' },
+    }),
+  );
   t.same(lease?.parentShardIds, ['a', 'b']);
   t.equal(lease?.leaseCounter, 7);
   t.equal(lease?.checkpointWatermarkMs, undefined);
@@ -163,7 +163,13 @@ t.test('the emulator keeps the lease table on disk when given a path', async (t)
   const w2 = makeWorker(client2, 'leases', 'w2', new FakeClock());
   await w2.ensureTable();
   const leases = await w2.snapshot();
-  t.same(leases.map((l) => [l.leaseKey, l.leaseOwner]), [[shardId(0), 'w1'], [shardId(1), 'w1']]);
+  t.same(
+    leases.map((l) => [l.leaseKey, l.leaseOwner]),
+    [
+      [shardId(0), 'w1'],
+      [shardId(1), 'w1'],
+    ],
+  );
 });
 
 t.test('docs/leases.md names every attribute and every event', async (t) => {

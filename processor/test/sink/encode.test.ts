@@ -21,7 +21,14 @@ function emissions(seed: number): Emission[] {
   for (let i = 0; i < 3_000; i++) {
     clock += Math.floor(r() * 300);
     const amount = r() < 0.1 ? 1_000_000_000 : r() < 0.5 ? Math.floor(r() * 100_000) / 100 : 0.01 + Math.floor(r() * 10);
-    const p = pay({ id: pid(`${seed}/${i}`), at: clock - Math.floor(r() * (r() < 0.05 ? 20_000 : 900)), card: card(Math.floor(r() * 5)), amount, currency: CURRENCIES[Math.floor(r() * 4)]!, merchant: MERCHANTS[Math.floor(r() * MERCHANTS.length)]! });
+    const p = pay({
+      id: pid(`${seed}/${i}`),
+      at: clock - Math.floor(r() * (r() < 0.05 ? 20_000 : 900)),
+      card: card(Math.floor(r() * 5)),
+      amount,
+      currency: CURRENCIES[Math.floor(r() * 4)]!,
+      merchant: MERCHANTS[Math.floor(r() * MERCHANTS.length)]!,
+    });
     e.onPayment(toEvent(p), r() < 0.8);
     if (r() < 0.05) out.push(...e.drain(100, clock));
   }
@@ -56,7 +63,7 @@ t.test('alerts and summaries from the engine encode byte for byte as JSON.string
   t.ok(multiCurrency, 'a summary has several currencies');
 });
 
-t.test('a whole chunk encoded into one buffer: each record is its own bytes, also past the buffer\'s first size', async (t) => {
+t.test("a whole chunk encoded into one buffer: each record is its own bytes, also past the buffer's first size", async (t) => {
   for (const seed of [4, 5]) {
     const events = emissions(seed);
     const encoded = encodeOutputs(events);
@@ -72,7 +79,10 @@ t.test('a whole chunk encoded into one buffer: each record is its own bytes, als
   const few = [alert, long, long, alert];
   const encoded = encodeOutputs(few);
   t.ok(encoded.reduce((n, b) => n + b.length, 0) > few.length * 640, 'more bytes than the first buffer holds');
-  t.same(encoded.map((b) => b.toString('utf8')), few.map((e) => JSON.stringify(e)));
+  t.same(
+    encoded.map((b) => b.toString('utf8')),
+    few.map((e) => JSON.stringify(e)),
+  );
 });
 
 t.test('an alert whose merchant id needs escaping, and a reject, encode as JSON.stringify', async (t) => {
@@ -89,7 +99,15 @@ t.test('an alert whose merchant id needs escaping, and a reject, encode as JSON.
     event_type: 'PAYMENT_EVENT_REJECTED',
     event_id: pid('r'),
     event_date_origin: new Date(T0).toISOString(),
-    data: { reason: 'not_json', detail: 'x', raw: '{"a":"ü\u0000', raw_bytes: 12, raw_truncated: false, shard_id: 's', sequence_number: '1' },
+    data: {
+      reason: 'not_json',
+      detail: 'x',
+      raw: '{"a":"ü\u0000',
+      raw_bytes: 12,
+      raw_truncated: false,
+      shard_id: 's',
+      sequence_number: '1',
+    },
   };
   t.same(encodeOutput(reject), Buffer.from(JSON.stringify(reject), 'utf8'));
 });

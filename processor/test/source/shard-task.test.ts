@@ -33,7 +33,11 @@ function shard(batches: Uint8Array[][]): KinesisClient {
   let seq = 0;
   // Keyed by card, as producers must key payments.
   const records = batches.map((b) =>
-    b.map((data) => ({ Data: data, SequenceNumber: String(++seq), PartitionKey: (JSON.parse(Buffer.from(data).toString()) as { data: { card_number: string } }).data.card_number })),
+    b.map((data) => ({
+      Data: data,
+      SequenceNumber: String(++seq),
+      PartitionKey: (JSON.parse(Buffer.from(data).toString()) as { data: { card_number: string } }).data.card_number,
+    })),
   );
   return {
     async send(command: unknown) {
@@ -58,23 +62,26 @@ function payments(): Uint8Array[][] {
 
 function task(store: StateStore, batches: Uint8Array[][]): ShardTask {
   const producer = new AckingProducer();
-  return new ShardTask({ shardId: SHARD }, {
-    kinesis: shard(batches),
-    stream: 's',
-    store,
-    sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 's', input: 's' }),
-    stolen: new StolenCards([card(1)]),
-    metrics: createMetrics(new Registry()),
-    log: pino({ level: 'silent' }),
-    engineConfig: {},
-    now: () => T0 + 60_000,
-    monotonic: () => performance.now(),
-    maxRecordBytes: 65_536,
-    maxClockSkewMs: 5_000,
-    startLookbackMs: 3_600_000,
-    getRecordsLimit: 10,
-    pollIntervalMs: 0,
-  });
+  return new ShardTask(
+    { shardId: SHARD },
+    {
+      kinesis: shard(batches),
+      stream: 's',
+      store,
+      sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 's', input: 's' }),
+      stolen: new StolenCards([card(1)]),
+      metrics: createMetrics(new Registry()),
+      log: pino({ level: 'silent' }),
+      engineConfig: {},
+      now: () => T0 + 60_000,
+      monotonic: () => performance.now(),
+      maxRecordBytes: 65_536,
+      maxClockSkewMs: 5_000,
+      startLookbackMs: 3_600_000,
+      getRecordsLimit: 10,
+      pollIntervalMs: 0,
+    },
+  );
 }
 
 t.test('commits land one at a time, in order, and the last is durable when the task ends', async (t) => {
@@ -97,7 +104,11 @@ t.test('commits land one at a time, in order, and the last is durable when the t
   t.ok(run.finished);
   t.notOk(overlapped, 'no commit started before the one before it had landed');
   const sequences = log.filter((l) => l.startsWith('start')).map((l) => Number(l.split(' ')[1]));
-  t.same(sequences, [...sequences].sort((a, b) => a - b), 'in sequence-number order');
+  t.same(
+    sequences,
+    [...sequences].sort((a, b) => a - b),
+    'in sequence-number order',
+  );
   t.equal(log.at(-1), 'end 100', 'the last commit landed before run() returned');
   const saved = await store.loadCheckpoint(SHARD);
   t.same(saved, { sequenceNumber: '100', watermarkMs: saved?.watermarkMs, shardEnd: true, stateId: saved?.stateId });
@@ -114,23 +125,4 @@ t.test('a failed commit stops the task with its error', async (t) => {
   await t.rejects(task(store, payments()).run(new AbortController().signal), /disk full/);
   t.equal((await store.loadCheckpoint(SHARD))?.sequenceNumber, '20', 'the store keeps the last commit that landed');
   t.ok(calls <= 4, `at most one more commit was started after the failed one (${calls} calls)`);
-});
-
-t.test('local state continues the lease checkpoint only when it provably does', async (t) => {
-  const { continuesLease } = await import('../../src/source/shard-task.js');
-  const lease = (checkpoint: string, checkpointStateId?: string) =>
-    ({ leaseKey: SHARD, leaseOwner: 'w', leaseCounter: 3, checkpoint, ownerSwitchesSinceCheckpoint: 0, parentShardIds: [], childShardIds: [], checkpointWatermarkMs: 0, checkpointAtMs: 0, checkpointStateId }) as const;
-  const local = (sequenceNumber: string | null, stateId?: string) => ({ sequenceNumber, watermarkMs: 0, shardEnd: false, ...(stateId ? { stateId } : {}) });
-  t.ok(continuesLease(local('120', 'a'), lease('100', 'a')), 'same state, past the lease checkpoint (killed before the next lease checkpoint)');
-  t.ok(continuesLease(local('100', 'a'), lease('100', 'a')), 'same state, at it');
-  t.notOk(continuesLease(local('99', 'a'), lease('100', 'a')), 'same state, behind it: writes were lost');
-  t.notOk(continuesLease(local('120', 'a'), lease('100', 'b')), 'another state wrote the lease checkpoint: someone else went on');
-  t.notOk(continuesLease(local('120'), lease('100', 'b')), 'a local state without id');
-  t.ok(continuesLease(local('100'), lease('100')), 'before state ids: equal checkpoints, as before');
-  t.notOk(continuesLease(local('120'), lease('100')), 'before state ids: nothing else');
-  t.notOk(continuesLease(undefined, lease('100', 'a')), 'no local state');
-  t.notOk(continuesLease(local(null, 'a'), lease('100', 'a')), 'a local state that never read a record');
-  t.notOk(continuesLease(local('120', 'a'), lease('TRIM_HORIZON', 'a')), 'no lease checkpoint');
-  // Sequence numbers are compared as numbers, not strings.
-  t.ok(continuesLease(local('1000', 'a'), lease('999', 'a')));
 });

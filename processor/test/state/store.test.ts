@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
-import { JsonBytes, LevelStateStore, openStateStore, StateStoreError, type LevelLike, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
+import { LevelStateStore, openStateStore, StateStoreError, type LevelLike, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
 import type { BatchOp } from '../../src/state/level-store.js';
 
 /** A LevelLike that forwards to `db` except for `batch`. */
@@ -25,7 +25,7 @@ function withBatch(db: MemoryLevel<string, string>, batch: (ops: BatchOp[]) => P
   };
 }
 
-/** MemoryLevel<string, string>'s types know no per-op value encoding (a JsonBytes put); the database itself does. */
+/** MemoryLevel<string, string>'s types know no per-op value encoding (a put of encoded bytes); the database itself does. */
 const asLevelOps = (ops: BatchOp[]) => ops as never;
 
 async function tempDir(t: Test): Promise<string> {
@@ -41,7 +41,11 @@ async function opened(t: Test, open: () => Promise<StateStore>): Promise<StateSt
   return store;
 }
 
-const cp = (sequenceNumber: string | null, watermarkMs: number, shardEnd = false): ShardCheckpoint => ({ sequenceNumber, watermarkMs, shardEnd });
+const cp = (sequenceNumber: string | null, watermarkMs: number, shardEnd = false): ShardCheckpoint => ({
+  sequenceNumber,
+  watermarkMs,
+  shardEnd,
+});
 
 const backends: Array<[name: string, open: (t: Test) => Promise<StateStore>]> = [
   ['leveldb', async (t) => openStateStore({ kind: 'leveldb', dir: join(await tempDir(t), 'db') })],
@@ -63,23 +67,51 @@ for (const [backend, open] of backends) {
       const value = { count: 3, amounts: { EUR: { total: 12.5 } }, ids: ['a', 'b'], late: false, none: null };
       await s.commitShard(
         'shardId-000000000001',
-        { puts: [['w/2', value], ['w/10', 'x'], ['a', null], ['ü/é', 1], ['with/slash/', [1, 2]]], dels: [] },
+        {
+          puts: [
+            ['w/2', value],
+            ['w/10', 'x'],
+            ['a', null],
+            ['ü/é', 1],
+            ['with/slash/', [1, 2]],
+          ],
+          dels: [],
+        },
         cp('49590338271490256608559692538361571095921575989136588898', 1_700_000_000_123),
       );
       const loaded = await s.loadShard('shardId-000000000001');
-      t.same(loaded.entries, [['a', null], ['w/10', 'x'], ['w/2', value], ['with/slash/', [1, 2]], ['ü/é', 1]]);
+      t.same(loaded.entries, [
+        ['a', null],
+        ['w/10', 'x'],
+        ['w/2', value],
+        ['with/slash/', [1, 2]],
+        ['ü/é', 1],
+      ]);
       t.same(loaded.checkpoint, cp('49590338271490256608559692538361571095921575989136588898', 1_700_000_000_123));
     });
 
-    t.test('a JsonBytes value is written as its bytes and read back as the JSON they hold', async (t) => {
+    t.test('a Uint8Array value (JSON already encoded) is written as its bytes and read back as the JSON they hold', async (t) => {
       const s = await store();
       const value = { card: '4111111111111111', merchant: 'Café "Ü" \\ \u2028', n: [1, 2.5] };
       // A view into a larger buffer, as the engine's writer hands them out: only the view is written.
       const bytes = Buffer.from(`xx${JSON.stringify(value)}yy`, 'utf8');
-      await s.commitShard('shardId-000000000002', { puts: [['panes/1', new JsonBytes(bytes.subarray(2, bytes.length - 2))], ['plain', 'x']], dels: [] }, cp('1', 1));
+      await s.commitShard(
+        'shardId-000000000002',
+        {
+          puts: [
+            ['panes/1', bytes.subarray(2, bytes.length - 2)],
+            ['plain', 'x'],
+          ],
+          dels: [],
+        },
+        cp('1', 1),
+      );
       // The writer's buffer is the caller's to reuse once the commit is done.
       bytes.fill(0x20);
-      t.same((await s.loadShard('shardId-000000000002')).entries, [['panes/1', value], ['plain', 'x']]);
+      t.same((await s.loadShard('shardId-000000000002')).entries, [
+        ['panes/1', value],
+        ['plain', 'x'],
+      ]);
     });
 
     t.test('scanShard streams the entries in key order across chunks; loadCheckpoint reads the checkpoint alone', async (t) => {
@@ -98,12 +130,32 @@ for (const [backend, open] of backends) {
 
     t.test('a later commit overwrites, deletes, and moves the checkpoint', async (t) => {
       const s = await store();
-      await s.commitShard('sh-1', { puts: [['a', 1], ['b', 2], ['c', 3]], dels: [] }, cp('10', 1000));
+      await s.commitShard(
+        'sh-1',
+        {
+          puts: [
+            ['a', 1],
+            ['b', 2],
+            ['c', 3],
+          ],
+          dels: [],
+        },
+        cp('10', 1000),
+      );
       await s.commitShard('sh-1', { puts: [['b', 20]], dels: ['a', 'never-existed'] }, cp('20', 2000));
-      t.same(await s.loadShard('sh-1'), { entries: [['b', 20], ['c', 3]], checkpoint: cp('20', 2000) });
+      t.same(await s.loadShard('sh-1'), {
+        entries: [
+          ['b', 20],
+          ['c', 3],
+        ],
+        checkpoint: cp('20', 2000),
+      });
       // A key both deleted and put in one change set ends up put (dels apply first).
       await s.commitShard('sh-1', { puts: [['c', 30]], dels: ['c'] }, cp('30', 3000));
-      t.same((await s.loadShard('sh-1')).entries, [['b', 20], ['c', 30]]);
+      t.same((await s.loadShard('sh-1')).entries, [
+        ['b', 20],
+        ['c', 30],
+      ]);
     });
 
     t.test('SHARD_END and a null sequence number are kept', async (t) => {
@@ -116,9 +168,30 @@ for (const [backend, open] of backends) {
     t.test('shards are isolated, even with ids that prefix each other', async (t) => {
       const s = await store();
       const ids = ['a', 'a-1', 'a0', 'a.b', 'a_b', 'ab', 'shardId-1', 'shardId-10'];
-      for (const id of ids) await s.commitShard(id, { puts: [['k', id], [`${id}/own`, true]], dels: [] }, cp(id, 1));
+      for (const id of ids)
+        await s.commitShard(
+          id,
+          {
+            puts: [
+              ['k', id],
+              [`${id}/own`, true],
+            ],
+            dels: [],
+          },
+          cp(id, 1),
+        );
       for (const id of ids) {
-        t.same(await s.loadShard(id), { entries: [[`${id}/own`, true], ['k', id]].sort(), checkpoint: cp(id, 1) }, id);
+        t.same(
+          await s.loadShard(id),
+          {
+            entries: [
+              [`${id}/own`, true],
+              ['k', id],
+            ].sort(),
+            checkpoint: cp(id, 1),
+          },
+          id,
+        );
       }
       t.same(await s.listShards(), [...ids].sort());
       await s.deleteShard('a');
@@ -136,7 +209,18 @@ for (const [backend, open] of backends) {
       cyclic.self = cyclic;
       for (const bad of [10n, cyclic, undefined, () => 1]) {
         await t.rejects(
-          s.commitShard('sh-1', { puts: [['new-1', 1], ['bad', bad], ['new-2', 2]], dels: ['keep'] }, cp('2', 2)),
+          s.commitShard(
+            'sh-1',
+            {
+              puts: [
+                ['new-1', 1],
+                ['bad', bad],
+                ['new-2', 2],
+              ],
+              dels: ['keep'],
+            },
+            cp('2', 2),
+          ),
           TypeError,
         );
       }
@@ -176,7 +260,17 @@ for (const [backend, open] of backends) {
       const s = await store();
       const empty = await s.stats();
       t.equal(empty.keys, 0);
-      await s.commitShard('sh-1', { puts: [['a', 'x'.repeat(100)], ['b', 1]], dels: [] }, cp('1', 1));
+      await s.commitShard(
+        'sh-1',
+        {
+          puts: [
+            ['a', 'x'.repeat(100)],
+            ['b', 1],
+          ],
+          dels: [],
+        },
+        cp('1', 1),
+      );
       await s.replaceStolenCards(['4111111111111111']);
       const after = await s.stats();
       t.equal(after.keys, 4, 'two entries, one checkpoint, one card');
@@ -239,7 +333,17 @@ t.test('a commit is exactly one batch call, checkpoint last', async (t) => {
   const store = new LevelStateStore(spy);
   await store.open();
   t.teardown(() => store.close());
-  await store.commitShard('sh-1', { puts: [['a', 1], ['b', 2]], dels: ['c'] }, cp('5', 50));
+  await store.commitShard(
+    'sh-1',
+    {
+      puts: [
+        ['a', 1],
+        ['b', 2],
+      ],
+      dels: ['c'],
+    },
+    cp('5', 50),
+  );
   t.equal(batches.length, 1);
   t.same(
     batches[0]?.map((op) => `${op.type} ${op.key}`),

@@ -1,0 +1,11 @@
+/** Event-time arithmetic and formatting shared by the engine's modules. */
+
+/** The start of the epoch-aligned interval of `size` that holds `t`. */
+export function floorTo(t: number, size: number): number {
+  return Math.floor(t / size) * size;
+}
+
+/** An instant (epoch ms) as the ISO-8601 UTC text events carry. */
+export function iso(t: number): string {
+  return new Date(t).toISOString();
+}
