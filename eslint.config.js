@@ -5,7 +5,18 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config({
-  files: ['common/src/**/*.ts', 'processor/src/**/*.ts', 'simulator/src/**/*.ts', 'cardgen/src/**/*.ts', 'deploy/local/**/*.ts', 'deploy/warehouse/**/*.ts', 'deploy/grafana/**/*.ts', 'deploy/cdk/**/*.ts', 'deploy/delivery-stream.ts', 'ecs/**/*.ts'],
+  files: [
+    'common/src/**/*.ts',
+    'processor/src/**/*.ts',
+    'simulator/src/**/*.ts',
+    'cardgen/src/**/*.ts',
+    'deploy/local/**/*.ts',
+    'deploy/warehouse/**/*.ts',
+    'deploy/grafana/**/*.ts',
+    'deploy/cdk/**/*.ts',
+    'deploy/delivery-stream.ts',
+    'ecs/**/*.ts',
+  ],
   languageOptions: {
     parser: tseslint.parser,
     parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

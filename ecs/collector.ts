@@ -68,9 +68,17 @@ export function collectorConfig(p: CollectorConfigParams) {
     service: {
       extensions: ['sigv4auth', 'health_check'],
       pipelines: {
-        metrics: { receivers: ['prometheus'], processors: ['resourcedetection/ecs', 'resource/instance', 'batch'], exporters: ['prometheusremotewrite'] },
+        metrics: {
+          receivers: ['prometheus'],
+          processors: ['resourcedetection/ecs', 'resource/instance', 'batch'],
+          exporters: ['prometheusremotewrite'],
+        },
         // resourcedetection too: the EMF log stream is named after the task ({TaskId}).
-        'metrics/scaling': { receivers: ['prometheus'], processors: ['resourcedetection/ecs', 'filter/lag', 'batch'], exporters: ['awsemf'] },
+        'metrics/scaling': {
+          receivers: ['prometheus'],
+          processors: ['resourcedetection/ecs', 'filter/lag', 'batch'],
+          exporters: ['awsemf'],
+        },
       },
     },
   };

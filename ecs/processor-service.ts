@@ -126,7 +126,11 @@ export class ProcessorService extends Construct {
       new iam.PolicyStatement({ sid: 'StreamKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.streamKey.keyArn] }),
     );
     const cardsFile = `s3://${props.cards.bucket.bucketName}/${props.cards.key}`;
-    const readCards = new iam.PolicyStatement({ sid: 'CardsFile', actions: ['s3:GetObject'], resources: [props.cards.bucket.arnForObjects(props.cards.key)] });
+    const readCards = new iam.PolicyStatement({
+      sid: 'CardsFile',
+      actions: ['s3:GetObject'],
+      resources: [props.cards.bucket.arnForObjects(props.cards.key)],
+    });
     this.taskDefinition.addToTaskRolePolicy(readCards);
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({

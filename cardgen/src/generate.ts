@@ -121,7 +121,15 @@ function makeDrawer(networks: readonly Network[], rng: RandomGenerator) {
     networks.map((n) => ({
       weight: n.weight,
       name: n.name,
-      ranges: weighted(n.ranges.map((r) => ({ weight: r.weight, width: r.from.length, lo: Number(r.from), hi: Number(r.to), fixed: r.from === r.to ? r.from : undefined }))),
+      ranges: weighted(
+        n.ranges.map((r) => ({
+          weight: r.weight,
+          width: r.from.length,
+          lo: Number(r.from),
+          hi: Number(r.to),
+          fixed: r.from === r.to ? r.from : undefined,
+        })),
+      ),
       lengths: weighted(n.lengths),
     })),
   );

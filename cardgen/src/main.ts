@@ -49,9 +49,7 @@ async function generate({ count, stolenRatio, seed, out }: CardgenOptions): Prom
       ...(count >= PROGRESS_MIN_COUNT ? { onProgress } : {}),
     });
     const seconds = ((performance.now() - started) / 1000).toFixed(2);
-    process.stdout.write(
-      `cardgen: wrote ${written} cards (${stolenCount(count, stolenRatio)} stolen, seed ${seed}) to ${out} in ${seconds} s\n`,
-    );
+    process.stdout.write(`cardgen: wrote ${written} cards (${stolenCount(count, stolenRatio)} stolen, seed ${seed}) to ${out} in ${seconds} s\n`);
     return 0;
   } catch (error) {
     if (interrupt.signal.aborted) {

@@ -43,8 +43,7 @@ t.test('every number is unique', async (t) => {
 });
 
 t.test('network mix and the spread inside networks are close to the stated shares', async (t) => {
-  const share = (pred: (n: string, net: string) => boolean, within = sample) =>
-    within.filter((c) => pred(c.cardNumber, c.network)).length / within.length;
+  const share = (pred: (n: string, net: string) => boolean, within = sample) => within.filter((c) => pred(c.cardNumber, c.network)).length / within.length;
   // 1 point is more than 5 standard deviations at N = 100 000 for every share here.
   const expected = { visa: 0.52, mastercard: 0.3, amex: 0.08, discover: 0.06, jcb: 0.04 };
   for (const [network, p] of Object.entries(expected)) {
@@ -159,7 +158,15 @@ t.test('bad arguments throw RangeError at the call', async (t) => {
 
 t.test('a count up to the table number space is met exactly; one more is refused', async (t) => {
   // One 10-digit prefix and 12 digits: 1 free digit, so exactly 10 valid numbers.
-  const tiny: Network[] = [{ name: 'tiny', label: 'Tiny', weight: 1, ranges: [{ from: '3528000000', to: '3528000000', weight: 1 }], lengths: [{ digits: 12, weight: 1 }] }];
+  const tiny: Network[] = [
+    {
+      name: 'tiny',
+      label: 'Tiny',
+      weight: 1,
+      ranges: [{ from: '3528000000', to: '3528000000', weight: 1 }],
+      lengths: [{ digits: 12, weight: 1 }],
+    },
+  ];
   const all = generateCards({ count: 10, networks: tiny });
   t.equal(new Set(all.map((c) => c.cardNumber)).size, 10);
   t.ok(all.every((c) => luhnOk(c.cardNumber) && /^3528000000\d\d$/.test(c.cardNumber)));

@@ -80,7 +80,13 @@ t.test('numberSpace counts free digits per prefix and length', async (t) => {
 });
 
 t.test('validateNetworks names each problem', async (t) => {
-  const base: Network = { name: 'x', label: 'X', weight: 1, ranges: [{ from: '4', to: '4', weight: 1 }], lengths: [{ digits: 16, weight: 1 }] };
+  const base: Network = {
+    name: 'x',
+    label: 'X',
+    weight: 1,
+    ranges: [{ from: '4', to: '4', weight: 1 }],
+    lengths: [{ digits: 16, weight: 1 }],
+  };
   t.throws(() => validateNetworks([]), /no network has a positive weight/);
   t.throws(() => validateNetworks([{ ...base, name: 'Visa' }]), /network name 'Visa'/);
   t.throws(() => validateNetworks([{ ...base, weight: 1.5 }]), /weights must be non-negative integers/);

@@ -81,7 +81,9 @@ export function alterUserSql(username: string, password: string): string {
   if (password === '' || !/^[\x21-\x7e]+$/.test(password) || /['"\\]/.test(password)) {
     throw new Error(`the password of reader ${username} must be printable ASCII without spaces, ', " or \\`);
   }
-  return `ALTER USER "${username}" PASSWORD 'md5${createHash('md5').update(password + username).digest('hex')}'`;
+  return `ALTER USER "${username}" PASSWORD 'md5${createHash('md5')
+    .update(password + username)
+    .digest('hex')}'`;
 }
 
 /** The Provider framework's onEvent entry point: real AWS clients in the resource's Region. */
@@ -91,7 +93,11 @@ export async function handler(event: ProvisionerEvent): Promise<ProvisionerResul
   return provision(event, {
     grafana: workspaceTokens(new GrafanaClient({ region }), p.WorkspaceId),
     secrets: secretsManagerSecrets(new SecretsManagerClient({ region })),
-    sql: redshiftSql(redshiftDataApi(new RedshiftDataClient({ region })), { cluster: p.ClusterIdentifier, database: p.WarehouseDatabase, secretArn: p.AdminSecretArn }),
+    sql: redshiftSql(redshiftDataApi(new RedshiftDataClient({ region })), {
+      cluster: p.ClusterIdentifier,
+      database: p.WarehouseDatabase,
+      secretArn: p.AdminSecretArn,
+    }),
     fetch: globalThis.fetch,
   });
 }
@@ -112,7 +118,9 @@ export async function provision(event: ProvisionerEvent, deps: ProvisionerDeps):
   try {
     await deps.sql.run(sql);
   } catch (err) {
-    throw new Error(`setting the password of ${reader.username} failed: ${redact(redact((err as Error).message, reader.password), /PASSWORD 'md5[0-9a-f]{32}'/g)}`);
+    throw new Error(
+      `setting the password of ${reader.username} failed: ${redact(redact((err as Error).message, reader.password), /PASSWORD 'md5[0-9a-f]{32}'/g)}`,
+    );
   }
   log(`password of warehouse user ${reader.username} set from ${p.ReaderSecretArn}`);
 

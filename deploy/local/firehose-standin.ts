@@ -174,7 +174,9 @@ export class FirehoseStandin {
       if (batch.end) {
         this.#ended.add(shardId);
         this.#o.log.info({ shardId }, 'shard finished; its children may start');
-        this.#startReadableShards().catch((error: unknown) => this.#o.log.error({ err: error }, 'could not start the children of a finished shard; the next refresh retries'));
+        this.#startReadableShards().catch((error: unknown) =>
+          this.#o.log.error({ err: error }, 'could not start the children of a finished shard; the next refresh retries'),
+        );
         return;
       }
       // Backpressure: a full buffer holds the readers until it is in the warehouse.
@@ -233,14 +235,10 @@ export class FirehoseStandin {
     const client = await this.#warehouse();
     const statements: string[] = [];
     for (let i = 0; i < batch.rows.length; i += ROWS_PER_INSERT) {
-      statements.push(
-        `INSERT INTO ${DELIVERY.table} (${EVENT_COLUMNS.join(', ')}) VALUES ${batch.rows.slice(i, i + ROWS_PER_INSERT).join(',')}`,
-      );
+      statements.push(`INSERT INTO ${DELIVERY.table} (${EVENT_COLUMNS.join(', ')}) VALUES ${batch.rows.slice(i, i + ROWS_PER_INSERT).join(',')}`);
     }
     for (let i = 0; i < batch.rejects.length; i += ROWS_PER_INSERT) {
-      statements.push(
-        `INSERT INTO ${DELIVERY.rejectsTable} (${REJECT_COLUMNS.join(', ')}) VALUES ${batch.rejects.slice(i, i + ROWS_PER_INSERT).join(',')}`,
-      );
+      statements.push(`INSERT INTO ${DELIVERY.rejectsTable} (${REJECT_COLUMNS.join(', ')}) VALUES ${batch.rejects.slice(i, i + ROWS_PER_INSERT).join(',')}`);
     }
     // DELETE + INSERT rather than ON CONFLICT: the same statements run on Redshift.
     const shardList = [...batch.positions.keys()].map(literal).join(',');

@@ -2,11 +2,7 @@
  * The local Kinesis: kinesalite (an npm-packaged emulator of the Kinesis API) served over HTTP/1.1,
  * persisted under data/ so a second `npm start` reuses the stream and its records.
  */
-import {
-  CreateStreamCommand,
-  DescribeStreamSummaryCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import { serveOnLoopback, type LocalEmulator } from './loopback.js';
@@ -41,9 +37,7 @@ export async function ensureStream(client: KinesisClient, streamName: string, sh
     if (awsErrorName(e) !== 'ResourceInUseException') throw e;
   }
   for (let i = 0; ; i++) {
-    const { StreamDescriptionSummary: s } = await client.send(
-      new DescribeStreamSummaryCommand({ StreamName: streamName }),
-    );
+    const { StreamDescriptionSummary: s } = await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
     if (s?.StreamStatus === 'ACTIVE') return s.OpenShardCount ?? shardCount;
     if (i > 100) throw new Error(`stream ${streamName} did not become ACTIVE`);
     await sleep(100);

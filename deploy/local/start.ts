@@ -82,7 +82,10 @@ try {
   config = parseEnv('start', {
     ...kinesisEnv,
     KINESIS_SHARDS: intEnv(4, 1, 100),
-    WAREHOUSE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    WAREHOUSE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
     CARDS_FILE: z.string().default(LOCAL_DEFAULTS.CARDS_FILE),
     HTTP_PORT: intEnv(LOCAL_DEFAULTS.HTTP_PORT, 1, 65_535),
     STATE_DIR: z.string().default(LOCAL_DEFAULTS.STATE_DIR),

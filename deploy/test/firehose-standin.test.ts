@@ -136,11 +136,18 @@ t.test('regression: records PostgreSQL cannot store (year 0000, NUL bytes that e
   const good = [payment(), payment()];
   await put(k.client, k.stream, [good[0]!, yearZero, nuls, good[1]!]);
   const run = startStandin(k.client, k.stream, w.url);
-  await waitFor('2 rows and 2 rejects', async () => (await count(w.client, 'staging.payment_events')) + (await count(w.client, 'staging.payment_events_rejects')) >= 4, 20_000);
+  await waitFor(
+    '2 rows and 2 rejects',
+    async () => (await count(w.client, 'staging.payment_events')) + (await count(w.client, 'staging.payment_events_rejects')) >= 4,
+    20_000,
+  );
   await run.stop();
   t.equal(run.standin.counters.flushFailures, 0, 'no flush failed');
   const rejects = (await w.client.query('SELECT reason, raw_bytes, length(raw_data) AS chars FROM staging.payment_events_rejects ORDER BY reason')).rows;
-  t.same(rejects.map((r) => r.reason), ['bad_event_time', 'not_json']);
+  t.same(
+    rejects.map((r) => r.reason),
+    ['bad_event_time', 'not_json'],
+  );
   t.equal(rejects[1].raw_bytes, 16_000);
   t.ok(rejects[1].chars <= 65_535, `raw_data is ${rejects[1].chars} characters`);
 });

@@ -59,7 +59,11 @@ t.test('one Ok result per record: same recordId, same order, one newline-termina
   const event = invocation(mixed);
   const out = transform(event);
   t.equal(out.records.length, event.records.length);
-  t.same(out.records.map((r) => r.recordId), event.records.map((r) => r.recordId), 'recordIds in input order');
+  t.same(
+    out.records.map((r) => r.recordId),
+    event.records.map((r) => r.recordId),
+    'recordIds in input order',
+  );
   t.same(
     out.records.map((r) => (r.result === 'Ok' ? r.metadata.partitionKeys.table : r.result)),
     ['events', 'rejects', 'rejects', 'rejects', 'rejects', 'events'],
@@ -95,15 +99,27 @@ t.test('only a record whose classification throws is ProcessingFailed; the error
   };
   const logged = t.capture(console, 'error', () => undefined);
   const out = transform(event, failing);
-  t.same(out.records.map((r) => r.result), ['Ok', 'ProcessingFailed', 'Ok', 'Ok']);
-  t.same(out.records.map((r) => r.recordId), event.records.map((r) => r.recordId));
+  t.same(
+    out.records.map((r) => r.result),
+    ['Ok', 'ProcessingFailed', 'Ok', 'Ok'],
+  );
+  t.same(
+    out.records.map((r) => r.recordId),
+    event.records.map((r) => r.recordId),
+  );
   t.equal(out.records[1]!.data, event.records[1]!.data, 'the failed record is returned as it came');
   t.notOk('metadata' in out.records[1]!, 'no partition key: it goes to the error prefix');
   const calls = logged();
   t.equal(calls.length, 1, 'one log line');
   const line = String(calls[0]?.args[0]);
   const entry = JSON.parse(line);
-  t.match(entry, { level: 'error', invocationId: event.invocationId, recordId: event.records[1]!.recordId, shardId: 'shardId-000000000001', errorType: 'Error' });
+  t.match(entry, {
+    level: 'error',
+    invocationId: event.invocationId,
+    recordId: event.records[1]!.recordId,
+    shardId: 'shardId-000000000001',
+    errorType: 'Error',
+  });
   t.ok(Array.isArray(entry.stack) && entry.stack.length > 0, 'stack frames for the bug');
   t.notMatch(line, /4000056655665556|bug while|second line/, 'no card, no record contents, no error message');
 });
@@ -114,10 +130,16 @@ t.test('a non-Error throw and a malformed input record are also contained to the
   const out = transform(event, () => {
     throw 'a string';
   });
-  t.same(out.records.map((r) => r.result), ['ProcessingFailed', 'ProcessingFailed']);
+  t.same(
+    out.records.map((r) => r.result),
+    ['ProcessingFailed', 'ProcessingFailed'],
+  );
   const broken = invocation([payment(), payment()]);
   delete (broken.records[0] as Partial<FirehoseKinesisRecord>).kinesisRecordMetadata;
-  t.same(transform(broken).records.map((r) => r.result), ['ProcessingFailed', 'Ok']);
+  t.same(
+    transform(broken).records.map((r) => r.result),
+    ['ProcessingFailed', 'Ok'],
+  );
 });
 
 t.test('response size: every row is bounded by the columns, and our records stay far under 6 MB per MiB', async (t) => {
@@ -125,7 +147,10 @@ t.test('response size: every row is bounded by the columns, and our records stay
   const quotes = `{"event_type":"X","event_id":"${randomUUID()}","event_date_origin":"2026-11-27T04:31:34.123Z","data":{"a":"${'\\"'.repeat(32_760)}"}}`;
   const worst = invocation([Buffer.alloc(16_000, 1), nulAndControl, quotes, '😀'.repeat(40_000), 'x']);
   const rows = transform(worst).records;
-  t.same(rows.map((r) => r.result), ['Ok', 'Ok', 'Ok', 'Ok', 'Ok']);
+  t.same(
+    rows.map((r) => r.result),
+    ['Ok', 'Ok', 'Ok', 'Ok', 'Ok'],
+  );
   for (const [i, r] of rows.entries()) t.ok(r.data.length <= 176_000, `row ${i}: ${r.data.length} base64 characters`);
 
   const payments = Array.from({ length: 4_000 }, payment);

@@ -40,7 +40,10 @@ t.test(`simulator --count ${COUNT} lands exactly ${COUNT} rows, across a kill -9
   t.equal((await standin.exit).code, 0, 'the stand-in stops cleanly on SIGTERM');
 
   t.equal(await rows(), COUNT, `exactly ${COUNT} rows`);
-  const published = (await readFile(eventsFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  const published = (await readFile(eventsFile, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.equal(published.length, COUNT, 'the simulator reports every event it published');
   const landed = new Map(
     (

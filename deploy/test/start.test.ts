@@ -43,10 +43,14 @@ async function untilRunning(run: Awaited<ReturnType<typeof npmStart>>, what: str
   let exited: { code: number | null; signal: string | null } | undefined;
   void run.exit.then((e) => (exited = e));
   try {
-    await waitFor(what, () => {
-      if (exited) throw new Error(`npm start exited (code ${exited.code}, signal ${exited.signal}) before it was running`);
-      return run.output().includes('running; Ctrl-C to stop');
-    }, 60_000);
+    await waitFor(
+      what,
+      () => {
+        if (exited) throw new Error(`npm start exited (code ${exited.code}, signal ${exited.signal}) before it was running`);
+        return run.output().includes('running; Ctrl-C to stop');
+      },
+      60_000,
+    );
   } catch (error) {
     throw new Error(`${(error as Error).message}\n--- npm start printed ---\n${run.output().slice(-6000)}`);
   }
@@ -86,12 +90,17 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
   const firstRowSeconds = (Date.now() - started) / 1000;
   t.ok(firstRowSeconds < 60, `first rows within a minute (${firstRowSeconds.toFixed(1)} s)`);
   t.comment(`npm start to first staging row: ${firstRowSeconds.toFixed(1)} s`);
-  await waitFor('alerts from the processor', async () => {
-    const db = await connectWarehouse(url);
-    const { rows } = await db.query(`SELECT count(*) AS n FROM staging.payment_events WHERE event_type = 'PAYMENT_ALERT'`);
-    await db.end();
-    return Number(rows[0].n) > 0;
-  }, 60_000, 1000);
+  await waitFor(
+    'alerts from the processor',
+    async () => {
+      const db = await connectWarehouse(url);
+      const { rows } = await db.query(`SELECT count(*) AS n FROM staging.payment_events WHERE event_type = 'PAYMENT_ALERT'`);
+      await db.end();
+      return Number(rows[0].n) > 0;
+    },
+    60_000,
+    1000,
+  );
 
   const stopAt = Date.now();
   run.ctrlC();

@@ -15,7 +15,10 @@ import {
   type WarehouseRow,
 } from '../warehouse/rows.js';
 
-const position: RecordPosition = { shardId: 'shardId-000000000007', sequenceNumber: '49590338271490256608559692538361571095921575989136588898' };
+const position: RecordPosition = {
+  shardId: 'shardId-000000000007',
+  sequenceNumber: '49590338271490256608559692538361571095921575989136588898',
+};
 const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 const bytesOf = (v: unknown) => (v instanceof Uint8Array ? v : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8'));
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -26,7 +29,15 @@ const envelope = (event_type: string, data: unknown, event_date_origin = '2026-1
   event_date_origin,
   data,
 });
-const paymentData = () => ({ card_number: '4111111111111111', amount: 19.99, currency: 'EUR', merchant_id: 'm-42', merchant_name: 'Épicerie', mcc: '5411', country: 'FR' });
+const paymentData = () => ({
+  card_number: '4111111111111111',
+  amount: 19.99,
+  currency: 'EUR',
+  merchant_id: 'm-42',
+  merchant_name: 'Épicerie',
+  mcc: '5411',
+  country: 'FR',
+});
 const payment = () => envelope('PAYMENT_EVENT', paymentData());
 const alert = () =>
   envelope('PAYMENT_ALERT', {
@@ -149,7 +160,11 @@ t.test('invalid UTF-8 is kept with replacement characters, and raw_bytes is the 
 
 t.test('data of exactly 65 535 UTF-8 bytes lands; one byte more is too_large (bytes, not characters)', async (t) => {
   // {"s":"…"} is 8 bytes around the string.
-  for (const [char, bytes] of [['€', 3], ['😀', 4], ['é', 2]] as const) {
+  for (const [char, bytes] of [
+    ['€', 3],
+    ['😀', 4],
+    ['é', 2],
+  ] as const) {
     const whole = Math.floor((COLUMN_BYTES.event_json_data - 8) / bytes);
     const fill = 'a'.repeat(COLUMN_BYTES.event_json_data - 8 - whole * bytes);
     const fits = { s: char.repeat(whole) + fill };
@@ -165,7 +180,11 @@ t.test('data of exactly 65 535 UTF-8 bytes lands; one byte more is too_large (by
 
 t.test('detail is cut to 1 024 UTF-8 bytes on a character boundary', async (t) => {
   // zod names the unrecognised key in its detail, so the detail is mostly the key.
-  for (const [char, bytes] of [['😀', 4], ['€', 3], ['é', 2]] as const) {
+  for (const [char, bytes] of [
+    ['😀', 4],
+    ['€', 3],
+    ['é', 2],
+  ] as const) {
     for (let pad = 0; pad < 4; pad++) {
       const name = `${char} after ${pad} ASCII`;
       const key = 'k'.repeat(pad) + char.repeat(1200);

@@ -99,7 +99,13 @@ function transformRecord(event: FirehoseTransformEvent, record: FirehoseKinesisR
         sequenceNumber: record.kinesisRecordMetadata?.sequenceNumber,
         errorType: error instanceof Error ? error.name : typeof error,
         // Only the frames: the first lines of a stack repeat the message.
-        stack: error instanceof Error ? error.stack?.split('\n').map((line) => line.trim()).filter((line) => /^at .*:\d+:\d+\)?$/.test(line)) : undefined,
+        stack:
+          error instanceof Error
+            ? error.stack
+                ?.split('\n')
+                .map((line) => line.trim())
+                .filter((line) => /^at .*:\d+:\d+\)?$/.test(line))
+            : undefined,
       }),
     );
     return { recordId: record.recordId, result: 'ProcessingFailed', data: record.data };

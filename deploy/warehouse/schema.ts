@@ -34,11 +34,7 @@ export async function isRedshift(client: pg.Client): Promise<boolean> {
 
 /** Applies the staging DDL (and, on PostgreSQL, the GETDATE() shim first). Idempotent. */
 export async function applyStagingSchema(client: pg.Client, options: { localDelivery?: boolean } = {}): Promise<void> {
-  const files = [
-    ...((await isRedshift(client)) ? [] : ['postgres-compat.sql']),
-    'staging.sql',
-    ...(options.localDelivery ? ['local-delivery.sql'] : []),
-  ];
+  const files = [...((await isRedshift(client)) ? [] : ['postgres-compat.sql']), 'staging.sql', ...(options.localDelivery ? ['local-delivery.sql'] : [])];
   for (const file of files) {
     await client.query(await readFile(here(file), 'utf8'));
   }

@@ -95,8 +95,26 @@ const COUNTRIES: readonly { country: string; currency: string; weight: number }[
 ];
 
 const NAME_WORDS = [
-  'Blue', 'Golden', 'Corner', 'Royal', 'Green', 'City', 'Harbour', 'Old Town', 'Sunny', 'North',
-  'Silver', 'Urban', 'Village', 'Central', 'Riverside', 'Maple', 'Oak', 'Star', 'Express', 'Family',
+  'Blue',
+  'Golden',
+  'Corner',
+  'Royal',
+  'Green',
+  'City',
+  'Harbour',
+  'Old Town',
+  'Sunny',
+  'North',
+  'Silver',
+  'Urban',
+  'Village',
+  'Central',
+  'Riverside',
+  'Maple',
+  'Oak',
+  'Star',
+  'Express',
+  'Family',
 ];
 
 /** Spread of amounts around the category median (sigma of the underlying normal). */

@@ -84,7 +84,14 @@ async function main(argv: string[]): Promise<number> {
     isTTY: process.stderr.isTTY === true,
     snapshot: () => {
       const c = producer.counters;
-      return { generated: state.generated, sent: state.sent, retried: c.recordsRetried, throttles: c.throttles, errors: c.errors, buffered: producer.buffered };
+      return {
+        generated: state.generated,
+        sent: state.sent,
+        retried: c.recordsRetried,
+        throttles: c.throttles,
+        errors: c.errors,
+        buffered: producer.buffered,
+      };
     },
   });
 

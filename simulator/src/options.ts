@@ -52,12 +52,7 @@ export interface SimulatorOptions {
   help: boolean;
 }
 
-const intString = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+const intString = (min: number, max: number) => z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
 const numberString = (min: number, max: number) =>
   z

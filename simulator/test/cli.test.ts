@@ -49,7 +49,10 @@ t.test('SIGINT stops, flushes and exits 0; everything reported sent is in the st
   const dir = await withTempDir(t);
   const { path } = await writeCardsFile(dir, 200);
   const outFile = join(dir, 'events.jsonl');
-  const run = runCli(t, ['--cards', path, '--rate', '500', '--out-events', outFile], { KINESIS_ENDPOINT: endpoint, KINESIS_STREAM: stream });
+  const run = runCli(t, ['--cards', path, '--rate', '500', '--out-events', outFile], {
+    KINESIS_ENDPOINT: endpoint,
+    KINESIS_STREAM: stream,
+  });
   while (!run.stderr().includes('publishing to stream')) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 1500));
   run.child.kill('SIGINT');
@@ -66,7 +69,10 @@ t.test('SIGINT stops, flushes and exits 0; everything reported sent is in the st
   t.equal(lines.length, totals.sent, '--out-events has one line per acknowledged event');
   const streamIds = new Set(records.map((r) => (decodeRecord(r.Data!) as { ok: true; event: { event_id: string } }).event.event_id));
   t.equal(streamIds.size, totals.sent, 'distinct ids');
-  t.ok(lines.every((l) => streamIds.has((JSON.parse(l) as PaymentEvent).event_id)), 'the file lists exactly the stream');
+  t.ok(
+    lines.every((l) => streamIds.has((JSON.parse(l) as PaymentEvent).event_id)),
+    'the file lists exactly the stream',
+  );
 });
 
 t.test('--partition-key event-id keys each record by its event_id, so a card spans shards', async (t) => {
@@ -74,7 +80,10 @@ t.test('--partition-key event-id keys each record by its event_id, so a card spa
   const dir = await withTempDir(t);
   // Two cards and 60 events: with card keys each card would sit on one shard.
   const { path } = await writeCardsFile(dir, 2);
-  const run = runCli(t, ['--cards', path, '--rate', 'max', '--count', '60', '--partition-key', 'event-id'], { KINESIS_ENDPOINT: endpoint, KINESIS_STREAM: stream });
+  const run = runCli(t, ['--cards', path, '--rate', 'max', '--count', '60', '--partition-key', 'event-id'], {
+    KINESIS_ENDPOINT: endpoint,
+    KINESIS_STREAM: stream,
+  });
   const { code, stdout, stderr } = await run.done;
   t.equal(code, 0, 'exit 0');
   t.match(stderr, /partition key event_id/, 'the start line says so');
@@ -82,7 +91,10 @@ t.test('--partition-key event-id keys each record by its event_id, so a card spa
   const records = await readStream(client, stream);
   t.equal(records.length, 60);
   const events = records.map((r) => ({ record: r, event: (decodeRecord(r.Data!) as { ok: true; event: PaymentEvent }).event }));
-  t.ok(events.every(({ record, event }) => record.PartitionKey === event.event_id), 'PartitionKey = event_id for every record');
+  t.ok(
+    events.every(({ record, event }) => record.PartitionKey === event.event_id),
+    'PartitionKey = event_id for every record',
+  );
   const shardsOfCard = new Map<string, Set<string>>();
   for (const { record, event } of events) {
     const card = event.data.card_number;
@@ -100,7 +112,10 @@ t.test('the achieved rate is within 5 % at 100/s and 1000/s', async (t) => {
   const { path } = await writeCardsFile(dir, 1000);
   const measure = async (rate: number) => {
     const { endpoint, client, stream } = await withKinesis(t, { shards: 2 });
-    const run = runCli(t, ['--cards', path, '--rate', String(rate), '--count', String(rate * 12)], { KINESIS_ENDPOINT: endpoint, KINESIS_STREAM: stream });
+    const run = runCli(t, ['--cards', path, '--rate', String(rate), '--count', String(rate * 12)], {
+      KINESIS_ENDPOINT: endpoint,
+      KINESIS_STREAM: stream,
+    });
     const { code, stdout } = await run.done;
     t.equal(code, 0);
     const records = await readStream(client, stream);

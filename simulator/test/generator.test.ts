@@ -26,13 +26,25 @@ t.test('fields look like real payments', async (t) => {
   const major = ['EUR', 'USD', 'GBP'].reduce((s, c) => s + (byCurrency.get(c) ?? 0), 0) / events.length;
   t.ok(major > 0.8 && major < 0.97, `EUR/USD/GBP share ${major.toFixed(3)}`);
   t.ok(byCurrency.size >= 6, `some other currencies too: ${[...byCurrency.keys()].join(',')}`);
-  t.ok(events.every((e) => e.data.amount > 0 && hasAtMostTwoDecimals(e.data.amount)), 'amounts > 0 with at most 2 decimals');
-  t.ok(events.filter((e) => e.data.currency === 'JPY').every((e) => Number.isInteger(e.data.amount)), 'yen are whole');
-  const eur = events.filter((e) => e.data.currency === 'EUR').map((e) => e.data.amount).sort((a, b) => a - b);
+  t.ok(
+    events.every((e) => e.data.amount > 0 && hasAtMostTwoDecimals(e.data.amount)),
+    'amounts > 0 with at most 2 decimals',
+  );
+  t.ok(
+    events.filter((e) => e.data.currency === 'JPY').every((e) => Number.isInteger(e.data.amount)),
+    'yen are whole',
+  );
+  const eur = events
+    .filter((e) => e.data.currency === 'EUR')
+    .map((e) => e.data.amount)
+    .sort((a, b) => a - b);
   const median = eur[eur.length >> 1]!;
   t.ok(median > 10 && median < 80, `EUR median ${median} is a plausible ticket`);
   t.ok(eur[eur.length - 1]! > 10 * median, 'a long tail of large amounts');
-  t.ok(events.every((e) => /^\d{4}$/.test(e.data.mcc!) && /^[A-Z]{2}$/.test(e.data.country!) && e.data.merchant_name), 'mcc, country, name');
+  t.ok(
+    events.every((e) => /^\d{4}$/.test(e.data.mcc!) && /^[A-Z]{2}$/.test(e.data.country!) && e.data.merchant_name),
+    'mcc, country, name',
+  );
   t.equal(new Set(events.map((e) => e.event_id)).size, events.length, 'ids are distinct');
   const perCard = new Map<string, number>();
   for (const e of events) perCard.set(e.data.card_number, (perCard.get(e.data.card_number) ?? 0) + 1);
@@ -63,13 +75,19 @@ t.test('event time is the clock, minus the disorder or lateness asked for', asyn
 
   const disordered = createPaymentGenerator({ cards, random: seededRandom(1), now: () => now, disorderMs: 200 });
   const offsets = Array.from({ length: 5_000 }, () => now - Date.parse(disordered().event_date_origin));
-  t.ok(offsets.every((o) => o >= 0 && o <= 200), 'within 0..200 ms before creation');
+  t.ok(
+    offsets.every((o) => o >= 0 && o <= 200),
+    'within 0..200 ms before creation',
+  );
   t.ok(Math.min(...offsets) === 0 && Math.max(...offsets) === 200, 'both ends reached');
 
   const late = createPaymentGenerator({ cards, random: seededRandom(1), now: () => now, lateRatio: 0.1 });
   const lateOffsets = Array.from({ length: 10_000 }, () => now - Date.parse(late().event_date_origin)).filter((o) => o > 0);
   t.ok(lateOffsets.length > 850 && lateOffsets.length < 1150, `about 10 % late: ${lateOffsets.length} of 10000`);
-  t.ok(lateOffsets.every((o) => o >= LATE_MIN_MS && o <= LATE_MAX_MS), 'late by 10 to 60 minutes');
+  t.ok(
+    lateOffsets.every((o) => o >= LATE_MIN_MS && o <= LATE_MAX_MS),
+    'late by 10 to 60 minutes',
+  );
 });
 
 t.test('refuses an empty card list', async (t) => {

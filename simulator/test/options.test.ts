@@ -19,10 +19,14 @@ t.test('defaults', async (t) => {
 });
 
 t.test('every flag', async (t) => {
-  t.match(
-    parseOptions(['--rate', '250.5', '--count', '10', '--seed', '7', '--disorder-ms', '500', '--late-ratio', '0.05', '--out-events', 'e.jsonl']),
-    { rate: 250.5, count: 10, seed: 7, disorderMs: 500, lateRatio: 0.05, outEvents: 'e.jsonl' },
-  );
+  t.match(parseOptions(['--rate', '250.5', '--count', '10', '--seed', '7', '--disorder-ms', '500', '--late-ratio', '0.05', '--out-events', 'e.jsonl']), {
+    rate: 250.5,
+    count: 10,
+    seed: 7,
+    disorderMs: 500,
+    lateRatio: 0.05,
+    outEvents: 'e.jsonl',
+  });
   t.equal(parseOptions(['--rate', '0']).rate, 'max');
   t.equal(parseOptions(['--rate', 'max']).rate, 'max');
   t.equal(parseOptions(['--rate=1000']).rate, 1000);
@@ -46,7 +50,10 @@ t.test('--partition-key: card (the default) or event-id, nothing else', async (t
   t.equal(parseOptions(['--partition-key', 'card']).partitionKey, 'card');
   t.equal(parseOptions(['--partition-key', 'event-id']).partitionKey, 'event-id');
   t.equal(parseOptions(['--partition-key=event-id']).partitionKey, 'event-id');
-  t.throws(() => parseOptions(['--partition-key', 'event_id']), { name: 'UsageError', message: '--partition-key: must be "card" or "event-id"' });
+  t.throws(() => parseOptions(['--partition-key', 'event_id']), {
+    name: 'UsageError',
+    message: '--partition-key: must be "card" or "event-id"',
+  });
   t.throws(() => parseOptions(['--partition-key', '']), { name: 'UsageError', message: '--partition-key: must be "card" or "event-id"' });
   t.throws(() => parseOptions(['--partition-key']), { name: 'UsageError', message: /argument missing/ });
   t.throws(() => parseOptions(['--partition-key', 'merchant', '--count', '0']), { message: /--count: .*; --partition-key: must be/ });

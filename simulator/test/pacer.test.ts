@@ -25,7 +25,10 @@ t.test('event i is due at start + i / rate, exactly', async (t) => {
   t.equal(p.due(1760), 2, 'a late wake-up finds both due events');
   p.take(2);
   t.equal(p.waitMs(1760), 240, 'and the next one keeps its slot: no drift');
-  t.same([0, 1, 2, 3, 4].map((i) => p.dueAt(i)), [1000, 1250, 1500, 1750, 2000]);
+  t.same(
+    [0, 1, 2, 3, 4].map((i) => p.dueAt(i)),
+    [1000, 1250, 1500, 1750, 2000],
+  );
 });
 
 t.test('1 ms ticks at 1000/s and a jittery clock give the same count over 10 s', async (t) => {
@@ -40,7 +43,10 @@ t.test('1 ms ticks at 1000/s and a jittery clock give the same count over 10 s',
 
 t.test('fractional rates do not lose events to rounding', async (t) => {
   const p = new Pacer(3, 0);
-  const times = issueTimes(p, Array.from({ length: 3001 }, (_, i) => i));
+  const times = issueTimes(
+    p,
+    Array.from({ length: 3001 }, (_, i) => i),
+  );
   t.same(times.slice(0, 4), [0, 334, 667, 1000]);
   t.equal(times.length, 10, '0..3000 ms at 3/s is 10 events');
 });

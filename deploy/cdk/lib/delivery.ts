@@ -76,7 +76,10 @@ export function cfnDeliveryStreamProps(input: CreateDeliveryStreamInput): CfnDel
       compressionFormat: s3.CompressionFormat!,
       cloudWatchLoggingOptions: logging('CloudWatchLoggingOptions', s3.CloudWatchLoggingOptions),
       processingConfiguration: { enabled: processing.Enabled!, processors },
-      dynamicPartitioningConfiguration: { enabled: partitioning.Enabled!, retryOptions: { durationInSeconds: partitioningRetry.DurationInSeconds! } },
+      dynamicPartitioningConfiguration: {
+        enabled: partitioning.Enabled!,
+        retryOptions: { durationInSeconds: partitioningRetry.DurationInSeconds! },
+      },
       s3BackupMode: s3.S3BackupMode!,
       s3BackupConfiguration: {
         roleArn: backup.RoleARN!,

@@ -94,7 +94,11 @@ export class Observability extends Construct {
         // the services' KMS calls are not documented to carry aws:SourceAccount.
       }),
     );
-    const topic = (this.topic = new sns.Topic(this, 'Alerts', { displayName: 'Stolen-card alerting: operations alerts', masterKey: key, enforceSSL: true }));
+    const topic = (this.topic = new sns.Topic(this, 'Alerts', {
+      displayName: 'Stolen-card alerting: operations alerts',
+      masterKey: key,
+      enforceSSL: true,
+    }));
 
     // ---- Amazon Managed Service for Prometheus: the series, the rules, the alert manager
     const ampLogs = new logs.LogGroup(this, 'PrometheusLogs', { retention: props.logRetention });
@@ -127,7 +131,9 @@ export class Observability extends Construct {
 
     // ---- Amazon Managed Grafana, inside the VPC so that it reaches the private warehouse
     const grafanaRole = (this.grafanaRole = new iam.Role(this, 'GrafanaRole', {
-      assumedBy: new iam.ServicePrincipal('grafana.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
+      assumedBy: new iam.ServicePrincipal('grafana.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
       description: 'Managed Grafana queries the Prometheus workspace',
     }));
     grafanaRole.addToPolicy(
@@ -177,7 +183,13 @@ export class Observability extends Construct {
       description: 'Grafana provisioning: a short-lived API token, the data sources, the dashboards, the reader password',
     }));
     const workspaceArn = stack.formatArn({ service: 'grafana', resource: '/workspaces', resourceName: workspace.attrId });
-    role.addToPolicy(new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [props.deployLogs.logGroupArn] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'Logs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [props.deployLogs.logGroupArn],
+      }),
+    );
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'GrafanaToken',
@@ -191,9 +203,19 @@ export class Observability extends Construct {
       }),
     );
     role.addToPolicy(
-      new iam.PolicyStatement({ sid: 'Secrets', actions: ['secretsmanager:GetSecretValue'], resources: [this.readerSecret.secretArn, props.warehouse.adminSecretArn] }),
+      new iam.PolicyStatement({
+        sid: 'Secrets',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.readerSecret.secretArn, props.warehouse.adminSecretArn],
+      }),
     );
-    role.addToPolicy(new iam.PolicyStatement({ sid: 'SetReaderPassword', actions: ['redshift-data:ExecuteStatement'], resources: [props.warehouse.clusterArn] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'SetReaderPassword',
+        actions: ['redshift-data:ExecuteStatement'],
+        resources: [props.warehouse.clusterArn],
+      }),
+    );
     role.addToPolicy(new iam.PolicyStatement({ sid: 'WaitForSql', actions: ['redshift-data:DescribeStatement'], resources: ['*'] }));
     const provisioner = new lambda.Function(this, 'Provisioner', {
       runtime: lambda.Runtime.NODEJS_24_X,
@@ -205,7 +227,10 @@ export class Observability extends Construct {
       logGroup: props.deployLogs,
       description: 'Provisions the Managed Grafana data sources and dashboards',
     });
-    const provider = (this.provider = new cr.Provider(this, 'GrafanaProvisioning', { onEventHandler: provisioner, logGroup: props.deployLogs }));
+    const provider = (this.provider = new cr.Provider(this, 'GrafanaProvisioning', {
+      onEventHandler: provisioner,
+      logGroup: props.deployLogs,
+    }));
     const cluster = props.warehouse.cluster;
     this.provisioning = new CustomResource(this, 'Provisioning', {
       serviceToken: provider.serviceToken,
@@ -248,7 +273,13 @@ export function addAwsAlarms(scope: Construct, p: AwsAlarmsProps): cloudwatch.Al
   const five = Duration.minutes(5);
   const one = Duration.minutes(1);
   const firehose = (metricName: string, statistic: string) =>
-    new cloudwatch.Metric({ namespace: 'AWS/Firehose', metricName, dimensionsMap: { DeliveryStreamName: p.deliveryStreamName }, statistic, period: five });
+    new cloudwatch.Metric({
+      namespace: 'AWS/Firehose',
+      metricName,
+      dimensionsMap: { DeliveryStreamName: p.deliveryStreamName },
+      statistic,
+      period: five,
+    });
   const containerInsights = (metricName: string) =>
     new cloudwatch.Metric({
       namespace: 'ECS/ContainerInsights',
@@ -257,7 +288,15 @@ export function addAwsAlarms(scope: Construct, p: AwsAlarmsProps): cloudwatch.Al
       statistic: 'Average',
       period: one,
     });
-  const specs: { id: string; description: string; metric: cloudwatch.IMetric; threshold: number; periods: number; comparison: cloudwatch.ComparisonOperator; missing: cloudwatch.TreatMissingData }[] = [
+  const specs: {
+    id: string;
+    description: string;
+    metric: cloudwatch.IMetric;
+    threshold: number;
+    periods: number;
+    comparison: cloudwatch.ComparisonOperator;
+    missing: cloudwatch.TreatMissingData;
+  }[] = [
     {
       id: 'StreamIteratorAge',
       description: 'A reader of the payments stream (processor or Firehose) is more than 5 minutes behind',
@@ -359,7 +398,13 @@ export function addAwsAlarms(scope: Construct, p: AwsAlarmsProps): cloudwatch.Al
     {
       id: 'WarehouseUnhealthy',
       description: 'The Redshift cluster reports unhealthy: loads and dashboards stop',
-      metric: new cloudwatch.Metric({ namespace: 'AWS/Redshift', metricName: 'HealthStatus', dimensionsMap: { ClusterIdentifier: p.warehouseClusterId }, statistic: 'Minimum', period: one }),
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/Redshift',
+        metricName: 'HealthStatus',
+        dimensionsMap: { ClusterIdentifier: p.warehouseClusterId },
+        statistic: 'Minimum',
+        period: one,
+      }),
       threshold: 1,
       periods: 5,
       comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,

@@ -116,7 +116,10 @@ export class PaymentsStack extends Stack {
     };
 
     // ---- Kinesis
-    const streamKey = (this.streamKey = new kms.Key(this, 'StreamKey', { enableKeyRotation: true, description: 'Payments stream encryption' }));
+    const streamKey = (this.streamKey = new kms.Key(this, 'StreamKey', {
+      enableKeyRotation: true,
+      description: 'Payments stream encryption',
+    }));
     const stream = (this.stream = new kinesis.Stream(this, 'Stream', {
       streamName: 'payments',
       shardCount: shardCount.valueAsNumber,
@@ -152,7 +155,11 @@ export class PaymentsStack extends Stack {
       serverAccessLogsPrefix: 'staging/',
       removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [
-        ...['tables/', 'raw/', 'errors/'].map((prefix) => ({ id: `retain-${prefix.slice(0, -1)}`, prefix, expiration: Duration.days(DELIVERY.retentionDays) })),
+        ...['tables/', 'raw/', 'errors/'].map((prefix) => ({
+          id: `retain-${prefix.slice(0, -1)}`,
+          prefix,
+          expiration: Duration.days(DELIVERY.retentionDays),
+        })),
         { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     }));
@@ -184,7 +191,13 @@ export class PaymentsStack extends Stack {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'The Firehose transformation Lambda writes its own logs, nothing else',
     });
-    transformRole.addToPolicy(new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [transformLogs.logGroupArn] }));
+    transformRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'Logs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [transformLogs.logGroupArn],
+      }),
+    );
     const transform = (this.transform = new lambda.Function(this, 'Transform', {
       runtime: lambda.Runtime.NODEJS_24_X,
       handler: 'index.handler',
@@ -201,7 +214,9 @@ export class PaymentsStack extends Stack {
       new logs.LogStream(this, `DeliveryLogStream-${name}`, { logGroup: deliveryLogs, logStreamName: streamName });
     }
     const firehoseSource = (this.firehoseSourceRole = new iam.Role(this, 'FirehoseSourceRole', {
-      assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': this.account } } }),
+      assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
       description: 'Firehose reads the payments stream',
     }));
     firehoseSource.addToPolicy(
@@ -213,7 +228,9 @@ export class PaymentsStack extends Stack {
     );
     firehoseSource.addToPolicy(new iam.PolicyStatement({ sid: 'StreamKey', actions: ['kms:Decrypt'], resources: [streamKey.keyArn] }));
     const firehoseDelivery = (this.firehoseDeliveryRole = new iam.Role(this, 'FirehoseDeliveryRole', {
-      assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': this.account } } }),
+      assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
       description: 'Firehose runs the transformation, writes tables/, raw/ and errors/ of the staging bucket, and logs delivery errors',
     }));
     firehoseDelivery.addToPolicy(
@@ -231,7 +248,11 @@ export class PaymentsStack extends Stack {
       }),
     );
     firehoseDelivery.addToPolicy(
-      new iam.PolicyStatement({ sid: 'Transform', actions: ['lambda:GetFunctionConfiguration', 'lambda:InvokeFunction'], resources: [transform.functionArn, `${transform.functionArn}:*`] }),
+      new iam.PolicyStatement({
+        sid: 'Transform',
+        actions: ['lambda:GetFunctionConfiguration', 'lambda:InvokeFunction'],
+        resources: [transform.functionArn, `${transform.functionArn}:*`],
+      }),
     );
     firehoseDelivery.addToPolicy(new iam.PolicyStatement({ sid: 'DeliveryErrors', actions: ['logs:PutLogEvents'], resources: [deliveryLogs.logGroupArn] }));
 
@@ -293,10 +314,19 @@ export class PaymentsStack extends Stack {
     new CfnOutput(this, 'LeaseTableName', { value: leaseTable.tableName });
     new CfnOutput(this, 'DeliveryStreamName', { value: delivery.ref });
     new CfnOutput(this, 'StagingBucketName', { value: staging.bucketName });
-    new CfnOutput(this, 'CardsFile', { value: `s3://${cards.bucketName}/${CARDS_KEY}`, description: 'Upload the cards file here (aws s3 cp data/cards.csv <this>) before the tasks start' });
+    new CfnOutput(this, 'CardsFile', {
+      value: `s3://${cards.bucketName}/${CARDS_KEY}`,
+      description: 'Upload the cards file here (aws s3 cp data/cards.csv <this>) before the tasks start',
+    });
     new CfnOutput(this, 'WarehouseEndpoint', { value: `${warehouse.cluster.attrEndpointAddress}:${warehouse.cluster.attrEndpointPort}` });
-    new CfnOutput(this, 'WarehouseAdminSecretArn', { value: warehouse.adminSecretArn, description: 'Redshift-managed, rotated: break-glass only' });
-    new CfnOutput(this, 'AlertTopicArn', { value: observability.topic.topicArn, description: 'Subscribe the on-call tool (email, PagerDuty, Opsgenie) to this topic' });
+    new CfnOutput(this, 'WarehouseAdminSecretArn', {
+      value: warehouse.adminSecretArn,
+      description: 'Redshift-managed, rotated: break-glass only',
+    });
+    new CfnOutput(this, 'AlertTopicArn', {
+      value: observability.topic.topicArn,
+      description: 'Subscribe the on-call tool (email, PagerDuty, Opsgenie) to this topic',
+    });
     new CfnOutput(this, 'GrafanaUrl', { value: `https://${observability.grafana.attrEndpoint}` });
     new CfnOutput(this, 'PrometheusWorkspaceId', { value: observability.prometheus.attrWorkspaceId });
     new CfnOutput(this, 'ClusterName', { value: ecsCluster.clusterName });
@@ -309,36 +339,95 @@ export class PaymentsStack extends Stack {
 
   /** cdk-nag findings that are by design, each with its reason. */
   #acknowledge(): void {
-    const ack = (scope: Construct, rule: string, reason: string) =>
-      Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${rule}`, reason });
+    const ack = (scope: Construct, rule: string, reason: string) => Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${rule}`, reason });
     const { processor, warehouse, observability } = this;
-    ack(this.stream, 'KDS3', 'The processor role is granted kms:Decrypt/GenerateDataKey on this key only; a customer managed key keeps the stream readable only by the roles named in this stack.');
-    ack(warehouse.cluster, 'RS4', 'Port 5439 is kept as documented for clients; the cluster is private (isolated subnets) and its security group admits only the Grafana workspace.');
-    ack(this.delivery, 'KDF1', 'Server-side encryption applies only to Direct PUT sources; with a Kinesis source the data is encrypted by the stream (KMS), staged in an encrypted bucket and loaded into an encrypted cluster.');
-    ack(observability.readerSecret, 'SMG4', "The grafana user's password is set from this secret by the provisioning step; rotate it by re-running that step with a new value (docs/deployment.md). The admin password is Redshift-managed and rotated.");
-    ack(processor.taskDefinition, 'ECS2', 'The environment holds names and settings only (stream, table, paths, timeouts, the collector configuration); no secret.');
-    ack(processor.taskDefinition.obtainExecutionRole(), 'IAM5[Resource::*]', 'ecr:GetAuthorizationToken supports no resource-level permission (added by CDK for the image asset); the image pull actions are scoped to the asset repository.');
+    ack(
+      this.stream,
+      'KDS3',
+      'The processor role is granted kms:Decrypt/GenerateDataKey on this key only; a customer managed key keeps the stream readable only by the roles named in this stack.',
+    );
+    ack(
+      warehouse.cluster,
+      'RS4',
+      'Port 5439 is kept as documented for clients; the cluster is private (isolated subnets) and its security group admits only the Grafana workspace.',
+    );
+    ack(
+      this.delivery,
+      'KDF1',
+      'Server-side encryption applies only to Direct PUT sources; with a Kinesis source the data is encrypted by the stream (KMS), staged in an encrypted bucket and loaded into an encrypted cluster.',
+    );
+    ack(
+      observability.readerSecret,
+      'SMG4',
+      "The grafana user's password is set from this secret by the provisioning step; rotate it by re-running that step with a new value (docs/deployment.md). The admin password is Redshift-managed and rotated.",
+    );
+    ack(
+      processor.taskDefinition,
+      'ECS2',
+      'The environment holds names and settings only (stream, table, paths, timeouts, the collector configuration); no secret.',
+    );
+    ack(
+      processor.taskDefinition.obtainExecutionRole(),
+      'IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken supports no resource-level permission (added by CDK for the image asset); the image pull actions are scoped to the asset repository.',
+    );
     if (processor.simulatorTaskDefinition) {
       ack(processor.simulatorTaskDefinition, 'ECS2', 'The environment holds names and settings only (stream, cards file path); no secret.');
-      ack(processor.simulatorTaskDefinition.obtainExecutionRole(), 'IAM5[Resource::*]', 'ecr:GetAuthorizationToken supports no resource-level permission (added by CDK for the image asset).');
+      ack(
+        processor.simulatorTaskDefinition.obtainExecutionRole(),
+        'IAM5[Resource::*]',
+        'ecr:GetAuthorizationToken supports no resource-level permission (added by CDK for the image asset).',
+      );
     }
     for (const role of [warehouse.stepRole, observability.provisionerRole]) {
-      ack(role, 'IAM5[Resource::*]', 'redshift-data:DescribeStatement has no resource type; the Data API lets a caller describe only statements it submitted itself.');
+      ack(
+        role,
+        'IAM5[Resource::*]',
+        'redshift-data:DescribeStatement has no resource type; the Data API lets a caller describe only statements it submitted itself.',
+      );
     }
-    ack(this.firehoseDeliveryRole, 'IAM5[Resource::<Staging12D1754E.Arn>/tables/*]', 'Firehose writes objects under time-based prefixes it generates (tables/<table>/yyyy/MM/dd/HH/); scoped to that prefix.');
-    ack(this.firehoseDeliveryRole, 'IAM5[Resource::<Staging12D1754E.Arn>/raw/*]', 'Firehose writes the raw backup under time-based prefixes it generates (raw/yyyy/MM/dd/HH/).');
+    ack(
+      this.firehoseDeliveryRole,
+      'IAM5[Resource::<Staging12D1754E.Arn>/tables/*]',
+      'Firehose writes objects under time-based prefixes it generates (tables/<table>/yyyy/MM/dd/HH/); scoped to that prefix.',
+    );
+    ack(
+      this.firehoseDeliveryRole,
+      'IAM5[Resource::<Staging12D1754E.Arn>/raw/*]',
+      'Firehose writes the raw backup under time-based prefixes it generates (raw/yyyy/MM/dd/HH/).',
+    );
     ack(this.firehoseDeliveryRole, 'IAM5[Resource::<Staging12D1754E.Arn>/errors/*]', 'Firehose writes failed records under errors/<error type>/yyyy/MM/dd/.');
-    ack(this.firehoseDeliveryRole, 'IAM5[Resource::<TransformC0C45E96.Arn>:*]', 'Firehose invokes the transformation Lambda by its qualified ARN; scoped to that one function.');
+    ack(
+      this.firehoseDeliveryRole,
+      'IAM5[Resource::<TransformC0C45E96.Arn>:*]',
+      'Firehose invokes the transformation Lambda by its qualified ARN; scoped to that one function.',
+    );
     for (const endpoint of this.endpoints.interface) {
       ack(endpoint, 'EC23', 'An interface endpoint admits HTTPS from the VPC CIDR only (CDK default); cdk-nag cannot evaluate the CIDR token.');
     }
     const sdkCallFunction = this.node.findChild(cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '').replace(/^/, 'AWS'));
-    ack(sdkCallFunction, 'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', "CDK's AwsCustomResource Lambda (it sets the warehouse namespace's resource policy) only writes its own CloudWatch logs with this policy.");
+    ack(
+      sdkCallFunction,
+      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      "CDK's AwsCustomResource Lambda (it sets the warehouse namespace's resource policy) only writes its own CloudWatch logs with this policy.",
+    );
     // The CDK custom-resource Provider framework's own Lambda (one per provider) that calls ours.
     for (const provider of [warehouse.provider, observability.provider]) {
-      ack(provider, 'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', "The Provider framework's dispatcher Lambda only writes its own CloudWatch logs with this policy.");
-      ack(provider, 'IAM5[Resource::<' + this.getLogicalId(provider.onEventHandler.node.defaultChild as CfnElement) + '.Arn>:*]', 'The dispatcher may invoke exactly our handler function (any version).');
+      ack(
+        provider,
+        'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        "The Provider framework's dispatcher Lambda only writes its own CloudWatch logs with this policy.",
+      );
+      ack(
+        provider,
+        'IAM5[Resource::<' + this.getLogicalId(provider.onEventHandler.node.defaultChild as CfnElement) + '.Arn>:*]',
+        'The dispatcher may invoke exactly our handler function (any version).',
+      );
     }
-    ack(warehouse.loadRole, 'IAM5[Resource::<Staging12D1754E.Arn>/tables/*]', 'The auto-copy jobs read every file Firehose writes under tables/, and nothing else of the bucket.');
+    ack(
+      warehouse.loadRole,
+      'IAM5[Resource::<Staging12D1754E.Arn>/tables/*]',
+      'The auto-copy jobs read every file Firehose writes under tables/, and nothing else of the bucket.',
+    );
   }
 }

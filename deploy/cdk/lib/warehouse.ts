@@ -135,9 +135,7 @@ export class Warehouse extends Construct {
       assumedBy: new iam.ServicePrincipal('redshift.amazonaws.com'),
       description: "Redshift's auto-copy jobs read tables/ of the staging bucket",
     });
-    this.loadRole.addToPolicy(
-      new iam.PolicyStatement({ sid: 'ReadTables', actions: ['s3:GetObject'], resources: [props.staging.arnForObjects('tables/*')] }),
-    );
+    this.loadRole.addToPolicy(new iam.PolicyStatement({ sid: 'ReadTables', actions: ['s3:GetObject'], resources: [props.staging.arnForObjects('tables/*')] }));
     this.loadRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ListTables',
@@ -171,7 +169,12 @@ export class Warehouse extends Construct {
     cluster.cfnOptions.deletionPolicy = CfnDeletionPolicy.SNAPSHOT;
     cluster.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.SNAPSHOT;
     this.adminSecretArn = cluster.attrMasterPasswordSecretArn;
-    this.clusterArn = stack.formatArn({ service: 'redshift', resource: 'cluster', resourceName: cluster.ref, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    this.clusterArn = stack.formatArn({
+      service: 'redshift',
+      resource: 'cluster',
+      resourceName: cluster.ref,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
 
     // Audit logging: only Redshift, on behalf of a cluster of this account and region, may write.
     props.auditLogs.addToResourcePolicy(
@@ -182,7 +185,14 @@ export class Warehouse extends Construct {
         resources: [props.auditLogs.bucketArn, props.auditLogs.arnForObjects('redshift/*')],
         conditions: {
           StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'redshift', resource: 'cluster', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'redshift',
+              resource: 'cluster',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
         },
       }),
     );
@@ -197,7 +207,14 @@ export class Warehouse extends Construct {
         resources: [props.staging.bucketArn],
         conditions: {
           StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'redshift', resource: 'integration', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'redshift',
+              resource: 'integration',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
         },
       }),
     );
@@ -236,7 +253,10 @@ export class Warehouse extends Construct {
       onUpdate: putPolicy,
       onDelete: { service: 'Redshift', action: 'DeleteResourcePolicy', parameters: { ResourceArn: cluster.attrClusterNamespaceArn } },
       policy: cr.AwsCustomResourcePolicy.fromStatements([
-        new iam.PolicyStatement({ actions: ['redshift:DeleteResourcePolicy', 'redshift:PutResourcePolicy'], resources: [cluster.attrClusterNamespaceArn] }),
+        new iam.PolicyStatement({
+          actions: ['redshift:DeleteResourcePolicy', 'redshift:PutResourcePolicy'],
+          resources: [cluster.attrClusterNamespaceArn],
+        }),
       ]),
     });
     this.integration = new redshift.CfnIntegration(this, 'StagingIntegration', {
@@ -252,8 +272,20 @@ export class Warehouse extends Construct {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'Warehouse deploy steps: run SQL through the Redshift Data API and wait for it',
     });
-    stepRole.addToPolicy(new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [props.deployLogs.logGroupArn] }));
-    stepRole.addToPolicy(new iam.PolicyStatement({ sid: 'RunSql', actions: ['redshift-data:BatchExecuteStatement', 'redshift-data:ExecuteStatement'], resources: [this.clusterArn] }));
+    stepRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'Logs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [props.deployLogs.logGroupArn],
+      }),
+    );
+    stepRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'RunSql',
+        actions: ['redshift-data:BatchExecuteStatement', 'redshift-data:ExecuteStatement'],
+        resources: [this.clusterArn],
+      }),
+    );
     // The Data API authorizes DescribeStatement by the caller that submitted the statement; it has no resource type.
     stepRole.addToPolicy(new iam.PolicyStatement({ sid: 'WaitForSql', actions: ['redshift-data:DescribeStatement'], resources: ['*'] }));
     stepRole.addToPolicy(new iam.PolicyStatement({ sid: 'AdminSecret', actions: ['secretsmanager:GetSecretValue'], resources: [this.adminSecretArn] }));
@@ -262,8 +294,18 @@ export class Warehouse extends Construct {
         sid: 'LoaderCredentials',
         actions: ['redshift:GetClusterCredentials'],
         resources: [
-          stack.formatArn({ service: 'redshift', resource: 'dbuser', resourceName: `${cluster.ref}/${WAREHOUSE.loaderUser}`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
-          stack.formatArn({ service: 'redshift', resource: 'dbname', resourceName: `${cluster.ref}/${WAREHOUSE.database}`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          stack.formatArn({
+            service: 'redshift',
+            resource: 'dbuser',
+            resourceName: `${cluster.ref}/${WAREHOUSE.loaderUser}`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+          stack.formatArn({
+            service: 'redshift',
+            resource: 'dbname',
+            resourceName: `${cluster.ref}/${WAREHOUSE.database}`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
         ],
       }),
     );

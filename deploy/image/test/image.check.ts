@@ -21,7 +21,10 @@ import { payment, put, sleep } from '../../../processor/test/faults/helpers.js';
 const IMAGE = process.env.IMAGE ?? 'localhost/stolen-card-processor:ci';
 const buildah = (args: string[], input?: string) =>
   spawnSync('buildah', ['--storage-driver', 'vfs', ...args], { encoding: 'utf8', input, maxBuffer: 64 * 1024 * 1024 });
-const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
 /** A working container of the image, removed when the test ends. */
 function container(tt: Test): string {
@@ -39,9 +42,18 @@ function run(name: string, command: string[]): { status: number | null; stdout: 
 
 t.test('the image builds from the Dockerfile (base-image argument aside)', async (t) => {
   const started = Date.now();
-  const built = spawnSync('bash', [join(ROOT, 'deploy/image/build.sh'), IMAGE], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const built = spawnSync('bash', [join(ROOT, 'deploy/image/build.sh'), IMAGE], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const log = `${built.stdout}\n${built.stderr}`;
-  t.comment(log.split('\n').filter((l) => /^(base|build):/.test(l)).join('\n'));
+  t.comment(
+    log
+      .split('\n')
+      .filter((l) => /^(base|build):/.test(l))
+      .join('\n'),
+  );
   t.equal(built.status, 0, `deploy/image/build.sh exits 0${built.status === 0 ? '' : `:\n${log.slice(-3000)}`}`);
   t.comment(`base + image: ${((Date.now() - started) / 1000).toFixed(0)} s`);
 });
@@ -51,26 +63,48 @@ t.test('the runtime image: production dependencies only, no card data, compiled 
   const size = buildah(['images', '--format', '{{.Size}}', IMAGE]).stdout.trim();
   t.comment(`image size: ${size}`);
 
-  const installed = run(name, ['sh', '-c', 'cd /app/node_modules && for d in *; do case "$d" in @*) for s in "$d"/*; do echo "$s"; done;; *) echo "$d";; esac; done']);
+  const installed = run(name, [
+    'sh',
+    '-c',
+    'cd /app/node_modules && for d in *; do case "$d" in @*) for s in "$d"/*; do echo "$s"; done;; *) echo "$d";; esac; done',
+  ]);
   t.equal(installed.status, 0, installed.stderr);
   const packages = installed.stdout.trim().split('\n');
   t.comment(`node_modules: ${packages.length} packages, ${run(name, ['du', '-sh', '/app/node_modules']).stdout.trim()}`);
   const dev = packages.filter((p) => p in manifest.devDependencies);
   t.same(dev, [], 'no development dependency (emulators, tsx, patch-package, CDK, eslint, tap, typescript)');
   for (const p of Object.keys(manifest.dependencies)) t.ok(packages.includes(p), `production dependency ${p} is there`);
-  t.same(packages.filter((p) => /^(kinesalite|dynalite|tsx|patch-package|aws-cdk|aws-cdk-lib|typescript|@electric-sql\/.*|pg|s3rver)$/.test(p)), [], 'nothing of the local stack or the build');
+  t.same(
+    packages.filter((p) => /^(kinesalite|dynalite|tsx|patch-package|aws-cdk|aws-cdk-lib|typescript|@electric-sql\/.*|pg|s3rver)$/.test(p)),
+    [],
+    'nothing of the local stack or the build',
+  );
 
-  const files = run(name, ['sh', '-c', 'find / -xdev \\( -name "*.csv" -o -name "*.ts" ! -name "*.d.ts" \\) -not -path "/proc/*" -not -path "/usr/*" 2>/dev/null | grep -v /node_modules/ || true']);
+  const files = run(name, [
+    'sh',
+    '-c',
+    'find / -xdev \\( -name "*.csv" -o -name "*.ts" ! -name "*.d.ts" \\) -not -path "/proc/*" -not -path "/usr/*" 2>/dev/null | grep -v /node_modules/ || true',
+  ]);
   t.equal(files.stdout.trim(), '', 'no card data (no .csv) and no TypeScript sources in the image');
-  t.same(run(name, ['ls', '/app']).stdout.trim().split('\n').sort(), ['dist', 'node_modules', 'package-lock.json', 'package.json', 'scripts'], '/app holds dist, node_modules, the manifests and the health-check script');
+  t.same(
+    run(name, ['ls', '/app']).stdout.trim().split('\n').sort(),
+    ['dist', 'node_modules', 'package-lock.json', 'package.json', 'scripts'],
+    '/app holds dist, node_modules, the manifests and the health-check script',
+  );
 
   const help = run(name, ['node', 'dist/processor/src/main.js', '--help']);
   t.equal(help.status, 0, '`node dist/processor/src/main.js --help` works');
   t.match(help.stdout, /The stolen-card processor/);
-  t.match(run(name, ['node', 'dist/simulator/src/main.js', '--help']).stdout, /Publishes PAYMENT_EVENT records/, 'and the simulator (its ECS task) runs from it too');
+  t.match(
+    run(name, ['node', 'dist/simulator/src/main.js', '--help']).stdout,
+    /Publishes PAYMENT_EVENT records/,
+    'and the simulator (its ECS task) runs from it too',
+  );
   t.equal(run(name, ['id', '-u']).stdout.trim(), '1000', 'commands run as uid 1000 (USER node)');
   t.match(run(name, ['node', '--version']).stdout, /^v22\./, 'Node 22');
-  const config = JSON.parse(buildah(['inspect', '--type', 'image', IMAGE]).stdout) as { Docker?: { config?: { Env?: string[]; Healthcheck?: { Test?: string[] } } } };
+  const config = JSON.parse(buildah(['inspect', '--type', 'image', IMAGE]).stdout) as {
+    Docker?: { config?: { Env?: string[]; Healthcheck?: { Test?: string[] } } };
+  };
   const env = Object.fromEntries((config.Docker?.config?.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   t.equal(env.KINESIS_ENDPOINT, '', 'KINESIS_ENDPOINT empty: AWS by default');
   t.equal(env.DYNAMODB_ENDPOINT, '', 'DYNAMODB_ENDPOINT empty: AWS by default');
@@ -103,7 +137,23 @@ t.test('run against the local stack: /health, payments in and alerts out, the st
   ];
   const child: ChildProcess = spawn(
     'buildah',
-    ['--storage-driver', 'vfs', 'run', '--isolation', 'chroot', '--network', 'host', '--volume', `${cardsFile}:/etc/processor/cards.csv:ro`, name, '--', 'env', ...env, 'node', 'dist/processor/src/main.js'],
+    [
+      '--storage-driver',
+      'vfs',
+      'run',
+      '--isolation',
+      'chroot',
+      '--network',
+      'host',
+      '--volume',
+      `${cardsFile}:/etc/processor/cards.csv:ro`,
+      name,
+      '--',
+      'env',
+      ...env,
+      'node',
+      'dist/processor/src/main.js',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -114,30 +164,52 @@ t.test('run against the local stack: /health, payments in and alerts out, the st
     if (child.exitCode === null) child.kill('SIGKILL');
   });
 
-  await waitFor('/health 200 from the container', async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200, 120_000, 250).catch((e: Error) => {
+  await waitFor(
+    '/health 200 from the container',
+    async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200,
+    120_000,
+    250,
+  ).catch((e: Error) => {
     throw new Error(`${e.message}\n${output.slice(-3000)}`);
   });
   t.pass('/health answers 200');
-  await waitFor('/ready 200 (both shards leased and RUNNING)', async () => (await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200, 120_000, 250);
+  await waitFor(
+    '/ready 200 (both shards leased and RUNNING)',
+    async () => (await fetch(`http://127.0.0.1:${port}/ready`).catch(() => undefined))?.status === 200,
+    120_000,
+    250,
+  );
   t.pass('/ready answers 200: the lease table and both shards');
 
   // The processor process itself: its user, seen from the host.
-  const pid = readdirSync('/proc').find((p) => /^\d+$/.test(p) && safeRead(`/proc/${p}/cmdline`).includes('dist/processor/src/main.js') && safeRead(`/proc/${p}/environ`).includes(`HTTP_PORT=${port}`));
+  const pid = readdirSync('/proc').find(
+    (p) =>
+      /^\d+$/.test(p) && safeRead(`/proc/${p}/cmdline`).includes('dist/processor/src/main.js') && safeRead(`/proc/${p}/environ`).includes(`HTTP_PORT=${port}`),
+  );
   t.ok(pid, 'the processor process is found on the host');
   t.match(safeRead(`/proc/${pid}/status`), /^Uid:\s+1000\s/m, 'it runs as uid 1000');
 
   const events = [...stolen].slice(0, 10).map((c) => payment(c, Date.now()));
-  await put(k.client, k.stream, events.map((e) => ({ data: e, key: e.data.card_number })));
+  await put(
+    k.client,
+    k.stream,
+    events.map((e) => ({ data: e, key: e.data.card_number })),
+  );
   const { readAllRecords } = await import('../../../common/test/helpers.js');
-  await waitFor('an alert for every stolen payment', async () => {
-    const ids = new Set(
-      (await readAllRecords(k.client, k.stream))
-        .map((r) => JSON.parse(Buffer.from(r.Data!).toString('utf8')) as { event_type: string; data: { payment_event_id?: string } })
-        .filter((e) => e.event_type === 'PAYMENT_ALERT')
-        .map((e) => e.data.payment_event_id),
-    );
-    return events.every((e) => ids.has(e.event_id));
-  }, 60_000, 500);
+  await waitFor(
+    'an alert for every stolen payment',
+    async () => {
+      const ids = new Set(
+        (await readAllRecords(k.client, k.stream))
+          .map((r) => JSON.parse(Buffer.from(r.Data!).toString('utf8')) as { event_type: string; data: { payment_event_id?: string } })
+          .filter((e) => e.event_type === 'PAYMENT_ALERT')
+          .map((e) => e.data.payment_event_id),
+      );
+      return events.every((e) => ids.has(e.event_id));
+    },
+    60_000,
+    500,
+  );
   t.pass(`payments in, alerts out: ${events.length} stolen-card payments alerted`);
   const state = run(name, ['sh', '-c', 'ls /var/lib/processor/state | head -3; stat -c %U /var/lib/processor/state']);
   t.match(state.stdout, /CURRENT|LOG|MANIFEST/, 'LevelDB state written in the state directory');

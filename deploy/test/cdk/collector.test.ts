@@ -14,7 +14,12 @@ import { PROCESSOR_CONTAINER } from '../../../ecs/processor-service.js';
 import { createMetrics } from '../../../processor/src/metrics.js';
 import { ROOT } from '../../../common/test/helpers.js';
 
-const params = { region: 'eu-west-1', remoteWriteUrl: 'https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write', metricsPort: PROCESSOR_CONTAINER.port, emfLogGroup: 'metrics' };
+const params = {
+  region: 'eu-west-1',
+  remoteWriteUrl: 'https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write',
+  metricsPort: PROCESSOR_CONTAINER.port,
+  emfLogGroup: 'metrics',
+};
 const config = collectorConfig(params);
 
 t.test('the YAML is the configuration object', async (t) => {
@@ -46,7 +51,11 @@ t.test('remote write with SigV4 to the workspace; the scaling metric alone to Cl
   t.same(config.extensions.sigv4auth, { region: 'eu-west-1', service: 'aps' });
   t.same(config.service.extensions, ['sigv4auth', 'health_check']);
   t.same(config.processors['filter/lag'].metrics.include.metric_names, [LAG_METRIC.name]);
-  t.same(config.service.pipelines['metrics/scaling'], { receivers: ['prometheus'], processors: ['resourcedetection/ecs', 'filter/lag', 'batch'], exporters: ['awsemf'] }, 'the task id is known, so {TaskId} names the log stream');
+  t.same(
+    config.service.pipelines['metrics/scaling'],
+    { receivers: ['prometheus'], processors: ['resourcedetection/ecs', 'filter/lag', 'batch'], exporters: ['awsemf'] },
+    'the task id is known, so {TaskId} names the log stream',
+  );
   t.equal(config.exporters.awsemf.log_stream_name, '{TaskId}');
   t.same(config.exporters.awsemf.metric_declarations, [{ dimensions: [[]], metric_name_selectors: [`^${LAG_METRIC.name}$`] }]);
   const registry = new Registry();

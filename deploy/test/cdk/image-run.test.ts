@@ -18,7 +18,6 @@ const tmp = await withTempDir(t, 'sca-image-');
 const app = join(tmp, 'app');
 
 t.test('build and lay out as the Dockerfile does', async (t) => {
-
   // Build stage: `RUN sh scripts/build-dist.sh /out`; /out is a temp dir here.
   const buildRun = build.instructions.find((i) => i.op === 'RUN' && i.args.includes('build-dist.sh'))!.args;
   const outInImage = /build-dist\.sh\s+(\S+)/.exec(buildRun)![1]!;
@@ -48,18 +47,23 @@ t.test('build and lay out as the Dockerfile does', async (t) => {
 /** The image's ENV, its paths under WORKDIR mapped to the temp layout, plus `docker run -e` values. */
 function imageEnv(extra: Record<string, string>): Record<string, string> {
   const workdir = last(runtime, 'WORKDIR')!;
-  const mapped = Object.entries(envOf(runtime)).map(([name, value]) => [name, value.startsWith(`${workdir}/`) ? join(app, value.slice(workdir.length + 1)) : value]);
+  const mapped = Object.entries(envOf(runtime)).map(([name, value]) => [
+    name,
+    value.startsWith(`${workdir}/`) ? join(app, value.slice(workdir.length + 1)) : value,
+  ]);
   return { PATH: process.env.PATH ?? '', ...Object.fromEntries(mapped), ...extra };
 }
 
 async function runImageCmd(t: Test) {
-
   // The state volume on a temp dir; the local stack's endpoints; no leases (one processor).
   const k = await withKinesis(t, { shards: 2, stream: 'payments' });
   const port = await freePort();
   // The cards file, mounted in a container (CARDS_FILE's default there); a path here.
   const cardsFile = join(tmp, 'cards.csv');
-  const gen = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cardgen/src/main.ts'), '--count', '2000', '--seed', '7', '--out', cardsFile], { cwd: ROOT, encoding: 'utf8' });
+  const gen = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cardgen/src/main.ts'), '--count', '2000', '--seed', '7', '--out', cardsFile], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   t.equal(gen.status, 0, `cardgen: ${gen.stderr}`);
   const env = imageEnv({
     CARDS_FILE: cardsFile,
@@ -76,7 +80,11 @@ async function runImageCmd(t: Test) {
   // asynchronously, as the emulator runs in this process). Known issue: a processor started on a
   // never-written kinesalite stream reads nothing afterwards and then needs SHUTDOWN_TIMEOUT_MS to stop.
   {
-    const sim = spawn(process.execPath, ['dist/simulator/src/main.js', '--count', '200', '--rate', '200'], { cwd: app, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const sim = spawn(process.execPath, ['dist/simulator/src/main.js', '--count', '200', '--rate', '200'], {
+      cwd: app,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let simErr = '';
     sim.stderr.on('data', (d) => (simErr += d));
     t.teardown(() => void (sim.exitCode === null && sim.kill('SIGKILL')));
@@ -90,7 +98,9 @@ async function runImageCmd(t: Test) {
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -130,4 +140,3 @@ async function runImageCmd(t: Test) {
 }
 
 t.test('the image CMD runs the compiled processor: healthy, reads, stops with 0 within 30 s of SIGTERM', (t) => runImageCmd(t));
-

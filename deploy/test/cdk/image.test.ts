@@ -34,7 +34,10 @@ new ProcessorService(stack, 'Processor', {
   maxTasks: 4,
   subnets: { subnetType: ec2.SubnetType.PUBLIC },
   simulator: false,
-  metrics: { workspaceArn: 'arn:aws:aps:eu-west-1:123456789012:workspace/ws-test', remoteWriteUrl: 'https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-test/api/v1/remote_write' },
+  metrics: {
+    workspaceArn: 'arn:aws:aps:eu-west-1:123456789012:workspace/ws-test',
+    remoteWriteUrl: 'https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-test/api/v1/remote_write',
+  },
 });
 const taskDefs = Object.values(Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition'));
 const task = taskDefs[0]!.Properties;
@@ -45,9 +48,18 @@ t.test('base images: one pinned Node 22 (exact patch) slim in both stages, depen
   t.match(runtime.from, /^node:22\.\d+\.\d+-bookworm-slim$/, 'an exact Node 22 patch version');
   t.equal(build.from, runtime.from);
   t.match(last(build, 'RUN') ?? '', /scripts\/build-dist\.sh/);
-  t.ok(runtime.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev --ignore-scripts/.test(i.args)), 'production dependencies only, without install scripts (patch-package is a dev tool)');
-  t.notOk(runtime.instructions.some((i) => i.op === 'COPY' && /^(\.|common|processor|simulator|deploy)\b/.test(i.args)), 'no TypeScript sources in the runtime stage');
-  t.notOk([...build.instructions, ...runtime.instructions].some((i) => /cards\.csv|\bdata\b/.test(i.args) && i.op !== 'ENV'), 'no card data built or copied into the image');
+  t.ok(
+    runtime.instructions.some((i) => i.op === 'RUN' && /npm ci --omit=dev --ignore-scripts/.test(i.args)),
+    'production dependencies only, without install scripts (patch-package is a dev tool)',
+  );
+  t.notOk(
+    runtime.instructions.some((i) => i.op === 'COPY' && /^(\.|common|processor|simulator|deploy)\b/.test(i.args)),
+    'no TypeScript sources in the runtime stage',
+  );
+  t.notOk(
+    [...build.instructions, ...runtime.instructions].some((i) => /cards\.csv|\bdata\b/.test(i.args) && i.op !== 'ENV'),
+    'no card data built or copied into the image',
+  );
 });
 
 t.test('port', async (t) => {
@@ -67,7 +79,10 @@ t.test('health check: the same command and timings on GET /health', async (t) =>
   t.equal(Number(hc.options.retries), container.HealthCheck.Retries);
   const script = readFileSync(new URL('../../../scripts/healthcheck.mjs', import.meta.url), 'utf8');
   t.match(script, /\/health`/);
-  t.ok(runtime.instructions.some((i) => i.op === 'COPY' && i.args.includes('scripts/healthcheck.mjs')), 'the script is in the image');
+  t.ok(
+    runtime.instructions.some((i) => i.op === 'COPY' && i.args.includes('scripts/healthcheck.mjs')),
+    'the script is in the image',
+  );
 });
 
 t.test('user: unprivileged, the same in both', async (t) => {
@@ -84,7 +99,10 @@ t.test('state directory: a volume in the image, an ephemeral mount in ECS, owned
   t.same(container.MountPoints, [{ ContainerPath: C.stateDir, ReadOnly: false, SourceVolume: 'state' }]);
   t.same(task.Volumes, [{ Name: 'state' }]);
   t.same(task.EphemeralStorage, { SizeInGiB: C.ephemeralStorageGiB });
-  t.ok(runtime.instructions.some((i) => i.op === 'RUN' && i.args.includes(`chown -R ${C.user}:${C.user} ${C.stateDir.replace(/\/state$/, '')}`)), 'chown before VOLUME');
+  t.ok(
+    runtime.instructions.some((i) => i.op === 'RUN' && i.args.includes(`chown -R ${C.user}:${C.user} ${C.stateDir.replace(/\/state$/, '')}`)),
+    'chown before VOLUME',
+  );
   const order = runtime.instructions.map((i) => i.op);
   t.ok(order.lastIndexOf('RUN') < order.indexOf('VOLUME'), 'no RUN after VOLUME (its changes would be discarded)');
 });
@@ -125,7 +143,11 @@ t.test('docs/deployment.md: docker run with the same stop timeout, port, state v
   t.match(run, new RegExp(`-p \\S*:?${C.port}\\b`));
   t.match(run, new RegExp(`-v \\S+:${C.stateDir.replace(/\//g, '\\/')}\\b`));
   t.match(run, /LEASE_TABLE/);
-  t.match(run, new RegExp(`-v \\S+cards\\.csv:${C.mountedCardsFile.replace(/[/.]/g, '\\$&')}:ro\\b`), 'the cards file mounted read-only where the image expects it');
+  t.match(
+    run,
+    new RegExp(`-v \\S+cards\\.csv:${C.mountedCardsFile.replace(/[/.]/g, '\\$&')}:ro\\b`),
+    'the cards file mounted read-only where the image expects it',
+  );
 });
 
 t.test('.dockerignore keeps dependencies, data and CDK output out of the build context', async (t) => {

@@ -31,7 +31,11 @@ async function bundle(entry: string, dir: string): Promise<string> {
 function invoke(file: string, event: unknown, cwd: string): { status: number | null; result: unknown; stderr: string } {
   const script = `const { handler } = require(${JSON.stringify(file)});
 handler(${JSON.stringify(event)}).then((r) => process.stdout.write(JSON.stringify(r)), (e) => { console.error(e); process.exit(3); });`;
-  const run = spawnSync(process.execPath, ['-e', script], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1' } });
+  const run = spawnSync(process.execPath, ['-e', script], {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1' },
+  });
   return { status: run.status, result: run.stdout ? JSON.parse(run.stdout) : undefined, stderr: run.stderr };
 }
 
@@ -54,29 +58,52 @@ t.test('the Firehose transformation: a valid payment, a non-JSON and a non-UTF-8
       recordId: `r${i}`,
       approximateArrivalTimestamp: 1_764_921_600_000,
       data: data.toString('base64'),
-      kinesisRecordMetadata: { shardId: 'shardId-000000000000', partitionKey: 'k', approximateArrivalTimestamp: 1_764_921_600_000, sequenceNumber: `4959${i}`, subsequenceNumber: 0 },
+      kinesisRecordMetadata: {
+        shardId: 'shardId-000000000000',
+        partitionKey: 'k',
+        approximateArrivalTimestamp: 1_764_921_600_000,
+        sequenceNumber: `4959${i}`,
+        subsequenceNumber: 0,
+      },
     })),
   };
   const run = invoke(file, event, dir);
   t.equal(run.status, 0, run.stderr);
   const out = (run.result as { records: { recordId: string; result: string; data: string; metadata: { partitionKeys: { table: string } } }[] }).records;
-  t.same(out.map((r) => [r.recordId, r.result, r.metadata.partitionKeys.table]), [
-    ['r0', 'Ok', 'events'],
-    ['r1', 'Ok', 'rejects'],
-    ['r2', 'Ok', 'rejects'],
-  ]);
+  t.same(
+    out.map((r) => [r.recordId, r.result, r.metadata.partitionKeys.table]),
+    [
+      ['r0', 'Ok', 'events'],
+      ['r1', 'Ok', 'rejects'],
+      ['r2', 'Ok', 'rejects'],
+    ],
+  );
   const rows = out.map((r) => Buffer.from(r.data, 'base64').toString('utf8'));
   for (const row of rows) t.ok(row.endsWith('\n') && !row.slice(0, -1).includes('\n'), 'one JSON line');
   t.same(JSON.parse(rows[0]!).event_id, payment.event_id);
   t.same(JSON.parse(rows[0]!).event_json_data, JSON.stringify(payment.data));
-  t.match(JSON.parse(rows[1]!), { reason: 'not_json', raw_data: 'not json', raw_bytes: 8, shard_id: 'shardId-000000000000', sequence_number: '49591' });
+  t.match(JSON.parse(rows[1]!), {
+    reason: 'not_json',
+    raw_data: 'not json',
+    raw_bytes: 8,
+    shard_id: 'shardId-000000000000',
+    sequence_number: '49591',
+  });
   t.match(JSON.parse(rows[2]!), { reason: 'not_utf8', raw_bytes: 3 });
 });
 
 t.test('the warehouse SQL step loads and answers a Delete without SQL (no AWS call)', async (t) => {
   const dir = outside(t);
   const file = await bundle(SQL_STEP_ENTRY, dir);
-  const run = invoke(file, { RequestType: 'Delete', PhysicalResourceId: 'sql-step-warehouse-ddl', ResourceProperties: { ClusterIdentifier: 'c', Database: 'payments', SecretArn: 'arn:secret', Sqls: ['SELECT 1'] } }, dir);
+  const run = invoke(
+    file,
+    {
+      RequestType: 'Delete',
+      PhysicalResourceId: 'sql-step-warehouse-ddl',
+      ResourceProperties: { ClusterIdentifier: 'c', Database: 'payments', SecretArn: 'arn:secret', Sqls: ['SELECT 1'] },
+    },
+    dir,
+  );
   t.equal(run.status, 0, run.stderr);
   t.same(run.result, { PhysicalResourceId: 'sql-step-warehouse-ddl' });
 });

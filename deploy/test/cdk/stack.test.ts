@@ -26,7 +26,13 @@ app.synth();
 t.comment(`synth with cdk-nag: ${Date.now() - started} ms`);
 const template = Template.fromStack(stack);
 const r = (v: unknown) => stack.resolve(v);
-type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[]; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+type Resource = {
+  Type: string;
+  Properties: Record<string, any>;
+  DependsOn?: string[];
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+};
 const resources = template.toJSON().Resources as Record<string, Resource>;
 const ofType = (type: string) => Object.entries(resources).filter(([, v]) => v.Type === type);
 const only = (type: string) => {
@@ -55,8 +61,11 @@ function statementsOf(principal: IPrincipal, tt: Test): Statement[] {
 }
 function sameGrants(tt: Test, principal: IPrincipal, expected: Statement[], what: string) {
   const norm = (ss: Statement[]) => ss.map((s) => JSON.stringify({ a: [...s.actions].sort(), r: s.resources })).sort();
-  tt.same(norm(statementsOf(principal, tt)), norm(expected.map((s) => ({ actions: s.actions, resources: s.resources.map(r) })))
-    , `${what}: exactly these actions on exactly these resources`);
+  tt.same(
+    norm(statementsOf(principal, tt)),
+    norm(expected.map((s) => ({ actions: s.actions, resources: s.resources.map(r) }))),
+    `${what}: exactly these actions on exactly these resources`,
+  );
 }
 
 t.test('cdk-nag AwsSolutions: no finding left, every acknowledgement has a reason', async (t) => {
@@ -65,7 +74,8 @@ t.test('cdk-nag AwsSolutions: no finding left, every acknowledgement has a reaso
   t.ok(nag, 'the AwsSolutions pack ran');
   t.equal(nag.conclusion, 'success');
   t.same(nag.violations, []);
-  for (const v of nag.suppressedViolations) t.ok(typeof v.reason === 'string' && v.reason.length >= 40, `${v.ruleName} at ${v.acknowledgedAt} has a written reason`);
+  for (const v of nag.suppressedViolations)
+    t.ok(typeof v.reason === 'string' && v.reason.length >= 40, `${v.ruleName} at ${v.acknowledgedAt} has a written reason`);
   t.ok(nag.suppressedViolations.length > 0);
 });
 
@@ -73,7 +83,12 @@ t.test('parameters: shard count and node type', async (t) => {
   template.hasParameter('ShardCount', { Type: 'Number', Default: 4, MinValue: 1 });
   template.hasParameter('RedshiftNodeType', { Type: 'String' });
   for (const type of template.toJSON().Parameters.RedshiftNodeType.AllowedValues) t.match(type, /^ra3\./, 'RA3 only: auto-copy needs it');
-  t.same(Object.keys(template.toJSON().Parameters).filter((k) => !k.startsWith('BootstrapVersion')).sort(), ['RedshiftNodeType', 'ShardCount']);
+  t.same(
+    Object.keys(template.toJSON().Parameters)
+      .filter((k) => !k.startsWith('BootstrapVersion'))
+      .sort(),
+    ['RedshiftNodeType', 'ShardCount'],
+  );
 });
 
 t.test('Kinesis stream: shards from the parameter, 24 h retention, KMS with its own key', async (t) => {
@@ -97,22 +112,39 @@ t.test('staging bucket: encrypted, no public access, TLS only, one retention for
   const [id, bucket] = Object.entries(resources).find(([id]) => JSON.stringify(r(stack.staging.bucketName)) === JSON.stringify({ Ref: id }))!;
   const p = bucket.Properties;
   t.same(p.BucketEncryption.ServerSideEncryptionConfiguration, [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
-  t.same(p.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+  t.same(p.PublicAccessBlockConfiguration, {
+    BlockPublicAcls: true,
+    BlockPublicPolicy: true,
+    IgnorePublicAcls: true,
+    RestrictPublicBuckets: true,
+  });
   const rules = p.LifecycleConfiguration.Rules as { Prefix?: string; ExpirationInDays?: number; Status: string }[];
   for (const prefix of ['tables/', 'raw/', 'errors/']) {
-    t.ok(rules.some((x) => x.Prefix === prefix && x.ExpirationInDays === DELIVERY.retentionDays && x.Status === 'Enabled'), `objects under ${prefix} expire after ${DELIVERY.retentionDays} days`);
+    t.ok(
+      rules.some((x) => x.Prefix === prefix && x.ExpirationInDays === DELIVERY.retentionDays && x.Status === 'Enabled'),
+      `objects under ${prefix} expire after ${DELIVERY.retentionDays} days`,
+    );
   }
-  t.same([...new Set(rules.filter((x) => x.ExpirationInDays).map((x) => x.ExpirationInDays))], [DELIVERY.retentionDays], 'one retention: no error outlives its data, no data its backup');
+  t.same(
+    [...new Set(rules.filter((x) => x.ExpirationInDays).map((x) => x.ExpirationInDays))],
+    [DELIVERY.retentionDays],
+    'one retention: no error outlives its data, no data its backup',
+  );
   t.ok(DELIVERY.retentionDays >= 30, 'long enough to backfill after a monthly reconciliation');
   for (const prefix of [DELIVERY.prefix, DELIVERY.errorPrefix, DELIVERY.rawPrefix, DELIVERY.rawErrorPrefix]) {
-    t.ok(['tables/', 'raw/', 'errors/'].some((x) => prefix.startsWith(x)), `${prefix} is under a retained prefix`);
+    t.ok(
+      ['tables/', 'raw/', 'errors/'].some((x) => prefix.startsWith(x)),
+      `${prefix} is under a retained prefix`,
+    );
   }
   t.equal(tablePrefix('events'), 'tables/events/');
   t.ok(p.LoggingConfiguration?.DestinationBucketName, 'server access logs');
   t.equal(resources[id]!.DeletionPolicy, 'Retain');
   template.hasResourceProperties('AWS::S3::BucketPolicy', {
     Bucket: r(stack.staging.bucketName),
-    PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    PolicyDocument: {
+      Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+    },
   });
 });
 
@@ -131,8 +163,16 @@ t.test('Firehose: Kinesis source → transformation Lambda → S3 by table, raw 
     ),
   );
   t.same(p.ExtendedS3DestinationConfiguration.Prefix, expected.extendedS3DestinationConfiguration.prefix, 'built from firehoseDeliveryStreamInput');
-  t.throws(() => cfnDeliveryStreamProps({ ...firehoseDeliveryStreamInput({} as never), Tags: [] } as never), /Tags/, 'an unmapped field of the definition fails the synth');
-  t.throws(() => cfnDeliveryStreamProps({ DeliveryStreamName: 'x', RedshiftDestinationConfiguration: {} } as never), /RedshiftDestinationConfiguration/, 'no direct Redshift destination');
+  t.throws(
+    () => cfnDeliveryStreamProps({ ...firehoseDeliveryStreamInput({} as never), Tags: [] } as never),
+    /Tags/,
+    'an unmapped field of the definition fails the synth',
+  );
+  t.throws(
+    () => cfnDeliveryStreamProps({ DeliveryStreamName: 'x', RedshiftDestinationConfiguration: {} } as never),
+    /RedshiftDestinationConfiguration/,
+    'no direct Redshift destination',
+  );
   t.equal(p.DeliveryStreamName, DELIVERY.name);
   t.equal(p.DeliveryStreamType, 'KinesisStreamAsSource');
   t.same(p.KinesisStreamSourceConfiguration.KinesisStreamARN, r(stack.stream.streamArn));
@@ -195,19 +235,48 @@ t.test('Redshift: private, enhanced VPC routing, managed admin password, snapsho
   t.same(subnetGroup.SubnetIds, isolated, 'isolated subnets: no route to or from the internet');
   t.equal(isolated.length, 2);
   template.hasResourceProperties('AWS::Redshift::ClusterParameterGroup', {
-    Parameters: Match.arrayWith([{ ParameterName: 'require_ssl', ParameterValue: 'true' }, { ParameterName: 'enable_user_activity_logging', ParameterValue: 'true' }]),
+    Parameters: Match.arrayWith([
+      { ParameterName: 'require_ssl', ParameterValue: 'true' },
+      { ParameterName: 'enable_user_activity_logging', ParameterValue: 'true' },
+    ]),
   });
   // Inbound: only the Grafana workspace, on the warehouse port.
   const sgId = r(stack.warehouse.securityGroup.securityGroupId)['Fn::GetAtt'][0];
   t.notOk(resources[sgId]!.Properties.SecurityGroupIngress, 'no inline ingress');
-  t.same(resources[sgId]!.Properties.SecurityGroupEgress, [{ CidrIp: '0.0.0.0/0', Description: 'S3 through the gateway endpoint (COPY with enhanced VPC routing)', FromPort: 443, IpProtocol: 'tcp', ToPort: 443 }], 'HTTPS out: COPY reads S3 through the VPC');
   t.same(
-    stack.vpc.isolatedSubnets.map((sub) => Object.values(resources).filter((x) => x.Type === 'AWS::EC2::Route' && JSON.stringify(x.Properties.RouteTableId) === JSON.stringify(r(sub.routeTable.routeTableId))).length),
+    resources[sgId]!.Properties.SecurityGroupEgress,
+    [
+      {
+        CidrIp: '0.0.0.0/0',
+        Description: 'S3 through the gateway endpoint (COPY with enhanced VPC routing)',
+        FromPort: 443,
+        IpProtocol: 'tcp',
+        ToPort: 443,
+      },
+    ],
+    'HTTPS out: COPY reads S3 through the VPC',
+  );
+  t.same(
+    stack.vpc.isolatedSubnets.map(
+      (sub) =>
+        Object.values(resources).filter(
+          (x) => x.Type === 'AWS::EC2::Route' && JSON.stringify(x.Properties.RouteTableId) === JSON.stringify(r(sub.routeTable.routeTableId)),
+        ).length,
+    ),
     [0, 0],
     'the isolated subnets have no route out (only the S3 gateway endpoint)',
   );
   const ingress = ofType('AWS::EC2::SecurityGroupIngress').map(([, v]) => v.Properties);
-  t.same(ingress, [{ IpProtocol: 'tcp', FromPort: WAREHOUSE.port, ToPort: WAREHOUSE.port, GroupId: { 'Fn::GetAtt': [sgId, 'GroupId'] }, SourceSecurityGroupId: r(stack.observability.grafanaSecurityGroup.securityGroupId), Description: 'Grafana reads the warehouse' }]);
+  t.same(ingress, [
+    {
+      IpProtocol: 'tcp',
+      FromPort: WAREHOUSE.port,
+      ToPort: WAREHOUSE.port,
+      GroupId: { 'Fn::GetAtt': [sgId, 'GroupId'] },
+      SourceSecurityGroupId: r(stack.observability.grafanaSecurityGroup.securityGroupId),
+      Description: 'Grafana reads the warehouse',
+    },
+  ]);
   t.notMatch(JSON.stringify(resources), /"CidrIp":"0\.0\.0\.0\/0","Description":"[^"]*","FromPort":5439/, 'never the world on 5439');
   t.equal(template.toJSON().Parameters.FirehoseCidr, undefined, 'no Firehose CIDR: Firehose does not connect to the cluster');
 });
@@ -216,10 +285,14 @@ t.test('the audit bucket: 12 months and more, only Redshift of this account may 
   const id = (r(stack.accessLogs.bucketName) as { Ref: string }).Ref;
   const b = resources[id]!;
   const rules = b.Properties.LifecycleConfiguration.Rules as { ExpirationInDays?: number }[];
-  t.ok(rules.every((x) => (x.ExpirationInDays ?? Infinity) >= 365), 'kept at least 12 months (PCI DSS 10.5.1)');
+  t.ok(
+    rules.every((x) => (x.ExpirationInDays ?? Infinity) >= 365),
+    'kept at least 12 months (PCI DSS 10.5.1)',
+  );
   t.equal(AUDIT_RETENTION_DAYS, rules[0]!.ExpirationInDays);
   t.equal((b as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
-  const policy = Object.values(resources).find((x) => x.Type === 'AWS::S3::BucketPolicy' && x.Properties.Bucket.Ref === id)!.Properties.PolicyDocument.Statement as any[];
+  const policy = Object.values(resources).find((x) => x.Type === 'AWS::S3::BucketPolicy' && x.Properties.Bucket.Ref === id)!.Properties.PolicyDocument
+    .Statement as any[];
   const redshiftStatement = policy.find((s) => s.Sid === 'RedshiftAuditLogs');
   t.same(redshiftStatement.Principal, { Service: 'redshift.amazonaws.com' });
   t.same(redshiftStatement.Condition.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
@@ -237,8 +310,12 @@ t.test('warehouse load: S3 event integration, auto-copy jobs run as the loader, 
   t.same(integration.SourceArn, r(stack.staging.bucketArn));
   t.same(integration.TargetArn, { 'Fn::GetAtt': [stack.getLogicalId(stack.warehouse.cluster), 'ClusterNamespaceArn'] });
   // The namespace's resource policy, set after the cluster exists on its exact ARN.
-  const put = stack.resolve(resources[stack.getLogicalId(stack.warehouse.namespacePolicy.node.findChild('Resource').node.defaultChild as CfnElement)]!.Properties.Create);
-  const call = JSON.parse(JSON.stringify(put['Fn::Join'][1].map((x: unknown) => (typeof x === 'string' ? x : `<${JSON.stringify(x).replace(/"/g, "'")}>`)).join(''))) as string;
+  const put = stack.resolve(
+    resources[stack.getLogicalId(stack.warehouse.namespacePolicy.node.findChild('Resource').node.defaultChild as CfnElement)]!.Properties.Create,
+  );
+  const call = JSON.parse(
+    JSON.stringify(put['Fn::Join'][1].map((x: unknown) => (typeof x === 'string' ? x : `<${JSON.stringify(x).replace(/"/g, "'")}>`)).join('')),
+  ) as string;
   const parsed = JSON.parse(call) as { service: string; action: string; parameters: { ResourceArn: string; Policy: string } };
   t.equal(parsed.service, 'Redshift');
   t.equal(parsed.action, 'PutResourcePolicy');
@@ -248,10 +325,21 @@ t.test('warehouse load: S3 event integration, auto-copy jobs run as the loader, 
   t.same(ns.map((x) => x.Action).sort(), ['redshift:AuthorizeInboundIntegration', 'redshift:CreateInboundIntegration']);
   for (const x of ns) {
     t.equal(x.Resource, namespaceArn, `${x.Action}: on this namespace exactly`);
-    t.same(x.Condition, { StringEquals: { 'aws:SourceArn': `<${JSON.stringify(r(stack.staging.bucketArn)).replace(/"/g, "'")}>` } }, `${x.Action} only for the staging bucket`);
+    t.same(
+      x.Condition,
+      { StringEquals: { 'aws:SourceArn': `<${JSON.stringify(r(stack.staging.bucketArn)).replace(/"/g, "'")}>` } },
+      `${x.Action} only for the staging bucket`,
+    );
   }
-  t.ok((resources[stack.getLogicalId(stack.warehouse.integration)]!.DependsOn ?? []).some((d) => d.startsWith(stack.getLogicalId(stack.warehouse.namespacePolicy.node.findChild('Resource').node.defaultChild as CfnElement))), 'the integration after the policy');
-  const stagingPolicy = Object.values(resources).find((x) => x.Type === 'AWS::S3::BucketPolicy' && JSON.stringify(x.Properties.Bucket) === JSON.stringify(r(stack.staging.bucketName)))!;
+  t.ok(
+    (resources[stack.getLogicalId(stack.warehouse.integration)]!.DependsOn ?? []).some((d) =>
+      d.startsWith(stack.getLogicalId(stack.warehouse.namespacePolicy.node.findChild('Resource').node.defaultChild as CfnElement)),
+    ),
+    'the integration after the policy',
+  );
+  const stagingPolicy = Object.values(resources).find(
+    (x) => x.Type === 'AWS::S3::BucketPolicy' && JSON.stringify(x.Properties.Bucket) === JSON.stringify(r(stack.staging.bucketName)),
+  )!;
   const autoCopy = (stagingPolicy.Properties.PolicyDocument.Statement as any[]).find((s) => s.Sid === 'RedshiftAutoCopyIntegration');
   t.same(autoCopy.Action.sort(), ['s3:GetBucketLocation', 's3:GetBucketNotification', 's3:PutBucketNotification']);
   t.same(autoCopy.Condition.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
@@ -271,30 +359,50 @@ t.test('warehouse load: S3 event integration, auto-copy jobs run as the loader, 
     t.ok((p.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.integration)), 'after the integration exists');
     t.ok((p.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.grants.node.defaultChild as CfnElement)), 'after the loader may create copy jobs');
   }
-  t.match(stack.warehouse.copyJobs[0]!.sql, /^COPY staging\.payment_events \(event_type, event_id, event_date_origin, event_json_data\) FROM 's3:\/\/.*\/tables\/events\/'/);
-  t.match(stack.warehouse.copyJobs[1]!.sql, /^COPY staging\.payment_events_rejects \(reason, detail, raw_data, raw_bytes, shard_id, sequence_number\) FROM 's3:\/\/.*\/tables\/rejects\/'/);
+  t.match(
+    stack.warehouse.copyJobs[0]!.sql,
+    /^COPY staging\.payment_events \(event_type, event_id, event_date_origin, event_json_data\) FROM 's3:\/\/.*\/tables\/events\/'/,
+  );
+  t.match(
+    stack.warehouse.copyJobs[1]!.sql,
+    /^COPY staging\.payment_events_rejects \(reason, detail, raw_data, raw_bytes, shard_id, sequence_number\) FROM 's3:\/\/.*\/tables\/rejects\/'/,
+  );
 });
 
 t.test('warehouse DDL: tables, users and grants through the Data API, waited for, as the managed admin', async (t) => {
   const statements = stack.warehouse.statements;
   for (const s of statements) t.notMatch(s, /--/);
   t.ok(statements.some((s) => s.startsWith('CREATE TABLE IF NOT EXISTS staging.payment_events (')));
-  t.ok(statements.some((s) => s.startsWith('CREATE OR REPLACE PROCEDURE staging.ensure_user(') && s.includes('$$') && s.endsWith('$$ LANGUAGE plpgsql')), 'a procedure is one statement');
+  t.ok(
+    statements.some((s) => s.startsWith('CREATE OR REPLACE PROCEDURE staging.ensure_user(') && s.includes('$$') && s.endsWith('$$ LANGUAGE plpgsql')),
+    'a procedure is one statement',
+  );
   for (const grant of [
     'GRANT INSERT ON TABLE staging.payment_events, staging.payment_events_rejects TO loader',
     'GRANT SELECT ON ALL TABLES IN SCHEMA staging TO ROLE analyst',
     'GRANT ROLE analyst TO grafana',
-  ]) t.ok(statements.includes(grant), grant);
+  ])
+    t.ok(statements.includes(grant), grant);
   // Grants Redshift refuses inside a transaction block: a second step, each statement on its own.
   const grants = resources[stack.getLogicalId(stack.warehouse.grants.node.defaultChild as CfnElement)]!;
   t.equal(grants.Properties.Separately, 'true');
   t.same(grants.Properties.SecretArn, r(stack.warehouse.adminSecretArn));
   t.same(stack.warehouse.grantStatements.slice(0, 1), ['REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL']);
   t.match(stack.warehouse.grantStatements[1], /^GRANT ASSUMEROLE ON '.*' TO loader FOR COPY$/);
-  t.equal(stack.warehouse.grantStatements[2], `GRANT CREATE, DROP FOR COPY JOBS IN DATABASE ${WAREHOUSE.database} TO loader`, 'the loader may create and drop its copy jobs');
+  t.equal(
+    stack.warehouse.grantStatements[2],
+    `GRANT CREATE, DROP FOR COPY JOBS IN DATABASE ${WAREHOUSE.database} TO loader`,
+    'the loader may create and drop its copy jobs',
+  );
   t.ok((grants.DependsOn ?? []).includes(stack.getLogicalId(stack.warehouse.ddl.node.defaultChild as CfnElement)), 'after the users exist');
-  t.notOk(statements.some((s) => /GRANT (ALL|SELECT)[^;]* TO loader/.test(s)), 'the loader cannot read');
-  t.notOk(statements.some((s) => /GRANT (INSERT|UPDATE|DELETE|ALL)[^;]*TO (ROLE analyst|grafana)/.test(s)), 'readers cannot write');
+  t.notOk(
+    statements.some((s) => /GRANT (ALL|SELECT)[^;]* TO loader/.test(s)),
+    'the loader cannot read',
+  );
+  t.notOk(
+    statements.some((s) => /GRANT (INSERT|UPDATE|DELETE|ALL)[^;]*TO (ROLE analyst|grafana)/.test(s)),
+    'readers cannot write',
+  );
   const ddl = resources[stack.getLogicalId(stack.warehouse.ddl.node.defaultChild as CfnElement)]!.Properties;
   t.same(ddl.SecretArn, r(stack.warehouse.adminSecretArn));
   t.same(ddl.Sqls.length, statements.length);
@@ -303,7 +411,10 @@ t.test('warehouse DDL: tables, users and grants through the Data API, waited for
 t.test('VPC endpoints for every AWS API the tasks call; NAT gateways one per AZ', async (t) => {
   const services = ofType('AWS::EC2::VPCEndpoint').map(([, v]) => JSON.stringify(v.Properties.ServiceName));
   for (const name of ['kinesis-streams', 'kms', 'ecr.api', 'ecr.dkr', 'logs', 'aps-workspaces', 's3', 'dynamodb']) {
-    t.ok(services.some((s) => s.includes(`.${name}"`) || s.includes(`.${name}`)), `endpoint for ${name}`);
+    t.ok(
+      services.some((s) => s.includes(`.${name}"`) || s.includes(`.${name}`)),
+      `endpoint for ${name}`,
+    );
   }
   for (const [, v] of ofType('AWS::EC2::VPCEndpoint').filter(([, v]) => v.Properties.VpcEndpointType === 'Interface')) {
     t.equal(v.Properties.PrivateDnsEnabled, true, 'the SDKs reach it under the public name');
@@ -325,18 +436,27 @@ t.test('ECS: cluster, Fargate service with circuit breaker rollback, tasks bound
 t.test('scaling on lag, not CPU: out after 3 minutes behind, in after 30 calm minutes, long cool-downs', async (t) => {
   const policies = ofType('AWS::ApplicationAutoScaling::ScalingPolicy').map(([id, v]): Record<string, any> => ({ ...v.Properties, id }));
   t.equal(policies.length, 2);
-  t.notOk(policies.some((p) => p.TargetTrackingScalingPolicyConfiguration), 'no target tracking (CPU)');
+  t.notOk(
+    policies.some((p) => p.TargetTrackingScalingPolicyConfiguration),
+    'no target tracking (CPU)',
+  );
   const out = policies.find((p) => p.StepScalingPolicyConfiguration.StepAdjustments.some((x: { ScalingAdjustment: number }) => x.ScalingAdjustment > 0))!;
   const inn = policies.find((p) => p.StepScalingPolicyConfiguration.StepAdjustments.some((x: { ScalingAdjustment: number }) => x.ScalingAdjustment < 0))!;
   t.same(out.StepScalingPolicyConfiguration.StepAdjustments, [
-    { MetricIntervalLowerBound: 0, MetricIntervalUpperBound: LAG_SCALING.farAboveSeconds - LAG_SCALING.outAboveSeconds, ScalingAdjustment: 1 },
+    {
+      MetricIntervalLowerBound: 0,
+      MetricIntervalUpperBound: LAG_SCALING.farAboveSeconds - LAG_SCALING.outAboveSeconds,
+      ScalingAdjustment: 1,
+    },
     { MetricIntervalLowerBound: LAG_SCALING.farAboveSeconds - LAG_SCALING.outAboveSeconds, ScalingAdjustment: 2 },
   ]);
   t.equal(out.StepScalingPolicyConfiguration.Cooldown, LAG_SCALING.outCooldownMinutes * 60);
   t.same(inn.StepScalingPolicyConfiguration.StepAdjustments, [{ MetricIntervalUpperBound: 0, ScalingAdjustment: -1 }]);
   t.equal(inn.StepScalingPolicyConfiguration.Cooldown, LAG_SCALING.inCooldownMinutes * 60);
   t.ok(LAG_SCALING.inCooldownMinutes >= 30 && LAG_SCALING.outCooldownMinutes >= 10, 'lease moves stay rare');
-  const alarms = ofType('AWS::CloudWatch::Alarm').map(([, v]) => v.Properties).filter((a) => a.MetricName === LAG_METRIC.name);
+  const alarms = ofType('AWS::CloudWatch::Alarm')
+    .map(([, v]) => v.Properties)
+    .filter((a) => a.MetricName === LAG_METRIC.name);
   t.equal(alarms.length, 2);
   for (const a of alarms) {
     t.equal(a.Namespace, LAG_METRIC.namespace);
@@ -360,9 +480,16 @@ t.test('metrics path: a collector beside the processor scrapes it and remote-wri
   const config = stack.resolve(env.AOT_CONFIG_CONTENT) as { 'Fn::Join': [string, unknown[]] };
   const text = config['Fn::Join'][1].map((x) => (typeof x === 'string' ? x : `<${JSON.stringify(x)}>`)).join('');
   const parsed = parse(text) as ReturnType<typeof collectorConfig>;
-  t.same(parsed.receivers.prometheus.config.scrape_configs[0]!.static_configs[0]!.targets, [`127.0.0.1:${PROCESSOR_CONTAINER.port}`], 'scrapes the processor in the same task');
+  t.same(
+    parsed.receivers.prometheus.config.scrape_configs[0]!.static_configs[0]!.targets,
+    [`127.0.0.1:${PROCESSOR_CONTAINER.port}`],
+    'scrapes the processor in the same task',
+  );
   t.equal(parsed.receivers.prometheus.config.scrape_configs[0]!.job_name, SCRAPE_JOB);
-  t.equal(parsed.exporters.prometheusremotewrite.endpoint, `<${JSON.stringify({ 'Fn::GetAtt': [stack.getLogicalId(stack.observability.prometheus), 'PrometheusEndpoint'] })}>api/v1/remote_write`);
+  t.equal(
+    parsed.exporters.prometheusremotewrite.endpoint,
+    `<${JSON.stringify({ 'Fn::GetAtt': [stack.getLogicalId(stack.observability.prometheus), 'PrometheusEndpoint'] })}>api/v1/remote_write`,
+  );
   t.equal(parsed.exporters.prometheusremotewrite.auth.authenticator, 'sigv4auth');
   t.same(parsed.service.pipelines.metrics.exporters, ['prometheusremotewrite']);
   t.same(parsed.service.pipelines['metrics/scaling'].exporters, ['awsemf']);
@@ -389,11 +516,22 @@ t.test('alerting: the rules of grafana/rules in the workspace, the alert manager
   t.same(aps.Condition.ArnEquals, { 'aws:SourceArn': { 'Fn::GetAtt': [stack.getLogicalId(stack.observability.prometheus), 'Arn'] } });
   t.same(aps.Condition.StringEquals, { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
   t.ok(topicPolicy.some((x) => x.Sid === 'CloudWatchAlarms' && x.Principal.Service === 'cloudwatch.amazonaws.com'));
-  t.ok(topicPolicy.some((x) => x.Effect === 'Deny' && x.Condition?.Bool?.['aws:SecureTransport'] === 'false'), 'TLS only');
+  t.ok(
+    topicPolicy.some((x) => x.Effect === 'Deny' && x.Condition?.Bool?.['aws:SecureTransport'] === 'false'),
+    'TLS only',
+  );
 
   const topicRef = r(stack.observability.topic.topicArn);
-  const alarms = ofType('AWS::CloudWatch::Alarm').map(([id, v]): Record<string, any> => ({ ...v.Properties, id })).filter((a) => a.MetricName !== LAG_METRIC.name);
-  const byMetric = (ns: string, name: string) => alarms.find((a) => (a.Namespace === ns && a.MetricName === name) || JSON.stringify(a.Metrics ?? '').includes(`"Namespace":"${ns}","MetricName":"${name}"`) || JSON.stringify(a.Metrics ?? '').includes(`"MetricName":"${name}","Namespace":"${ns}"`));
+  const alarms = ofType('AWS::CloudWatch::Alarm')
+    .map(([id, v]): Record<string, any> => ({ ...v.Properties, id }))
+    .filter((a) => a.MetricName !== LAG_METRIC.name);
+  const byMetric = (ns: string, name: string) =>
+    alarms.find(
+      (a) =>
+        (a.Namespace === ns && a.MetricName === name) ||
+        JSON.stringify(a.Metrics ?? '').includes(`"Namespace":"${ns}","MetricName":"${name}"`) ||
+        JSON.stringify(a.Metrics ?? '').includes(`"MetricName":"${name}","Namespace":"${ns}"`),
+    );
   for (const [ns, name] of [
     ['AWS/Kinesis', 'GetRecords.IteratorAgeMilliseconds'],
     ['AWS/Kinesis', 'ReadProvisionedThroughputExceeded'],
@@ -430,7 +568,10 @@ t.test('Managed Grafana: in the VPC, reads Prometheus, provisioned with the data
   t.ok(Number(GRAFANA_VERSION) >= 10.3, 'grafana-postgresql-datasource exists from 10.3');
   t.same(ws.RoleArn, r(stack.observability.grafanaRole.roleArn));
   t.same(ws.VpcConfiguration.SecurityGroupIds, [r(stack.observability.grafanaSecurityGroup.securityGroupId)]);
-  t.same(ws.VpcConfiguration.SubnetIds, stack.vpc.privateSubnets.map((s) => r(s.subnetId)));
+  t.same(
+    ws.VpcConfiguration.SubnetIds,
+    stack.vpc.privateSubnets.map((s) => r(s.subnetId)),
+  );
   const prov = resources[stack.getLogicalId(stack.observability.provisioning.node.defaultChild as CfnElement)]!;
   t.equal(prov.Type, 'Custom::GrafanaProvisioning');
   t.equal(prov.Properties.ContentHash, contentHash(), 'a dashboard change re-provisions');
@@ -471,11 +612,22 @@ t.test('the Cards bucket: private, encrypted, TLS only, versioned, logged, kept 
   const id = (r(stack.cards.bucketName) as { Ref: string }).Ref;
   const b = resources[id]!;
   t.same(b.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault, { SSEAlgorithm: 'AES256' });
-  t.same(b.Properties.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+  t.same(b.Properties.PublicAccessBlockConfiguration, {
+    BlockPublicAcls: true,
+    BlockPublicPolicy: true,
+    IgnorePublicAcls: true,
+    RestrictPublicBuckets: true,
+  });
   t.same(b.Properties.VersioningConfiguration, { Status: 'Enabled' });
   t.equal(b.Properties.LoggingConfiguration.LogFilePrefix, 'cards/');
   t.equal((b as { DeletionPolicy?: string }).DeletionPolicy, 'Retain');
-  t.ok(Object.values(resources).some((x) => x.Type === 'AWS::S3::BucketPolicy' && x.Properties.Bucket.Ref === id && JSON.stringify(x.Properties.PolicyDocument).includes('aws:SecureTransport')), 'TLS enforced');
+  t.ok(
+    Object.values(resources).some(
+      (x) =>
+        x.Type === 'AWS::S3::BucketPolicy' && x.Properties.Bucket.Ref === id && JSON.stringify(x.Properties.PolicyDocument).includes('aws:SecureTransport'),
+    ),
+    'TLS enforced',
+  );
   t.ok(template.toJSON().Outputs.CardsFile, 'the CardsFile output names where to upload it');
 });
 
@@ -490,75 +642,164 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
   const streamArn = stack.stream.streamArn;
   const keyArn = stack.streamKey.keyArn;
   const workspaceArn = stack.observability.prometheus.attrArn;
-  sameGrants(t, stack.processor.taskDefinition.taskRole, [
-    { actions: ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards', 'kinesis:PutRecords'], resources: [streamArn] },
-    { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [keyArn] },
-    { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
-    { actions: ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'], resources: [stack.leaseTable.tableArn] },
-    { actions: ['aps:RemoteWrite'], resources: [workspaceArn] },
-    { actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'], resources: [stack.processor.emfLogGroup.logGroupArn] },
-  ], 'processor (and its collector)');
-  sameGrants(t, stack.processor.simulatorTaskDefinition!.taskRole, [
-    { actions: ['kinesis:PutRecords'], resources: [streamArn] },
-    { actions: ['kms:GenerateDataKey'], resources: [keyArn] },
-    { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
-  ], 'simulator');
-  sameGrants(t, stack.firehoseSourceRole, [
-    { actions: ['kinesis:DescribeStream', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'], resources: [streamArn] },
-    { actions: ['kms:Decrypt'], resources: [keyArn] },
-  ], 'firehose source');
-  sameGrants(t, stack.firehoseDeliveryRole, [
-    { actions: ['s3:AbortMultipartUpload', 's3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'], resources: [stack.staging.bucketArn] },
-    { actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], resources: ['tables/*', 'raw/*', 'errors/*'].map((x) => stack.staging.arnForObjects(x)) },
-    { actions: ['lambda:GetFunctionConfiguration', 'lambda:InvokeFunction'], resources: [stack.transform.functionArn, `${stack.transform.functionArn}:*`] },
-    { actions: ['logs:PutLogEvents'], resources: [stack.deliveryLogs.logGroupArn] },
-  ], 'firehose delivery');
-  sameGrants(t, stack.transform.role!, [
-    { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [(stack.node.findChild('TransformLogs') as LogGroup).logGroupArn] },
-  ], 'transformation Lambda');
-  sameGrants(t, stack.warehouse.loadRole, [
-    { actions: ['s3:GetObject'], resources: [stack.staging.arnForObjects('tables/*')] },
-    { actions: ['s3:ListBucket'], resources: [stack.staging.bucketArn] },
-  ], 'warehouse load (auto-copy)');
+  sameGrants(
+    t,
+    stack.processor.taskDefinition.taskRole,
+    [
+      {
+        actions: ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards', 'kinesis:PutRecords'],
+        resources: [streamArn],
+      },
+      { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [keyArn] },
+      { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
+      {
+        actions: ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
+        resources: [stack.leaseTable.tableArn],
+      },
+      { actions: ['aps:RemoteWrite'], resources: [workspaceArn] },
+      {
+        actions: ['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+        resources: [stack.processor.emfLogGroup.logGroupArn],
+      },
+    ],
+    'processor (and its collector)',
+  );
+  sameGrants(
+    t,
+    stack.processor.simulatorTaskDefinition!.taskRole,
+    [
+      { actions: ['kinesis:PutRecords'], resources: [streamArn] },
+      { actions: ['kms:GenerateDataKey'], resources: [keyArn] },
+      { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
+    ],
+    'simulator',
+  );
+  sameGrants(
+    t,
+    stack.firehoseSourceRole,
+    [
+      {
+        actions: ['kinesis:DescribeStream', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'],
+        resources: [streamArn],
+      },
+      { actions: ['kms:Decrypt'], resources: [keyArn] },
+    ],
+    'firehose source',
+  );
+  sameGrants(
+    t,
+    stack.firehoseDeliveryRole,
+    [
+      {
+        actions: ['s3:AbortMultipartUpload', 's3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'],
+        resources: [stack.staging.bucketArn],
+      },
+      {
+        actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+        resources: ['tables/*', 'raw/*', 'errors/*'].map((x) => stack.staging.arnForObjects(x)),
+      },
+      {
+        actions: ['lambda:GetFunctionConfiguration', 'lambda:InvokeFunction'],
+        resources: [stack.transform.functionArn, `${stack.transform.functionArn}:*`],
+      },
+      { actions: ['logs:PutLogEvents'], resources: [stack.deliveryLogs.logGroupArn] },
+    ],
+    'firehose delivery',
+  );
+  sameGrants(
+    t,
+    stack.transform.role!,
+    [
+      {
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [(stack.node.findChild('TransformLogs') as LogGroup).logGroupArn],
+      },
+    ],
+    'transformation Lambda',
+  );
+  sameGrants(
+    t,
+    stack.warehouse.loadRole,
+    [
+      { actions: ['s3:GetObject'], resources: [stack.staging.arnForObjects('tables/*')] },
+      { actions: ['s3:ListBucket'], resources: [stack.staging.bucketArn] },
+    ],
+    'warehouse load (auto-copy)',
+  );
   const clusterRef = stack.warehouse.cluster.ref;
   const deployLogs = (stack.node.findChild('DeployStepsLogs') as LogGroup).logGroupArn;
-  sameGrants(t, stack.warehouse.stepRole, [
-    { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [deployLogs] },
-    { actions: ['redshift-data:BatchExecuteStatement', 'redshift-data:ExecuteStatement'], resources: [stack.warehouse.clusterArn] },
-    { actions: ['redshift-data:DescribeStatement'], resources: ['*'] },
-    { actions: ['secretsmanager:GetSecretValue'], resources: [stack.warehouse.adminSecretArn] },
-    {
-      actions: ['redshift:GetClusterCredentials'],
-      resources: [
-        `arn:${stack.partition}:redshift:${stack.region}:${stack.account}:dbuser:${clusterRef}/${WAREHOUSE.loaderUser}`,
-        `arn:${stack.partition}:redshift:${stack.region}:${stack.account}:dbname:${clusterRef}/${WAREHOUSE.database}`,
-      ],
-    },
-  ], 'warehouse deploy steps');
-  sameGrants(t, stack.warehouse.namespacePolicy.grantPrincipal, [
-    { actions: ['redshift:DeleteResourcePolicy', 'redshift:PutResourcePolicy'], resources: [stack.warehouse.cluster.attrClusterNamespaceArn] },
-  ], "the warehouse namespace's resource policy (AwsCustomResource)");
-  sameGrants(t, stack.observability.grafanaRole, [
-    { actions: ['aps:GetLabels', 'aps:GetMetricMetadata', 'aps:GetSeries', 'aps:QueryMetrics'], resources: [workspaceArn] },
-  ], 'Managed Grafana');
-  sameGrants(t, stack.observability.provisionerRole, [
-    { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [deployLogs] },
-    {
-      actions: ['grafana:CreateWorkspaceServiceAccount', 'grafana:CreateWorkspaceServiceAccountToken', 'grafana:DeleteWorkspaceServiceAccountToken', 'grafana:ListWorkspaceServiceAccounts'],
-      resources: [`arn:${stack.partition}:grafana:${stack.region}:${stack.account}:/workspaces/${stack.observability.grafana.attrId}`],
-    },
-    { actions: ['secretsmanager:GetSecretValue'], resources: [stack.observability.readerSecret.secretArn, stack.warehouse.adminSecretArn] },
-    { actions: ['redshift-data:ExecuteStatement'], resources: [stack.warehouse.clusterArn] },
-    { actions: ['redshift-data:DescribeStatement'], resources: ['*'] },
-  ], 'Grafana provisioning');
+  sameGrants(
+    t,
+    stack.warehouse.stepRole,
+    [
+      { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [deployLogs] },
+      { actions: ['redshift-data:BatchExecuteStatement', 'redshift-data:ExecuteStatement'], resources: [stack.warehouse.clusterArn] },
+      { actions: ['redshift-data:DescribeStatement'], resources: ['*'] },
+      { actions: ['secretsmanager:GetSecretValue'], resources: [stack.warehouse.adminSecretArn] },
+      {
+        actions: ['redshift:GetClusterCredentials'],
+        resources: [
+          `arn:${stack.partition}:redshift:${stack.region}:${stack.account}:dbuser:${clusterRef}/${WAREHOUSE.loaderUser}`,
+          `arn:${stack.partition}:redshift:${stack.region}:${stack.account}:dbname:${clusterRef}/${WAREHOUSE.database}`,
+        ],
+      },
+    ],
+    'warehouse deploy steps',
+  );
+  sameGrants(
+    t,
+    stack.warehouse.namespacePolicy.grantPrincipal,
+    [
+      {
+        actions: ['redshift:DeleteResourcePolicy', 'redshift:PutResourcePolicy'],
+        resources: [stack.warehouse.cluster.attrClusterNamespaceArn],
+      },
+    ],
+    "the warehouse namespace's resource policy (AwsCustomResource)",
+  );
+  sameGrants(
+    t,
+    stack.observability.grafanaRole,
+    [{ actions: ['aps:GetLabels', 'aps:GetMetricMetadata', 'aps:GetSeries', 'aps:QueryMetrics'], resources: [workspaceArn] }],
+    'Managed Grafana',
+  );
+  sameGrants(
+    t,
+    stack.observability.provisionerRole,
+    [
+      { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [deployLogs] },
+      {
+        actions: [
+          'grafana:CreateWorkspaceServiceAccount',
+          'grafana:CreateWorkspaceServiceAccountToken',
+          'grafana:DeleteWorkspaceServiceAccountToken',
+          'grafana:ListWorkspaceServiceAccounts',
+        ],
+        resources: [`arn:${stack.partition}:grafana:${stack.region}:${stack.account}:/workspaces/${stack.observability.grafana.attrId}`],
+      },
+      {
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [stack.observability.readerSecret.secretArn, stack.warehouse.adminSecretArn],
+      },
+      { actions: ['redshift-data:ExecuteStatement'], resources: [stack.warehouse.clusterArn] },
+      { actions: ['redshift-data:DescribeStatement'], resources: ['*'] },
+    ],
+    'Grafana provisioning',
+  );
   // Execution roles: image pull and logs only.
   for (const td of [stack.processor.taskDefinition, stack.processor.simulatorTaskDefinition!]) {
     for (const s of statementsOf(td.obtainExecutionRole(), t)) {
-      for (const a of s.actions) t.match(a, /^(ecr:(GetAuthorizationToken|BatchCheckLayerAvailability|GetDownloadUrlForLayer|BatchGetImage)|logs:(CreateLogStream|PutLogEvents))$/, `execution role action ${a}`);
+      for (const a of s.actions)
+        t.match(
+          a,
+          /^(ecr:(GetAuthorizationToken|BatchCheckLayerAvailability|GetDownloadUrlForLayer|BatchGetImage)|logs:(CreateLogStream|PutLogEvents))$/,
+          `execution role action ${a}`,
+        );
     }
   }
   // Trust: service roles assumable by their service only, Firehose's and Grafana's from this account only.
-  const trust = (role: { roleArn: string }) => resources[(r(role.roleArn) as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!]!.Properties.AssumeRolePolicyDocument.Statement[0];
+  const trust = (role: { roleArn: string }) =>
+    resources[(r(role.roleArn) as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!]!.Properties.AssumeRolePolicyDocument.Statement[0];
   for (const [role, service] of [
     [stack.firehoseSourceRole, 'firehose.amazonaws.com'],
     [stack.firehoseDeliveryRole, 'firehose.amazonaws.com'],

@@ -35,7 +35,9 @@ const dashboards = readdirSync(join(GRAFANA, 'dashboards'))
   .map((f) => ({ file: f, json: JSON.parse(readFileSync(join(GRAFANA, 'dashboards', f), 'utf8')) as { uid: string; panels: Panel[] } }));
 const allPanels = (ps: Panel[]): Panel[] => ps.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
 const queries = dashboards.flatMap((d) =>
-  allPanels(d.json.panels).flatMap((p) => (p.targets ?? []).map((q) => ({ dashboard: d.file, panel: p.title, uid: q.datasource?.uid ?? p.datasource?.uid, ...q }))),
+  allPanels(d.json.panels).flatMap((p) =>
+    (p.targets ?? []).map((q) => ({ dashboard: d.file, panel: p.title, uid: q.datasource?.uid ?? p.datasource?.uid, ...q })),
+  ),
 );
 const promQueries = queries.filter((q) => q.expr !== undefined);
 const sqlQueries = queries.filter((q) => q.rawSql !== undefined);
@@ -50,7 +52,10 @@ function sql(raw: string, minutes = 60): string {
   const lit = (d: Date) => `'${d.toISOString()}'`;
   const out = raw
     .replace(/\$__timeFilter\(([^)]+)\)/g, (_, c: string) => `${c.trim()} BETWEEN ${lit(from)} AND ${lit(to)}`)
-    .replace(/\$__timeGroupAlias\(([^,]+),\s*(\d+)m\)/g, (_, c: string, m: string) => `floor(extract(epoch from ${c.trim()})/${Number(m) * 60})*${Number(m) * 60} AS "time"`)
+    .replace(
+      /\$__timeGroupAlias\(([^,]+),\s*(\d+)m\)/g,
+      (_, c: string, m: string) => `floor(extract(epoch from ${c.trim()})/${Number(m) * 60})*${Number(m) * 60} AS "time"`,
+    )
     .replace(/\$__timeFrom\(\)/g, lit(from))
     .replace(/\$__timeTo\(\)/g, lit(to));
   if (/\$__|\$\{?\w/.test(out)) throw new Error(`unexpanded macro or variable in: ${out}`);
@@ -70,10 +75,19 @@ t.test('dashboards, datasources and provisioning are consistent', async (t) => {
   for (const q of queries) t.ok(q.uid && uids.includes(q.uid), `${q.dashboard} / ${q.panel}: datasource ${q.uid}`);
   const exprs = promQueries.map((q) => q.expr!).join('\n');
   for (const metric of [
-    'payments_records_read_total', 'payments_alerts_emitted_total', 'payments_summaries_emitted_total', 'payments_records_rejected_total',
-    'payments_shard_behind_latest_seconds', 'payments_shard_watermark_lag_seconds', 'payments_alert_latency_seconds_bucket',
-    'payments_leases_held', 'payments_state_bytes', 'process_cpu_seconds_total', 'process_resident_memory_bytes',
-  ]) t.ok(exprs.includes(metric), `a panel shows ${metric}`);
+    'payments_records_read_total',
+    'payments_alerts_emitted_total',
+    'payments_summaries_emitted_total',
+    'payments_records_rejected_total',
+    'payments_shard_behind_latest_seconds',
+    'payments_shard_watermark_lag_seconds',
+    'payments_alert_latency_seconds_bucket',
+    'payments_leases_held',
+    'payments_state_bytes',
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
+  ])
+    t.ok(exprs.includes(metric), `a panel shows ${metric}`);
   for (const p of [0.5, 0.95, 0.99]) t.ok(exprs.includes(`histogram_quantile(${p},`), `alert latency p${p * 100}`);
   t.ok(sqlQueries.length >= 3);
   for (const q of sqlQueries) t.match(q.rawSql!, /staging\.payment_events/);
@@ -94,7 +108,11 @@ t.test('every PromQL expression returns data and every risk SQL query returns ro
   // With a lease table, as in ECS (so that the leases panel has data).
   const dynamo = await startDynamoEmulator();
   t.teardown(() => dynamo.close());
-  const processor = await stack.startProcessor({ LEASE_TABLE: 'payments-leases', DYNAMODB_ENDPOINT: dynamo.endpoint, WORKER_ID: 'dashboards-test' });
+  const processor = await stack.startProcessor({
+    LEASE_TABLE: 'payments-leases',
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    WORKER_ID: 'dashboards-test',
+  });
   const sim = await stack.startSimulator(['--rate', '200', '--count', '12000', '--seed', '5']);
   t.teardown(() => void (sim.child.exitCode === null && sim.child.kill('SIGTERM')));
 
@@ -136,9 +154,7 @@ t.test('every PromQL expression returns data and every risk SQL query returns ro
     const todo = metric && !exposed.includes(metric) ? `${metric} is not exposed by the processor yet` : undefined;
     await t.test(`${q.dashboard} / ${q.panel} / ${q.refId}: ${expr}`, todo ? { todo } : {}, async (t) => {
       let result: unknown[] = [];
-      await stack
-        .waitFor(`data for ${expr}`, async () => (result = await query(expr)).length > 0, 45_000, 1000)
-        .catch(() => undefined);
+      await stack.waitFor(`data for ${expr}`, async () => (result = await query(expr)).length > 0, 45_000, 1000).catch(() => undefined);
       t.ok(result.length > 0, `returns data (${result.length} series)`);
     });
   }
@@ -151,7 +167,11 @@ t.test('every PromQL expression returns data and every risk SQL query returns ro
       let rows: unknown[] = [];
       await stack.waitFor(`rows for ${q.panel}`, async () => (rows = (await w.client.query(text)).rows).length > 0, 45_000, 1000).catch(() => undefined);
       t.ok(rows.length > 0, `returns rows (${rows.length})`);
-      if (q.format === 'time_series') t.ok(rows.every((r) => 'time' in (r as object)), 'time series rows have a time column');
+      if (q.format === 'time_series')
+        t.ok(
+          rows.every((r) => 'time' in (r as object)),
+          'time series rows have a time column',
+        );
     });
   }
   t.comment(`${promQueries.length} PromQL expressions, ${sqlQueries.length} SQL queries checked`);
@@ -161,10 +181,15 @@ t.test('every PromQL expression returns data and every risk SQL query returns ro
   await t.test('the alerting rules, loaded: every rule evaluates, every recording rule returns data', async (t) => {
     type Rule = { name: string; type: 'recording' | 'alerting'; health: string; lastError?: string };
     let groups: Array<{ rules: Rule[] }> = [];
-    await stack.waitFor('the rules evaluated', async () => {
-      groups = ((await (await fetch(`${api}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Rule[] }> } }).data.groups;
-      return groups.length > 0 && groups.every((g) => g.rules.every((r) => r.health !== 'unknown'));
-    }, 30_000, 500);
+    await stack.waitFor(
+      'the rules evaluated',
+      async () => {
+        groups = ((await (await fetch(`${api}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Rule[] }> } }).data.groups;
+        return groups.length > 0 && groups.every((g) => g.rules.every((r) => r.health !== 'unknown'));
+      },
+      30_000,
+      500,
+    );
     const all = groups.flatMap((g) => g.rules);
     t.ok(all.filter((r) => r.type === 'alerting').length >= 10, `${all.length} rules loaded`);
     for (const r of all) t.equal(r.health, 'ok', `${r.name} evaluates${r.lastError ? `: ${r.lastError}` : ''}`);

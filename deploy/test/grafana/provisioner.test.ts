@@ -234,9 +234,18 @@ t.test('Create makes both data sources (POST), Update updates them (PUT), each w
   t.equal(created.length, 2);
   t.same(deleted, created);
   const firstRun = grafana.requests.length / 2;
-  t.ok(grafana.requests.slice(0, firstRun).every((r) => r.authorization === 'Bearer glsa_key_1'), 'first run: token 1');
-  t.ok(grafana.requests.slice(firstRun).every((r) => r.authorization === 'Bearer glsa_key_2'), 'second run: token 2');
-  t.ok(grafana.requests.every((r) => r.status === 200 || (r.method === 'GET' && r.status === 404)), 'no unexpected answer');
+  t.ok(
+    grafana.requests.slice(0, firstRun).every((r) => r.authorization === 'Bearer glsa_key_1'),
+    'first run: token 1',
+  );
+  t.ok(
+    grafana.requests.slice(firstRun).every((r) => r.authorization === 'Bearer glsa_key_2'),
+    'second run: token 2',
+  );
+  t.ok(
+    grafana.requests.every((r) => r.status === 200 || (r.method === 'GET' && r.status === 404)),
+    'no unexpected answer',
+  );
   t.notOk(logs.join('\n').includes(READER.password), 'password never logged');
   t.notOk(logs.join('\n').includes('glsa_key'), 'token never logged');
 });
@@ -269,7 +278,10 @@ t.test('a dashboard POST answered 500 five times fails the run, and the token is
   t.match((err as Error).message, /POST \/api\/dashboards\/db answered 500: .*forced 500/);
   t.equal(grafana.requests.filter((r) => r.path === '/api/dashboards/db').length, 5, 'five attempts in all');
   t.equal(sleeps.length, 4, 'a wait between attempts');
-  t.ok(sleeps.every((ms, i) => i === 0 || ms > sleeps[i - 1]!), `waits grow: ${sleeps.map(Math.round).join(', ')}`);
+  t.ok(
+    sleeps.every((ms, i) => i === 0 || ms > sleeps[i - 1]!),
+    `waits grow: ${sleeps.map(Math.round).join(', ')}`,
+  );
   t.equal(created.length, 1);
   t.same(deleted, created, 'token deleted');
   t.equal(grafana.validTokens.size, 0);
@@ -348,7 +360,10 @@ t.test('a failing ALTER USER fails the run without its password in the message, 
     },
   });
   const e = await rejection(provision(event('Create', properties(grafana)), f.deps));
-  t.match(e?.message, /^setting the password of grafana_reader failed: Redshift statement 1 FAILED: syntax error near ALTER USER "grafana_reader" PASSWORD '\*\*\*'$/);
+  t.match(
+    e?.message,
+    /^setting the password of grafana_reader failed: Redshift statement 1 FAILED: syntax error near ALTER USER "grafana_reader" PASSWORD '\*\*\*'$/,
+  );
   t.notOk(e?.message.includes(READER.password));
   t.same(f.created, []);
 });
@@ -367,7 +382,9 @@ t.test('Delete does nothing and returns the physical id', async (t) => {
     fetch: refuse('fetch'),
     log: () => undefined,
   };
-  t.same(await provision(event('Delete', properties(grafana), 'grafana-provisioning-g-old'), deps), { PhysicalResourceId: 'grafana-provisioning-g-old' });
+  t.same(await provision(event('Delete', properties(grafana), 'grafana-provisioning-g-old'), deps), {
+    PhysicalResourceId: 'grafana-provisioning-g-old',
+  });
   t.same(touched, []);
   t.same(grafana.requests, []);
 });
@@ -377,17 +394,39 @@ t.test('missing properties are all reported', async (t) => {
   const props: Partial<ResourceProperties> = { ...properties(grafana) };
   delete props.PrometheusUrl;
   delete props.AdminSecretArn;
-  await t.rejects(provision(event('Create', props as ResourceProperties), fakeDeps(grafana).deps), /missing resource properties: PrometheusUrl, AdminSecretArn$/);
+  await t.rejects(
+    provision(event('Create', props as ResourceProperties), fakeDeps(grafana).deps),
+    /missing resource properties: PrometheusUrl, AdminSecretArn$/,
+  );
 });
 
 t.test('the data sources match the local provisioning, and the dashboards use only their uids', async (t) => {
-  const local = (parseYaml(readFileSync(join(ROOT, 'grafana/provisioning/datasources/datasources.yml'), 'utf8')) as { datasources: Array<Record<string, unknown>> }).datasources;
+  const local = (
+    parseYaml(readFileSync(join(ROOT, 'grafana/provisioning/datasources/datasources.yml'), 'utf8')) as {
+      datasources: Array<Record<string, unknown>>;
+    }
+  ).datasources;
   const aws = datasourceDefinitions({ prometheusUrl: 'p/', region: 'r', warehouseUrl: 'h:1', database: 'd', user: 'u', password: 'pw' });
-  const key = (d: Record<string, unknown>) => ({ uid: d.uid, name: d.name, type: d.type, access: d.access, isDefault: d.isDefault ?? false });
-  t.same(aws.map((d) => key(d as unknown as Record<string, unknown>)), local.map(key));
+  const key = (d: Record<string, unknown>) => ({
+    uid: d.uid,
+    name: d.name,
+    type: d.type,
+    access: d.access,
+    isDefault: d.isDefault ?? false,
+  });
+  t.same(
+    aws.map((d) => key(d as unknown as Record<string, unknown>)),
+    local.map(key),
+  );
   for (const [i, l] of local.entries()) {
     const a = aws[i]!;
-    t.same(Object.keys(a.jsonData).filter((k) => k in (l.jsonData as object)).sort(), Object.keys(l.jsonData as object).sort(), `${a.uid}: every local jsonData key is set`);
+    t.same(
+      Object.keys(a.jsonData)
+        .filter((k) => k in (l.jsonData as object))
+        .sort(),
+      Object.keys(l.jsonData as object).sort(),
+      `${a.uid}: every local jsonData key is set`,
+    );
     t.same(Object.keys(a.secureJsonData ?? {}), Object.keys((l.secureJsonData as object | undefined) ?? {}), `${a.uid}: secureJsonData keys`);
   }
   const used = new Set<string>();

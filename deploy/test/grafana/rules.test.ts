@@ -16,7 +16,10 @@ const RULES = join(ROOT, 'grafana/rules');
 const promtool = (args: string[]) => spawnSync('promtool', args, { cwd: RULES, encoding: 'utf8' });
 
 interface RuleFile {
-  groups: Array<{ name: string; rules: Array<{ alert?: string; record?: string; expr: string; labels?: Record<string, string>; annotations?: Record<string, string> }> }>;
+  groups: Array<{
+    name: string;
+    rules: Array<{ alert?: string; record?: string; expr: string; labels?: Record<string, string>; annotations?: Record<string, string> }>;
+  }>;
 }
 interface TestFile {
   tests: Array<{ name: string; alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
@@ -42,11 +45,29 @@ t.test('every alert has a severity and a summary, and a test in which it fires a
     t.match(a.labels?.severity, /^(page|ticket)$/, `${a.alert}: severity page or ticket`);
     t.ok((a.annotations?.summary ?? '').length > 20, `${a.alert}: a summary`);
     const mine = cases.filter((c) => c.alertname === a.alert);
-    t.ok(mine.some((c) => c.exp_alerts.length > 0), `${a.alert} fires in a test`);
-    t.ok(mine.some((c) => c.exp_alerts.length === 0), `${a.alert} stays silent in a test`);
+    t.ok(
+      mine.some((c) => c.exp_alerts.length > 0),
+      `${a.alert} fires in a test`,
+    );
+    t.ok(
+      mine.some((c) => c.exp_alerts.length === 0),
+      `${a.alert} stays silent in a test`,
+    );
   }
-  for (const name of ['PaymentsShardBehindLatest', 'PaymentsWatermarkLag', 'PaymentsShardStuck', 'PaymentsNoOutput', 'PaymentsRejectsHigh', 'PaymentsPutRecordsRetrying', 'PaymentsLeaseChurn', 'PaymentsProcessorDown']) {
-    t.ok(alerts.some((a) => a.alert === name), `issue 15's ${name}`);
+  for (const name of [
+    'PaymentsShardBehindLatest',
+    'PaymentsWatermarkLag',
+    'PaymentsShardStuck',
+    'PaymentsNoOutput',
+    'PaymentsRejectsHigh',
+    'PaymentsPutRecordsRetrying',
+    'PaymentsLeaseChurn',
+    'PaymentsProcessorDown',
+  ]) {
+    t.ok(
+      alerts.some((a) => a.alert === name),
+      `issue 15's ${name}`,
+    );
   }
 });
 
