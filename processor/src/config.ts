@@ -79,6 +79,26 @@ export const processorEnv = {
    * parents' state until then.
    */
   FINISHED_LEASE_RETENTION_MS: intEnv(65 * 60_000, 0, 7 * 24 * 3_600_000),
+  /**
+   * S3 bucket of shard state snapshots (docs/semantics.md, "Take-overs"): a new owner restores the
+   * newest valid one and replays only from its checkpoint. Empty: no snapshots, a new owner
+   * replays the last ~65 minutes of the shard. Needs the lease table (the fence and the checkpoint).
+   */
+  SNAPSHOT_BUCKET: z
+    .string()
+    .regex(/^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$/, 'must be an S3 bucket name, or empty for no snapshots')
+    .default(''),
+  /** Key prefix of the snapshots in the bucket. */
+  SNAPSHOT_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, "must be empty or end in '/' (e.g. snapshots/)")
+    .default('snapshots/'),
+  /**
+   * The least time between two snapshots of one shard. A take-over replays at most this much of
+   * the shard (plus the lease checkpoint interval): 10 s at a full shard is ~2.5 MB, about a second
+   * of the 2 MiB/s read budget. Each snapshot rewrites the shard's whole state.
+   */
+  SNAPSHOT_INTERVAL_MS: intEnv(10_000, 1_000, 3_600_000),
   /** Local state of a shard not owned here for this long is deleted (2 h: above the 65 min above). */
   STATE_RETENTION_MS: intEnv(2 * 3_600_000, 1_000, 7 * 24 * 3_600_000),
 };
@@ -92,6 +112,9 @@ export function loadProcessorConfig(env: Record<string, string | undefined> = pr
     problems.push(
       `IDLE_LAG_MS (${config.IDLE_LAG_MS}) must be at least OUT_OF_ORDERNESS_MS (${config.OUT_OF_ORDERNESS_MS}), or an idle advance would make in-bound events late`,
     );
+  }
+  if (config.SNAPSHOT_BUCKET && !config.LEASE_TABLE) {
+    problems.push('SNAPSHOT_BUCKET needs LEASE_TABLE: which snapshot a new owner may use is decided by the lease (set both, or neither)');
   }
   if (problems.length > 0) throw new ConfigError('processor', problems);
   return config;

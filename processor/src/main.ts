@@ -24,6 +24,7 @@ import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { backoffDelay, sleep } from '../../common/src/retry.js';
 import { createS3Client, parseS3Uri } from '../../common/src/s3.js';
+import { S3Snapshots } from './snapshot/s3-snapshots.js';
 import { loadProcessorConfig, type ProcessorConfig } from './config.js';
 import { createMetrics } from './metrics.js';
 import { Dependencies } from './dependencies.js';
@@ -267,6 +268,15 @@ async function start(): Promise<void> {
     { output: outputStream, input: config.KINESIS_STREAM },
   );
 
+  const snapshots = config.SNAPSHOT_BUCKET
+    ? await S3Snapshots.create({
+        client: await createS3Client({ region: config.AWS_REGION, endpoint: config.S3_ENDPOINT }),
+        bucket: config.SNAPSHOT_BUCKET,
+        prefix: config.SNAPSHOT_PREFIX,
+        stream: config.KINESIS_STREAM,
+      })
+    : undefined;
+  if (snapshots) log.info({ snapshots: snapshots.location, intervalMs: config.SNAPSHOT_INTERVAL_MS }, 'shard state snapshots on');
   coordinator = new ShardCoordinator({
     kinesis,
     stream: config.KINESIS_STREAM,
@@ -292,6 +302,7 @@ async function start(): Promise<void> {
     stuckAfterMs: config.STUCK_AFTER_MS,
     stateRetentionMs: config.STATE_RETENTION_MS,
     ownership,
+    ...(snapshots ? { snapshots, snapshotIntervalMs: config.SNAPSHOT_INTERVAL_MS } : {}),
   });
   starting = undefined;
   running = coordinator.run(signal).catch((error: unknown) => {

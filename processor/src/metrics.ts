@@ -14,6 +14,7 @@ import { EVENT_TYPES, PAYMENT_REJECT_REASONS, type EventType, type PaymentReject
 import { SHARD_STATES, type ShardStatus } from './http/status.js';
 import { DEPENDENCIES, type DependencyName } from './dependencies.js';
 import { DECODE_PATHS, decodePathCounts } from './source/classify.js';
+import type { Emission } from './engine/index.js';
 
 /** Why a valid payment was not processed as usual on the shard it was read from (see classify.ts). */
 export const IRREGULAR_REASONS = ['clock_ahead', 'misrouted'] as const;
@@ -57,6 +58,10 @@ export interface PaymentsMetrics {
   readonly leasesLost: Counter;
   readonly rebuildDuration: Histogram;
   readonly recordsReplayed: Counter;
+  readonly snapshotsWritten: Counter<'result'>;
+  readonly snapshotWriteDuration: Histogram;
+  readonly snapshotBytes: Histogram;
+  readonly snapshotRestores: Counter<'result'>;
   readonly irregularPayments: Counter<'reason'>;
   readonly shardStuck: Gauge<'shard'>;
   readonly shardStepDuration: Gauge<'shard'>;
@@ -71,6 +76,8 @@ export interface PaymentsMetrics {
   /** Counts one rejected record, its reason folded to `other` unless known. */
   recordRejected(reason: string, count?: number): void;
   alertEmitted(late: boolean, count?: number): void;
+  /** Counts what one chunk sent: alerts on time and late (and their latency), summaries. */
+  emissionsSent(emissions: readonly Emission[], nowMs: number): void;
   /** Alert latency = alert creation − payment event time (negative skew is clamped to 0). */
   observeAlertLatency(alertCreatedMs: number, paymentEventMs: number): void;
   /** Counts a valid payment set aside on the shard it was read from. */
@@ -280,12 +287,39 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     registers,
   });
 
+  const snapshotsWritten = new Counter({
+    name: 'payments_snapshots_total',
+    help: 'State snapshots of a shard written to the snapshot store (result: written, failed).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const snapshotWriteDuration = new Histogram({
+    name: 'payments_snapshot_write_seconds',
+    help: "Time to export, compress and upload one shard's state snapshot (in the background of its task).",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers,
+  });
+  const snapshotBytes = new Histogram({
+    name: 'payments_snapshot_bytes',
+    help: 'Size of a state snapshot as uploaded (gzip), in bytes.',
+    buckets: [1e4, 1e5, 1e6, 4e6, 16e6, 64e6, 256e6],
+    registers,
+  });
+  const snapshotRestores = new Counter({
+    name: 'payments_snapshot_restores_total',
+    help: 'Snapshots a new owner started from (used), refused as invalid (invalid), or could not list (unreadable).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+
   // Known label values start at 0, so rates and absent-series alerts work from the first scrape.
   for (const t of [...EVENT_TYPES, 'OTHER']) recordsRead.inc({ event_type: t }, 0);
   for (const r of [...PAYMENT_REJECT_REASONS, 'other']) recordsRejected.inc({ reason: r }, 0);
   for (const late of ['true', 'false']) alertsEmitted.inc({ late }, 0);
   for (const reason of IRREGULAR_REASONS) irregularPayments.inc({ reason }, 0);
   for (const kind of ['lease', 'state']) housekeepingDeletions.inc({ kind }, 0);
+  for (const result of ['written', 'failed']) snapshotsWritten.inc({ result }, 0);
+  for (const result of ['used', 'invalid', 'unreadable']) snapshotRestores.inc({ result }, 0);
   for (const dependency of DEPENDENCIES) {
     dependencyErrors.inc({ dependency }, 0);
     dependencyUp.set({ dependency }, 0);
@@ -313,6 +347,10 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     leasesLost,
     rebuildDuration,
     recordsReplayed,
+    snapshotsWritten,
+    snapshotWriteDuration,
+    snapshotBytes,
+    snapshotRestores,
     irregularPayments,
     shardStuck,
     shardStepDuration,
@@ -330,6 +368,24 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     },
     alertEmitted(late, count = 1) {
       alertsEmitted.inc({ late: late ? 'true' : 'false' }, count);
+    },
+    emissionsSent(emissions, nowMs) {
+      let summaries = 0;
+      let onTime = 0;
+      let late = 0;
+      for (const e of emissions) {
+        if (e.event_type === 'PAYMENT_ALERT') {
+          if (e.data.late) late++;
+          else onTime++;
+          alertLatency.observe(Math.max(0, nowMs - Date.parse(e.data.payment_date_origin)) / 1000);
+        } else {
+          summaries++;
+        }
+      }
+      // Labelled counters once per chunk, not per alert.
+      if (onTime > 0) alertsEmitted.inc({ late: 'false' }, onTime);
+      if (late > 0) alertsEmitted.inc({ late: 'true' }, late);
+      if (summaries > 0) summariesEmitted.inc(summaries);
     },
     observeAlertLatency(alertCreatedMs, paymentEventMs) {
       alertLatency.observe(Math.max(0, alertCreatedMs - paymentEventMs) / 1000);

@@ -138,6 +138,8 @@ class LeaseTenure implements ShardTenure {
   #checkpointedAt = Number.NEGATIVE_INFINITY;
   /** The checkpoint the lease holds as far as this tenure knows. */
   #written: string | undefined;
+  /** The last checkpoint this tenure wrote itself. */
+  #sharedByMe: string | undefined;
 
   constructor(ownership: LeaseOwnership, leases: LeaseManager, lease: Lease, acquired: number, o: LeaseOwnershipOptions) {
     this.lease = lease;
@@ -199,5 +201,10 @@ class LeaseTenure implements ShardTenure {
     }
     this.#checkpointedAt = mono;
     this.#written = sequenceNumber;
+    this.#sharedByMe = sequenceNumber;
+  }
+
+  sharedCheckpoint(): string | undefined {
+    return this.#sharedByMe;
   }
 }

@@ -64,6 +64,8 @@ export interface ShardTenure {
    * Throws LeaseLostError when the lease is not ours any more.
    */
   checkpoint(settled: ShardCheckpoint, force: boolean): Promise<void>;
+  /** The lease checkpoint this tenure itself last wrote (then the lease names the task's line of state). */
+  sharedCheckpoint(): string | undefined;
 }
 
 /** The tenure of a sole owner: never fenced, nothing shared. */
@@ -73,6 +75,7 @@ export const SOLE_TENURE: ShardTenure = Object.freeze({
   isSafe: () => true,
   leaseOf: () => Promise.resolve(undefined),
   checkpoint: () => Promise.resolve(),
+  sharedCheckpoint: () => undefined,
 });
 
 /**

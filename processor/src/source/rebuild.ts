@@ -13,12 +13,14 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
-import { ShardReader } from '../../../common/src/shard-reader.js';
+import { ShardReader, type StartPosition } from '../../../common/src/shard-reader.js';
 import { ShardEngine, type EngineConfig } from '../engine/index.js';
 import { hashKeyOf, inheritEntries } from '../engine/codec.js';
 import type { Lease } from '../lease/index.js';
 import type { PaymentsMetrics } from '../metrics.js';
 import type { StateStore } from '../state/index.js';
+import { loadValidSnapshot } from '../snapshot/shard-snapshots.js';
+import type { S3Snapshots } from '../snapshot/s3-snapshots.js';
 import { classifyKinesisRecord, type ClassifyOptions } from './classify.js';
 import type { StolenCards } from './stolen-cards.js';
 
@@ -31,6 +33,8 @@ export interface RebuildOptions {
   shardId: string;
   /** Replay from AT_TIMESTAMP this instant (epoch ms); absent: from the shard's beginning. */
   fromMs?: number;
+  /** Replay from AFTER_SEQUENCE_NUMBER this record instead (a snapshot's checkpoint; `initial` is its state). */
+  afterSequenceNumber?: string;
   /** State to start from (a child's share of its parents' state); absent: empty. */
   initial?: ReadonlyArray<readonly [string, unknown]>;
   /** Replay up to and including this record, or to the end of a closed shard. */
@@ -70,7 +74,12 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   const engine = o.initial ? ShardEngine.restore(o.initial, o.engineConfig) : new ShardEngine(o.engineConfig);
   const replayStarted = performance.now();
   const until = o.until === 'SHARD_END' ? undefined : BigInt(o.until.sequenceNumber);
-  const start = o.fromMs === undefined ? ({ type: 'TRIM_HORIZON' } as const) : ({ type: 'AT_TIMESTAMP', timestampMs: o.fromMs } as const);
+  const start: StartPosition =
+    o.afterSequenceNumber !== undefined
+      ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: o.afterSequenceNumber }
+      : o.fromMs === undefined
+        ? { type: 'TRIM_HORIZON' }
+        : { type: 'AT_TIMESTAMP', timestampMs: o.fromMs };
   const reader = new ShardReader(o.kinesis, o.stream, o.shardId, start, {
     ...(o.signal ? { signal: o.signal } : {}),
     limit: o.getRecordsLimit,
@@ -173,6 +182,8 @@ export interface ShardRebuilderDeps {
   leaseOf: (shardId: string) => Promise<Lease | undefined>;
   /** The lineage of any listed shard, from the last ListShards. */
   shardInfo?: (shardId: string) => Lineage | undefined;
+  /** Where shard snapshots are (SNAPSHOT_BUCKET): a replay then starts from the newest valid one. */
+  snapshots?: S3Snapshots;
   /** Called after each replayed batch: a rebuild of an hour of a busy shard takes minutes. */
   onProgress: () => void;
 }
@@ -211,7 +222,8 @@ export class ShardRebuilder {
   }
 
   /**
-   * Replays `shardId` to `until` from its lease's checkpoint time − 60 min − margin. A child
+   * Replays `shardId` to `until` from the newest snapshot valid for its lease (shard-snapshots.ts),
+   * or else from its lease's checkpoint time − 60 min − margin. A child
    * shard's state began as its share of its parents' state: while the parents still exist and
    * ended within that window, the share is rebuilt first (local, or by replay in turn) and the
    * child replayed from its beginning; otherwise its own last 60 minutes are all there is.
@@ -224,6 +236,15 @@ export class ShardRebuilder {
     signal: AbortSignal,
   ): Promise<RebuildResult> {
     const d = this.#d;
+    const snapshot = d.snapshots ? await loadValidSnapshot({ ...d, snapshots: d.snapshots }, shardId, lease) : undefined;
+    if (snapshot) {
+      const at = snapshot.header.checkpoint.sequenceNumber;
+      d.log.info(
+        { shardId, snapshot: at, until, entries: snapshot.entries.length },
+        'restoring shard state from a snapshot, then replaying to the lease checkpoint',
+      );
+      return this.#run(shardId, lease, until, signal, { afterSequenceNumber: at, initial: snapshot.entries });
+    }
     let fromMs: number | undefined = replayFromMs(lease, d.now(), d.engineConfig.summaryRangeMs);
     let initial: Array<[string, unknown]> | undefined;
     if (lineage && lineage.parents.length > 0) {
@@ -237,12 +258,22 @@ export class ShardRebuilder {
       { shardId, from: fromMs === undefined ? 'TRIM_HORIZON' : new Date(fromMs).toISOString(), until, fromParents: initial !== undefined },
       'rebuilding shard state by replay',
     );
+    return this.#run(shardId, lease, until, signal, { ...(fromMs === undefined ? {} : { fromMs }), ...(initial ? { initial } : {}) });
+  }
+
+  async #run(
+    shardId: string,
+    lease: Lease,
+    until: { sequenceNumber: string } | 'SHARD_END',
+    signal: AbortSignal,
+    start: Pick<RebuildOptions, 'fromMs' | 'afterSequenceNumber' | 'initial'>,
+  ): Promise<RebuildResult> {
+    const d = this.#d;
     const result = await rebuildEngine({
       kinesis: d.kinesis,
       stream: d.stream,
       shardId,
-      ...(fromMs === undefined ? {} : { fromMs }),
-      ...(initial ? { initial } : {}),
+      ...start,
       until,
       watermarkMs: lease.checkpointWatermarkMs ?? null,
       stolen: d.stolen,

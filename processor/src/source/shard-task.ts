@@ -27,7 +27,7 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
-import { ShardReader, type StartPosition } from '../../../common/src/shard-reader.js';
+import type { StartPosition } from '../../../common/src/shard-reader.js';
 import { ProducerError } from '../../../common/src/producer.js';
 import type { ShardEngine, EngineConfig, Emission } from '../engine/index.js';
 import type { ChangeSet, StateStore, ShardCheckpoint } from '../state/index.js';
@@ -38,6 +38,7 @@ import type { Dependencies } from '../dependencies.js';
 import { LeaseLostError } from '../lease/index.js';
 import type { ClassifyOptions } from './classify.js';
 import { takeRecords } from './intake.js';
+import { openShardSource, type ShardSource } from './shard-source.js';
 import { assertTransition, type ShardState } from './lifecycle.js';
 import { SOLE_TENURE, type ShardTenure } from './ownership.js';
 import { ShardRebuilder, type HashKeyRange, type Lineage } from './rebuild.js';
@@ -45,6 +46,8 @@ import { restoreShard } from './restore.js';
 import type { ShardStatus } from './shard-status.js';
 import type { StolenCards } from './stolen-cards.js';
 import { ShardWatch } from './shard-watch.js';
+import { ShardSnapshotWriter } from '../snapshot/shard-snapshots.js';
+import type { S3Snapshots } from '../snapshot/s3-snapshots.js';
 
 export interface ShardTaskDeps {
   kinesis: KinesisClient;
@@ -74,6 +77,10 @@ export interface ShardTaskDeps {
   dependencies?: Dependencies;
   /** Parents (still in the stream) and hash-key range of any shard, from the last ListShards. */
   shardInfo?: (shardId: string) => Lineage | undefined;
+  /** The snapshot store (SNAPSHOT_BUCKET; leases only): state written there, and a new owner starts from it. */
+  snapshots?: S3Snapshots;
+  /** SNAPSHOT_INTERVAL_MS. */
+  snapshotIntervalMs?: number;
 }
 
 export interface ShardTaskStart {
@@ -113,6 +120,8 @@ export class ShardTask {
   #commitInFlight: Promise<void> | undefined;
   #finished = false;
   #stateId: string | undefined;
+  /** Writes the shard's snapshots (snapshot/shard-snapshots.ts); none without a store or a lease. */
+  #snapshots: ShardSnapshotWriter | undefined;
 
   constructor(start: ShardTaskStart, deps: ShardTaskDeps) {
     this.shardId = start.shardId;
@@ -120,6 +129,14 @@ export class ShardTask {
     this.#deps = deps;
     this.#tenure = start.tenure ?? SOLE_TENURE;
     this.watch = start.watch ?? new ShardWatch(deps.monotonic);
+    const tenure = this.#tenure;
+    if (deps.snapshots && tenure.lease) {
+      this.#snapshots = new ShardSnapshotWriter(
+        start.shardId,
+        { ...deps, snapshots: deps.snapshots, intervalMs: deps.snapshotIntervalMs ?? 10_000 },
+        { isSafe: () => tenure.stillHeld() !== undefined && tenure.isSafe(), sharedCheckpoint: () => tenure.sharedCheckpoint() },
+      );
+    }
   }
 
   get state(): ShardState {
@@ -159,6 +176,7 @@ export class ShardTask {
 
   /** Runs until the shard is finished or `signal` aborts; then the task is CLOSED. */
   async run(signal: AbortSignal): Promise<void> {
+    let lost = false;
     try {
       this.#moveTo('RESTORING');
       this.watch.enter('restore');
@@ -168,6 +186,7 @@ export class ShardTask {
       await this.#loop(signal);
     } catch (error) {
       if (error instanceof LeaseLostError) {
+        lost = true;
         this.#deps.log.warn({ shardId: this.shardId, reason: error.message }, 'lease lost or no longer safe: stopped the shard without emitting further');
         return;
       }
@@ -175,9 +194,15 @@ export class ShardTask {
     } finally {
       // A task never ends with its last commit still being written (a restart would read the store
       // under it); a failed commit is logged here and is the task's failure only if nothing else is.
-      await this.#settleCommit().catch((err: unknown) =>
-        this.#deps.log.warn({ shardId: this.shardId, err }, 'state commit failed while the task was stopping'),
+      const settled = await this.#settleCommit().then(
+        () => true,
+        (err: unknown) => {
+          this.#deps.log.warn({ shardId: this.shardId, err }, 'state commit failed while the task was stopping');
+          return false;
+        },
       );
+      // A hand-over replays nothing when the last state is in a snapshot before the lease names it.
+      if (settled && !lost) await this.#snapshots?.final(this.#checkpoint);
       // However the task ends, the lease checkpoint catches up with the local one, so that this
       // worker (or another) restarting the shard continues from here instead of replaying.
       await this.#shareCheckpoint(true).catch((err: unknown) => {
@@ -200,6 +225,7 @@ export class ShardTask {
     };
     const rebuilder = new ShardRebuilder(this.shardId, lineage, {
       ...d,
+      ...(d.snapshots ? { snapshots: d.snapshots } : {}),
       pollIntervalMs: d.rebuildPollIntervalMs ?? d.pollIntervalMs,
       leaseOf: (shardId) => this.#tenure.leaseOf(shardId),
       // Each replayed batch is progress: a rebuild of an hour of a busy shard takes minutes.
@@ -231,32 +257,12 @@ export class ShardTask {
   }
 
   async #loop(signal: AbortSignal): Promise<void> {
-    const d = this.#deps;
     const start = this.#startPosition();
-    d.log.info({ shardId: this.shardId, start: start.type }, 'reading shard');
+    this.#deps.log.info({ shardId: this.shardId, start: start.type }, 'reading shard');
     // Aborted when this loop ends for any reason, so a prefetched call never outlives the task.
     const done = new AbortController();
-    const reader = new ShardReader(d.kinesis, d.stream, this.shardId, start, {
-      signal: AbortSignal.any([signal, done.signal]),
-      limit: d.getRecordsLimit,
-      minCallIntervalMs: d.pollIntervalMs,
-      now: d.monotonic,
-      // The next batch is read while this one is processed, emitted and committed.
-      prefetch: true,
-      onRetry: (info) => {
-        if (info.reason === 'unavailable') d.dependencies?.down('kinesis', info.error);
-        d.log.warn(
-          {
-            shardId: this.shardId,
-            reason: info.reason,
-            delayMs: info.delayMs,
-            err: info.reason === 'unavailable' ? info.error : undefined,
-          },
-          'GetRecords retry',
-        );
-      },
-    });
-    this.#progressAt = d.monotonic();
+    const reader = openShardSource(this.#deps, this.shardId, start, AbortSignal.any([signal, done.signal]));
+    this.#progressAt = this.#deps.monotonic();
     try {
       await this.#read(reader, signal);
     } finally {
@@ -264,7 +270,7 @@ export class ShardTask {
     }
   }
 
-  async #read(reader: ShardReader, signal: AbortSignal): Promise<void> {
+  async #read(reader: ShardSource, signal: AbortSignal): Promise<void> {
     const d = this.#deps;
     const engine = this.#engine!;
     const idleTimeoutMs = engine.config.idleTimeoutMs;
@@ -333,7 +339,7 @@ export class ShardTask {
       if (!this.#tenure.isSafe()) throw new LeaseLostError(this.shardId, 'lease not renewed in time');
       this.watch.enter('send');
       await this.#send(out, copies);
-      this.#count(emissions);
+      d.metrics.emissionsSent(emissions, d.now());
       const last = !engine.hasPendingEmissions();
       this.watch.enter('commit');
       await this.#commit(changes, this.#checkpointNow(sequenceNumber, shardEnd && last), last);
@@ -367,6 +373,8 @@ export class ShardTask {
     await this.#settleCommit();
     const writing = this.#deps.store.commitShard(this.shardId, changes, checkpoint).then(() => {
       this.watch.committed();
+      // In this tick: the next commit starts only once this callback ran (#settleCommit).
+      this.#snapshots?.afterCommit(checkpoint);
       if (drained) this.#settled = checkpoint;
     });
     // Its failure is thrown by the next #settleCommit, which awaits it; until then it is handled.
@@ -389,26 +397,5 @@ export class ShardTask {
   async #shareCheckpoint(force: boolean): Promise<void> {
     await this.#settleCommit();
     if (this.#settled) await this.#tenure.checkpoint(this.#settled, force);
-  }
-
-  #count(emissions: readonly Emission[]): void {
-    const d = this.#deps;
-    const now = d.now();
-    let summaries = 0;
-    let onTime = 0;
-    let late = 0;
-    for (const e of emissions) {
-      if (e.event_type === 'PAYMENT_ALERT') {
-        if (e.data.late) late++;
-        else onTime++;
-        d.metrics.observeAlertLatency(now, Date.parse(e.data.payment_date_origin));
-      } else {
-        summaries++;
-      }
-    }
-    // Labelled counters once per chunk, not per alert.
-    if (onTime > 0) d.metrics.alertEmitted(false, onTime);
-    if (late > 0) d.metrics.alertEmitted(true, late);
-    if (summaries > 0) d.metrics.summariesEmitted.inc(summaries);
   }
 }

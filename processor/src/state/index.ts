@@ -11,7 +11,7 @@ import { LevelStateStore } from './level-store.js';
 import { stateStoreOptions, type StateStoreOptions } from './options.js';
 import type { StateStore } from './types.js';
 
-export type { ChangeSet, LoadedShard, ShardCheckpoint, StateStore, StateStoreKind, StoreStats } from './types.js';
+export type { ChangeSet, LoadedShard, ShardCheckpoint, ShardExport, StateStore, StateStoreKind, StoreStats } from './types.js';
 export { StateStoreError, STATE_ERROR_CODES, type StateErrorCode } from './errors.js';
 export { stateStoreOptions, type StateStoreOptions } from './options.js';
 export { LevelStateStore, type BatchOp, type LevelLike, type LevelStateStoreOptions } from './level-store.js';

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { StateStoreError } from './errors.js';
 import { assertShardId, keys, type KeyRange } from './keys.js';
-import type { ChangeSet, LoadedShard, ShardCheckpoint, StateStore, StoreStats } from './types.js';
+import type { ChangeSet, LoadedShard, ShardCheckpoint, ShardExport, StateStore, StoreStats } from './types.js';
 
 export type BatchOp =
   | { type: 'put'; key: string; value: string }
@@ -164,10 +164,41 @@ export class LevelStateStore implements StateStore {
     }
   }
 
+  async exportShard(shardId: string): Promise<ShardExport> {
+    assertShardId(shardId);
+    // Created before the first await: LevelDB (and memory-level) iterators read the database as it
+    // was when they were created, so later commits never show through.
+    const it = this.#db.iterator(keys.shard(shardId));
+    const checkpointKey = keys.checkpoint(shardId);
+    let first: Array<[string, string]>;
+    try {
+      first = await it.nextv(SCAN_CHUNK);
+    } catch (error) {
+      await it.close();
+      throw error;
+    }
+    // `checkpoint` sorts before `e/`, so when the shard has one it is the first key of its range.
+    const checkpoint = first[0]?.[0] === checkpointKey ? this.#parseCheckpoint(shardId, first.shift()![1]) : undefined;
+    async function* entries(): AsyncGenerator<[string, string]> {
+      try {
+        for (let chunk = first; chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {
+          for (const [storeKey, text] of chunk) yield [keys.engineKeyOf(shardId, storeKey), text];
+        }
+      } finally {
+        await it.close();
+      }
+    }
+    return { checkpoint, entries: entries() };
+  }
+
   async loadCheckpoint(shardId: string): Promise<ShardCheckpoint | undefined> {
     assertShardId(shardId);
     const text = await this.#db.get(keys.checkpoint(shardId));
     if (text === undefined) return undefined;
+    return this.#parseCheckpoint(shardId, text);
+  }
+
+  #parseCheckpoint(shardId: string, text: string): ShardCheckpoint {
     const parsed = checkpointSchema.safeParse(decodeValue(keys.checkpoint(shardId), text));
     if (!parsed.success) {
       throw new StateStoreError('STATE_CORRUPT', `checkpoint of ${shardId} has an unexpected shape: ${parsed.error.message}`, {

@@ -45,6 +45,17 @@ export interface LoadedShard {
   readonly checkpoint: ShardCheckpoint | undefined;
 }
 
+/**
+ * One shard exactly as it was stored at the moment `exportShard` was called (a LevelDB snapshot),
+ * however many commits land while it is read: what a state snapshot is written from.
+ */
+export interface ShardExport {
+  /** Undefined when the shard was never committed. */
+  readonly checkpoint: ShardCheckpoint | undefined;
+  /** Every engine entry in key order, values as the JSON text stored; readable once. */
+  readonly entries: AsyncIterable<[key: string, json: string]>;
+}
+
 export interface StoreStats {
   /** Number of keys in the store (engine entries, checkpoints and stolen cards). */
   readonly keys: number;
@@ -85,6 +96,12 @@ export interface StateStore {
    * them without ever holding the whole stored state (hundreds of MB for a busy shard) beside it.
    */
   scanShard(shardId: string): AsyncIterable<[key: string, value: unknown]>;
+
+  /**
+   * A consistent export of one shard (see ShardExport). The view is fixed before this returns its
+   * promise's first tick, so calling it right after a commit landed exports that commit's state.
+   */
+  exportShard(shardId: string): Promise<ShardExport>;
 
   /** The shard's checkpoint alone (one read); undefined when the shard was never committed. */
   loadCheckpoint(shardId: string): Promise<ShardCheckpoint | undefined>;

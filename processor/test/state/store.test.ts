@@ -128,6 +128,36 @@ for (const [backend, open] of backends) {
       t.equal(await s.loadCheckpoint('sh-never'), undefined);
     });
 
+    t.test('exportShard is the shard as it was when called, however many commits land while it is read', async (t) => {
+      const s = await store();
+      const puts: [string, unknown][] = Array.from({ length: 2_345 }, (_, i) => [`k/${String(i).padStart(5, '0')}`, { i }]);
+      await s.commitShard('sh-a', { puts, dels: [] }, { ...cp('5', 50), stateId: 'line' });
+      await s.commitShard('sh-a-1', { puts: [['k/x', 1]], dels: [] }, cp('6', 60));
+      const exporting = s.exportShard('sh-a');
+      // Committed before the export is read, in the same tick as the call: must not show through.
+      const later = s.commitShard(
+        'sh-a',
+        {
+          puts: [
+            ['k/00000', 'changed'],
+            ['k/zzz', 'new'],
+          ],
+          dels: ['k/00001'],
+        },
+        cp('9', 90),
+      );
+      const exported = await exporting;
+      await later;
+      await s.commitShard('sh-a', { puts: [['k/00002', 'changed again']], dels: [] }, cp('10', 100));
+      const read: [string, unknown][] = [];
+      for await (const [key, json] of exported.entries) read.push([key, JSON.parse(json)]);
+      t.same(exported.checkpoint, { ...cp('5', 50), stateId: 'line' }, 'the checkpoint of that moment');
+      t.same(read, puts, 'the entries of that moment, raw JSON text, in key order, no neighbour');
+      const none = await s.exportShard('sh-never');
+      t.equal(none.checkpoint, undefined);
+      for await (const _ of none.entries) t.fail('a shard never committed exports nothing');
+    });
+
     t.test('a later commit overwrites, deletes, and moves the checkpoint', async (t) => {
       const s = await store();
       await s.commitShard(
