@@ -30,6 +30,11 @@ export interface ShardBatch {
   end: boolean;
 }
 
+/** What the processor reads a shard through: GetRecords polling (ShardReader) or enhanced fan-out (FanOutShardReader). */
+export interface ShardRecordSource {
+  next(): Promise<ShardBatch>;
+}
+
 export interface ShardReaderOptions {
   /** Records per call; Kinesis caps it at 10 000 (and 10 MiB). */
   limit?: number;
