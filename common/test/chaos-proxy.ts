@@ -107,7 +107,8 @@ const HOP_BY_HOP = new Set([
   'content-length',
 ]);
 
-interface Answer {
+/** A whole HTTP answer, read before it is sent on (the proxies here may rewrite or replace it). */
+export interface Answer {
   status: number;
   headers: IncomingHttpHeaders | OutgoingHttpHeaders;
   body: Buffer;
@@ -220,23 +221,8 @@ export async function startChaosProxy(t: Test, target: string): Promise<ChaosPro
     return errorAnswer(req, 500, 'InternalFailure', message);
   }
 
-  /** Sends the request, with `body`, to the target and reads the whole answer. */
-  function forward(req: IncomingMessage, body: Buffer, retried = false): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const headers: OutgoingHttpHeaders = { ...copyable(req.headers), 'content-length': body.length };
-      const out: ClientRequest = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (answer) => {
-        const chunks: Buffer[] = [];
-        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-        answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks) }));
-        answer.on('error', reject);
-      });
-      out.on('error', (error: NodeJS.ErrnoException) => {
-        // A kept-alive socket the target closed just as it was reused: the request never reached it.
-        if (!retried && out.reusedSocket && error.code === 'ECONNRESET') forward(req, body, true).then(resolve, reject);
-        else reject(error);
-      });
-      out.end(body);
-    });
+  function forward(req: IncomingMessage, body: Buffer): Promise<Answer> {
+    return forwardRequest(upstream, agent, req, body);
   }
 
   function releaseHeld(): void {
@@ -285,13 +271,13 @@ function count(counts: Record<string, number>, key: string): void {
 }
 
 /** 'Kinesis_20131202.PutRecords' -> 'PutRecords'; requests without the header count as 'unknown'. */
-function operationOf(target: string | string[] | undefined): string {
+export function operationOf(target: string | string[] | undefined): string {
   const value = Array.isArray(target) ? target[0] : target;
   if (!value) return 'unknown';
   return value.slice(value.lastIndexOf('.') + 1);
 }
 
-function parseJson(raw: Buffer): unknown {
+export function parseJson(raw: Buffer): unknown {
   try {
     return raw.length > 0 ? JSON.parse(raw.toString('utf8')) : undefined;
   } catch {
@@ -305,17 +291,36 @@ function copyable(headers: IncomingHttpHeaders | OutgoingHttpHeaders): OutgoingH
   return out;
 }
 
+/** Sends `req`, with `body`, to the target through `agent` and reads the whole answer. */
+export function forwardRequest(upstream: URL, agent: Agent, req: IncomingMessage, body: Buffer, retried = false): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers: OutgoingHttpHeaders = { ...copyable(req.headers), 'content-length': body.length };
+    const out: ClientRequest = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks) }));
+      answer.on('error', reject);
+    });
+    out.on('error', (error: NodeJS.ErrnoException) => {
+      // A kept-alive socket the target closed just as it was reused: the request never reached it.
+      if (!retried && out.reusedSocket && error.code === 'ECONNRESET') forwardRequest(upstream, agent, req, body, true).then(resolve, reject);
+      else reject(error);
+    });
+    out.end(body);
+  });
+}
+
 /** What an AWS JSON service sends with an answer it makes itself. */
 function answerHeaders(req: IncomingMessage): OutgoingHttpHeaders {
   return { 'content-type': req.headers['content-type'] ?? 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() };
 }
 
 /** An AWS JSON error: the SDK names its exception after `__type`. */
-function errorAnswer(req: IncomingMessage, status: number, type: string, message: string): Answer {
+export function errorAnswer(req: IncomingMessage, status: number, type: string, message: string): Answer {
   return { status, headers: answerHeaders(req), body: Buffer.from(JSON.stringify({ __type: type, message })) };
 }
 
-function reply(res: ServerResponse, answer: Answer): void {
+export function reply(res: ServerResponse, answer: Answer): void {
   if (res.destroyed || res.writableEnded) return;
   res.writeHead(answer.status, { ...copyable(answer.headers), 'content-length': answer.body.length });
   res.end(answer.body);
