@@ -22,7 +22,8 @@ export async function createS3Client(config: AwsEndpointConfig & { credentials?:
   const local = config.credentials
     ? { credentials: config.credentials }
     : config.endpoint && !process.env.AWS_ACCESS_KEY_ID
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      ? // The one account of s3rver, the local S3 that `npm start` runs (deploy/local/s3-emulator.ts).
+        { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } }
       : {};
   return new S3Client({
     region: config.region,

@@ -22,6 +22,7 @@ import { createKinesisClient } from '../../common/src/kinesis.js';
 import { ensureStream, startKinesisEmulator, type KinesisEmulator } from './kinesis-emulator.js';
 import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse.js';
 import { startDynamoEmulator } from './dynamodb-emulator.js';
+import { startS3Emulator } from './s3-emulator.js';
 import { applyStagingSchema, connectWarehouse } from '../warehouse/schema.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -44,6 +45,7 @@ Environment (defaults in brackets):
   WAREHOUSE_URL [embedded at ${LOCAL_DEFAULTS.WAREHOUSE_URL}]
   CARDS_FILE [${LOCAL_DEFAULTS.CARDS_FILE}]  HTTP_PORT [${LOCAL_DEFAULTS.HTTP_PORT}]  STATE_DIR [${LOCAL_DEFAULTS.STATE_DIR}]
   DYNAMODB_ENDPOINT [http://127.0.0.1:4568]  LEASE_TABLE [payments-leases] (empty: no leases, one processor)
+  S3_ENDPOINT [http://127.0.0.1:4569]  SNAPSHOT_BUCKET [payments-snapshots] (empty: no state snapshots)
   DATA_DIR [data]  where the emulator and the embedded warehouse keep their data
   WAREHOUSE_EMBEDDED_PORT [5433]  port of the embedded warehouse (when WAREHOUSE_URL is unset)`;
 
@@ -93,6 +95,8 @@ try {
     WAREHOUSE_EMBEDDED_PORT: intEnv(Number(new URL(LOCAL_DEFAULTS.WAREHOUSE_URL).port), 1, 65_535),
     DYNAMODB_ENDPOINT: z.string().default('http://127.0.0.1:4568'),
     LEASE_TABLE: z.string().default('payments-leases'),
+    S3_ENDPOINT: z.string().default('http://127.0.0.1:4569'),
+    SNAPSHOT_BUCKET: z.string().default('payments-snapshots'),
   });
 } catch (e) {
   if (e instanceof ConfigError) fail(e.message);
@@ -104,6 +108,7 @@ const children = new Map<string, ChildProcess>();
 let kinesis: KinesisEmulator | undefined;
 let warehouse: EmbeddedWarehouse | undefined;
 let dynamo: { endpoint: string; close(): Promise<void> } | undefined;
+let s3: { endpoint: string; close(): Promise<void> } | undefined;
 let stopping = false;
 
 /** Runs a component as a child process with this stack's environment, its output prefixed. */
@@ -154,6 +159,7 @@ async function shutdown(reason: string, exitCode = 0): Promise<never> {
   await kinesis?.close().catch(() => undefined);
   await warehouse?.close().catch(() => undefined);
   await dynamo?.close().catch(() => undefined);
+  await s3?.close().catch(() => undefined);
   say('stopped');
   process.exit(exitCode);
 }
@@ -204,7 +210,18 @@ try {
     dynamoEndpoint = dynamo.endpoint;
   }
 
+  // S3 (state snapshots, with leases only): the emulator when the endpoint is on this machine.
+  const snapshotBucket = config.LEASE_TABLE ? config.SNAPSHOT_BUCKET : '';
+  let s3Endpoint = config.S3_ENDPOINT;
+  const localS3 = s3Endpoint ? new URL(s3Endpoint) : undefined;
+  if (snapshotBucket && localS3 && ['127.0.0.1', 'localhost'].includes(localS3.hostname)) {
+    s3 = await startS3Emulator({ port: Number(localS3.port || 80), directory: join(dataDir, 's3'), buckets: [snapshotBucket] });
+    s3Endpoint = s3.endpoint;
+  }
+
   Object.assign(stackEnv, {
+    SNAPSHOT_BUCKET: snapshotBucket,
+    S3_ENDPOINT: s3Endpoint,
     DYNAMODB_ENDPOINT: dynamoEndpoint,
     LEASE_TABLE: config.LEASE_TABLE,
     KINESIS_ENDPOINT: kinesisEndpoint ?? '',
@@ -223,6 +240,7 @@ try {
   say(`Kinesis     ${kinesisEndpoint ?? `AWS ${config.AWS_REGION}`}  stream ${config.KINESIS_STREAM} (${shards} shards)`);
   say(`warehouse   ${warehouseUrl.replace(/:[^:@/]*@/, ':***@')}  table staging.payment_events`);
   if (config.LEASE_TABLE) say(`DynamoDB    ${dynamoEndpoint || `AWS ${config.AWS_REGION}`}  lease table ${config.LEASE_TABLE}`);
+  if (snapshotBucket) say(`S3          ${s3Endpoint || `AWS ${config.AWS_REGION}`}  state snapshots in ${snapshotBucket}`);
   run('firehose', 'deploy/local/firehose-main.ts');
   say('firehose    stand-in delivering every record to staging.payment_events');
 
