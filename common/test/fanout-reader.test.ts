@@ -11,14 +11,10 @@
  *   what kinesis-local cannot do: subscriptions that end early, the shard end with ChildShards,
  *   exception events, reset streams.
  */
+import { startKinesisLocal } from '../../deploy/local/kinesis-local.js';
 import t, { type Test } from 'tap';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -383,71 +379,18 @@ async function waitUntil(check: () => boolean, timeoutMs = 2_000) {
 // kinesis-local (npm): the real SDK path against an emulator that implements EFO.
 // ---------------------------------------------------------------------------------------------
 
-const require = createRequire(import.meta.url);
-
-function kinesisLocalDir(): string {
-  try {
-    return dirname(require.resolve('kinesis-local/package.json'));
-  } catch {
-    throw new Error('kinesis-local is not installed: these tests need it as a devDependency (npm i -D kinesis-local)');
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /**
- * kinesis-local on a free port, data in memory, in its own temp dir. It takes seconds to start, so
- * the tests below share one (each with its own stream); stopped when this file's tests end.
+ * kinesis-local on a free port, data in memory (deploy/local/kinesis-local.ts). It takes seconds
+ * to start, so the tests below share one (each with its own stream); stopped when this file ends.
  */
 let kinesisLocal: Promise<{ client: KinesisClient }> | undefined;
-const withKinesisLocal = () => (kinesisLocal ??= startKinesisLocal(t));
+const withKinesisLocal = () => (kinesisLocal ??= startShared(t));
 
-async function startKinesisLocal(t: Test) {
-  const dir = kinesisLocalDir();
-  const cwd = await mkdtemp(join(tmpdir(), 'sca-kinesis-local-'));
-  const [plain, tls] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, [join(dir, 'main.js')], {
-    cwd,
-    env: {
-      ...process.env,
-      KINESIS_MOCK_PLAIN_PORT: String(plain),
-      KINESIS_MOCK_TLS_PORT: String(tls),
-      KINESIS_MOCK_CERT_PATH: join(dir, 'server.json'),
-      LOAD_DATA_IF_EXISTS: 'false',
-      SHOULD_PERSIST_DATA: 'false',
-      CREATE_STREAM_DURATION: '0ms',
-      REGISTER_STREAM_CONSUMER_DURATION: '300ms',
-      LOG_LEVEL: 'WARN',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c) => (output += c));
-  child.stderr.on('data', (c) => (output += c));
-  t.teardown(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-    await rm(cwd, { recursive: true, force: true });
-  });
-  const client = createFanOutKinesisClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${plain}` });
+async function startShared(t: Test) {
+  const emulator = await startKinesisLocal();
+  t.teardown(() => emulator.close());
+  const client = createFanOutKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint });
   t.teardown(() => client.destroy());
-  for (let i = 0; ; i++) {
-    try {
-      await client.send(new DescribeStreamSummaryCommand({ StreamName: 'none' }));
-    } catch (e) {
-      if ((e as Error).name === 'ResourceNotFoundException') break;
-      if (i > 150 || child.exitCode !== null) throw new Error(`kinesis-local did not start: ${String(e)}\n${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
   return { client };
 }
 

@@ -10,10 +10,14 @@ import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _R
 import { createKinesisClient } from '../src/kinesis.js';
 import { listAllShards } from '../src/shard-reader.js';
 import { ensureStream, startKinesisEmulator } from '../../deploy/local/kinesis-emulator.js';
+import { startKinesisLocal } from '../../deploy/local/kinesis-local.js';
 
-/** An in-memory kinesalite on a free port with one stream; closed when the test ends. */
-export async function withKinesis(t: Test, options: { stream?: string; shards?: number } = {}) {
-  const emulator = await startKinesisEmulator();
+/**
+ * An in-memory Kinesis emulator on a free port with one stream; closed when the test ends.
+ * kinesalite, or kinesis-local for enhanced fan-out (deploy/local/kinesis-local.ts).
+ */
+export async function withKinesis(t: Test, options: { stream?: string; shards?: number; emulator?: 'kinesalite' | 'kinesis-local' } = {}) {
+  const emulator = options.emulator === 'kinesis-local' ? await startKinesisLocal() : await startKinesisEmulator();
   const client = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint });
   const stream = options.stream ?? 'test-stream';
   await ensureStream(client, stream, options.shards ?? 2);

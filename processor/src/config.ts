@@ -34,6 +34,18 @@ export const processorEnv = {
    * most half a second.
    */
   POLL_INTERVAL_MS: intEnv(500, 200, 60_000),
+  /**
+   * How shards are read: `fanout` (enhanced fan-out: a registered stream consumer, SubscribeToShard,
+   * a dedicated 2 MiB/s per shard, records pushed), `polling` (GetRecords, sharing the shard's 5
+   * calls/s and 2 MiB/s with every other polling reader, Firehose included), or `auto`: fan-out
+   * against AWS (KINESIS_ENDPOINT empty), polling against an emulator (kinesalite has no fan-out).
+   */
+  KINESIS_READ: z.enum(['auto', 'fanout', 'polling']).default('auto'),
+  /** The stream consumer fan-out reads through (the CDK stack registers it; found or registered at start). */
+  KINESIS_CONSUMER_NAME: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]{1,128}$/)
+    .default('payments-processor'),
   /** Largest accepted input record; bigger ones are rejected as oversized. */
   MAX_RECORD_BYTES: intEnv(64 * 1024, 1_024, 1024 * 1024),
   SHARD_REFRESH_MS: intEnv(10_000, 500, 600_000),
@@ -104,6 +116,12 @@ export const processorEnv = {
 };
 
 export type ProcessorConfig = Readonly<z.infer<z.ZodObject<typeof processorEnv>>>;
+
+/** KINESIS_READ resolved: `auto` is fan-out against AWS's endpoint, polling against an emulator. */
+export function readMode(config: Pick<ProcessorConfig, 'KINESIS_READ' | 'KINESIS_ENDPOINT'>): 'fanout' | 'polling' {
+  if (config.KINESIS_READ !== 'auto') return config.KINESIS_READ;
+  return config.KINESIS_ENDPOINT ? 'polling' : 'fanout';
+}
 
 export function loadProcessorConfig(env: Record<string, string | undefined> = process.env): ProcessorConfig {
   const config = parseEnv('processor', processorEnv, env);

@@ -15,9 +15,11 @@ import { Registry } from 'prom-client';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createKinesisClient } from '../../common/src/kinesis.js';
+import { createKinesisClient, isThrottle, isUnavailable } from '../../common/src/kinesis.js';
+import { createFanOutKinesisClient } from '../../common/src/fanout-reader.js';
+import { ensureStreamConsumer } from '../../common/src/stream-consumer.js';
 import { readCardsFile } from '../../common/src/cards-file.js';
 import { AppError, ConfigError } from '../../common/src/errors.js';
 import { createLogger } from '../../common/src/log.js';
@@ -25,7 +27,7 @@ import { KinesisProducer } from '../../common/src/producer.js';
 import { backoffDelay, sleep } from '../../common/src/retry.js';
 import { createS3Client, parseS3Uri } from '../../common/src/s3.js';
 import { S3Snapshots } from './snapshot/s3-snapshots.js';
-import { loadProcessorConfig, type ProcessorConfig } from './config.js';
+import { loadProcessorConfig, readMode, type ProcessorConfig } from './config.js';
 import { createMetrics } from './metrics.js';
 import { Dependencies } from './dependencies.js';
 import { guardProcess } from './process-guards.js';
@@ -97,6 +99,7 @@ let store: StateStore | undefined;
 let kinesis: KinesisClient | undefined;
 let sink: KinesisSink | undefined;
 let dynamo: DynamoDBClient | undefined;
+let fanOutClient: KinesisClient | undefined;
 let running: Promise<void> | undefined;
 const timers: NodeJS.Timeout[] = [];
 
@@ -117,6 +120,7 @@ async function shutdown(signal: string): Promise<void> {
   await store?.close();
   await http.close();
   kinesis?.destroy();
+  fanOutClient?.destroy();
   clearTimeout(deadline);
   log.info('stopped');
   process.exit(0);
@@ -157,6 +161,35 @@ async function openStore(signal: AbortSignal): Promise<StateStore | undefined> {
  * configuration problem: exit 1, said loudly. An S3 object that cannot be read (S3 down, access
  * refused after a deployment) falls back to the list kept in the state, with a warning.
  */
+/**
+ * Enhanced fan-out (KINESIS_READ): the stream consumer's ARN, the consumer found (the CDK stack
+ * registers it) or registered and waited for until ACTIVE. Kinesis not answering is waited out
+ * (with /ready failing meanwhile); a refusal (no such stream, access denied) ends the process with
+ * the reason: a processor that cannot read must not look healthy.
+ */
+async function connectFanOut(signal: AbortSignal): Promise<{ client: KinesisClient; consumerArn: string } | undefined> {
+  fanOutClient = createFanOutKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
+  const client = fanOutClient;
+  for (let attempt = 1; !signal.aborted; attempt++) {
+    try {
+      const { StreamDescriptionSummary: s } = await client.send(new DescribeStreamSummaryCommand({ StreamName: config.KINESIS_STREAM }), {
+        abortSignal: signal,
+      });
+      const consumerArn = await ensureStreamConsumer(client, s!.StreamARN!, config.KINESIS_CONSUMER_NAME, { signal });
+      dependencies.up('kinesis');
+      log.info({ consumer: config.KINESIS_CONSUMER_NAME, consumerArn }, 'reading shards by enhanced fan-out');
+      return { client, consumerArn };
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      if (!isUnavailable(error) && !isThrottle(error)) throw error;
+      dependencies.down('kinesis', error);
+      log.warn({ err: error, attempt }, 'stream consumer not reachable yet; retrying');
+      await sleep(Math.min(5_000, 250 * 2 ** attempt), signal).catch(() => undefined);
+    }
+  }
+  return undefined;
+}
+
 async function loadStolenCards(store: StateStore): Promise<StolenCards> {
   const inS3 = parseS3Uri(config.CARDS_FILE) !== undefined;
   if (inS3 || existsSync(config.CARDS_FILE)) {
@@ -210,6 +243,8 @@ async function start(): Promise<void> {
   if (signal.aborted) return;
 
   kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
+  const fanOut = readMode(config) === 'fanout' ? await connectFanOut(signal) : undefined;
+  if (signal.aborted) return;
   const outputStream = config.OUTPUT_STREAM ?? config.KINESIS_STREAM;
 
   // Leases: processors of one stream share its shards through the DynamoDB table (docs/leases.md).
@@ -303,6 +338,7 @@ async function start(): Promise<void> {
     stateRetentionMs: config.STATE_RETENTION_MS,
     ownership,
     ...(snapshots ? { snapshots, snapshotIntervalMs: config.SNAPSHOT_INTERVAL_MS } : {}),
+    ...(fanOut ? { fanOut } : {}),
   });
   starting = undefined;
   running = coordinator.run(signal).catch((error: unknown) => {

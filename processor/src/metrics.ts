@@ -60,7 +60,7 @@ export interface PaymentsMetrics {
   readonly recordsReplayed: Counter;
   readonly snapshotsWritten: Counter<'result'>;
   readonly snapshotWriteDuration: Histogram;
-  readonly snapshotBytes: Histogram;
+  readonly snapshotBytes: Counter;
   readonly snapshotRestores: Counter<'result'>;
   readonly irregularPayments: Counter<'reason'>;
   readonly shardStuck: Gauge<'shard'>;
@@ -299,10 +299,9 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
     registers,
   });
-  const snapshotBytes = new Histogram({
-    name: 'payments_snapshot_bytes',
-    help: 'Size of a state snapshot as uploaded (gzip), in bytes.',
-    buckets: [1e4, 1e5, 1e6, 4e6, 16e6, 64e6, 256e6],
+  const snapshotBytes = new Counter({
+    name: 'payments_snapshot_bytes_total',
+    help: 'Bytes of state snapshots uploaded (gzip); its rate is the upload bandwidth snapshots take.',
     registers,
   });
   const snapshotRestores = new Counter({

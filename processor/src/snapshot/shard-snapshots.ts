@@ -108,7 +108,7 @@ export class ShardSnapshotWriter {
       const seconds = (performance.now() - started) / 1000;
       d.metrics.snapshotsWritten.inc({ result: 'written' });
       d.metrics.snapshotWriteDuration.observe(seconds);
-      d.metrics.snapshotBytes.observe(body.length);
+      d.metrics.snapshotBytes.inc(body.length);
       d.log.debug({ shardId: this.#shardId, key: ref.key, entries, bytes: body.length, seconds: +seconds.toFixed(3) }, 'state snapshot written');
       await this.#prune(ref);
     } catch (err) {

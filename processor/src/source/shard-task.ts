@@ -81,6 +81,8 @@ export interface ShardTaskDeps {
   snapshots?: S3Snapshots;
   /** SNAPSHOT_INTERVAL_MS. */
   snapshotIntervalMs?: number;
+  /** Read by enhanced fan-out through this consumer (KINESIS_READ); polling when absent. */
+  fanOut?: { client: KinesisClient; consumerArn: string };
 }
 
 export interface ShardTaskStart {

@@ -23,9 +23,9 @@ export interface StreamContents {
   other: _Record[];
 }
 
-export async function startStack(t: Test, options: { cards?: number; shards?: number; warehouse?: boolean } = {}) {
+export async function startStack(t: Test, options: { cards?: number; shards?: number; warehouse?: boolean; emulator?: 'kinesalite' | 'kinesis-local' } = {}) {
   const dir = await withTempDir(t, 'sca-int-');
-  const k = await withKinesis(t, { shards: options.shards ?? 4, stream: 'payments' });
+  const k = await withKinesis(t, { shards: options.shards ?? 4, stream: 'payments', ...(options.emulator ? { emulator: options.emulator } : {}) });
   const w = options.warehouse ? await withWarehouse(t) : undefined;
   const cardsFile = join(dir, 'cards.csv');
   const gen = await spawnComponent(t, 'cardgen/src/main.ts', ['--count', String(options.cards ?? 1000), '--out', cardsFile, '--seed', '7']);
