@@ -15,7 +15,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
@@ -62,6 +62,19 @@ export const LAG_SCALING = Object.freeze({
   inCooldownMinutes: 30,
 });
 
+/**
+ * Enhanced fan-out: the stream consumer the processor reads through (KINESIS_READ=fanout). The
+ * stack registers it, so the task role has no kinesis:RegisterStreamConsumer; the processor finds it
+ * by name at start (DescribeStreamConsumer) and subscribes each shard on its ARN.
+ */
+export const FAN_OUT = Object.freeze({ consumerName: 'payments-processor' });
+
+/**
+ * Shard state snapshots in S3 (SNAPSHOT_BUCKET): the key prefix the processor writes under
+ * (SNAPSHOT_PREFIX) and the task role's grants are scoped to; one definition for both.
+ */
+export const SNAPSHOTS = Object.freeze({ prefix: 'snapshots/' });
+
 export const SIMULATOR_COMMAND = ['node', 'dist/simulator/src/main.js', '--rate', '100'] as const;
 
 export interface ProcessorServiceProps {
@@ -83,6 +96,12 @@ export interface ProcessorServiceProps {
   metrics: { workspaceArn: string; remoteWriteUrl: string };
   /** Also define a simulator task definition (run it with `aws ecs run-task`). */
   simulator?: boolean;
+  /**
+   * The bucket of shard state snapshots: the task role may put, get and delete objects under
+   * `SNAPSHOTS.prefix` and list that prefix, nothing else of the bucket. Without it, no snapshots:
+   * a new owner of a shard rebuilds its state by replaying the last ~65 minutes.
+   */
+  snapshots?: { bucket: s3.IBucket };
 }
 
 export class ProcessorService extends Construct {
@@ -95,6 +114,7 @@ export class ProcessorService extends Construct {
   readonly scaling: ecs.ScalableTaskCount;
   readonly lagMetric: cloudwatch.Metric;
   readonly securityGroup: ec2.SecurityGroup;
+  readonly streamConsumer: kinesis.CfnStreamConsumer;
   readonly simulatorTaskDefinition?: ecs.FargateTaskDefinition;
 
   constructor(scope: Construct, id: string, props: ProcessorServiceProps) {
@@ -125,6 +145,49 @@ export class ProcessorService extends Construct {
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({ sid: 'StreamKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.streamKey.keyArn] }),
     );
+    // Enhanced fan-out (common/src/stream-consumer.ts, common/src/fanout-reader.ts); the polling
+    // grants above stay: KINESIS_READ=polling is the fallback. IAM names the consumer by its ARN
+    // (with its creation timestamp) for SubscribeToShard, but as <stream ARN>/consumer/<name>,
+    // without the timestamp, when it is described by stream and name, as the processor does: so
+    // DescribeStreamConsumer is granted under both names, of this one consumer only.
+    const consumer = (this.streamConsumer = new kinesis.CfnStreamConsumer(this, 'StreamConsumer', {
+      consumerName: FAN_OUT.consumerName,
+      streamArn: props.stream.streamArn,
+    }));
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FanOutConsumer',
+        actions: ['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard'],
+        resources: [consumer.attrConsumerArn],
+      }),
+    );
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FanOutConsumerByName',
+        actions: ['kinesis:DescribeStreamConsumer'],
+        resources: [`${props.stream.streamArn}/consumer/${FAN_OUT.consumerName}`],
+      }),
+    );
+    if (props.snapshots) {
+      // processor/src/snapshot/s3-snapshots.ts: PutObject, GetObject, DeleteObjects (which needs
+      // s3:DeleteObject per key), ListObjectsV2 with a Prefix under SNAPSHOTS.prefix.
+      const { bucket } = props.snapshots;
+      this.taskDefinition.addToTaskRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'SnapshotObjects',
+          actions: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+          resources: [bucket.arnForObjects(`${SNAPSHOTS.prefix}*`)],
+        }),
+      );
+      this.taskDefinition.addToTaskRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'SnapshotList',
+          actions: ['s3:ListBucket'],
+          resources: [bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': `${SNAPSHOTS.prefix}*` } },
+        }),
+      );
+    }
     const cardsFile = `s3://${props.cards.bucket.bucketName}/${props.cards.key}`;
     const readCards = new iam.PolicyStatement({
       sid: 'CardsFile',
@@ -167,6 +230,9 @@ export class ProcessorService extends Construct {
         CARDS_FILE: cardsFile,
         HTTP_PORT: String(c.port),
         SHUTDOWN_TIMEOUT_MS: String(c.shutdownTimeoutMs),
+        KINESIS_READ: 'fanout',
+        KINESIS_CONSUMER_NAME: FAN_OUT.consumerName,
+        ...(props.snapshots ? { SNAPSHOT_BUCKET: props.snapshots.bucket.bucketName, SNAPSHOT_PREFIX: SNAPSHOTS.prefix } : {}),
         LOG_LEVEL: 'info',
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'processor' }),
@@ -228,6 +294,9 @@ export class ProcessorService extends Construct {
       maxHealthyPercent: 200,
       enableExecuteCommand: false,
     });
+    // Tasks start once the consumer exists: otherwise the processor would try to register it, which
+    // its role may not.
+    this.service.node.addDependency(consumer);
     const scaling = (this.scaling = this.service.autoScaleTaskCount({ minCapacity: 1, maxCapacity: props.maxTasks }));
     const lag = (this.lagMetric = new cloudwatch.Metric({
       namespace: LAG_METRIC.namespace,

@@ -299,7 +299,7 @@ export function addAwsAlarms(scope: Construct, p: AwsAlarmsProps): cloudwatch.Al
   }[] = [
     {
       id: 'StreamIteratorAge',
-      description: 'A reader of the payments stream (processor or Firehose) is more than 5 minutes behind',
+      description: 'A polling reader of the payments stream (Firehose; the processor only when it polls) is more than 5 minutes behind',
       metric: p.stream.metricGetRecordsIteratorAgeMilliseconds({ statistic: 'Maximum', period: one }),
       threshold: 5 * 60_000,
       periods: 5,

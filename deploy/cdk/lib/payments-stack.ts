@@ -1,7 +1,8 @@
 /**
  * The AWS stack:
- *   Kinesis stream → processor service (ECS/Fargate, leases in DynamoDB, a metrics collector beside
- *   each task) → the same stream;
+ *   Kinesis stream → processor service (ECS/Fargate, enhanced fan-out through a registered stream
+ *   consumer, leases in DynamoDB, shard snapshots in S3, a metrics collector beside each task) →
+ *   the same stream;
  *   Firehose → transformation Lambda → S3 staging (tables/, raw/, errors/) → Redshift auto-copy;
  *   Managed Prometheus + Managed Grafana + CloudWatch alarms → one SNS alert topic.
  *
@@ -25,7 +26,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { DELIVERY, firehoseDeliveryStreamInput } from '../../delivery-stream.js';
-import { ProcessorService } from '../../../ecs/processor-service.js';
+import { ProcessorService, SNAPSHOTS } from '../../../ecs/processor-service.js';
 import { bundledCode } from './bundle.js';
 import { cfnDeliveryStreamProps } from './delivery.js';
 import { Observability, addAwsAlarms } from './observability.js';
@@ -39,6 +40,13 @@ export const CARDS_KEY = 'cards.csv';
 /** Every log group, and the audit bucket a bit longer: PCI DSS 10.5.1 asks for 12 months of audit trail. */
 export const LOG_RETENTION = logs.RetentionDays.ONE_YEAR;
 export const AUDIT_RETENTION_DAYS = 400;
+/**
+ * Shard snapshots are immutable and superseded within seconds; the processor deletes the old ones
+ * itself. What is left expires: a finished shard's snapshots are needed only until its children
+ * have taken their state over (well within a week), and an idle shard whose last snapshot expired
+ * simply rebuilds by replay at its next take-over.
+ */
+export const SNAPSHOT_RETENTION = Object.freeze({ days: 7, noncurrentDays: 1, incompleteUploadDays: 1 });
 
 export interface PaymentsStackProps extends StackProps {
   /** The processor image; default: built from the repository's Dockerfile at deploy time. */
@@ -55,6 +63,7 @@ export class PaymentsStack extends Stack {
   readonly accessLogs: s3.Bucket;
   readonly staging: s3.Bucket;
   readonly cards: s3.Bucket;
+  readonly snapshots: s3.Bucket;
   readonly warehouse: Warehouse;
   readonly transform: lambda.Function;
   readonly delivery: firehose.CfnDeliveryStream;
@@ -171,6 +180,30 @@ export class PaymentsStack extends Stack {
       serverAccessLogsBucket: accessLogs,
       serverAccessLogsPrefix: 'cards/',
       removalPolicy: RemovalPolicy.RETAIN,
+    }));
+
+    // ---- shard state snapshots (processor/src/snapshot/): a new owner of a shard starts from the
+    // newest one its lease allows and replays seconds, not an hour. Unversioned: every object is
+    // written once under a key naming its checkpoint and never rewritten, and the processor deletes
+    // superseded ones itself; versions would keep each of those (a delete marker and a noncurrent
+    // copy) with nothing to recover, since a missing snapshot only means a longer replay from the
+    // stream. The noncurrent rule keeps the bucket bounded should versioning ever be turned on.
+    const snapshots = (this.snapshots = new s3.Bucket(this, 'Snapshots', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: false,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'snapshots/',
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        {
+          id: 'expire-snapshots',
+          expiration: Duration.days(SNAPSHOT_RETENTION.days),
+          noncurrentVersionExpiration: Duration.days(SNAPSHOT_RETENTION.noncurrentDays),
+          abortIncompleteMultipartUploadAfter: Duration.days(SNAPSHOT_RETENTION.incompleteUploadDays),
+        },
+      ],
     }));
 
     // ---- the warehouse: private Redshift, loaded by auto-copy from tables/ (deploy/cdk/lib/warehouse.ts)
@@ -296,6 +329,7 @@ export class PaymentsStack extends Stack {
       simulator: props.simulator ?? true,
       logRetention: LOG_RETENTION,
       metrics: { workspaceArn: observability.prometheus.attrArn, remoteWriteUrl: observability.remoteWriteUrl },
+      snapshots: { bucket: snapshots },
     }));
     processor.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the AWS APIs (VPC endpoints) and the public collector image');
 
@@ -314,6 +348,8 @@ export class PaymentsStack extends Stack {
     new CfnOutput(this, 'LeaseTableName', { value: leaseTable.tableName });
     new CfnOutput(this, 'DeliveryStreamName', { value: delivery.ref });
     new CfnOutput(this, 'StagingBucketName', { value: staging.bucketName });
+    new CfnOutput(this, 'SnapshotBucketName', { value: snapshots.bucketName });
+    new CfnOutput(this, 'StreamConsumerArn', { value: processor.streamConsumer.attrConsumerArn });
     new CfnOutput(this, 'CardsFile', {
       value: `s3://${cards.bucketName}/${CARDS_KEY}`,
       description: 'Upload the cards file here (aws s3 cp data/cards.csv <this>) before the tasks start',
@@ -424,6 +460,11 @@ export class PaymentsStack extends Stack {
         'The dispatcher may invoke exactly our handler function (any version).',
       );
     }
+    ack(
+      processor.taskDefinition.taskRole,
+      'IAM5[Resource::<' + this.getLogicalId(this.snapshots.node.defaultChild as CfnElement) + `.Arn>/${SNAPSHOTS.prefix}*]`,
+      'The processor writes, reads and deletes shard snapshots under keys it derives (snapshots/<stream>/<shard>/<state id>/<sequence>.ndjson.gz); scoped to that prefix of its own bucket.',
+    );
     ack(
       warehouse.loadRole,
       'IAM5[Resource::<Staging12D1754E.Arn>/tables/*]',

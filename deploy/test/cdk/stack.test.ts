@@ -11,9 +11,10 @@ import type { CfnElement } from 'aws-cdk-lib';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { buildApp } from '../../cdk/lib/build-app.js';
 import { cfnDeliveryStreamProps } from '../../cdk/lib/delivery.js';
-import { AUDIT_RETENTION_DAYS, CARDS_KEY, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
+import { AUDIT_RETENTION_DAYS, CARDS_KEY, SNAPSHOT_RETENTION, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
 import { DELIVERY, firehoseDeliveryStreamInput, tablePrefix } from '../../delivery-stream.js';
-import { LAG_SCALING, PROCESSOR_CONTAINER, SIMULATOR_COMMAND } from '../../../ecs/processor-service.js';
+import { FAN_OUT, LAG_SCALING, PROCESSOR_CONTAINER, SIMULATOR_COMMAND, SNAPSHOTS } from '../../../ecs/processor-service.js';
+import { loadProcessorConfig, readMode } from '../../../processor/src/config.js';
 import { COLLECTOR_IMAGE, LAG_METRIC, SCRAPE_JOB, type collectorConfig } from '../../../ecs/collector.js';
 import { GRAFANA_VERSION, RULES_FILE } from '../../cdk/lib/observability.js';
 import { contentHash } from '../../grafana/provisioner.js';
@@ -44,6 +45,7 @@ const only = (type: string) => {
 interface Statement {
   actions: string[];
   resources: unknown[];
+  conditions?: unknown;
 }
 /** Every statement of every policy attached to the role behind `principal`, normalized. */
 function statementsOf(principal: IPrincipal, tt: Test): Statement[] {
@@ -54,16 +56,16 @@ function statementsOf(principal: IPrincipal, tt: Test): Statement[] {
     for (const s of p.Properties.PolicyDocument.Statement) {
       tt.equal(s.Effect, 'Allow', 'Allow statements only');
       const actions = [s.Action].flat().sort();
-      out.push({ actions, resources: [s.Resource].flat() });
+      out.push({ actions, resources: [s.Resource].flat(), conditions: s.Condition });
     }
   }
   return out;
 }
 function sameGrants(tt: Test, principal: IPrincipal, expected: Statement[], what: string) {
-  const norm = (ss: Statement[]) => ss.map((s) => JSON.stringify({ a: [...s.actions].sort(), r: s.resources })).sort();
+  const norm = (ss: Statement[]) => ss.map((s) => JSON.stringify({ a: [...s.actions].sort(), r: s.resources, c: s.conditions })).sort();
   tt.same(
     norm(statementsOf(principal, tt)),
-    norm(expected.map((s) => ({ actions: s.actions, resources: s.resources.map(r) }))),
+    norm(expected.map((s) => ({ actions: s.actions, resources: s.resources.map(r), conditions: r(s.conditions) }))),
     `${what}: exactly these actions on exactly these resources`,
   );
 }
@@ -606,6 +608,75 @@ t.test('processor task: health check, stop timeout, ephemeral state, logs, envir
   t.equal(env.STATE_DIR, c.stateDir);
   t.equal(Number(env.SHUTDOWN_TIMEOUT_MS), c.shutdownTimeoutMs);
   t.same(env.CARDS_FILE, r(`s3://${stack.cards.bucketName}/${CARDS_KEY}`), 'the cards file from the Cards bucket');
+  t.equal(env.KINESIS_READ, 'fanout', 'enhanced fan-out, said explicitly');
+  t.equal(env.KINESIS_CONSUMER_NAME, FAN_OUT.consumerName);
+  t.same(env.SNAPSHOT_BUCKET, r(stack.snapshots.bucketName), 'snapshots in the Snapshots bucket');
+  t.equal(env.SNAPSHOT_PREFIX, SNAPSHOTS.prefix, 'under the prefix the task role is scoped to');
+  // The processor reads these settings as the stack means them (tokens replaced by examples).
+  const literal = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const config = loadProcessorConfig({ ...literal, LEASE_TABLE: 'leases', SNAPSHOT_BUCKET: 'example-snapshots' });
+  t.equal(readMode(config), 'fanout');
+  t.equal(config.KINESIS_CONSUMER_NAME, only('AWS::Kinesis::StreamConsumer').ConsumerName);
+  t.equal(config.SNAPSHOT_PREFIX, SNAPSHOTS.prefix);
+});
+
+t.test('enhanced fan-out: one stream consumer on the input stream, registered before any task starts', async (t) => {
+  const consumer = only('AWS::Kinesis::StreamConsumer');
+  t.same(consumer, { ConsumerName: FAN_OUT.consumerName, StreamARN: r(stack.stream.streamArn) });
+  const serviceId = stack.getLogicalId(stack.processor.service.node.defaultChild as CfnElement);
+  t.ok(
+    (resources[serviceId]!.DependsOn ?? []).includes(stack.getLogicalId(stack.processor.streamConsumer)),
+    'the service after the consumer: the processor finds it, never registers it',
+  );
+  t.notMatch(JSON.stringify(resources), /kinesis:RegisterStreamConsumer/, 'no role may register a consumer');
+  t.same(template.toJSON().Outputs.StreamConsumerArn.Value, r(stack.processor.streamConsumer.attrConsumerArn));
+  // Firehose keeps polling: its role reads the stream with GetRecords and has no fan-out action.
+  t.notMatch(JSON.stringify(statementsOf(stack.firehoseSourceRole, t)), /SubscribeToShard|StreamConsumer/);
+});
+
+t.test('the Snapshots bucket: private, encrypted, TLS only, logged, unversioned, everything expires, kept on stack deletion', async (t) => {
+  const id = (r(stack.snapshots.bucketName) as { Ref: string }).Ref;
+  const b = resources[id]!;
+  const p = b.Properties;
+  t.same(
+    p.BucketEncryption.ServerSideEncryptionConfiguration,
+    [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    'SSE-S3, as every bucket here: no key grant',
+  );
+  t.same(p.PublicAccessBlockConfiguration, {
+    BlockPublicAcls: true,
+    BlockPublicPolicy: true,
+    IgnorePublicAcls: true,
+    RestrictPublicBuckets: true,
+  });
+  t.notOk(p.VersioningConfiguration, 'unversioned: snapshots are written once and never rewritten');
+  t.same(p.LoggingConfiguration, { DestinationBucketName: r(stack.accessLogs.bucketName), LogFilePrefix: 'snapshots/' }, 'access logs to the audit bucket');
+  t.same(p.LifecycleConfiguration.Rules, [
+    {
+      Id: 'expire-snapshots',
+      Status: 'Enabled',
+      ExpirationInDays: SNAPSHOT_RETENTION.days,
+      NoncurrentVersionExpiration: { NoncurrentDays: SNAPSHOT_RETENTION.noncurrentDays },
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: SNAPSHOT_RETENTION.incompleteUploadDays },
+    },
+  ]);
+  t.equal(SNAPSHOT_RETENTION.days, 7, 'current snapshots a week');
+  t.equal(SNAPSHOT_RETENTION.noncurrentDays, 1);
+  t.equal(SNAPSHOT_RETENTION.incompleteUploadDays, 1);
+  t.equal(b.DeletionPolicy, 'Retain');
+  template.hasResourceProperties('AWS::S3::BucketPolicy', {
+    Bucket: r(stack.snapshots.bucketName),
+    PolicyDocument: {
+      Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+    },
+  });
+  const grants = ofType('AWS::IAM::Policy').filter(([, x]) => JSON.stringify(x.Properties.PolicyDocument).includes(`"${id}"`));
+  t.same(
+    grants.map(([, x]) => x.Properties.Roles),
+    [[r((stack.processor.taskDefinition.taskRole as unknown as { roleName: string }).roleName)]],
+    'only the processor task role is granted anything on it',
+  );
+  t.ok(template.toJSON().Outputs.SnapshotBucketName);
 });
 
 t.test('the Cards bucket: private, encrypted, TLS only, versioned, logged, kept on stack deletion', async (t) => {
@@ -651,6 +722,15 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
         resources: [streamArn],
       },
       { actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [keyArn] },
+      // Enhanced fan-out: SubscribeToShard on the consumer's ARN; DescribeStreamConsumer also under
+      // the name IAM gives the consumer when it is described by stream ARN and name. No Register.
+      {
+        actions: ['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard'],
+        resources: [stack.processor.streamConsumer.attrConsumerArn],
+      },
+      { actions: ['kinesis:DescribeStreamConsumer'], resources: [`${streamArn}/consumer/${FAN_OUT.consumerName}`] },
+      { actions: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'], resources: [stack.snapshots.arnForObjects('snapshots/*')] },
+      { actions: ['s3:ListBucket'], resources: [stack.snapshots.bucketArn], conditions: { StringLike: { 's3:prefix': 'snapshots/*' } } },
       { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
       {
         actions: ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
@@ -722,7 +802,7 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
     stack.warehouse.loadRole,
     [
       { actions: ['s3:GetObject'], resources: [stack.staging.arnForObjects('tables/*')] },
-      { actions: ['s3:ListBucket'], resources: [stack.staging.bucketArn] },
+      { actions: ['s3:ListBucket'], resources: [stack.staging.bucketArn], conditions: { StringLike: { 's3:prefix': ['tables/*'] } } },
     ],
     'warehouse load (auto-copy)',
   );
