@@ -189,6 +189,11 @@ export interface GeneratorOptions {
   disorderMs?: number;
   /** Share of events stamped LATE_MIN_MS..LATE_MAX_MS before their creation. */
   lateRatio?: number;
+  /**
+   * History instead of live traffic: the i-th of `count` events is stamped `fromMs + i·spanMs/count`,
+   * so they cover [fromMs, fromMs + spanMs) evenly, in order (disorder still applies, late does not).
+   */
+  backfill?: { fromMs: number; spanMs: number; count: number };
   merchantCount?: number;
 }
 
@@ -219,11 +224,14 @@ export function createPaymentGenerator(options: GeneratorOptions): () => Payment
     return merchants[lo]!;
   };
 
+  const backfill = options.backfill;
+  let made = 0;
   return () => {
-    const created = now();
+    const created = backfill ? backfill.fromMs + Math.floor((made * backfill.spanMs) / backfill.count) : now();
+    made++;
     let stamped = created;
     // The offsets draw from their own source, so the knobs never shift the seeded cards and amounts.
-    if (lateRatio > 0 && timeRandom() < lateRatio) {
+    if (!backfill && lateRatio > 0 && timeRandom() < lateRatio) {
       stamped = created - Math.round(LATE_MIN_MS + timeRandom() * (LATE_MAX_MS - LATE_MIN_MS));
     } else if (disorderMs > 0) {
       stamped = created - Math.floor(timeRandom() * (disorderMs + 1));

@@ -66,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
     random: seededRandom(seed),
     disorderMs: options.disorderMs,
     lateRatio: options.lateRatio,
+    ...(options.backfillMs !== undefined && options.count !== undefined
+      ? { backfill: { fromMs: Date.now() - options.backfillMs, spanMs: options.backfillMs, count: options.count } }
+      : {}),
   });
   const client = createKinesisClient({ region: env.AWS_REGION, endpoint: env.KINESIS_ENDPOINT });
   const producer = new KinesisProducer(client, env.KINESIS_STREAM);

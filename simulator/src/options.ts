@@ -24,6 +24,9 @@ Options:
   --seed N            seed for the choice of cards, merchants and amounts (not ids or timestamps)
   --disorder-ms D     stamp each event 0..D ms before its creation, so events within D ms are out of order (default 0)
   --late-ratio R      share 0..1 of events stamped ${LATE_MIN_MS / 60_000} to ${LATE_MAX_MS / 60_000} minutes in the past (default 0)
+  --backfill-ms D     publish history instead: the --count events are stamped evenly over the D ms
+                      before the start, in order (e.g. an hour of 1 000 events/s: --backfill-ms 3600000
+                      --count 3600000 --rate max); needs --count, excludes --late-ratio
   --out-events FILE   append every acknowledged event to FILE as one JSON line
   --partition-key K   card (default): key each record by its card number, so a card stays on one shard;
                       event-id: key it by its event_id, spreading a card over shards (a misbehaving
@@ -47,6 +50,8 @@ export interface SimulatorOptions {
   seed: number | undefined;
   disorderMs: number;
   lateRatio: number;
+  /** Stamp the --count events evenly over this many ms before the start (history). */
+  backfillMs: number | undefined;
   outEvents: string | undefined;
   partitionKey: PartitionKeyMode;
   help: boolean;
@@ -78,6 +83,7 @@ const schema = z.object({
   seed: intString(0, 2 ** 32 - 1).optional(),
   'disorder-ms': intString(0, 24 * 3_600_000).optional(),
   'late-ratio': numberString(0, 1).optional(),
+  'backfill-ms': intString(1, 7 * 24 * 3_600_000).optional(),
   'out-events': z.string().min(1, 'must not be empty').optional(),
   'partition-key': z.enum(PARTITION_KEYS, { error: 'must be "card" or "event-id"' }).optional(),
   help: z.boolean().optional(),
@@ -98,6 +104,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
         seed: { type: 'string' },
         'disorder-ms': { type: 'string' },
         'late-ratio': { type: 'string' },
+        'backfill-ms': { type: 'string' },
         'out-events': { type: 'string' },
         'partition-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -112,6 +119,8 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     throw new UsageError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
   }
   const v = parsed.data;
+  if (v['backfill-ms'] !== undefined && v.count === undefined) throw new UsageError('--backfill-ms: needs --count (how many events the history holds)');
+  if (v['backfill-ms'] !== undefined && v['late-ratio'] !== undefined) throw new UsageError('--backfill-ms: cannot be combined with --late-ratio');
   return Object.freeze({
     cardsFile: v.cards ?? (env.CARDS_FILE || LOCAL_DEFAULTS.CARDS_FILE),
     rate: v.rate ?? DEFAULT_RATE,
@@ -119,6 +128,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     seed: v.seed,
     disorderMs: v['disorder-ms'] ?? 0,
     lateRatio: v['late-ratio'] ?? 0,
+    backfillMs: v['backfill-ms'],
     outEvents: v['out-events'],
     partitionKey: v['partition-key'] ?? 'card',
     help: v.help ?? false,

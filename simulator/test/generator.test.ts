@@ -90,6 +90,23 @@ t.test('event time is the clock, minus the disorder or lateness asked for', asyn
   );
 });
 
+t.test('backfill: the events cover the span evenly, in order, whatever the clock says', async (t) => {
+  const gen = createPaymentGenerator({ cards, random: seededRandom(3), now: () => 9e12, backfill: { fromMs: 1_000_000, spanMs: 60_000, count: 600 } });
+  const stamps = Array.from({ length: 600 }, () => Date.parse(gen().event_date_origin));
+  t.equal(stamps[0], 1_000_000, 'the first at the start of the span');
+  t.equal(stamps.at(-1), 1_000_000 + 59_900, 'the last one step before its end');
+  t.ok(
+    stamps.every((s, i) => i === 0 || s - stamps[i - 1]! === 100),
+    'one every span/count ms, in order',
+  );
+  const disordered = createPaymentGenerator({ cards, random: seededRandom(3), disorderMs: 50, backfill: { fromMs: 0, spanMs: 1000, count: 10 } });
+  const d = Array.from({ length: 10 }, (_, i) => i * 100 - Date.parse(disordered().event_date_origin));
+  t.ok(
+    d.every((o) => o >= 0 && o <= 50),
+    'disorder still applies',
+  );
+});
+
 t.test('refuses an empty card list', async (t) => {
   t.throws(() => createPaymentGenerator({ cards: [], random: Math.random }), RangeError);
 });

@@ -9,6 +9,7 @@ t.test('defaults', async (t) => {
     seed: undefined,
     disorderMs: 0,
     lateRatio: 0,
+    backfillMs: undefined,
     outEvents: undefined,
     partitionKey: 'card',
     help: false,
@@ -57,4 +58,11 @@ t.test('--partition-key: card (the default) or event-id, nothing else', async (t
   t.throws(() => parseOptions(['--partition-key', '']), { name: 'UsageError', message: '--partition-key: must be "card" or "event-id"' });
   t.throws(() => parseOptions(['--partition-key']), { name: 'UsageError', message: /argument missing/ });
   t.throws(() => parseOptions(['--partition-key', 'merchant', '--count', '0']), { message: /--count: .*; --partition-key: must be/ });
+});
+
+t.test('--backfill-ms: history of --count events, not with --late-ratio', async (t) => {
+  t.equal(parseOptions(['--backfill-ms', '3600000', '--count', '100']).backfillMs, 3_600_000);
+  t.throws(() => parseOptions(['--backfill-ms', '3600000']), /needs --count/);
+  t.throws(() => parseOptions(['--backfill-ms', '1000', '--count', '5', '--late-ratio', '0.1']), /--late-ratio/);
+  t.throws(() => parseOptions(['--backfill-ms', '0', '--count', '5']), /backfill-ms/);
 });
