@@ -13,7 +13,7 @@ import { QUICK, RESULT_PREFIX, type Figure } from './lib/figures.js';
 import { renderDoc } from './lib/doc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const SCENARIOS = ['throughput', 'jump', 'e2e', 'memory', 'rebuild', 'restart', 'cpu'] as const;
+const SCENARIOS = ['throughput', 'jump', 'e2e', 'memory', 'rebuild', 'restart', 'cpu', 'snapshot', 'takeover'] as const;
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 
 function runScenario(name: string): Promise<Figure[]> {

@@ -171,6 +171,42 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    after the end, to check that it read every payment and rejected none. Code runs cold, as after
    any start: the JIT's warm-up is in both figures. Per payment = CPU ÷ 200 000. Target: the
    processor's median ÷ the bare reader's median ≤ 2.0; each run's ratio is in "Run details".
+9. **Restore from a snapshot** (\`snapshot.ts\`, issue 17). **The state**: a \`ShardEngine\` fed an
+   hour of event time at 1 000 records/s, 10 % stolen: 360 000 payments from the simulator's
+   generator, the 100 000 stolen cards in turn (3–4 each), the other records moving the watermark
+   only; what falls due is let go as a drain leaves it (\`skipDue\`), and the changes are committed
+   to classic-level once per second of event time with a checkpoint (3 600 commits), so the store
+   holds the groups a live shard leaves (3 606 entries, 360 000 panes), not one per pane start.
+   s3rver runs in its own process (\`bench/lib/s3.ts\`). Each of 5 repetitions: **write**:
+   \`ShardSnapshotWriter.final\` at the shard's checkpoint (\`exportShard\`, encode, gzip level 1,
+   PutObject), with the bench process's CPU time (all threads) and its longest event-loop stall
+   meanwhile; **restore**: what a new owner's task does with the lease: \`restoreShard\` (decision
+   "rebuild") with its \`ShardRebuilder\` on the snapshot store: \`loadValidSnapshot\` (list,
+   GetObject, gunzip, parse), \`ShardEngine.restore\`, the replay from the snapshot to the lease
+   checkpoint (none: the snapshot is at it, as after a hand-over; after a crash, up to
+   SNAPSHOT_INTERVAL_MS of records more, see 10.), the rebuilt state committed to an empty
+   classic-level store; timed end to end and checked (every card and pane restored, the
+   checkpoint committed). Target: ≤ 5 s. Reported beside it, from the same repetition: the CPU
+   time over the restore (on this shared machine, wall time above it is time spent waiting for a
+   core), the restore's parts timed one by one (download, gunzip + parse, \`ShardEngine.restore\`,
+   \`entries()\`, commit), and the same state restored from the local store (\`restoreLocalState\`, a
+   restart's "reuse") with the ratio of the two.
+10. **Take-over after kill -9 under the read caps** (\`takeover.ts\`, issue 17). Kinesalite (one
+   shard) behind \`ReadCapProxy\` (\`common/test/read-cap-proxy.ts\`: 5 GetRecords calls/s and
+   2 MiB/s per shard, shared by every reader) and dynalite in the bench process, s3rver in its
+   own; the simulator at 1 000 payments/s (1 M cards, 10 % stolen) writing straight to the
+   emulator; two processors started as \`npm run processor\` starts them, each with an empty state
+   directory, leases, \`SNAPSHOT_BUCKET\` and otherwise the defaults (FAILOVER_TIME_MS 10 s,
+   SNAPSHOT_INTERVAL_MS 10 s, lease checkpoint every 1 s), reading through the proxy. Per
+   repetition (3), on a fresh stream and lease table: A takes the shard, the traffic starts, B
+   starts and waits, and after 25 s A gets SIGKILL. Timed: from the kill to the arrival in the
+   stream of the first alert for a payment stamped after the kill (the bench reads the stream
+   behind the proxy, uncharged). Target: ≤ FAILOVER_TIME_MS + 5 s. Beside it, from B's log: when
+   it took the shard (RESTORING) and ran it again (RUNNING), and the records it replayed from the
+   snapshot. The state is that of 25 s of traffic (~30 entries), not an hour's: with 100 000 cards
+   active a live processor sends ~100 000 summaries per 10-s boundary, more than a shard accepts
+   (see "End to end" under "Findings"), so that state is not reached live here; 9. measures its
+   restore on its own.
 
 ## Findings
 
@@ -283,5 +319,28 @@ and the baseline loop left out); the processor under the end-to-end load:
   path (a ~4 MB JSON response per 10 000 records, each record's base64 data decoded) and the
   socket reads, about a third of it system time. On a busier machine both rose by up to half
   (processor 23–36 µs, bare reader 14–18 µs, one after the other), hence side by side.
+- **Restore from a snapshot and take-over** (issue 17, new; the restore target missed). With the
+  final scenario (s3rver in its own process), two runs on 2026-12-05, load average 1–3: restore
+  medians 5.6 and 6.7 s (repetitions 5.35–7.1 s), the bench process's CPU over it 6.0–8.1 s (all
+  threads, so some of it in parallel). Five earlier runs, with s3rver in the bench process and
+  load average 1–10 (other tests on the same cores), gave medians 7.2–11 s. Snapshot 20.05 MB gzip (75 MB of
+  JSON), 3 606 entries; write 1.5–2.2 s, CPU 1.3–2.8 s, longest event-loop stall 0.05–0.25 s (up
+  to 0.75 s while s3rver hashed the PUT on the same thread). Where the restore's time goes (parts,
+  medians of those two runs): list + GetObject 0.12–0.14 s; gunzip, readline and JSON.parse 1.5 s,
+  every entry parsed and held (heap +~170 MB) before the engine is built; \`ShardEngine.restore\`
+  0.65–0.7 s; the restored engine turned back into entries (\`entries()\`) 1.0–1.1 s;
+  \`JSON.stringify\` of those and one 75 MB classic-level batch 1.7–1.9 s; garbage collection ~20 %
+  of a profile of it. Half of it writes back what the snapshot already holds as stored JSON text:
+  \`rebuildEngine\` discards the engine's changes and \`restore.ts\` commits the whole state again
+  from objects. Not the bench's to change: committing the snapshot's entries as they are (and the
+  replay's change set on top) would drop \`entries()\` and the re-encoding, and streaming the decode
+  into \`ShardEngine.restorer\`, as the local restore does, the parsed copy. The local restore of
+  the same state took 1.6–2.0 s, the snapshot restore 3.2–4.2× that in the same repetition.
+  Take-over (10., small state), three runs (one in quick mode, 15 s of traffic): first alert 12.4,
+  13.2 and 13.0 s after the kill (repetitions 12.2–14.5 s); B took the shard 9.5–11.8 s after the kill (the lease's last renewal
+  precedes the kill), ran it ~0.7 s later having replayed 6 500–9 400 records from the snapshot
+  (it trails the lease checkpoint by up to one interval), and its first alert came ~2 s after
+  that (the backlog since the kill read at 2 MiB/s, 2–4 calls throttled). With an hour's state
+  the restore above would come on top: ~18–20 s (estimated, not measured), over the target.
 `;
 }
