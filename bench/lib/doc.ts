@@ -181,15 +181,16 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    \`ShardSnapshotWriter.final\` at the shard's checkpoint (\`exportShard\`, encode, gzip level 1,
    PutObject), with the bench process's CPU time (all threads) and its longest event-loop stall
    meanwhile; **restore**: what a new owner's task does with the lease: \`restoreShard\` (decision
-   "rebuild") with its \`ShardRebuilder\` on the snapshot store: \`loadValidSnapshot\` (list,
-   GetObject, gunzip, parse), \`ShardEngine.restore\`, the replay from the snapshot to the lease
+   "rebuild") with its \`ShardRebuilder\` on the snapshot store: \`restoreValidSnapshot\` (list,
+   GetObject, gunzip, each entry parsed into \`ShardEngine.restorer\` as it is read), the replay from the snapshot to the lease
    checkpoint (none: the snapshot is at it, as after a hand-over; after a crash, up to
-   SNAPSHOT_INTERVAL_MS of records more, see 10.), the rebuilt state committed to an empty
-   classic-level store; timed end to end and checked (every card and pane restored, the
+   SNAPSHOT_INTERVAL_MS of records more, see 10.), the snapshot's stored JSON committed as it is
+   with the replay's changes on top, to an empty classic-level store; timed end to end and checked (every card and pane restored, the
    checkpoint committed). Target: ≤ 5 s. Reported beside it, from the same repetition: the CPU
    time over the restore (on this shared machine, wall time above it is time spent waiting for a
-   core), the restore's parts timed one by one (download, gunzip + parse, \`ShardEngine.restore\`,
-   \`entries()\`, commit), and the same state restored from the local store (\`restoreLocalState\`, a
+   core), the restore's parts timed one by one (download, gunzip + parse + engine restore, commit
+   of the stored JSON), the path before (parsed entries, \`ShardEngine.restore\`, \`entries()\`,
+   commit of those), and the same state restored from the local store (\`restoreLocalState\`, a
    restart's "reuse") with the ratio of the two.
 10. **Take-over after kill -9 under the read caps** (\`takeover.ts\`, issue 17). Kinesalite (one
    shard) behind \`ReadCapProxy\` (\`common/test/read-cap-proxy.ts\`: 5 GetRecords calls/s and
@@ -319,28 +320,25 @@ and the baseline loop left out); the processor under the end-to-end load:
   path (a ~4 MB JSON response per 10 000 records, each record's base64 data decoded) and the
   socket reads, about a third of it system time. On a busier machine both rose by up to half
   (processor 23–36 µs, bare reader 14–18 µs, one after the other), hence side by side.
-- **Restore from a snapshot and take-over** (issue 17, new; the restore target missed). With the
-  final scenario (s3rver in its own process), two runs on 2026-12-05, load average 1–3: restore
-  medians 5.6 and 6.7 s (repetitions 5.35–7.1 s), the bench process's CPU over it 6.0–8.1 s (all
-  threads, so some of it in parallel). Five earlier runs, with s3rver in the bench process and
-  load average 1–10 (other tests on the same cores), gave medians 7.2–11 s. Snapshot 20.05 MB gzip (75 MB of
-  JSON), 3 606 entries; write 1.5–2.2 s, CPU 1.3–2.8 s, longest event-loop stall 0.05–0.25 s (up
-  to 0.75 s while s3rver hashed the PUT on the same thread). Where the restore's time goes (parts,
-  medians of those two runs): list + GetObject 0.12–0.14 s; gunzip, readline and JSON.parse 1.5 s,
-  every entry parsed and held (heap +~170 MB) before the engine is built; \`ShardEngine.restore\`
-  0.65–0.7 s; the restored engine turned back into entries (\`entries()\`) 1.0–1.1 s;
-  \`JSON.stringify\` of those and one 75 MB classic-level batch 1.7–1.9 s; garbage collection ~20 %
-  of a profile of it. Half of it writes back what the snapshot already holds as stored JSON text:
-  \`rebuildEngine\` discards the engine's changes and \`restore.ts\` commits the whole state again
-  from objects. Not the bench's to change: committing the snapshot's entries as they are (and the
-  replay's change set on top) would drop \`entries()\` and the re-encoding, and streaming the decode
-  into \`ShardEngine.restorer\`, as the local restore does, the parsed copy. The local restore of
-  the same state took 1.6–2.0 s, the snapshot restore 3.2–4.2× that in the same repetition.
+- **Restore from a snapshot and take-over** (issue 17). First measured (2026-12-05, load average
+  1–3) at medians 5.6 and 6.7 s, the target missed: half of the restore wrote back what the
+  snapshot already holds as stored JSON text (\`rebuildEngine\` discarded the engine's changes and
+  \`restore.ts\` committed the whole state again from objects: \`entries()\` 1.0–1.1 s, then
+  \`JSON.stringify\` and one 75 MB batch 1.7–1.9 s), and every entry was parsed and held (heap
+  +~170 MB) before the engine was built. Now the new owner streams the snapshot into
+  \`ShardEngine.restorer\` and commits its stored JSON as it is with the replay's changes on top
+  (\`restoreValidSnapshot\`, \`rebuiltEntries\` in \`rebuild.ts\`; a test checks that this restores to
+  the engine a whole write restores to). Two runs, load average ~2: restore medians **3.68 s**
+  (3.4–4.54) and 4.42 s (3.86–5.05), 1.9× and 2.26× the local restore of the same state in the
+  same repetitions (it was 3.2–3.4×). Parts (run 1): list + GetObject 0.11–0.99 s, gunzip + parse
+  + engine restore 2.48 s, commit of the stored JSON 0.84 s (the path before: 0.69 + 1.12 +
+  1.82 s after the parse). Snapshot 20.05 MB gzip, 3 606 entries; write 1.5–2.5 s, CPU 1.6–3.5 s,
+  longest event-loop stall 0.06–0.29 s.
   Take-over (10., small state), three runs (one in quick mode, 15 s of traffic): first alert 12.4,
   13.2 and 13.0 s after the kill (repetitions 12.2–14.5 s); B took the shard 9.5–11.8 s after the kill (the lease's last renewal
   precedes the kill), ran it ~0.7 s later having replayed 6 500–9 400 records from the snapshot
   (it trails the lease checkpoint by up to one interval), and its first alert came ~2 s after
   that (the backlog since the kill read at 2 MiB/s, 2–4 calls throttled). With an hour's state
-  the restore above would come on top: ~18–20 s (estimated, not measured), over the target.
+  the restore above (3.7–4.4 s) would come on top: ~16–17 s (estimated, not measured), over the target.
 `;
 }

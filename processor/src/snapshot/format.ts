@@ -107,15 +107,19 @@ export async function encodeSnapshot(header: SnapshotHeader, entries: AsyncItera
   return { body, entries: count };
 }
 
-/** Reads a snapshot's bytes back, checking it against `ref`; every entry parsed. */
-export async function decodeSnapshot(ref: SnapshotRef, body: Readable): Promise<{ header: SnapshotHeader; entries: Array<[string, unknown]> }> {
+/**
+ * Reads a snapshot's bytes back, checking it against `ref`, and hands each entry to `onEntry` as it
+ * is read: its key, its value parsed, and the value's JSON text as stored (so a restore can commit
+ * it as it is instead of serialising it again). Resolves with the header once the trailer checks.
+ */
+export async function readSnapshot(ref: SnapshotRef, body: Readable, onEntry: (key: string, value: unknown, json: string) => void): Promise<SnapshotHeader> {
   const bad = (why: string, cause?: unknown) => new SnapshotError('SNAPSHOT_INVALID', `snapshot ${ref.key}: ${why}`, cause === undefined ? {} : { cause });
   const gunzip = createGunzip();
   body.on('error', (err) => gunzip.destroy(err));
   const lines = createInterface({ input: body.pipe(gunzip), crlfDelay: Infinity });
   let header: SnapshotHeader | undefined;
   let trailer: z.infer<typeof trailerSchema> | undefined;
-  const entries: Array<[string, unknown]> = [];
+  let entries = 0;
   try {
     for await (const line of lines) {
       if (trailer) throw bad('data after the trailer');
@@ -123,7 +127,7 @@ export async function decodeSnapshot(ref: SnapshotRef, body: Readable): Promise<
       try {
         value = JSON.parse(line);
       } catch (cause) {
-        throw bad(`line ${entries.length + 2} is not JSON`, cause);
+        throw bad(`line ${entries + 2} is not JSON`, cause);
       }
       if (!header) {
         const parsed = headerSchema.safeParse(value);
@@ -132,23 +136,38 @@ export async function decodeSnapshot(ref: SnapshotRef, body: Readable): Promise<
         continue;
       }
       if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string') {
-        entries.push(value as [string, unknown]);
+        const key = value[0];
+        const keyJson = JSON.stringify(key);
+        // The line is `[<key>,<value as stored>]` as encodeSnapshot wrote it; anything else is re-encoded.
+        const json =
+          line.charCodeAt(keyJson.length + 1) === 44 && line.startsWith(keyJson, 1) && line.endsWith(']')
+            ? line.slice(keyJson.length + 2, -1)
+            : JSON.stringify(value[1]);
+        onEntry(key, value[1], json);
+        entries++;
         continue;
       }
       const end = trailerSchema.safeParse(value);
-      if (!end.success) throw bad(`line ${entries.length + 2} is neither an entry nor the trailer`);
+      if (!end.success) throw bad(`line ${entries + 2} is neither an entry nor the trailer`);
       trailer = end.data;
     }
   } catch (error) {
     if (error instanceof SnapshotError) throw error;
-    throw bad('unreadable (truncated or damaged)', error);
+    throw bad(error instanceof Error && error.name === 'EngineStateError' ? error.message : 'unreadable (truncated or damaged)', error);
   }
   if (!header) throw bad('empty');
   if (!trailer) throw bad('no trailer: the snapshot was cut short');
-  if (trailer.entries !== entries.length) throw bad(`the trailer says ${trailer.entries} entries, ${entries.length} were read`);
+  if (trailer.entries !== entries) throw bad(`the trailer says ${trailer.entries} entries, ${entries} were read`);
   const c = header.checkpoint;
   if (header.shardId !== ref.shardId || c.stateId !== ref.stateId || c.sequenceNumber !== ref.sequenceNumber) {
     throw bad(`its header (${header.shardId}, ${c.stateId}, ${c.sequenceNumber}) does not match its name`);
   }
+  return header;
+}
+
+/** A snapshot read back whole, every entry parsed. */
+export async function decodeSnapshot(ref: SnapshotRef, body: Readable): Promise<{ header: SnapshotHeader; entries: Array<[string, unknown]> }> {
+  const entries: Array<[string, unknown]> = [];
+  const header = await readSnapshot(ref, body, (key, value) => entries.push([key, value]));
   return { header, entries };
 }

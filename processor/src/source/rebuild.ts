@@ -19,7 +19,7 @@ import { hashKeyOf, inheritEntries } from '../engine/codec.js';
 import type { Lease } from '../lease/index.js';
 import type { PaymentsMetrics } from '../metrics.js';
 import type { StateStore } from '../state/index.js';
-import { loadValidSnapshot } from '../snapshot/shard-snapshots.js';
+import { loadValidSnapshot, restoreValidSnapshot } from '../snapshot/shard-snapshots.js';
 import type { S3Snapshots } from '../snapshot/s3-snapshots.js';
 import { classifyKinesisRecord, type ClassifyOptions } from './classify.js';
 import type { StolenCards } from './stolen-cards.js';
@@ -37,6 +37,11 @@ export interface RebuildOptions {
   afterSequenceNumber?: string;
   /** State to start from (a child's share of its parents' state); absent: empty. */
   initial?: ReadonlyArray<readonly [string, unknown]>;
+  /**
+   * Or an engine already restored (from a snapshot), with the entries it was restored from as
+   * stored: the result's entries are then those plus the replay's changes, never re-serialised.
+   */
+  restored?: { engine: ShardEngine; stored: ReadonlyArray<readonly [string, Uint8Array]> };
   /** Replay up to and including this record, or to the end of a closed shard. */
   until: { sequenceNumber: string } | 'SHARD_END';
   /** The previous owner's watermark at its checkpoint (null: it had none). */
@@ -71,7 +76,7 @@ export interface RebuildResult {
 export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   const now = o.now ?? Date.now;
   const started = performance.now();
-  const engine = o.initial ? ShardEngine.restore(o.initial, o.engineConfig) : new ShardEngine(o.engineConfig);
+  const engine = o.restored?.engine ?? (o.initial ? ShardEngine.restore(o.initial, o.engineConfig) : new ShardEngine(o.engineConfig));
   const replayStarted = performance.now();
   const until = o.until === 'SHARD_END' ? undefined : BigInt(o.until.sequenceNumber);
   const start: StartPosition =
@@ -129,9 +134,24 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
     engine.skipDue();
   }
   const replayMs = performance.now() - replayStarted;
-  // The rebuilt state is written whole (engine.entries()), so its pending changes are moot.
-  engine.discardChanges();
-  return { engine, entries: [...engine.entries()], replayed, durationMs: performance.now() - started, replayMs, complete };
+  return { engine, entries: rebuiltEntries(engine, o.restored?.stored), replayed, durationMs: performance.now() - started, replayMs, complete };
+}
+
+/**
+ * The rebuilt state, whole: the engine's entries; or, from a snapshot, its stored entries with the
+ * replay's changes applied (a key is either put or deleted in one set of changes).
+ */
+function rebuiltEntries(engine: ShardEngine, stored: ReadonlyArray<readonly [string, Uint8Array]> | undefined): Array<[string, unknown]> {
+  if (!stored) {
+    // Written whole (engine.entries()), so the pending changes are moot.
+    engine.discardChanges();
+    return [...engine.entries()];
+  }
+  const state = new Map<string, unknown>(stored);
+  const changes = engine.takeChanges();
+  for (const key of changes.dels) state.delete(key);
+  for (const [key, value] of changes.puts) state.set(key, value);
+  return [...state];
 }
 
 /** A shard's place among its relatives: its parents that still exist, and its hash-key range. */
@@ -207,7 +227,7 @@ export class ShardRebuilder {
 
   /** Replays the shard up to the lease's checkpoint. */
   rebuild(lease: Lease, signal: AbortSignal): Promise<RebuildResult> {
-    return this.#replay(this.#shardId, lease, { sequenceNumber: lease.checkpoint }, this.#lineage, signal);
+    return this.#replay(this.#shardId, lease, { sequenceNumber: lease.checkpoint }, this.#lineage, signal, 'stored');
   }
 
   /** A child's share of its parents' state: their entries for the child's hash-key range. */
@@ -234,16 +254,17 @@ export class ShardRebuilder {
     until: { sequenceNumber: string } | 'SHARD_END',
     lineage: Lineage | undefined,
     signal: AbortSignal,
+    /** `stored`: the result's entries may hold stored JSON bytes (to commit); `parsed`: values only (to cut for children). */
+    form: 'stored' | 'parsed' = 'parsed',
   ): Promise<RebuildResult> {
     const d = this.#d;
-    const snapshot = d.snapshots ? await loadValidSnapshot({ ...d, snapshots: d.snapshots }, shardId, lease) : undefined;
-    if (snapshot) {
-      const at = snapshot.header.checkpoint.sequenceNumber;
+    const from = d.snapshots ? await this.#fromSnapshot({ ...d, snapshots: d.snapshots }, shardId, lease, form) : undefined;
+    if (from) {
       d.log.info(
-        { shardId, snapshot: at, until, entries: snapshot.entries.length },
+        { shardId, snapshot: from.afterSequenceNumber, until, entries: from.entries },
         'restoring shard state from a snapshot, then replaying to the lease checkpoint',
       );
-      return this.#run(shardId, lease, until, signal, { afterSequenceNumber: at, initial: snapshot.entries });
+      return this.#run(shardId, lease, until, signal, from.start);
     }
     let fromMs: number | undefined = replayFromMs(lease, d.now(), d.engineConfig.summaryRangeMs);
     let initial: Array<[string, unknown]> | undefined;
@@ -261,12 +282,29 @@ export class ShardRebuilder {
     return this.#run(shardId, lease, until, signal, { ...(fromMs === undefined ? {} : { fromMs }), ...(initial ? { initial } : {}) });
   }
 
+  /** Where a replay starts from the newest snapshot valid for `lease`, if there is one. */
+  async #fromSnapshot(
+    d: ShardRebuilderDeps & { snapshots: S3Snapshots },
+    shardId: string,
+    lease: Lease,
+    form: 'stored' | 'parsed',
+  ): Promise<{ afterSequenceNumber: string; entries: number; start: Pick<RebuildOptions, 'afterSequenceNumber' | 'initial' | 'restored'> } | undefined> {
+    if (form === 'stored') {
+      const s = await restoreValidSnapshot(d, shardId, lease, d.engineConfig);
+      const at = s?.header.checkpoint.sequenceNumber;
+      return s && at ? { afterSequenceNumber: at, entries: s.stored.length, start: { afterSequenceNumber: at, restored: s } } : undefined;
+    }
+    const s = await loadValidSnapshot(d, shardId, lease);
+    const at = s?.header.checkpoint.sequenceNumber;
+    return s && at ? { afterSequenceNumber: at, entries: s.entries.length, start: { afterSequenceNumber: at, initial: s.entries } } : undefined;
+  }
+
   async #run(
     shardId: string,
     lease: Lease,
     until: { sequenceNumber: string } | 'SHARD_END',
     signal: AbortSignal,
-    start: Pick<RebuildOptions, 'fromMs' | 'afterSequenceNumber' | 'initial'>,
+    start: Pick<RebuildOptions, 'fromMs' | 'afterSequenceNumber' | 'initial' | 'restored'>,
   ): Promise<RebuildResult> {
     const d = this.#d;
     const result = await rebuildEngine({

@@ -80,7 +80,7 @@ function kinesis(shards: Record<string, _Record[]>) {
 function rebuilder(o: { store: StateStore; client: KinesisClient; leases: Lease[]; lineage?: Lineage; shardId?: string; infos?: Record<string, Lineage> }) {
   const metrics = createMetrics(new Registry());
   let progress = 0;
-  const r = new ShardRebuilder(o.shardId ?? 'child', o.lineage ?? { parents: [] }, {
+  const deps: ConstructorParameters<typeof ShardRebuilder>[2] = {
     kinesis: o.client,
     stream: 's',
     store: o.store,
@@ -96,8 +96,9 @@ function rebuilder(o: { store: StateStore; client: KinesisClient; leases: Lease[
     leaseOf: async (id) => o.leases.find((l) => l.leaseKey === id),
     shardInfo: (id) => o.infos?.[id],
     onProgress: () => progress++,
-  });
-  return { r, metrics, progress: () => progress };
+  };
+  const r = new ShardRebuilder(o.shardId ?? 'child', o.lineage ?? { parents: [] }, deps);
+  return { r, deps, metrics, progress: () => progress };
 }
 
 /** The cards whose payments the entries hold (values as stored, or as the engine holds them: with Maps and Sets). */
@@ -174,4 +175,68 @@ t.test('a rebuild replays the last hour before the lease checkpoint, or the chil
     lineage: { parents: ['p'], hashKeyRange: { start: h, end: h } },
   });
   t.same(cardsIn((await ranged.r.rebuild(own, signal)).entries), [card(1)], "only its range of the parent's state");
+});
+
+t.test('from a snapshot: the newest valid one, then only the records after it; its stored JSON committed as is gives the same state', async (t) => {
+  const { withS3 } = await import('../../../common/test/helpers.js');
+  const { S3Snapshots } = await import('../../src/snapshot/s3-snapshots.js');
+  const { ShardSnapshotWriter, loadValidSnapshot } = await import('../../src/snapshot/shard-snapshots.js');
+  const { rebuildEngine } = await import('../../src/source/rebuild.js');
+  const s3 = await withS3(t, ['snaps']);
+  const snapshots = await S3Snapshots.create({ client: s3.client, bucket: 'snaps', prefix: 'snapshots/', stream: 's' });
+  const store = await openStateStore({ kind: 'memory' });
+  // The previous owner's state at record 10: payments of both cards, one window fired, one held.
+  const engine = new ShardEngine();
+  engine.onPayment(toEvent(pay({ at: T0 - 9_000, card: card(1) })), true, T0 - 9_000);
+  engine.onPayment(toEvent(pay({ at: T0 - 1_500, card: card(2) })), true, T0 - 1_500);
+  engine.drain(100, T0);
+  await store.commitShard('s1', engine.takeChanges(), { sequenceNumber: '10', watermarkMs: engine.watermarkMs!, shardEnd: false, stateId: 'A' });
+  const metrics = createMetrics(new Registry());
+  const log = pino({ level: 'silent' });
+  await new ShardSnapshotWriter(
+    's1',
+    { snapshots, store, stream: 's', intervalMs: 1, now: () => T0, monotonic: () => 0, log, metrics },
+    { isSafe: () => true, sharedCheckpoint: () => undefined },
+  ).final({
+    sequenceNumber: '10',
+    watermarkMs: 0,
+    shardEnd: false,
+    stateId: 'A',
+  });
+  const after = [record(11, T0 - 500, card(1)), record(12, T0 + 3_000, card(2))];
+  const { client, iterators } = kinesis({ s1: after });
+  const own = lease('s1', { checkpoint: '12', checkpointStateId: 'A', checkpointAtMs: T0 + 3_000, checkpointWatermarkMs: T0 + 2_000 });
+  const r = new ShardRebuilder('s1', { parents: [] }, { ...rebuilder({ store, client, leases: [own] }).deps, snapshots });
+  const result = await r.rebuild(own, signal);
+  t.same(iterators, [{ shardId: 's1', type: 'AFTER_SEQUENCE_NUMBER' }], 'read from just after the snapshot, not the last hour');
+  t.equal(result.replayed, 2, 'only the records after the snapshot replayed');
+  t.ok(
+    result.entries.some(([, v]) => v instanceof Uint8Array),
+    "the snapshot's entries kept as the bytes it holds",
+  );
+
+  // The same replay from the parsed snapshot, state written whole from the engine: the reference.
+  const parsed = (await loadValidSnapshot({ snapshots, log, metrics }, 's1', own))!;
+  const reference = await rebuildEngine({
+    kinesis: kinesis({ s1: after }).client,
+    stream: 's',
+    shardId: 's1',
+    afterSequenceNumber: '10',
+    initial: parsed.entries,
+    until: { sequenceNumber: '12' },
+    watermarkMs: own.checkpointWatermarkMs!,
+    stolen: new StolenCards([card(1), card(2)]),
+    engineConfig: {},
+    maxRecordBytes: 65_536,
+    getRecordsLimit: 100,
+    pollIntervalMs: 0,
+    now: () => T0,
+  });
+  const committed = async (entries: Array<[string, unknown]>) => {
+    const s = await openStateStore({ kind: 'memory' });
+    await s.commitShard('x', { puts: entries, dels: [] }, { sequenceNumber: '12', watermarkMs: 0, shardEnd: false });
+    return [...ShardEngine.restore((await s.loadShard('x')).entries).entries()];
+  };
+  t.same(await committed(result.entries), await committed(reference.entries), 'stored + changes restores to the engine a whole write restores to');
+  t.same(await committed(result.entries), [...result.engine.entries()], 'and to the rebuilt engine itself');
 });
