@@ -16,13 +16,12 @@
  * twice), and the CPU time is sampled as that call arrives. Nothing is subtracted; the
  * processor's /metrics is read once, after the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
+import { startChild, stopChild, type Child } from '../lib/child.js';
 import { emit, info, QUICK, relative, round } from '../lib/figures.js';
 import { encodePayments } from '../lib/workload.js';
 import { KinesisTap } from '../lib/kinesis-tap.js';
@@ -35,7 +34,6 @@ import { KinesisProducer, type ProducerRecord } from '../../common/src/producer.
 import { writeCardsCsv } from '../../common/src/cards-file.js';
 import { generateCards } from '../../cardgen/src/generate.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const REPS = 5;
 const SHARDS = 4;
 /** Payments in the backlog, the closing ones (below) included. */
@@ -58,37 +56,8 @@ const debug = (line: string) => {
   if (process.env.BENCH_DEBUG) process.stderr.write(`[cpu ${((performance.now() - t00) / 1000).toFixed(1)} s] ${line}\n`);
 };
 
-interface Child {
-  proc: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-function start(script: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => {
-    err = (err + d).slice(-20_000);
-    if (process.env.BENCH_DEBUG) process.stderr.write(`[${script}] ${d}`);
-  });
-  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { proc, stdout: () => out, stderr: () => err, exit };
-}
-
-async function stop(c: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  c.proc.kill(signal);
-  const t = setTimeout(() => c.proc.kill('SIGKILL'), 30_000);
-  await c.exit;
-  clearTimeout(t);
-}
+const start = (script: string, env: Record<string, string>): Child => startChild(script, [], env);
+const stop = stopChild;
 
 const md5 = (key: string): bigint => BigInt(`0x${createHash('md5').update(key, 'utf8').digest('hex')}`);
 

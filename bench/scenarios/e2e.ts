@@ -8,12 +8,11 @@
  * 4: a fresh stream and processor, the simulator at 1 000 events/s for LOAD_S seconds; every alert
  *    is then read back from the stream.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startChild, stopChild, type Child } from '../lib/child.js';
 import { absolute, emit, info, QUICK, relative, type Figure } from '../lib/figures.js';
 import { startKinesisEmulator, ensureStream } from '../../deploy/local/kinesis-emulator.js';
 import { freePort } from '../../deploy/local/loopback.js';
@@ -24,43 +23,18 @@ import { generateCards } from '../../cardgen/src/generate.js';
 import type { AlertEvent } from '../../common/src/events.js';
 
 const LOAD_S = Number(process.env.BENCH_LOAD_S) || (QUICK ? 15 : 60);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Child {
-  proc: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-function start(script: string, args: string[], env: Record<string, string>): Child {
-  // BENCH_PROFILE_DIR=dir: the processor runs under --cpu-prof (a .cpuprofile per run, written at its exit).
-  const profile = process.env.BENCH_PROFILE_DIR && script.startsWith('processor/') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const proc = spawn(process.execPath, [...profile, '--import', 'tsx', join(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => {
-    err = (err + d).slice(-20_000);
-    if (process.env.BENCH_DEBUG) process.stderr.write(`[${script.split('/')[0]}] ${d}`);
-  });
-  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { proc, stdout: () => out, stderr: () => err, exit };
-}
-
-async function stop(c: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  c.proc.kill(signal);
-  const t = setTimeout(() => c.proc.kill('SIGKILL'), 30_000);
-  await c.exit;
-  clearTimeout(t);
-}
+/** BENCH_PROFILE_DIR=dir: the processor runs under --cpu-prof (a .cpuprofile per run, written at its exit). */
+const start = (script: string, args: string[], env: Record<string, string>): Child =>
+  startChild(
+    script,
+    args,
+    env,
+    process.env.BENCH_PROFILE_DIR && script.startsWith('processor/') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
+  );
+const stop = stopChild;
 
 interface Scrape {
   read: number;

@@ -17,12 +17,11 @@
  * ≤ FAILOVER_TIME_MS + 5 s. B's own log says when it took the shard (RESTORING), when it was
  * running again, whether it started from a snapshot and how many records it replayed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DeleteStreamCommand, GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { startChild, stopChild, type Child } from '../lib/child.js';
 import { absolute, emit, info, QUICK } from '../lib/figures.js';
 import { startS3, S3RVER_CREDENTIALS } from '../lib/s3.js';
 import { startKinesisEmulator, ensureStream } from '../../deploy/local/kinesis-emulator.js';
@@ -33,7 +32,6 @@ import { writeCardsCsv } from '../../common/src/cards-file.js';
 import { generateCards } from '../../cardgen/src/generate.js';
 import { ReadCapProxy, KINESIS_READ_CAPS } from '../../common/test/read-cap-proxy.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const REPS = 3;
 const FAILOVER_TIME_MS = 10_000;
 const TARGET_S = FAILOVER_TIME_MS / 1000 + 5;
@@ -48,37 +46,8 @@ const debug = (line: string) => {
   if (process.env.BENCH_DEBUG) process.stderr.write(`[takeover] ${line}\n`);
 };
 
-interface Child {
-  proc: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-function start(script: string, args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => {
-    err = (err + d).slice(-20_000);
-    if (process.env.BENCH_DEBUG) process.stderr.write(`[${script.split('/')[0]}] ${d}`);
-  });
-  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { proc, stdout: () => out, stderr: () => err, exit };
-}
-
-async function stop(c: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  c.proc.kill(signal);
-  const t = setTimeout(() => c.proc.kill('SIGKILL'), 30_000);
-  await c.exit;
-  clearTimeout(t);
-}
+const start = startChild;
+const stop = stopChild;
 
 /** Shards RUNNING and PAYMENT_EVENT records read, from the processor's /metrics. */
 async function scrape(port: number): Promise<{ running: number; payments: number } | undefined> {
