@@ -61,6 +61,11 @@ export class ShardSnapshotWriter {
   #startedAt = Number.NEGATIVE_INFINITY;
   /** The newest snapshot this writer wrote. */
   #newest: SnapshotRef | undefined;
+  /**
+   * The state changed since the last snapshot started. True at first: a task's line of state (new
+   * after a restore) needs a snapshot of its own before a new owner can use one.
+   */
+  #changed = true;
 
   constructor(shardId: string, deps: SnapshotDeps, fence: SnapshotFence) {
     this.#shardId = shardId;
@@ -75,12 +80,16 @@ export class ShardSnapshotWriter {
 
   /**
    * Call right after a commit landed, in the same tick (nothing else may commit in between): starts
-   * a snapshot of that state when one is due and none is being written. Never throws.
+   * a snapshot of that state when one is due and none is being written. `changed`: the commit put
+   * or deleted state (an idle shard's commits only move the checkpoint: no snapshot for them, a
+   * snapshot rewrites the whole state). Never throws.
    */
-  afterCommit(checkpoint: ShardCheckpoint): void {
+  afterCommit(checkpoint: ShardCheckpoint, changed = true): void {
+    this.#changed ||= changed;
     const mono = this.#d.monotonic();
-    if (this.#inFlight || mono - this.#startedAt < this.#d.intervalMs || !checkpoint.sequenceNumber || !checkpoint.stateId) return;
+    if (this.#inFlight || !this.#changed || mono - this.#startedAt < this.#d.intervalMs || !checkpoint.sequenceNumber || !checkpoint.stateId) return;
     this.#startedAt = mono;
+    this.#changed = false;
     const exported = this.#d.store.exportShard(this.#shardId);
     this.#inFlight = this.#write(exported).finally(() => (this.#inFlight = undefined));
   }
@@ -112,13 +121,19 @@ export class ShardSnapshotWriter {
       d.metrics.snapshotWriteDuration.observe(seconds);
       d.metrics.snapshotBytes.inc(body.length);
       d.log.debug({ shardId: this.#shardId, key: ref.key, entries, bytes: body.length, seconds: +seconds.toFixed(3) }, 'state snapshot written');
-      await this.#prune(ref);
     } catch (err) {
+      // The next commit tries again, whatever it changed.
+      this.#changed = true;
       // A snapshot not written only makes the next take-over replay more; the task goes on. The
       // counter (and the age of the newest snapshot, in the log) is how an operator sees it.
       d.metrics.snapshotsWritten.inc({ result: 'failed' });
       d.log.warn({ shardId: this.#shardId, err }, 'state snapshot not written; a take-over replays from the previous one');
+      return;
     }
+    // Spare snapshots left behind cost storage only: the next write, or the lifecycle rule, removes them.
+    await this.#prune(this.#newest!).catch((err: unknown) =>
+      d.log.warn({ shardId: this.#shardId, err }, 'spare snapshots not deleted; retried after the next one'),
+    );
   }
 
   async #prune(written: SnapshotRef): Promise<void> {

@@ -376,7 +376,7 @@ export class ShardTask {
     const writing = this.#deps.store.commitShard(this.shardId, changes, checkpoint).then(() => {
       this.watch.committed();
       // In this tick: the next commit starts only once this callback ran (#settleCommit).
-      this.#snapshots?.afterCommit(checkpoint);
+      this.#snapshots?.afterCommit(checkpoint, changes.puts.length + changes.dels.length > 0);
       if (drained) this.#settled = checkpoint;
     });
     // Its failure is thrown by the next #settleCommit, which awaits it; until then it is handled.

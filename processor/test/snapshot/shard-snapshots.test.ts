@@ -144,6 +144,30 @@ t.test('the writer: exports the state as committed, at most once per interval, o
   t.equal(await count('payments_snapshots_total', 'written'), written, 'none again at the same checkpoint');
 });
 
+t.test('an idle shard is not snapshotted again: only commits that changed state make one due (the first always)', async (t) => {
+  const { snapshots, metrics } = await setup(t);
+  const store = await openStateStore({ kind: 'memory' });
+  t.teardown(() => store.close());
+  let mono = 0;
+  const writer = new ShardSnapshotWriter(
+    SHARD,
+    { snapshots, store, stream: 'payments', intervalMs: 1_000, now: () => 5, monotonic: () => mono, log, metrics },
+    { isSafe: () => true, sharedCheckpoint: () => undefined },
+  );
+  const commit = async (seq: string, changed: boolean) => {
+    await store.commitShard(SHARD, { puts: changed ? [['meta', { seq }]] : [], dels: [] }, cp(seq));
+    mono += 5_000;
+    writer.afterCommit(cp(seq), changed);
+    await writer.final(undefined);
+    return writer.newest?.sequenceNumber;
+  };
+  t.equal(await commit('1', false), '1', "the task's first commit: its line needs a snapshot, changed or not");
+  t.equal(await commit('2', false), '1', 'nothing changed: none');
+  t.equal(await commit('3', false), '1', 'still nothing');
+  t.equal(await commit('4', true), '4', 'a change: the next one is due');
+  t.equal(await commit('5', false), '4');
+});
+
 t.test('S3 failing: the snapshot is counted as failed, logged, and the task is never thrown at', async (t) => {
   const metrics = createMetrics(new Registry());
   const store = await openStateStore({ kind: 'memory' });
