@@ -20,10 +20,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteStreamCommand, GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import { startChild, stopChild, type Child } from '../lib/child.js';
 import { absolute, emit, info, QUICK } from '../lib/figures.js';
 import { startS3, S3RVER_CREDENTIALS } from '../lib/s3.js';
+import { firstAlertAfter, scrape, sleep, takeoverLog, until } from '../lib/takeover-kit.js';
 import { startKinesisEmulator, ensureStream } from '../../deploy/local/kinesis-emulator.js';
 import { startDynamoEmulator } from '../../deploy/local/dynamodb-emulator.js';
 import { freePort } from '../../deploy/local/loopback.js';
@@ -41,95 +42,12 @@ const GIVE_UP_MS = 120_000;
 const RATE = 1_000;
 const BUCKET = 'bench-snapshots';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const debug = (line: string) => {
   if (process.env.BENCH_DEBUG) process.stderr.write(`[takeover] ${line}\n`);
 };
 
 const start = startChild;
 const stop = stopChild;
-
-/** Shards RUNNING and PAYMENT_EVENT records read, from the processor's /metrics. */
-async function scrape(port: number): Promise<{ running: number; payments: number } | undefined> {
-  let text: string;
-  try {
-    text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  } catch {
-    return undefined;
-  }
-  const s = { running: 0, payments: 0 };
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const [, name, labels = '', v] = m;
-    if (name === 'payments_shard_state' && labels.includes('state="RUNNING"')) s.running += Number(v);
-    if (name === 'payments_records_read_total' && labels.includes('"PAYMENT_EVENT"')) s.payments += Number(v);
-  }
-  return s;
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, children: Child[]): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    const dead = children.find((c) => c.proc.exitCode !== null);
-    if (dead) throw new Error(`waiting for ${what}: a child exited (${dead.proc.exitCode}): ${dead.stderr().slice(-2000)}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-/**
- * Reads the shard behind the proxy from `fromMs` on, and resolves with the first PAYMENT_ALERT
- * whose payment is stamped after `afterMs`: its arrival in the stream and its own creation time.
- */
-async function firstAlertAfter(client: KinesisClient, stream: string, fromMs: number, afterMs: number, signal: AbortSignal) {
-  let iterator = (
-    await client.send(
-      new GetShardIteratorCommand({ StreamName: stream, ShardId: 'shardId-000000000000', ShardIteratorType: 'AT_TIMESTAMP', Timestamp: new Date(fromMs) }),
-    )
-  ).ShardIterator;
-  while (iterator && !signal.aborted) {
-    const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
-    for (const r of page.Records ?? []) {
-      const text = Buffer.from(r.Data!).toString('utf8');
-      if (!text.startsWith('{"event_type":"PAYMENT_ALERT"')) continue;
-      const e = JSON.parse(text) as { event_date_origin: string; data: { payment_date_origin: string } };
-      if (Date.parse(e.data.payment_date_origin) <= afterMs) continue;
-      return {
-        arrivalMs: r.ApproximateArrivalTimestamp!.getTime(),
-        createdMs: Date.parse(e.event_date_origin),
-        paymentMs: Date.parse(e.data.payment_date_origin),
-      };
-    }
-    iterator = page.NextShardIterator;
-    await sleep(100);
-  }
-  return undefined;
-}
-
-/** B's own account of the take-over, from its log. */
-function takeoverLog(stdout: string) {
-  const out: { restoringMs?: number; runningMs?: number; fromSnapshot: boolean; entries?: number; replayed?: number; rebuildS?: number } = {
-    fromSnapshot: false,
-  };
-  for (const line of stdout.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const e = JSON.parse(line) as { msg?: string; state?: string; time?: string; entries?: number; replayed?: number; seconds?: number };
-    const at = e.time ? Date.parse(e.time) : NaN;
-    if (e.msg === 'shard state' && e.state === 'RESTORING') out.restoringMs ??= at;
-    if (e.msg === 'shard state' && e.state === 'RUNNING') out.runningMs ??= at;
-    if (e.msg?.startsWith('restoring shard state from a snapshot')) {
-      out.fromSnapshot = true;
-      out.entries = e.entries;
-    }
-    if (e.msg === 'shard state rebuilt') {
-      out.replayed = e.replayed;
-      out.rebuildS = e.seconds;
-    }
-  }
-  return out;
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'sca-bench-takeover-'));
 const kinesis = await startKinesisEmulator();
