@@ -144,3 +144,29 @@ export function takeoverLog(stdout: string, shardId?: string, sinceMs = -Infinit
   }
   return out;
 }
+
+/**
+ * Reads `shardId` of `stream` from `iterator` (or its start) to its current end, handing each
+ * record's text and arrival time to `onRecord`. For checks after a run: reads as fast as the
+ * endpoint serves, so give it the emulator itself, not the read-cap proxy.
+ */
+export async function readShardToEnd(
+  client: KinesisClient,
+  stream: string,
+  shardId: string,
+  onRecord: (text: string, arrivalMs: number) => void,
+  iterator?: string,
+): Promise<number> {
+  let it =
+    iterator ?? (await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
+  let n = 0;
+  while (it) {
+    const page = await client.send(new GetRecordsCommand({ ShardIterator: it, Limit: 10_000 }));
+    const records = page.Records ?? [];
+    for (const r of records) onRecord(Buffer.from(r.Data!).toString('utf8'), r.ApproximateArrivalTimestamp!.getTime());
+    n += records.length;
+    if (records.length === 0) return n;
+    it = page.NextShardIterator;
+  }
+  return n;
+}
