@@ -1,26 +1,20 @@
 /**
- * Structured JSON logs (pino), one line per event worth telling. Card numbers never appear in
- * full: any field named card_number or cardNumber is masked wherever it sits.
+ * Structured JSON logs (pino), one line per event worth telling. No card number (PAN) is ever
+ * written: every finished line passes scrubPans, so a PAN is masked wherever it sits — a field at
+ * any depth, an error's message or stack, a rejected record quoted in a detail.
  */
-import { pino, type Logger } from 'pino';
-import { maskCardNumber } from './luhn.js';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { scrubPans } from './pan-scrub.js';
 
 export type { Logger };
 
-export function createLogger(component: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({
+export function createLogger(component: string, level = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
+  const options = {
     name: component,
     level,
     base: { component, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: {
-      log(object) {
-        for (const key of ['card_number', 'cardNumber']) {
-          const value = object[key];
-          if (typeof value === 'string') object[key] = maskCardNumber(value);
-        }
-        return object;
-      },
-    },
-  });
+    hooks: { streamWrite: scrubPans },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

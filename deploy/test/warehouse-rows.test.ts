@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { scrubPans } from '../../common/src/pan-scrub.js';
 import { randomUUID } from 'node:crypto';
 import { MAX_RAW_CHARS, REJECT_REASONS } from '../../common/src/events.js';
 import {
@@ -122,7 +123,7 @@ t.test('the envelope bounds event_type and event_id within their columns', async
   t.ok(36 <= COLUMN_BYTES.event_id, 'a UUID (36 ASCII characters) fits event_id');
 });
 
-t.test('every reject reason the decoder can produce becomes a reject row with the raw record', async (t) => {
+t.test('every reject reason the decoder can produce becomes a reject row with the raw record, card numbers masked', async (t) => {
   const cases: [string, unknown, string][] = [
     ['not UTF-8', new Uint8Array([0x7b, 0xc3, 0x28, 0x7d]), 'not_utf8'],
     ['not JSON', '{"event_type":', 'not_json'],
@@ -138,7 +139,9 @@ t.test('every reject reason the decoder can produce becomes a reject row with th
     const bytes = bytesOf(value);
     const row = asReject(t, classify(t, value, name), reason, name);
     t.equal(row.raw_bytes, bytes.byteLength, `${name}: raw_bytes`);
-    t.equal(row.raw_data, new TextDecoder().decode(bytes), `${name}: raw_data`);
+    // The record as received, but for its card numbers: masked (first 6 and last 4 kept).
+    t.equal(row.raw_data, scrubPans(new TextDecoder().decode(bytes)), `${name}: raw_data`);
+    t.notOk(row.raw_data.includes('4111111111111111'), `${name}: no card number in raw_data`);
     t.equal(row.shard_id, position.shardId);
     t.equal(row.sequence_number, position.sequenceNumber);
     t.ok(row.detail.length > 0, `${name}: a detail`);
@@ -220,7 +223,7 @@ t.test('raw_data is cut to 65 535 UTF-8 bytes on a character boundary once U+000
   }
 });
 
-t.test('U+0000: an event whose data holds one is rejected unaltered; in detail and raw_data it becomes \\u0000', async (t) => {
+t.test('U+0000: an event whose data holds one is rejected as sent; in detail and raw_data it becomes \\u0000', async (t) => {
   for (const [name, event] of [
     ['in a value', envelope('SOMETHING_NEW', { note: 'a\0b' })],
     ['in a key', envelope('SOMETHING_NEW', { 'a\0': 1 })],
@@ -229,7 +232,7 @@ t.test('U+0000: an event whose data holds one is rejected unaltered; in detail a
   ] as const) {
     const text = JSON.stringify(event);
     const row = asReject(t, classify(t, event, name), 'contains_nul', name);
-    t.equal(row.raw_data, text, `${name}: raw_data is the record as sent (JSON writes U+0000 as an escape)`);
+    t.equal(row.raw_data, scrubPans(text), `${name}: raw_data is the record as sent, card numbers masked (JSON writes U+0000 as an escape)`);
   }
   const escapedText = envelope('SOMETHING_NEW', { note: 'the six characters \\u0000, no NUL' });
   const row = asEvent(t, classify(t, escapedText, 'the text \\u0000'), 'the text \\u0000');

@@ -19,6 +19,7 @@
  * not fit is rejected whole (too_large), with its raw record.
  */
 import { decodeRecord, MAX_RAW_CHARS, REJECT_REASONS } from '../../common/src/events.js';
+import { scrubPans } from '../../common/src/pan-scrub.js';
 
 /** Where the record was read: its shard and sequence number (kept with a reject). */
 export interface RecordPosition {
@@ -87,7 +88,7 @@ export function toWarehouseRow(bytes: Uint8Array, position: RecordPosition): War
   const json = JSON.stringify(event.data);
   // JSON.stringify writes U+0000 as the escape \u0000 and a backslash as \\: no escape, no NUL.
   if (json.includes('\\u0000') && holdsNul(event.data)) {
-    return reject(bytes, position, 'contains_nul', 'data holds U+0000, which warehouse text cannot store; the record is kept here unaltered');
+    return reject(bytes, position, 'contains_nul', 'data holds U+0000, which warehouse text cannot store; the record is kept here (card numbers masked)');
   }
   const size = Buffer.byteLength(json, 'utf8');
   if (size > COLUMN_BYTES.event_json_data) {
@@ -123,9 +124,10 @@ function reject(bytes: Uint8Array, position: RecordPosition, reason: WarehouseRe
     table: 'rejects',
     row: {
       reason: fitColumn(reason, COLUMN_BYTES.reason),
-      detail: fitColumn(detail, COLUMN_BYTES.detail),
-      // Invalid UTF-8 is decoded with U+FFFD, so a not_utf8 record is still readable.
-      raw_data: fitColumn(lenientUtf8.decode(bytes), COLUMN_BYTES.raw_data, MAX_RAW_CHARS),
+      detail: fitColumn(scrubPans(detail), COLUMN_BYTES.detail),
+      // Invalid UTF-8 is decoded with U+FFFD, so a not_utf8 record is still readable. Card numbers
+      // are masked before the cut (masking keeps the length), so a cut never leaves a PAN's head.
+      raw_data: fitColumn(scrubPans(lenientUtf8.decode(bytes)), COLUMN_BYTES.raw_data, MAX_RAW_CHARS),
       raw_bytes: bytes.byteLength,
       shard_id: fitColumn(position.shardId, COLUMN_BYTES.shard_id),
       sequence_number: fitColumn(position.sequenceNumber, COLUMN_BYTES.sequence_number),

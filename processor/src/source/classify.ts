@@ -12,6 +12,7 @@ import { v5 as uuidv5 } from 'uuid';
 import { decodeRecordTraced, MAX_RAW_CHARS, type PaymentEvent, type PaymentRejectReason, type RejectedEvent } from '../../../common/src/events.js';
 import { PaymentScan } from '../../../common/src/payment-fast-path.js';
 import type { StolenCards } from './stolen-cards.js';
+import { scrubPans } from '../../../common/src/pan-scrub.js';
 
 type ProcessorRejectReason = PaymentRejectReason;
 
@@ -204,7 +205,8 @@ const REJECTED_NAMESPACE = '6f1d4b1e-3c55-5a0e-9b7e-7f4f0c2a9d31';
 
 export function rejectedEvent(record: _Record, shardId: string, reason: ProcessorRejectReason, detail: string, nowMs: number): RejectedEvent {
   const bytes = record.Data ?? new Uint8Array();
-  const text = Buffer.from(bytes).toString('utf8');
+  // Card numbers masked before the cut (masking keeps the length): no PAN leaves the input stream.
+  const text = scrubPans(Buffer.from(bytes).toString('utf8'));
   const sequenceNumber = record.SequenceNumber ?? '';
   return {
     event_type: 'PAYMENT_EVENT_REJECTED',
@@ -212,7 +214,7 @@ export function rejectedEvent(record: _Record, shardId: string, reason: Processo
     event_date_origin: new Date(nowMs).toISOString(),
     data: {
       reason,
-      detail: detail.slice(0, 1024),
+      detail: scrubPans(detail).slice(0, 1024),
       raw: text.slice(0, MAX_RAW_CHARS),
       raw_bytes: bytes.byteLength,
       raw_truncated: text.length > MAX_RAW_CHARS,
