@@ -15,6 +15,7 @@ export const LOCAL_DEFAULTS = Object.freeze({
   CARDS_FILE: 'data/cards.csv',
   HTTP_PORT: 8080,
   STATE_DIR: 'data/state',
+  CARD_TOKEN_KEY_FILE: 'data/card-token-key.json',
 });
 
 /**
@@ -51,6 +52,20 @@ export const warehouseEnv = {
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .default(LOCAL_DEFAULTS.WAREHOUSE_URL),
+};
+
+/**
+ * The card token key (common/src/card-token.ts): CARD_TOKEN_KEY_SECRET, a Secrets Manager
+ * secret's id or ARN (AWS), else the file CARD_TOKEN_KEY_FILE. SECRETS_ENDPOINT: another
+ * Secrets Manager endpoint (tests).
+ */
+export const cardTokenKeyEnv = {
+  CARD_TOKEN_KEY_SECRET: z
+    .string()
+    .optional()
+    .transform((s) => (s?.trim() ? s.trim() : undefined)),
+  CARD_TOKEN_KEY_FILE: z.string().min(1).default(LOCAL_DEFAULTS.CARD_TOKEN_KEY_FILE),
+  SECRETS_ENDPOINT: z.url().optional(),
 };
 
 /** An integer from the environment, with bounds. */

@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'configuration is invalid; the process exits with code 2',
   USAGE: 'command-line arguments are invalid',
   INPUT_FILE: 'an input file (cards CSV) is missing or malformed',
+  CARD_KEY: 'the card token key is missing, unreadable or malformed',
   KINESIS_THROTTLED: 'Kinesis refused a call for throughput; retried with backoff',
   KINESIS_UNAVAILABLE: 'Kinesis endpoint unreachable or stream missing; retried with backoff',
   KINESIS_ITERATOR_EXPIRED: 'a shard iterator expired; a new one is requested from the last position',

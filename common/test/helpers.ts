@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type _Record } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../src/kinesis.js';
+import { loadCardTokenKeyFile, type CardTokenizer } from '../src/card-token.js';
 import { listAllShards } from '../src/shard-reader.js';
 import { ensureStream, startKinesisEmulator } from '../../deploy/local/kinesis-emulator.js';
 import { startKinesisLocal } from '../../deploy/local/kinesis-local.js';
@@ -134,4 +135,13 @@ export async function withS3(t: Test, buckets: string[] = []) {
     await server.close();
   });
   return { endpoint, client };
+}
+
+/**
+ * A card token key file written for one test (as `npm start` writes data/card-token-key.json),
+ * and its tokenizer, so the test computes the tokens the components do.
+ */
+export async function withCardTokenKey(t: Test, dir?: string): Promise<{ path: string; tokenizer: CardTokenizer }> {
+  const path = join(dir ?? (await withTempDir(t)), 'card-token-key.json');
+  return { path, tokenizer: await loadCardTokenKeyFile(path, { create: true }) };
 }

@@ -3,7 +3,8 @@
  * restarted on its own). Lands every record of KINESIS_STREAM in the warehouse at WAREHOUSE_URL.
  */
 import { createKinesisClient } from '../../common/src/kinesis.js';
-import { intEnv, kinesisEnv, parseEnv, warehouseEnv } from '../../common/src/config.js';
+import { cardTokenKeyEnv, intEnv, kinesisEnv, parseEnv, warehouseEnv } from '../../common/src/config.js';
+import { loadCardTokenizer, LOCAL_CARD_TOKEN_KEY_FILE } from '../../common/src/card-token.js';
 import { ConfigError } from '../../common/src/errors.js';
 import { createLogger } from '../../common/src/log.js';
 import { applyStagingSchema, connectWarehouse } from '../warehouse/schema.js';
@@ -18,8 +19,11 @@ Local stand-in for the Firehose delivery stream "${DELIVERY.name}": reads every 
 stream and writes every record to ${DELIVERY.table} (invalid ones to ${DELIVERY.rejectsTable}),
 committing shard positions in the same transaction as the rows.
 
+Every card number becomes its card token before it lands (docs/events.md, "In the warehouse").
+
 Environment: KINESIS_ENDPOINT, KINESIS_STREAM, AWS_REGION, WAREHOUSE_URL,
-             FIREHOSE_FLUSH_INTERVAL_MS (default ${DELIVERY.localBuffering.intervalSeconds * 1000})`);
+             FIREHOSE_FLUSH_INTERVAL_MS (default ${DELIVERY.localBuffering.intervalSeconds * 1000}),
+             CARD_TOKEN_KEY_FILE (default ${LOCAL_CARD_TOKEN_KEY_FILE}) or CARD_TOKEN_KEY_SECRET (a secret's id)`);
   process.exit(0);
 }
 
@@ -30,6 +34,7 @@ try {
     ...kinesisEnv,
     ...warehouseEnv,
     FIREHOSE_FLUSH_INTERVAL_MS: intEnv(DELIVERY.localBuffering.intervalSeconds * 1000, 50, 900_000),
+    ...cardTokenKeyEnv,
   });
 } catch (error) {
   if (error instanceof ConfigError) {
@@ -60,12 +65,18 @@ for (let attempt = 0; !controller.signal.aborted; attempt++) {
   }
 }
 
+// The key is created on first start locally (npm start does it before any component starts).
+const tokenizer = await loadCardTokenizer(config).catch((e: unknown) => {
+  console.error((e as Error).message);
+  process.exit(2);
+});
 const kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });
 const standin = new FirehoseStandin({
   kinesis,
   stream: config.KINESIS_STREAM,
   connect: () => connectWarehouse(config.WAREHOUSE_URL),
   log,
+  tokenizer,
   flushIntervalMs: config.FIREHOSE_FLUSH_INTERVAL_MS,
 });
 const progress = setInterval(() => log.info({ ...standin.counters }, 'delivery progress'), 10_000);

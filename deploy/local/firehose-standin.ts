@@ -20,6 +20,7 @@ import { backoffDelay, sleep } from '../../common/src/retry.js';
 import { DELIVERY } from '../delivery-stream.js';
 import { literal } from '../warehouse/schema.js';
 import { EVENT_COLUMNS, REJECT_COLUMNS, toWarehouseRow } from '../warehouse/rows.js';
+import type { CardTokenizer } from '../../common/src/card-token.js';
 
 export interface StandinOptions {
   kinesis: KinesisClient;
@@ -27,6 +28,8 @@ export interface StandinOptions {
   /** Opens a warehouse connection; called again after a connection fails. */
   connect: () => Promise<pg.Client>;
   log: Logger;
+  /** The card token key: every card number becomes its token before a row is written (rows.ts). */
+  tokenizer: CardTokenizer;
   flushIntervalMs?: number;
   flushBytes?: number;
   shardRefreshMs?: number;
@@ -185,7 +188,7 @@ export class FirehoseStandin {
   }
 
   #add(shardId: string, record: _Record): void {
-    const { table, row } = toWarehouseRow(record.Data ?? new Uint8Array(), { shardId, sequenceNumber: record.SequenceNumber ?? '' });
+    const { table, row } = toWarehouseRow(record.Data ?? new Uint8Array(), { shardId, sequenceNumber: record.SequenceNumber ?? '' }, this.#o.tokenizer);
     if (table === 'events') {
       this.#buffer.rows.push(`(${EVENT_COLUMNS.map((c) => literal(row[c])).join(',')})`);
       this.#buffer.bytes += row.event_json_data.length + 128;

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { LOCAL_DEFAULTS, intEnv, kinesisEnv, parseEnv } from '../../common/src/config.js';
 import { ConfigError } from '../../common/src/errors.js';
+import { loadCardTokenKeyFile } from '../../common/src/card-token.js';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { ensureStream, startKinesisEmulator, type KinesisEmulator } from './kinesis-emulator.js';
 import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse.js';
@@ -46,6 +47,7 @@ Environment (defaults in brackets):
   CARDS_FILE [${LOCAL_DEFAULTS.CARDS_FILE}]  HTTP_PORT [${LOCAL_DEFAULTS.HTTP_PORT}]  STATE_DIR [${LOCAL_DEFAULTS.STATE_DIR}]
   DYNAMODB_ENDPOINT [http://127.0.0.1:4568]  LEASE_TABLE [payments-leases] (empty: no leases, one processor)
   S3_ENDPOINT [http://127.0.0.1:4569]  SNAPSHOT_BUCKET [payments-snapshots] (empty: no state snapshots)
+  CARD_TOKEN_KEY_FILE [\$DATA_DIR/card-token-key.json]  the card token key, created on first start
   DATA_DIR [data]  where the emulator and the embedded warehouse keep their data
   WAREHOUSE_EMBEDDED_PORT [5433]  port of the embedded warehouse (when WAREHOUSE_URL is unset)`;
 
@@ -97,6 +99,7 @@ try {
     LEASE_TABLE: z.string().default('payments-leases'),
     S3_ENDPOINT: z.string().default('http://127.0.0.1:4569'),
     SNAPSHOT_BUCKET: z.string().default('payments-snapshots'),
+    CARD_TOKEN_KEY_FILE: z.string().min(1).optional(),
   });
 } catch (e) {
   if (e instanceof ConfigError) fail(e.message);
@@ -219,6 +222,7 @@ try {
     s3Endpoint = s3.endpoint;
   }
 
+  const keyFile = config.CARD_TOKEN_KEY_FILE ?? join(dataDir, 'card-token-key.json');
   Object.assign(stackEnv, {
     SNAPSHOT_BUCKET: snapshotBucket,
     S3_ENDPOINT: s3Endpoint,
@@ -229,7 +233,11 @@ try {
     AWS_REGION: config.AWS_REGION,
     WAREHOUSE_URL: warehouseUrl,
     CARDS_FILE: config.CARDS_FILE,
+    CARD_TOKEN_KEY_FILE: keyFile,
   });
+
+  // The card token key: written on first start, then the same for every component and every run.
+  const key = await loadCardTokenKeyFile(keyFile, { create: true });
 
   if (!existsSync(config.CARDS_FILE)) {
     say(`${config.CARDS_FILE} is missing: generating ${args.cards} cards`);
@@ -241,6 +249,7 @@ try {
   say(`warehouse   ${warehouseUrl.replace(/:[^:@/]*@/, ':***@')}  table staging.payment_events`);
   if (config.LEASE_TABLE) say(`DynamoDB    ${dynamoEndpoint || `AWS ${config.AWS_REGION}`}  lease table ${config.LEASE_TABLE}`);
   if (snapshotBucket) say(`S3          ${s3Endpoint || `AWS ${config.AWS_REGION}`}  state snapshots in ${snapshotBucket}`);
+  say(`card tokens key ${key.keyId} in ${keyFile} (no card number lands in the warehouse)`);
   run('firehose', 'deploy/local/firehose-main.ts');
   say('firehose    stand-in delivering every record to staging.payment_events');
 

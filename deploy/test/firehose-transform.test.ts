@@ -9,8 +9,14 @@ import {
   type FirehoseTransformRecordResult,
 } from '../warehouse/firehose-transform.js';
 import { EVENT_COLUMNS, REJECT_COLUMNS, toWarehouseRow } from '../warehouse/rows.js';
+import { CardTokenizer } from '../../common/src/card-token.js';
+import { withTempDir } from '../../common/test/helpers.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const CARD = '4111111111111111';
+const KEY = new CardTokenizer('test-1', 'k'.repeat(32));
+const withKey: Classify = (bytes, position) => toWarehouseRow(bytes, position, KEY);
 const payment = () => ({
   event_type: 'PAYMENT_EVENT',
   event_id: randomUUID(),
@@ -57,7 +63,7 @@ const mixed = [
 
 t.test('one Ok result per record: same recordId, same order, one newline-terminated JSON row, partition key by table', async (t) => {
   const event = invocation(mixed);
-  const out = transform(event);
+  const out = transform(event, withKey);
   t.equal(out.records.length, event.records.length);
   t.same(
     out.records.map((r) => r.recordId),
@@ -74,7 +80,7 @@ t.test('one Ok result per record: same recordId, same order, one newline-termina
     t.ok(text.endsWith('\n') && text.indexOf('\n') === text.length - 1, `record ${i}: exactly one newline, at the end`);
     const row = JSON.parse(text) as Record<string, unknown>;
     const meta = input.kinesisRecordMetadata;
-    const expected = toWarehouseRow(Buffer.from(input.data, 'base64'), { shardId: meta.shardId, sequenceNumber: meta.sequenceNumber });
+    const expected = toWarehouseRow(Buffer.from(input.data, 'base64'), { shardId: meta.shardId, sequenceNumber: meta.sequenceNumber }, KEY);
     t.same(row, expected.row, `record ${i}: the row toWarehouseRow gives (the stand-in's row)`);
     t.same(Object.keys(row), expected.table === 'events' ? EVENT_COLUMNS : REJECT_COLUMNS, `record ${i}: keys are the column names`);
   });
@@ -82,12 +88,27 @@ t.test('one Ok result per record: same recordId, same order, one newline-termina
   t.equal(reject.raw_bytes, 3);
   t.equal(reject.shard_id, 'shardId-000000000002');
   t.equal(reject.sequence_number, event.records[2]!.kinesisRecordMetadata.sequenceNumber);
-  t.same(JSON.parse(JSON.parse(decoded(out.records[0]!)).event_json_data), (mixed[0] as ReturnType<typeof payment>).data);
+  const { card_number, ...rest } = (mixed[0] as ReturnType<typeof payment>).data;
+  t.same(
+    JSON.parse(JSON.parse(decoded(out.records[0]!)).event_json_data),
+    { ...KEY.reference(card_number), ...rest },
+    'the payment, its card number tokenised',
+  );
+  t.notOk(
+    out.records.some((r) => decoded(r).includes(CARD)),
+    'no row holds the card number (payment, alert, reject alike)',
+  );
 });
 
-t.test('the async handler returns what transform does', async (t) => {
+t.test('the async handler reads the key once, and returns what transform does with it', async (t) => {
+  const dir = await withTempDir(t);
+  const keyFile = join(dir, 'key.json');
+  process.env.CARD_TOKEN_KEY_FILE = keyFile;
+  t.teardown(() => void delete process.env.CARD_TOKEN_KEY_FILE);
   const event = invocation(mixed);
-  t.same(await handler(event), transform(event));
+  await t.rejects(handler(event), { code: 'CARD_KEY' }, 'no key: the invocation fails (Firehose retries it), no row is made without tokens');
+  await writeFile(keyFile, JSON.stringify({ keyId: 'test-1', key: 'k'.repeat(32) }));
+  t.same(await handler(event), transform(event, withKey), 'a later invocation reads the key again');
   t.same(await handler(invocation([])), { records: [] });
 });
 
@@ -95,7 +116,7 @@ t.test('only a record whose classification throws is ProcessingFailed; the error
   const event = invocation([payment(), { ...payment(), data: { card_number: '4000056655665556' } }, 'junk', payment()]);
   const failing: Classify = (bytes, position) => {
     if (bytes.toString().includes('4000056655665556')) throw new Error(`bug while reading card 4000056655665556\nsecond line ${bytes.toString()}`);
-    return toWarehouseRow(bytes, position);
+    return toWarehouseRow(bytes, position, KEY);
   };
   const logged = t.capture(console, 'error', () => undefined);
   const out = transform(event, failing);
@@ -137,7 +158,7 @@ t.test('a non-Error throw and a malformed input record are also contained to the
   const broken = invocation([payment(), payment()]);
   delete (broken.records[0] as Partial<FirehoseKinesisRecord>).kinesisRecordMetadata;
   t.same(
-    transform(broken).records.map((r) => r.result),
+    transform(broken, withKey).records.map((r) => r.result),
     ['ProcessingFailed', 'Ok'],
   );
 });
@@ -146,7 +167,7 @@ t.test('response size: every row is bounded by the columns, and our records stay
   const nulAndControl = Buffer.alloc(16_000, 1).fill(0, 0, 9_907);
   const quotes = `{"event_type":"X","event_id":"${randomUUID()}","event_date_origin":"2026-11-27T04:31:34.123Z","data":{"a":"${'\\"'.repeat(32_760)}"}}`;
   const worst = invocation([Buffer.alloc(16_000, 1), nulAndControl, quotes, '😀'.repeat(40_000), 'x']);
-  const rows = transform(worst).records;
+  const rows = transform(worst, withKey).records;
   t.same(
     rows.map((r) => r.result),
     ['Ok', 'Ok', 'Ok', 'Ok', 'Ok'],
@@ -155,7 +176,7 @@ t.test('response size: every row is bounded by the columns, and our records stay
 
   const payments = Array.from({ length: 4_000 }, payment);
   const dataBytes = payments.reduce((n, p) => n + bytesOf(p).length, 0);
-  const response = JSON.stringify(transform(invocation(payments))).length;
+  const response = JSON.stringify(transform(invocation(payments), withKey)).length;
   const perMiB = (response / dataBytes) * 1024 * 1024;
   t.ok(perMiB < 3_000_000, `${(perMiB / 1e6).toFixed(2)} MB of response per MiB of payments`);
 });

@@ -6,15 +6,25 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { spawnComponent, waitFor, withKinesis, withTempDir, withWarehouse } from '../../common/test/helpers.js';
+import type { CardTokenizer } from '../../common/src/card-token.js';
+import { spawnComponent, waitFor, withCardTokenKey, withKinesis, withTempDir, withWarehouse } from '../../common/test/helpers.js';
 
 const COUNT = 5000;
+
+/** A payment's data as the warehouse holds it: its card number replaced, in its place, by the card's reference. */
+function tokenised(data: Record<string, unknown>, key = tokenizer): Record<string, unknown> {
+  const { card_number, ...rest } = data;
+  return { ...key!.reference(card_number as string), ...rest };
+}
+let tokenizer: CardTokenizer | undefined;
 
 t.test(`simulator --count ${COUNT} lands exactly ${COUNT} rows, across a kill -9 of the stand-in`, async (t) => {
   const dir = await withTempDir(t);
   const k = await withKinesis(t, { shards: 4, stream: 'payments' });
   const w = await withWarehouse(t);
-  const env = { KINESIS_ENDPOINT: k.endpoint, KINESIS_STREAM: k.stream, WAREHOUSE_URL: w.url };
+  const key = await withCardTokenKey(t, dir);
+  tokenizer = key.tokenizer;
+  const env = { KINESIS_ENDPOINT: k.endpoint, KINESIS_STREAM: k.stream, WAREHOUSE_URL: w.url, CARD_TOKEN_KEY_FILE: key.path };
   const cards = join(dir, 'cards.csv');
   const eventsFile = join(dir, 'events.jsonl');
 
@@ -61,8 +71,11 @@ t.test(`simulator --count ${COUNT} lands exactly ${COUNT} rows, across a kill -9
       row.event_type === 'PAYMENT_EVENT' &&
       row.origin === e.event_date_origin &&
       row.after === true &&
-      JSON.stringify(JSON.parse(row.event_json_data)) === JSON.stringify(e.data);
+      JSON.stringify(JSON.parse(row.event_json_data)) === JSON.stringify(tokenised(e.data));
     if (!ok) mismatches++;
   }
-  t.equal(mismatches, 0, 'every published event has its row with the right id, origin, data and regdate');
+  t.equal(mismatches, 0, 'every published event has its row with the right id, origin, data (card tokenised) and regdate');
+  const pans = new Set(published.map((e) => e.data.card_number as string));
+  const leaked = [...landed.values()].filter((r) => [...(r.event_json_data as string).matchAll(/\d{12,19}/g)].some((m) => pans.has(m[0])));
+  t.equal(leaked.length, 0, `no card number in the warehouse (${pans.size} cards searched for)`);
 });

@@ -7,6 +7,9 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { loadCardTokenKeyFile } from '../../common/src/card-token.js';
+import { readCardsFile } from '../../common/src/cards-file.js';
 import { ROOT, waitFor, withTempDir } from '../../common/test/helpers.js';
 import { freePort } from '../../processor/test/integration/harness.js';
 import { connectWarehouse } from '../warehouse/schema.js';
@@ -102,9 +105,16 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
     1000,
   );
 
+  // The card token key: created on first start under DATA_DIR, for its owner's eyes only.
+  const keyFile = join(dir, 'data', 'card-token-key.json');
+  t.equal((await stat(keyFile)).mode & 0o777, 0o600, 'the card token key is written under DATA_DIR, mode 0600');
+  const keyId = (await loadCardTokenKeyFile(keyFile)).keyId;
+  t.match(run.output(), `card tokens key ${keyId}`, 'and its key id printed');
+
   const stopAt = Date.now();
   run.ctrlC();
   await stoppedCleanly(t, run, kinesisPort, warehousePort, dynamoPort);
+  t.equal((await loadCardTokenKeyFile(keyFile)).keyId, keyId, 'the key outlives a stop');
   t.comment(`Ctrl-C to exit: ${((Date.now() - stopAt) / 1000).toFixed(1)} s`);
 
   run = await npmStart(t, env);
@@ -115,6 +125,18 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
   await waitFor('more rows', async () => (await payments()).n > before.n + 200, 60_000, 500);
   const after = await payments();
   t.equal(after.distinct, after.n, `no payment landed twice across the restart (${after.n} rows)`);
+  t.equal((await loadCardTokenKeyFile(keyFile)).keyId, keyId, 'the second start reuses the key');
+
+  // No card number of the cards file in the warehouse: payments, alerts, summaries, rejects.
+  const { cards } = await readCardsFile(env.CARDS_FILE);
+  const pans = new Set(cards);
+  const db = await connectWarehouse(url);
+  const landed = await db.query(
+    `SELECT event_json_data AS text FROM staging.payment_events UNION ALL SELECT raw_data || ' ' || detail FROM staging.payment_events_rejects`,
+  );
+  await db.end();
+  const found = landed.rows.filter((r) => [...(r.text as string).matchAll(/\d{12,19}/g)].some((m) => pans.has(m[0])));
+  t.equal(found.length, 0, `no card number in ${landed.rows.length} warehouse rows (${pans.size} cards searched for)`);
   run.ctrlC();
   await stoppedCleanly(t, run, kinesisPort, warehousePort, dynamoPort);
 });

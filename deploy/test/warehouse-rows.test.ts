@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { scrubPans } from '../../common/src/pan-scrub.js';
+import { CardTokenizer } from '../../common/src/card-token.js';
 import { randomUUID } from 'node:crypto';
 import { MAX_RAW_CHARS, REJECT_REASONS } from '../../common/src/events.js';
 import {
@@ -20,6 +21,7 @@ const position: RecordPosition = {
   shardId: 'shardId-000000000007',
   sequenceNumber: '49590338271490256608559692538361571095921575989136588898',
 };
+const KEY = new CardTokenizer('test-1', 'k'.repeat(32));
 const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 const bytesOf = (v: unknown) => (v instanceof Uint8Array ? v : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8'));
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -79,7 +81,7 @@ function assertLoadable(t: Test, result: WarehouseRow, name: string): void {
 }
 
 function classify(t: Test, value: unknown, name: string): WarehouseRow {
-  const result = toWarehouseRow(bytesOf(value), position);
+  const result = toWarehouseRow(bytesOf(value), position, KEY);
   assertLoadable(t, result, name);
   return result;
 }
@@ -96,7 +98,17 @@ function asEvent(t: Test, result: WarehouseRow, name: string): EventRow {
   return result.row as EventRow;
 }
 
-t.test('a valid payment, alert and summary land with their data unchanged', async (t) => {
+/** The data as it must land: a card number replaced in its place by its token, key id and masked form. */
+function landed(data: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) {
+    if (k === 'card_number') Object.assign(out, KEY.reference(v as string));
+    else out[k] = v;
+  }
+  return out;
+}
+
+t.test('a valid payment, alert and summary land with their data unchanged but for the card number, tokenised in its place', async (t) => {
   // The payment as our producers write it (the decoder's fast path), and re-ordered (the general path).
   const p = payment();
   const reordered = { data: p.data, event_date_origin: p.event_date_origin, event_id: p.event_id, event_type: p.event_type };
@@ -111,9 +123,22 @@ t.test('a valid payment, alert and summary land with their data unchanged', asyn
     t.equal(row.event_type, event.event_type, name);
     t.equal(row.event_id, event.event_id, name);
     t.equal(row.event_date_origin, '2026-11-27 04:31:34.123', `${name}: a TIMESTAMP in Redshift's default format`);
-    t.same(JSON.parse(row.event_json_data), event.data, `${name}: event_json_data is the data's JSON`);
-    t.equal(row.event_json_data, JSON.stringify(event.data), name);
+    t.same(JSON.parse(row.event_json_data), landed(event.data as Record<string, unknown>), `${name}: event_json_data is the data's JSON, tokenised`);
+    t.equal(row.event_json_data, JSON.stringify(landed(event.data as Record<string, unknown>)), `${name}: the card's fields where card_number was`);
+    t.notOk(/\d{12}/.test(row.event_json_data), `${name}: no card number`);
   }
+});
+
+t.test('a card number anywhere else in an event lands masked', async (t) => {
+  const pan = '4111111111111111';
+  const e = envelope('SOMETHING_NEW', { note: `card ${pan}`, nested: { list: [pan] }, card_number: 42 });
+  const row = asEvent(t, classify(t, e, 'elsewhere'), 'elsewhere');
+  t.notOk(row.event_json_data.includes(pan), row.event_json_data);
+  t.same(
+    JSON.parse(row.event_json_data),
+    { note: 'card 411111******1111', nested: { list: ['411111******1111'] }, card_number: 42 },
+    'masked, nothing else changed',
+  );
 });
 
 t.test('the envelope bounds event_type and event_id within their columns', async (t) => {
@@ -258,10 +283,10 @@ t.test(`nesting deeper than MAX_JSON_DEPTH (${MAX_JSON_DEPTH}) is too_deep, and 
   asReject(t, classify(t, nested(MAX_JSON_DEPTH + 1), 'one deeper'), 'too_deep', 'one deeper');
   for (const depth of [10_000, 200_000]) {
     let result: WarehouseRow | undefined;
-    t.doesNotThrow(() => (result = toWarehouseRow(bytesOf(nested(depth)), position)), `${depth} levels`);
+    t.doesNotThrow(() => (result = toWarehouseRow(bytesOf(nested(depth)), position, KEY)), `${depth} levels`);
     if (result) asReject(t, result, 'too_deep', `${depth} levels`);
     const unclosed = `[${'{"a":['.repeat(depth)}`;
-    t.doesNotThrow(() => (result = toWarehouseRow(bytesOf(unclosed), position)), `${depth} unclosed levels`);
+    t.doesNotThrow(() => (result = toWarehouseRow(bytesOf(unclosed), position, KEY)), `${depth} unclosed levels`);
     if (result) asReject(t, result, 'too_deep', `${depth} unclosed levels`);
   }
   const brackets = envelope('SOMETHING_NEW', { s: '[{'.repeat(5_000), t: 'a \\" ]' });
@@ -276,7 +301,7 @@ t.test('year 0000 (an instant JavaScript accepts, a TIMESTAMP does not) is bad_e
 
 t.test('positions longer than their columns are cut to fit', async (t) => {
   const long = { shardId: 's'.repeat(200), sequenceNumber: '9'.repeat(200) };
-  const result = toWarehouseRow(bytesOf('nope'), long);
+  const result = toWarehouseRow(bytesOf('nope'), long, KEY);
   assertLoadable(t, result, 'long positions');
   const row = result.row as RejectRow;
   t.equal(row.shard_id, 's'.repeat(COLUMN_BYTES.shard_id));

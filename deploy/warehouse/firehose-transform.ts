@@ -8,8 +8,10 @@
  * classifying it throws, which is a bug; Firehose then writes that record to its error prefix,
  * and the others of the batch are delivered as usual.
  *
- * Bundled by esbuild into one file (entry: this file, export `handler`); it imports nothing but
- * rows.ts and the event contract, which need no Node built-in module (Buffer is a global).
+ * Bundled by esbuild into one file (entry: this file, export `handler`): rows.ts, the event
+ * contract, and the card token code with its Secrets Manager client. Every card number becomes
+ * its token before the row leaves here (rows.ts: warehouseData), so the staging bucket and the
+ * warehouse hold none.
  *
  * Response size. A synchronous Lambda response may not exceed 6 MB. Firehose invokes with at most
  * its processing buffer of record data (DELIVERY.transform.bufferSizeMiB, 1 MiB), and every output
@@ -26,6 +28,7 @@
  * error prefix (nothing lost, but not in the rejects table). A larger buffer raises that risk.
  */
 import { toWarehouseRow, type RecordPosition, type WarehouseRow } from './rows.js';
+import { loadCardTokenizer, LOCAL_CARD_TOKEN_KEY_FILE, type CardTokenizer } from '../../common/src/card-token.js';
 
 /** One record of a Firehose transformation event, Kinesis Data Streams as the source. */
 export interface FirehoseKinesisRecord {
@@ -67,12 +70,33 @@ export interface FirehoseTransformResponse {
 
 export type Classify = (bytes: Uint8Array, position: RecordPosition) => WarehouseRow;
 
+/**
+ * The card token key, read once per Lambda instance from the secret CARD_TOKEN_KEY_SECRET (the
+ * stack grants this function, and the processor, read access to it, nothing else). A failed read
+ * is not kept: the invocation fails, Firehose retries it, and the next one reads again.
+ */
+let tokenizer: Promise<CardTokenizer> | undefined;
+
+function cardTokenizer(): Promise<CardTokenizer> {
+  tokenizer ??= loadCardTokenizer({
+    CARD_TOKEN_KEY_SECRET: process.env.CARD_TOKEN_KEY_SECRET,
+    CARD_TOKEN_KEY_FILE: process.env.CARD_TOKEN_KEY_FILE ?? LOCAL_CARD_TOKEN_KEY_FILE,
+    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+    SECRETS_ENDPOINT: process.env.SECRETS_ENDPOINT,
+  }).catch((e: unknown) => {
+    tokenizer = undefined;
+    throw e;
+  });
+  return tokenizer;
+}
+
 export async function handler(event: FirehoseTransformEvent): Promise<FirehoseTransformResponse> {
-  return transform(event);
+  const key = await cardTokenizer();
+  return transform(event, (bytes, position) => toWarehouseRow(bytes, position, key));
 }
 
 /** The handler's work; `classify` is replaceable so tests can make it throw. One result per record, in order. */
-export function transform(event: FirehoseTransformEvent, classify: Classify = toWarehouseRow): FirehoseTransformResponse {
+export function transform(event: FirehoseTransformEvent, classify: Classify): FirehoseTransformResponse {
   return { records: event.records.map((record) => transformRecord(event, record, classify)) };
 }
 

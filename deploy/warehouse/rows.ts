@@ -20,6 +20,7 @@
  */
 import { decodeRecord, MAX_RAW_CHARS, REJECT_REASONS } from '../../common/src/events.js';
 import { scrubPans } from '../../common/src/pan-scrub.js';
+import type { CardTokenizer } from '../../common/src/card-token.js';
 
 /** Where the record was read: its shard and sequence number (kept with a reject). */
 export interface RecordPosition {
@@ -77,15 +78,31 @@ export type WarehouseRejectReason = (typeof WAREHOUSE_REJECT_REASONS)[number];
 
 const lenientUtf8 = new TextDecoder('utf-8');
 
+/**
+ * An event's data as the warehouse holds it, as JSON: a `card_number` (a payment's, or any other
+ * event's) is replaced in its place by the card's token, key id and masked form, and any other
+ * card number in it is masked (scrubPans): no PAN lands, whatever the producer wrote.
+ */
+export function warehouseData(data: Record<string, unknown>, tokenizer: CardTokenizer): string {
+  const pan = data.card_number;
+  if (typeof pan !== 'string') return scrubPans(JSON.stringify(data));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) {
+    if (k === 'card_number') Object.assign(out, tokenizer.reference(pan));
+    else out[k] = v;
+  }
+  return scrubPans(JSON.stringify(out));
+}
+
 /** Classifies one record. Never throws for any input bytes; a throw is a bug. */
-export function toWarehouseRow(bytes: Uint8Array, position: RecordPosition): WarehouseRow {
+export function toWarehouseRow(bytes: Uint8Array, position: RecordPosition, tokenizer: CardTokenizer): WarehouseRow {
   if (nestsDeeperThan(bytes, MAX_JSON_DEPTH)) {
     return reject(bytes, position, 'too_deep', `objects and arrays nest deeper than ${MAX_JSON_DEPTH} levels`);
   }
   const decoded = decodeRecord(bytes);
   if (!decoded.ok) return reject(bytes, position, decoded.reason, decoded.detail);
   const event = decoded.event;
-  const json = JSON.stringify(event.data);
+  const json = warehouseData(event.data, tokenizer);
   // JSON.stringify writes U+0000 as the escape \u0000 and a backslash as \\: no escape, no NUL.
   if (json.includes('\\u0000') && holdsNul(event.data)) {
     return reject(bytes, position, 'contains_nul', 'data holds U+0000, which warehouse text cannot store; the record is kept here (card numbers masked)');

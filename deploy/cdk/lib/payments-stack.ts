@@ -23,6 +23,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { DELIVERY, firehoseDeliveryStreamInput } from '../../delivery-stream.js';
@@ -34,6 +35,8 @@ import { Warehouse } from './warehouse.js';
 
 export { WAREHOUSE, sqlStatements } from './warehouse.js';
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The key id of the card token key the stack generates (a rotated key gets the next one). */
+export const CARD_TOKEN_KEY_ID = 'k1';
 export const TRANSFORM_ENTRY = fileURLToPath(new URL('../../warehouse/firehose-transform.ts', import.meta.url));
 /** The cards file's key in the Cards bucket; upload it there before the tasks start (docs/deployment.md). */
 export const CARDS_KEY = 'cards.csv';
@@ -66,6 +69,7 @@ export class PaymentsStack extends Stack {
   readonly snapshots: s3.Bucket;
   readonly warehouse: Warehouse;
   readonly transform: lambda.Function;
+  readonly cardTokenKey: secretsmanager.Secret;
   readonly delivery: firehose.CfnDeliveryStream;
   readonly deliveryLogs: logs.LogGroup;
   readonly firehoseSourceRole: iam.Role;
@@ -222,7 +226,7 @@ export class PaymentsStack extends Stack {
     const transformLogs = new logs.LogGroup(this, 'TransformLogs', { retention: LOG_RETENTION });
     const transformRole = new iam.Role(this, 'TransformRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'The Firehose transformation Lambda writes its own logs, nothing else',
+      description: 'The Firehose transformation Lambda reads the card token key and writes its own logs, nothing else',
     });
     transformRole.addToPolicy(
       new iam.PolicyStatement({
@@ -231,7 +235,25 @@ export class PaymentsStack extends Stack {
         resources: [transformLogs.logGroupArn],
       }),
     );
+    // ---- the card token key (common/src/card-token.ts): every card number becomes an HMAC token
+    // under it before it lands. Read by the transformation Lambda only. Kept when the stack is
+    // deleted: a new key changes every token, and tokens in the warehouse stay comparable only
+    // under the key that made them.
+    const cardTokenKey = (this.cardTokenKey = new secretsmanager.Secret(this, 'CardTokenKey', {
+      description: 'HMAC key of card tokens ({"keyId","key"}): read by the Firehose transformation Lambda only',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ keyId: CARD_TOKEN_KEY_ID }),
+        generateStringKey: 'key',
+        excludePunctuation: true,
+        passwordLength: 64,
+      },
+      removalPolicy: RemovalPolicy.RETAIN,
+    }));
+    transformRole.addToPolicy(
+      new iam.PolicyStatement({ sid: 'CardTokenKey', actions: ['secretsmanager:GetSecretValue'], resources: [cardTokenKey.secretArn] }),
+    );
     const transform = (this.transform = new lambda.Function(this, 'Transform', {
+      environment: { CARD_TOKEN_KEY_SECRET: cardTokenKey.secretArn },
       runtime: lambda.Runtime.NODEJS_24_X,
       handler: 'index.handler',
       code: bundledCode(TRANSFORM_ENTRY),
@@ -431,6 +453,11 @@ export class PaymentsStack extends Stack {
       this.firehoseDeliveryRole,
       'IAM5[Resource::<Staging12D1754E.Arn>/raw/*]',
       'Firehose writes the raw backup under time-based prefixes it generates (raw/yyyy/MM/dd/HH/).',
+    );
+    ack(
+      this.cardTokenKey,
+      'SMG4',
+      'Rotating the card token key changes every token; a rotation is a new secret under a new key id (docs/deployment.md), not an automatic one.',
     );
     ack(this.firehoseDeliveryRole, 'IAM5[Resource::<Staging12D1754E.Arn>/errors/*]', 'Firehose writes failed records under errors/<error type>/yyyy/MM/dd/.');
     ack(

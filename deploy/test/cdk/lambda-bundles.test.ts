@@ -4,7 +4,9 @@
  * invoked. (A bundle that builds can still fail at load: jsonc-parser's UMD build did.)
  */
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { build } from 'esbuild';
 import { lambdaBundleOptions } from '../../cdk/lib/bundle.js';
 import { TRANSFORM_ENTRY } from '../../cdk/lib/payments-stack.js';
 import { SQL_STEP_ENTRY } from '../../cdk/lib/warehouse.js';
+import { CardTokenizer } from '../../../common/src/card-token.js';
 
 /** A directory outside the repository: no package.json above it says "module" (as in Lambda's /var/task). */
 function outside(t: Test): string {
@@ -27,16 +30,45 @@ async function bundle(entry: string, dir: string): Promise<string> {
   return file;
 }
 
-/** Loads the bundle in a fresh node (cwd: an empty directory) and calls its handler with `event`. */
-function invoke(file: string, event: unknown, cwd: string): { status: number | null; result: unknown; stderr: string } {
+/**
+ * Loads the bundle in a fresh node (cwd: an empty directory) and calls its handler with `event`.
+ * Asynchronous, so that a test double of an AWS API in this process can answer the Lambda.
+ */
+async function invoke(
+  file: string,
+  event: unknown,
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; result: unknown; stderr: string }> {
   const script = `const { handler } = require(${JSON.stringify(file)});
 handler(${JSON.stringify(event)}).then((r) => process.stdout.write(JSON.stringify(r)), (e) => { console.error(e); process.exit(3); });`;
-  const run = spawnSync(process.execPath, ['-e', script], {
-    cwd,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1' },
+  const child = spawn(process.execPath, ['-e', script], { cwd, env: { PATH: process.env.PATH ?? '', AWS_REGION: 'eu-west-1', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { status, result: stdout ? JSON.parse(stdout) : undefined, stderr };
+}
+
+/** Secrets Manager as far as the transformation uses it: GetSecretValue of one secret. */
+async function secretsManager(t: Test, secretId: string, secretString: string): Promise<string> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue' || JSON.parse(body).SecretId !== secretId) {
+        res.statusCode = 400;
+        res.end(JSON.stringify({ __type: 'ResourceNotFoundException', message: 'no such secret' }));
+        return;
+      }
+      res.end(JSON.stringify({ Name: secretId, SecretString: secretString }));
+    });
   });
-  return { status: run.status, result: run.stdout ? JSON.parse(run.stdout) : undefined, stderr: run.stderr };
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 t.test('the Firehose transformation: a valid payment, a non-JSON and a non-UTF-8 record', async (t) => {
@@ -67,7 +99,17 @@ t.test('the Firehose transformation: a valid payment, a non-JSON and a non-UTF-8
       },
     })),
   };
-  const run = invoke(file, event, dir);
+  const key = JSON.stringify({ keyId: 'k1', key: 'x'.repeat(64) });
+  const noKey = await invoke(file, event, dir);
+  t.equal(noKey.status, 3, 'without its key the invocation fails (Firehose retries it): no row without tokens');
+  const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:CardTokenKey-abc';
+  const endpoint = await secretsManager(t, secretArn, key);
+  const run = await invoke(file, event, dir, {
+    CARD_TOKEN_KEY_SECRET: secretArn,
+    SECRETS_ENDPOINT: endpoint,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
   t.equal(run.status, 0, run.stderr);
   const out = (run.result as { records: { recordId: string; result: string; data: string; metadata: { partitionKeys: { table: string } } }[] }).records;
   t.same(
@@ -81,7 +123,10 @@ t.test('the Firehose transformation: a valid payment, a non-JSON and a non-UTF-8
   const rows = out.map((r) => Buffer.from(r.data, 'base64').toString('utf8'));
   for (const row of rows) t.ok(row.endsWith('\n') && !row.slice(0, -1).includes('\n'), 'one JSON line');
   t.same(JSON.parse(rows[0]!).event_id, payment.event_id);
-  t.same(JSON.parse(rows[0]!).event_json_data, JSON.stringify(payment.data));
+  const { card_number, ...rest } = payment.data;
+  const tokenised = { ...new CardTokenizer('k1', 'x'.repeat(64)).reference(card_number), ...rest };
+  t.same(JSON.parse(rows[0]!).event_json_data, JSON.stringify(tokenised), 'the card number tokenised with the key from Secrets Manager');
+  t.notOk(rows.join('').includes(card_number), 'no card number in any row');
   t.match(JSON.parse(rows[1]!), {
     reason: 'not_json',
     raw_data: 'not json',
@@ -95,7 +140,7 @@ t.test('the Firehose transformation: a valid payment, a non-JSON and a non-UTF-8
 t.test('the warehouse SQL step loads and answers a Delete without SQL (no AWS call)', async (t) => {
   const dir = outside(t);
   const file = await bundle(SQL_STEP_ENTRY, dir);
-  const run = invoke(
+  const run = await invoke(
     file,
     {
       RequestType: 'Delete',

@@ -11,7 +11,7 @@ import type { CfnElement } from 'aws-cdk-lib';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { buildApp } from '../../cdk/lib/build-app.js';
 import { cfnDeliveryStreamProps } from '../../cdk/lib/delivery.js';
-import { AUDIT_RETENTION_DAYS, CARDS_KEY, SNAPSHOT_RETENTION, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
+import { AUDIT_RETENTION_DAYS, CARDS_KEY, CARD_TOKEN_KEY_ID, SNAPSHOT_RETENTION, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
 import { DELIVERY, firehoseDeliveryStreamInput, tablePrefix } from '../../delivery-stream.js';
 import { FAN_OUT, LAG_SCALING, PROCESSOR_CONTAINER, SIMULATOR_COMMAND, SNAPSHOTS } from '../../../ecs/processor-service.js';
 import { loadProcessorConfig, readMode } from '../../../processor/src/config.js';
@@ -709,6 +709,33 @@ t.test('optional simulator task definition', async (t) => {
   t.equal(without.stack.processor.simulatorTaskDefinition, undefined);
 });
 
+t.test('the card token key: generated, kept on stack deletion, read by the transformation Lambda and by no other role', async (t) => {
+  const secretId = stack.getLogicalId(stack.cardTokenKey.node.defaultChild as CfnElement);
+  const secret = template.findResources('AWS::SecretsManager::Secret')[secretId]!;
+  t.ok(secret, 'a Secrets Manager secret');
+  t.equal(secret.DeletionPolicy, 'Retain', 'kept when the stack is deleted: a new key changes every token');
+  const generate = secret.Properties.GenerateSecretString;
+  t.same(JSON.parse(generate.SecretStringTemplate), { keyId: CARD_TOKEN_KEY_ID });
+  t.equal(generate.GenerateStringKey, 'key');
+  t.ok(generate.PasswordLength >= 32, `a key of ${generate.PasswordLength} characters (the code asks 32 at least)`);
+  const transformFn = template.findResources('AWS::Lambda::Function')[stack.getLogicalId(stack.transform.node.defaultChild as CfnElement)]!;
+  t.same(transformFn.Properties.Environment.Variables.CARD_TOKEN_KEY_SECRET, { Ref: secretId }, 'the Lambda is told the secret');
+  // Every IAM statement of the template that names the secret, or any secret through a wildcard.
+  const readers: string[] = [];
+  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+    for (const st of policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>) {
+      const actions = ([] as string[]).concat(st.Action);
+      const resources = JSON.stringify(st.Resource);
+      const namesKey = resources.includes(secretId);
+      const wildcard =
+        actions.some((a) => a === '*' || a.startsWith('secretsmanager:*') || a === 'secretsmanager:GetSecretValue') && /"\*"|secret:\*/.test(resources);
+      if (namesKey || wildcard) readers.push(`${id}: ${actions.join(',')}`);
+    }
+  }
+  const transformPolicy = stack.getLogicalId(stack.transform.role!.node.findChild('DefaultPolicy').node.defaultChild as CfnElement);
+  t.same(readers, [`${transformPolicy}: secretsmanager:GetSecretValue`], 'exactly one statement: the Lambda reads it; no role can through a wildcard');
+});
+
 t.test('IAM: each role has exactly the actions its component uses, on exactly its resources', async (t) => {
   const streamArn = stack.stream.streamArn;
   const keyArn = stack.streamKey.keyArn;
@@ -794,6 +821,7 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
         resources: [(stack.node.findChild('TransformLogs') as LogGroup).logGroupArn],
       },
+      { actions: ['secretsmanager:GetSecretValue'], resources: [stack.cardTokenKey.secretArn] },
     ],
     'transformation Lambda',
   );

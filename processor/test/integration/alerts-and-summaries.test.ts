@@ -37,6 +37,20 @@ t.test('alerts and summaries from a 20 000-event run, checked independently', as
     .rows;
   const inTable = new Set(rows.map((r) => r.event_id as string));
   t.equal([...ids].filter((id) => !inTable.has(id)).length, 0, `every alert and summary is in staging.payment_events (${ids.size})`);
+  // In the warehouse each carries its card's token (computed here with the stack's key), no card number.
+  const cardOf = new Map([...out.alerts, ...out.summaries].map((e) => [e.event_id, e.data.card_number]));
+  const landedData = (await w.client.query(`SELECT event_id, event_json_data FROM staging.payment_events`)).rows;
+  let wrongToken = 0;
+  const pans = new Set(out.payments.map((p) => p.data.card_number));
+  let withPan = 0;
+  for (const r of landedData) {
+    const data = JSON.parse(r.event_json_data as string) as Record<string, unknown>;
+    if ('card_number' in data || [...(r.event_json_data as string).matchAll(/\d{12,19}/g)].some((m) => pans.has(m[0]))) withPan++;
+    const card = cardOf.get(r.event_id as string);
+    if (card !== undefined && data.card_token !== stack.tokenizer.token(card)) wrongToken++;
+  }
+  t.equal(withPan, 0, `no card number in the warehouse (${landedData.length} rows)`);
+  t.equal(wrongToken, 0, "every alert and summary in the warehouse carries its card's token");
 
   // Operations: the running processor is ready and its metrics parse and carry every family.
   const ready = await fetch(`http://127.0.0.1:${stack.httpPort}/ready`);

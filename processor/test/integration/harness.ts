@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { _Record } from '@aws-sdk/client-kinesis';
 import { freePort } from '../../../deploy/local/loopback.js';
-import { spawnComponent, waitFor, withKinesis, withTempDir, withWarehouse } from '../../../common/test/helpers.js';
+import { spawnComponent, waitFor, withCardTokenKey, withKinesis, withTempDir, withWarehouse } from '../../../common/test/helpers.js';
 import { ShardReader, listAllShards } from '../../../common/src/shard-reader.js';
 import { readCardsFile } from '../../../common/src/cards-file.js';
 import type { AlertEvent, PaymentEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
@@ -31,7 +31,14 @@ export async function startStack(t: Test, options: { cards?: number; shards?: nu
   const gen = await spawnComponent(t, 'cardgen/src/main.ts', ['--count', String(options.cards ?? 1000), '--out', cardsFile, '--seed', '7']);
   if ((await gen.exit).code !== 0) throw new Error(`cardgen failed: ${gen.output.stderr}`);
   const { stolen } = await readCardsFile(cardsFile);
-  const env = { KINESIS_ENDPOINT: k.endpoint, KINESIS_STREAM: k.stream, CARDS_FILE: cardsFile, ...(w ? { WAREHOUSE_URL: w.url } : {}) };
+  const key = await withCardTokenKey(t, dir);
+  const env = {
+    KINESIS_ENDPOINT: k.endpoint,
+    KINESIS_STREAM: k.stream,
+    CARDS_FILE: cardsFile,
+    CARD_TOKEN_KEY_FILE: key.path,
+    ...(w ? { WAREHOUSE_URL: w.url } : {}),
+  };
   const stateDir = join(dir, 'state');
   const httpPort = await freePort();
 
@@ -41,6 +48,8 @@ export async function startStack(t: Test, options: { cards?: number; shards?: nu
     warehouse: w,
     cardsFile,
     stolen,
+    /** The card token key the components use (what a test needs to compute their tokens). */
+    tokenizer: key.tokenizer,
     env,
     stateDir,
     httpPort,
