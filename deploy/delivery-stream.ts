@@ -5,8 +5,9 @@
  *   Kinesis source → transformation Lambda (deploy/warehouse/firehose-transform.ts) → S3, one
  *   prefix per table (dynamic partitioning on the Lambda's `table` key) → Redshift auto-copy jobs
  *   (deploy/cdk/lib/warehouse.ts) load `tables/events/` and `tables/rejects/`.
- * Every source record is also backed up, unchanged, under `raw/`. A record the Lambda cannot
- * classify lands under `errors/processing-failed/`; nothing blocks a batch.
+ * Source records are not backed up (they hold card numbers; the stream is the replay source). A
+ * record the Lambda cannot classify lands under `errors/processing-failed/`, as received (the one
+ * place in the bucket where a card number can be: see docs/deployment.md); nothing blocks a batch.
  *
  * Locally, the Firehose stand-in (deploy/local/firehose-standin.ts) classifies records with the same
  * function (deploy/warehouse/rows.ts) and writes the same tables directly.
@@ -36,16 +37,14 @@ export const DELIVERY = Object.freeze({
   transform: { bufferSizeMiB: 1, bufferIntervalSeconds: 60, retries: 3 },
   prefix: 'tables/!{partitionKeyFromLambda:table}/!{timestamp:yyyy/MM/dd/HH}/',
   errorPrefix: 'errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/',
-  rawPrefix: 'raw/!{timestamp:yyyy/MM/dd/HH}/',
-  rawErrorPrefix: 'errors/raw/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/',
   /**
-   * Every prefix of the staging bucket (tables/, raw/, errors/) keeps its objects this long: the same
-   * for all, so a record and its error or backup never outlive each other, and long enough to find a
-   * problem in a monthly reconciliation and backfill from raw/.
+   * Every prefix of the staging bucket (tables/, errors/) keeps its objects this long: the same for
+   * both, so a record and its error never outlive each other, and long enough to find a problem in
+   * a monthly reconciliation.
    */
   retentionDays: 35,
   /** CloudWatch Logs streams of the delivery's error log (one per destination). */
-  logStreams: { destination: 'DestinationDelivery', backup: 'BackupDelivery' },
+  logStreams: { destination: 'DestinationDelivery' },
 });
 
 export interface DeliveryStreamParams {
@@ -89,16 +88,9 @@ export function firehoseDeliveryStreamInput(p: DeliveryStreamParams): CreateDeli
         ],
       },
       DynamicPartitioningConfiguration: { Enabled: true, RetryOptions: { DurationInSeconds: DELIVERY.retryDurationSeconds } },
-      S3BackupMode: 'Enabled',
-      S3BackupConfiguration: {
-        RoleARN: p.deliveryRoleArn,
-        BucketARN: p.bucketArn,
-        Prefix: DELIVERY.rawPrefix,
-        ErrorOutputPrefix: DELIVERY.rawErrorPrefix,
-        BufferingHints: { IntervalInSeconds: DELIVERY.buffering.intervalSeconds, SizeInMBs: 5 },
-        CompressionFormat: 'GZIP',
-        CloudWatchLoggingOptions: logging(DELIVERY.logStreams.backup),
-      },
+      // No backup of the source records: they hold card numbers (PCI DSS 3.2.1: keep stored account
+      // data to a minimum). The input stream is the replay source; tables/ holds every row, tokenised.
+      S3BackupMode: 'Disabled',
     },
   };
 }

@@ -53,15 +53,9 @@ export function cfnDeliveryStreamProps(input: CreateDeliveryStreamInput): CfnDel
   });
   const partitioning = only('DynamicPartitioningConfiguration', s3.DynamicPartitioningConfiguration, ['Enabled', 'RetryOptions']);
   const partitioningRetry = only('DynamicPartitioningConfiguration.RetryOptions', partitioning.RetryOptions, ['DurationInSeconds']);
-  const backup = only('S3BackupConfiguration', s3.S3BackupConfiguration, [
-    'RoleARN',
-    'BucketARN',
-    'Prefix',
-    'ErrorOutputPrefix',
-    'BufferingHints',
-    'CompressionFormat',
-    'CloudWatchLoggingOptions',
-  ]);
+  if (s3.S3BackupMode !== 'Disabled' || s3.S3BackupConfiguration !== undefined) {
+    throw new Error('ExtendedS3DestinationConfiguration: a source-record backup would store card numbers; S3BackupMode must be Disabled');
+  }
 
   return {
     deliveryStreamName: top.DeliveryStreamName,
@@ -80,16 +74,7 @@ export function cfnDeliveryStreamProps(input: CreateDeliveryStreamInput): CfnDel
         enabled: partitioning.Enabled!,
         retryOptions: { durationInSeconds: partitioningRetry.DurationInSeconds! },
       },
-      s3BackupMode: s3.S3BackupMode!,
-      s3BackupConfiguration: {
-        roleArn: backup.RoleARN!,
-        bucketArn: backup.BucketARN!,
-        prefix: backup.Prefix!,
-        errorOutputPrefix: backup.ErrorOutputPrefix!,
-        bufferingHints: buffering('S3BackupConfiguration.BufferingHints', backup.BufferingHints),
-        compressionFormat: backup.CompressionFormat!,
-        cloudWatchLoggingOptions: logging('S3BackupConfiguration.CloudWatchLoggingOptions', backup.CloudWatchLoggingOptions),
-      },
+      s3BackupMode: 'Disabled',
     },
   };
 }

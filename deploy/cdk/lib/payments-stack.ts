@@ -3,7 +3,7 @@
  *   Kinesis stream → processor service (ECS/Fargate, enhanced fan-out through a registered stream
  *   consumer, leases in DynamoDB, shard snapshots in S3, a metrics collector beside each task) →
  *   the same stream;
- *   Firehose → transformation Lambda → S3 staging (tables/, raw/, errors/) → Redshift auto-copy;
+ *   Firehose → transformation Lambda → S3 staging (tables/, errors/) → Redshift auto-copy;
  *   Managed Prometheus + Managed Grafana + CloudWatch alarms → one SNS alert topic.
  *
  * Environment-agnostic (no account/region lookups), so `cdk synth` works offline. Deploy-time
@@ -168,7 +168,7 @@ export class PaymentsStack extends Stack {
       serverAccessLogsPrefix: 'staging/',
       removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [
-        ...['tables/', 'raw/', 'errors/'].map((prefix) => ({
+        ...['tables/', 'errors/'].map((prefix) => ({
           id: `retain-${prefix.slice(0, -1)}`,
           prefix,
           expiration: Duration.days(DELIVERY.retentionDays),
@@ -222,7 +222,7 @@ export class PaymentsStack extends Stack {
     }));
 
     // ---- Firehose: the transformation Lambda (deploy/warehouse/firehose-transform.ts) sorts every
-    // record into tables/events/ or tables/rejects/; the raw records are backed up under raw/.
+    // record into tables/events/ or tables/rejects/, card numbers tokenised (no raw backup: it would hold them).
     const transformLogs = new logs.LogGroup(this, 'TransformLogs', { retention: LOG_RETENTION });
     const transformRole = new iam.Role(this, 'TransformRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -286,7 +286,7 @@ export class PaymentsStack extends Stack {
       assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
-      description: 'Firehose runs the transformation, writes tables/, raw/ and errors/ of the staging bucket, and logs delivery errors',
+      description: 'Firehose runs the transformation, writes tables/ and errors/ of the staging bucket, and logs delivery errors',
     }));
     firehoseDelivery.addToPolicy(
       new iam.PolicyStatement({
@@ -299,7 +299,7 @@ export class PaymentsStack extends Stack {
       new iam.PolicyStatement({
         sid: 'StagingObjects',
         actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
-        resources: ['tables/*', 'raw/*', 'errors/*'].map((prefix) => staging.arnForObjects(prefix)),
+        resources: ['tables/*', 'errors/*'].map((prefix) => staging.arnForObjects(prefix)),
       }),
     );
     firehoseDelivery.addToPolicy(
@@ -448,11 +448,6 @@ export class PaymentsStack extends Stack {
       this.firehoseDeliveryRole,
       'IAM5[Resource::<Staging12D1754E.Arn>/tables/*]',
       'Firehose writes objects under time-based prefixes it generates (tables/<table>/yyyy/MM/dd/HH/); scoped to that prefix.',
-    );
-    ack(
-      this.firehoseDeliveryRole,
-      'IAM5[Resource::<Staging12D1754E.Arn>/raw/*]',
-      'Firehose writes the raw backup under time-based prefixes it generates (raw/yyyy/MM/dd/HH/).',
     );
     ack(
       this.cardTokenKey,

@@ -110,7 +110,7 @@ t.test('lease table: on demand, point-in-time recovery, partition key leaseKey (
   t.same(p.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
 });
 
-t.test('staging bucket: encrypted, no public access, TLS only, one retention for tables/, raw/ and errors/, kept on stack deletion', async (t) => {
+t.test('staging bucket: encrypted, no public access, TLS only, one retention for tables/ and errors/, kept on stack deletion', async (t) => {
   const [id, bucket] = Object.entries(resources).find(([id]) => JSON.stringify(r(stack.staging.bucketName)) === JSON.stringify({ Ref: id }))!;
   const p = bucket.Properties;
   t.same(p.BucketEncryption.ServerSideEncryptionConfiguration, [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
@@ -121,7 +121,7 @@ t.test('staging bucket: encrypted, no public access, TLS only, one retention for
     RestrictPublicBuckets: true,
   });
   const rules = p.LifecycleConfiguration.Rules as { Prefix?: string; ExpirationInDays?: number; Status: string }[];
-  for (const prefix of ['tables/', 'raw/', 'errors/']) {
+  for (const prefix of ['tables/', 'errors/']) {
     t.ok(
       rules.some((x) => x.Prefix === prefix && x.ExpirationInDays === DELIVERY.retentionDays && x.Status === 'Enabled'),
       `objects under ${prefix} expire after ${DELIVERY.retentionDays} days`,
@@ -130,12 +130,16 @@ t.test('staging bucket: encrypted, no public access, TLS only, one retention for
   t.same(
     [...new Set(rules.filter((x) => x.ExpirationInDays).map((x) => x.ExpirationInDays))],
     [DELIVERY.retentionDays],
-    'one retention: no error outlives its data, no data its backup',
+    'one retention: no error outlives its data',
   );
-  t.ok(DELIVERY.retentionDays >= 30, 'long enough to backfill after a monthly reconciliation');
-  for (const prefix of [DELIVERY.prefix, DELIVERY.errorPrefix, DELIVERY.rawPrefix, DELIVERY.rawErrorPrefix]) {
+  t.ok(DELIVERY.retentionDays >= 30, 'long enough to reload after a monthly reconciliation');
+  t.notOk(
+    rules.some((x) => x.Prefix === 'raw/'),
+    'no raw/ prefix: source records (card numbers) are not backed up',
+  );
+  for (const prefix of [DELIVERY.prefix, DELIVERY.errorPrefix]) {
     t.ok(
-      ['tables/', 'raw/', 'errors/'].some((x) => prefix.startsWith(x)),
+      ['tables/', 'errors/'].some((x) => prefix.startsWith(x)),
       `${prefix} is under a retained prefix`,
     );
   }
@@ -150,7 +154,7 @@ t.test('staging bucket: encrypted, no public access, TLS only, one retention for
   });
 });
 
-t.test('Firehose: Kinesis source → transformation Lambda → S3 by table, raw backup, delivery errors logged, no COPY', async (t) => {
+t.test('Firehose: Kinesis source → transformation Lambda → S3 by table, no backup of source records, delivery errors logged, no COPY', async (t) => {
   const p = only('AWS::KinesisFirehose::DeliveryStream');
   const expected = r(
     cfnDeliveryStreamProps(
@@ -201,13 +205,18 @@ t.test('Firehose: Kinesis source → transformation Lambda → S3 by table, raw 
       },
     ],
   });
-  t.equal(s3.S3BackupMode, 'Enabled', 'every source record backed up unchanged');
-  t.equal(s3.S3BackupConfiguration.Prefix, DELIVERY.rawPrefix);
-  t.same(s3.S3BackupConfiguration.BucketARN, r(stack.staging.bucketArn));
-  for (const [where, logging, streamName] of [
-    ['destination', s3.CloudWatchLoggingOptions, DELIVERY.logStreams.destination],
-    ['backup', s3.S3BackupConfiguration.CloudWatchLoggingOptions, DELIVERY.logStreams.backup],
-  ] as const) {
+  t.equal(s3.S3BackupMode, 'Disabled', 'source records (card numbers) are not backed up');
+  t.equal(s3.S3BackupConfiguration, undefined);
+  t.throws(
+    () => {
+      const input = firehoseDeliveryStreamInput({} as never);
+      input.ExtendedS3DestinationConfiguration!.S3BackupMode = 'Enabled';
+      return cfnDeliveryStreamProps(input);
+    },
+    /S3BackupMode must be Disabled/,
+    'a definition that backs source records up fails the synth',
+  );
+  for (const [where, logging, streamName] of [['destination', s3.CloudWatchLoggingOptions, DELIVERY.logStreams.destination]] as const) {
     t.same(logging, { Enabled: true, LogGroupName: r(stack.deliveryLogs.logGroupName), LogStreamName: streamName }, `${where} delivery errors are logged`);
     template.hasResourceProperties('AWS::Logs::LogStream', { LogGroupName: r(stack.deliveryLogs.logGroupName), LogStreamName: streamName });
   }
@@ -803,7 +812,7 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
       },
       {
         actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
-        resources: ['tables/*', 'raw/*', 'errors/*'].map((x) => stack.staging.arnForObjects(x)),
+        resources: ['tables/*', 'errors/*'].map((x) => stack.staging.arnForObjects(x)),
       },
       {
         actions: ['lambda:GetFunctionConfiguration', 'lambda:InvokeFunction'],
