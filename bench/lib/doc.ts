@@ -231,6 +231,12 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    had taken shard 0 and was RUNNING. The smoke run (1 min of history at 100 payments/s per shard):
    kill → first alert 12.5 s with a snapshot (taken 11.6 s, RUNNING 11.8 s, 987 records replayed),
    14.7 s without (taken 10.9 s, RUNNING 14.0 s, 20 239 records replayed).
+12. **The warehouse's tokenising transform** (\`tokenise.ts\`, issue 18). 100 000 simulator
+   payments (100 000 cards) classified one by one by \`toWarehouseRow\` with a card token key
+   (decode, HMAC-SHA-256 of the card number, the row's JSON with \`card_token\`, \`card_key_id\`
+   and \`card_masked\` in place of \`card_number\`, any other PAN masked), against the same
+   classification without tokens (decode and the row's JSON, what the transform did before), five
+   alternating repetitions in one process. Target: ratio ≤ 2. Beside it, one token alone.
 
 ## Findings
 
