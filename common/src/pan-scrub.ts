@@ -6,8 +6,10 @@
  * and last 4 kept, PCI DSS 3.4.1's display rule), separators kept.
  *
  * Not PANs, so left alone: epoch milliseconds (13 digits starting with 1 until 2033), Kinesis
- * sequence numbers (56 digits), amounts, ids. Within a run of groups ("ref 42 4532 1238 5681 9106")
- * every span of whole groups is tried, so a number next to a PAN does not hide it.
+ * sequence numbers (56 digits), amounts, UUIDs (a group of 12 digits in one is not a card).
+ * Within a run of groups standing free ("ref 42 4532 1238 5681 9106") every span of whole groups
+ * is tried, so a number next to a PAN does not hide it; hyphen-joined groups touching a letter,
+ * digit or hyphen on the outside (an id, not a card) are tried one by one, never joined.
  */
 import { isLuhnValid } from './luhn.js';
 
@@ -40,9 +42,13 @@ function maskDigits(run: string, from: number, to: number): string {
   return out;
 }
 
-/** One run of digit groups with every PAN in it masked (the longest span first, left to right). */
-function scrubRun(run: string): string {
+/**
+ * One run of digit groups with every PAN in it masked (the longest span first, left to right).
+ * `join`: whether groups may be joined across their separators (only for a run standing free).
+ */
+function scrubRun(run: string, join: boolean): string {
   if (run.length < MIN_DIGITS) return run;
+  if (!join && /[ -]/.test(run)) return run.replace(/\d+/g, (group) => scrubRun(group, false));
   // Group boundaries: [start, end) of each group of digits.
   const groups: Array<[number, number]> = [];
   for (const m of run.matchAll(/\d+/g)) groups.push([m.index, m.index + m[0].length]);
@@ -71,9 +77,22 @@ function scrubRun(run: string): string {
   return copied === 0 ? run : out + run.slice(copied);
 }
 
+/** A UUID (event ids): its groups are hex, and a group of digits in it is never a PAN. */
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const WORD = /[0-9A-Za-z-]/;
+
 /** `text` with every PAN in it masked; the same string when it holds none. */
 export function scrubPans(text: string): string {
   // Cheap exit: most log lines hold no run of 12 digits.
   if (!/\d{4}/.test(text)) return text;
-  return text.replace(DIGIT_RUN, scrubRun);
+  const uuids: Array<[number, number]> = [];
+  if (text.includes('-')) for (const m of text.matchAll(UUID)) uuids.push([m.index, m.index + m[0].length]);
+  return text.replace(DIGIT_RUN, (run: string, at: number) => {
+    const end = at + run.length;
+    if (uuids.some(([s, e]) => at < e && end > s)) return run;
+    // Hyphen-joined groups touching a letter, digit or hyphen outside read as part of an id
+    // ("…-2e40-4754-9751-2216ae…"), not as a card: they are tried one by one, never joined.
+    const free = !run.includes('-') || (!WORD.test(text[at - 1] ?? ' ') && !WORD.test(text[end] ?? ' '));
+    return scrubRun(run, free);
+  });
 }
