@@ -6,8 +6,39 @@
  */
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Child } from './child.js';
+import { startS3 } from './s3.js';
+import { startDynamoEmulator } from '../../deploy/local/dynamodb-emulator.js';
+import { createKinesisClient } from '../../common/src/kinesis.js';
+import { ReadCapProxy, KINESIS_READ_CAPS } from '../../common/test/read-cap-proxy.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What a take-over scenario runs against: the Kinesis emulator it brings, the read-cap proxy in
+ * front of it (the processors' endpoint), dynalite (leases), s3rver with `bucket` (snapshots) and a
+ * Kinesis client straight to the emulator (the bench's own reads, uncharged); close() stops all.
+ */
+export async function startTakeoverRig(kinesis: { endpoint: string; close(): Promise<void> }, bucket: string) {
+  const proxy = new ReadCapProxy({ target: kinesis.endpoint, ...KINESIS_READ_CAPS });
+  const proxyEndpoint = await proxy.start();
+  const dynamo = await startDynamoEmulator();
+  const s3 = await startS3([bucket]);
+  const client = createKinesisClient({ region: 'us-east-1', endpoint: kinesis.endpoint });
+  return {
+    proxy,
+    proxyEndpoint,
+    dynamo,
+    s3,
+    client,
+    close: async () => {
+      client.destroy();
+      await proxy.stop();
+      await s3.close();
+      await dynamo.close();
+      await kinesis.close();
+    },
+  };
+}
 
 /** A shard id as Kinesis (and kinesalite) names the n-th shard of a new stream. */
 export const shardIdOf = (n: number) => `shardId-${String(n).padStart(12, '0')}`;

@@ -36,18 +36,15 @@ import { join } from 'node:path';
 import { GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import { startChild, stopChild, type Child } from '../lib/child.js';
 import { absolute, emit, info, type Figure } from '../lib/figures.js';
-import { startS3, S3RVER_CREDENTIALS } from '../lib/s3.js';
-import { firstAlertAfter, readShardToEnd, scrape, shardIdOf, sleep, takeoverLog, until, type TakeoverLog } from '../lib/takeover-kit.js';
+import { S3RVER_CREDENTIALS } from '../lib/s3.js';
+import { firstAlertAfter, readShardToEnd, scrape, shardIdOf, sleep, startTakeoverRig, takeoverLog, until, type TakeoverLog } from '../lib/takeover-kit.js';
 import { ensureStream } from '../../deploy/local/kinesis-emulator.js';
 import { startKinesisOnDisk } from '../lib/kinesis.js';
 import { byCard, expectedSummary, normalize, toPayment, type Payment } from '../../processor/test/integration/expected.js';
 import type { PaymentEvent, SummaryEvent } from '../../common/src/events.js';
-import { startDynamoEmulator } from '../../deploy/local/dynamodb-emulator.js';
 import { freePort } from '../../deploy/local/loopback.js';
-import { createKinesisClient } from '../../common/src/kinesis.js';
 import { writeCardsCsv } from '../../common/src/cards-file.js';
 import { generateCards } from '../../cardgen/src/generate.js';
-import { ReadCapProxy, KINESIS_READ_CAPS } from '../../common/test/read-cap-proxy.js';
 
 const envInt = (name: string, fallback: number): number => {
   const v = process.env[name];
@@ -184,11 +181,8 @@ async function checkSummaries(input: string, output: string, killAt: number, thr
 
 const dir = await mkdtemp(join(tmpdir(), 'sca-bench-failover-'));
 const kinesis = await startKinesisOnDisk();
-const proxy = new ReadCapProxy({ target: kinesis.endpoint, ...KINESIS_READ_CAPS });
-const proxyEndpoint = await proxy.start();
-const dynamo = await startDynamoEmulator();
-const s3 = await startS3([BUCKET]);
-const client = createKinesisClient({ region: 'us-east-1', endpoint: kinesis.endpoint });
+const rig = await startTakeoverRig(kinesis, BUCKET);
+const { proxy, proxyEndpoint, dynamo, s3, client } = rig;
 const children: Child[] = [];
 const results: RunResult[] = [];
 let backfillS = NaN;
@@ -372,11 +366,7 @@ try {
   }
 } finally {
   for (const c of children) await stopChild(c, 'SIGKILL');
-  client.destroy();
-  await proxy.stop();
-  await s3.close();
-  await dynamo.close();
-  await kinesis.close();
+  await rig.close();
   await rm(dir, { recursive: true, force: true });
 }
 

@@ -23,15 +23,12 @@ import { join } from 'node:path';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import { startChild, stopChild, type Child } from '../lib/child.js';
 import { absolute, emit, info, QUICK } from '../lib/figures.js';
-import { startS3, S3RVER_CREDENTIALS } from '../lib/s3.js';
-import { firstAlertAfter, scrape, sleep, takeoverLog, until } from '../lib/takeover-kit.js';
+import { S3RVER_CREDENTIALS } from '../lib/s3.js';
+import { firstAlertAfter, scrape, sleep, takeoverLog, startTakeoverRig, until } from '../lib/takeover-kit.js';
 import { startKinesisEmulator, ensureStream } from '../../deploy/local/kinesis-emulator.js';
-import { startDynamoEmulator } from '../../deploy/local/dynamodb-emulator.js';
 import { freePort } from '../../deploy/local/loopback.js';
-import { createKinesisClient } from '../../common/src/kinesis.js';
 import { writeCardsCsv } from '../../common/src/cards-file.js';
 import { generateCards } from '../../cardgen/src/generate.js';
-import { ReadCapProxy, KINESIS_READ_CAPS } from '../../common/test/read-cap-proxy.js';
 
 const REPS = 3;
 const FAILOVER_TIME_MS = 10_000;
@@ -51,11 +48,8 @@ const stop = stopChild;
 
 const dir = await mkdtemp(join(tmpdir(), 'sca-bench-takeover-'));
 const kinesis = await startKinesisEmulator();
-const proxy = new ReadCapProxy({ target: kinesis.endpoint, ...KINESIS_READ_CAPS });
-const proxyEndpoint = await proxy.start();
-const dynamo = await startDynamoEmulator();
-const s3 = await startS3([BUCKET]);
-const client = createKinesisClient({ region: 'us-east-1', endpoint: kinesis.endpoint });
+const rig = await startTakeoverRig(kinesis, BUCKET);
+const { proxy, proxyEndpoint, dynamo, s3, client } = rig;
 const children: Child[] = [];
 const runs = {
   firstAlert: [] as number[],
@@ -142,11 +136,7 @@ try {
   }
 } finally {
   for (const c of children) await stop(c, 'SIGKILL');
-  client.destroy();
-  await proxy.stop();
-  await s3.close();
-  await dynamo.close();
-  await kinesis.close();
+  await rig.close();
   await rm(dir, { recursive: true, force: true });
 }
 
