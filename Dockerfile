@@ -34,11 +34,13 @@ COPY scripts/healthcheck.mjs ./scripts/
 # The state directory belongs to the unprivileged user before it becomes a volume, so that Docker
 # volumes and Fargate's ephemeral bind mount inherit the ownership.
 RUN mkdir -p /var/lib/processor/state && chown -R node:node /var/lib/processor
-# AWS's endpoints unless told otherwise (KINESIS_ENDPOINT, DYNAMODB_ENDPOINT empty); the stolen list
-# at /etc/processor/cards.csv (mount it read-only), or CARDS_FILE=s3://bucket/key.
+# AWS's endpoints unless told otherwise (KINESIS_ENDPOINT, DYNAMODB_ENDPOINT empty). The image holds
+# no card data: the stolen list (tokens) and the card token key are mounted read-only at these paths,
+# or given as STOLEN_LIST=s3://bucket/key and CARD_TOKEN_KEY_SECRET (ECS).
 ENV HTTP_PORT=8080 \
     STATE_DIR=/var/lib/processor/state \
-    CARDS_FILE=/etc/processor/cards.csv \
+    STOLEN_LIST=/etc/processor/stolen-cards.csv \
+    CARD_TOKEN_KEY_FILE=/etc/processor/card-token-key.json \
     KINESIS_ENDPOINT= \
     DYNAMODB_ENDPOINT= \
     SHUTDOWN_TIMEOUT_MS=25000 \

@@ -18,6 +18,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
@@ -30,8 +31,10 @@ export const PROCESSOR_CONTAINER = Object.freeze({
   user: 'node',
   /** LevelDB state: the image's VOLUME, a Fargate ephemeral bind mount here. */
   stateDir: '/var/lib/processor/state',
-  /** The image's default CARDS_FILE: where `docker run` mounts the list. ECS reads it from S3 instead. */
-  mountedCardsFile: '/etc/processor/cards.csv',
+  /** The image's default STOLEN_LIST: where `docker run` mounts it. ECS reads it from S3 instead. */
+  mountedStolenList: '/etc/processor/stolen-cards.csv',
+  /** The image's default CARD_TOKEN_KEY_FILE (mounted by `docker run`); ECS reads the key from Secrets Manager. */
+  mountedCardTokenKey: '/etc/processor/card-token-key.json',
   command: ['node', 'dist/processor/src/main.js'],
   healthCheckCommand: ['node', 'scripts/healthcheck.mjs'],
   healthCheck: { intervalSeconds: 10, timeoutSeconds: 5, startPeriodSeconds: 30, retries: 3 },
@@ -84,10 +87,14 @@ export interface ProcessorServiceProps {
   streamKey: kms.IKey;
   leaseTable: dynamodb.ITable;
   /**
-   * The cards file in S3 (CARDS_FILE=s3://bucket/key): the stolen list the processor loads at
-   * start, and the cards the simulator pays with. Both task roles may read exactly this object.
+   * The cards file in S3 (CARDS_FILE=s3://bucket/key): the card numbers the simulator pays with.
+   * Only the simulator's task role may read it (the processor never sees a card number at rest).
    */
   cards: { bucket: s3.IBucket; key: string };
+  /** The stolen list in S3 (STOLEN_LIST=s3://bucket/key: tokens, no card number): the processor's task role reads exactly this object. */
+  stolenList: { bucket: s3.IBucket; key: string };
+  /** The card token key (Secrets Manager): the processor tokenises the payments it reads; its task role may read exactly this secret. */
+  cardTokenKey: secretsmanager.ISecret;
   /** Upper bound of the task count: more tasks than shards would hold no lease. */
   maxTasks: number;
   subnets: ec2.SubnetSelection;
@@ -194,7 +201,21 @@ export class ProcessorService extends Construct {
       actions: ['s3:GetObject'],
       resources: [props.cards.bucket.arnForObjects(props.cards.key)],
     });
-    this.taskDefinition.addToTaskRolePolicy(readCards);
+    const stolenList = `s3://${props.stolenList.bucket.bucketName}/${props.stolenList.key}`;
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'StolenList',
+        actions: ['s3:GetObject'],
+        resources: [props.stolenList.bucket.arnForObjects(props.stolenList.key)],
+      }),
+    );
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'CardTokenKey',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [props.cardTokenKey.secretArn],
+      }),
+    );
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({
         sid: 'LeaseTable',
@@ -227,7 +248,8 @@ export class ProcessorService extends Construct {
         LEASE_TABLE: props.leaseTable.tableName,
         DYNAMODB_ENDPOINT: '',
         STATE_DIR: c.stateDir,
-        CARDS_FILE: cardsFile,
+        STOLEN_LIST: stolenList,
+        CARD_TOKEN_KEY_SECRET: props.cardTokenKey.secretArn,
         HTTP_PORT: String(c.port),
         SHUTDOWN_TIMEOUT_MS: String(c.shutdownTimeoutMs),
         KINESIS_READ: 'fanout',

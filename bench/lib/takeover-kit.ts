@@ -112,6 +112,8 @@ export async function firstAlertAfter(
   afterMs: number,
   signal: AbortSignal,
   shardId = 'shardId-000000000000',
+  /** Only alerts of cards whose token passes (alerts are keyed by token: a card's may be in any output shard). */
+  accept: (cardToken: string) => boolean = () => true,
 ) {
   let iterator =
     typeof fromMs === 'string'
@@ -126,8 +128,8 @@ export async function firstAlertAfter(
     for (const r of page.Records ?? []) {
       const text = Buffer.from(r.Data!).toString('utf8');
       if (!text.startsWith('{"event_type":"PAYMENT_ALERT"')) continue;
-      const e = JSON.parse(text) as { event_date_origin: string; data: { payment_date_origin: string } };
-      if (Date.parse(e.data.payment_date_origin) <= afterMs) continue;
+      const e = JSON.parse(text) as { event_date_origin: string; data: { payment_date_origin: string; card_token: string } };
+      if (Date.parse(e.data.payment_date_origin) <= afterMs || !accept(e.data.card_token)) continue;
       return {
         arrivalMs: r.ApproximateArrivalTimestamp!.getTime(),
         createdMs: Date.parse(e.event_date_origin),

@@ -8,11 +8,37 @@ import { createPaymentGenerator, seededRandom } from '../../simulator/src/genera
 import { encodeEvent, type PaymentEvent } from '../../common/src/events.js';
 import { v4 as uuidv4 } from 'uuid';
 import { StolenCards } from '../../processor/src/source/stolen-cards.js';
+import { CardTokenizer } from '../../common/src/card-token.js';
+import { writeStolenList } from '../../common/src/stolen-list.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** The card token key of the benchmarks (a fixed one: results do not depend on it), as its file holds it. */
+const BENCH_KEY_TEXT = JSON.stringify({ keyId: 'bench-key', key: 'benchmark-card-token-key-of-32-bytes' });
+export const benchTokenizer = CardTokenizer.fromKeyText(BENCH_KEY_TEXT, 'bench');
+
+/**
+ * What a benchmark's processor reads instead of a cards file (as `npm start` gives it): the key
+ * file and the stolen list of `rows`, written into `dir`; returns the environment naming them.
+ */
+export async function processorCardEnv(
+  dir: string,
+  rows: Iterable<{ cardNumber: string; stolen: boolean }>,
+): Promise<{ STOLEN_LIST: string; CARD_TOKEN_KEY_FILE: string }> {
+  const env = { STOLEN_LIST: join(dir, 'stolen-cards.csv'), CARD_TOKEN_KEY_FILE: join(dir, 'card-token-key.json') };
+  await writeFile(env.CARD_TOKEN_KEY_FILE, BENCH_KEY_TEXT, { mode: 0o600 });
+  const refs: string[] = [];
+  for (const r of rows) if (r.stolen) refs.push(benchTokenizer.cardRef(r.cardNumber));
+  await writeStolenList(env.STOLEN_LIST, refs);
+  return env;
+}
 
 export interface Cards {
   all: string[];
   stolen: string[];
-  /** As the processor holds them (main.ts builds the same). */
+  /** The stolen cards' refs, in the order of `stolen` (the stolen list's content). */
+  stolenRefs: string[];
+  /** As the processor holds them (main.ts builds the same from the stolen list). */
   stolenCards: StolenCards;
 }
 
@@ -20,7 +46,8 @@ export function makeCards(count: number, seed = 1): Cards {
   const rows = generateCards({ count, seed, stolenRatio: 0.1 });
   const all = rows.map((r) => r.cardNumber);
   const stolen = rows.filter((r) => r.stolen).map((r) => r.cardNumber);
-  return { all, stolen, stolenCards: new StolenCards(stolen) };
+  const stolenRefs = stolen.map((c) => benchTokenizer.cardRef(c));
+  return { all, stolen, stolenRefs, stolenCards: new StolenCards(benchTokenizer, stolenRefs) };
 }
 
 export interface PaymentStream {

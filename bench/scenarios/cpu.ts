@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import { startChild, stopChild, type Child } from '../lib/child.js';
 import { emit, info, QUICK, relative, round } from '../lib/figures.js';
-import { encodePayments } from '../lib/workload.js';
+import { encodePayments, processorCardEnv } from '../lib/workload.js';
 import { KinesisTap } from '../lib/kinesis-tap.js';
 import { cpuSeconds, processCpu, CPU_RESOLUTION_S, type CpuTimes } from '../lib/proc-cpu.js';
 import { startKinesisEmulator, ensureStream } from '../../deploy/local/kinesis-emulator.js';
@@ -31,7 +31,6 @@ import { freePort } from '../../deploy/local/loopback.js';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { listAllShards } from '../../common/src/shard-reader.js';
 import { KinesisProducer, type ProducerRecord } from '../../common/src/producer.js';
-import { writeCardsCsv } from '../../common/src/cards-file.js';
 import { generateCards } from '../../cardgen/src/generate.js';
 
 const REPS = 5;
@@ -181,8 +180,7 @@ const client = createKinesisClient({ region: 'us-east-1', endpoint: emulator.end
 try {
   // ---- the backlog ----
   const rows = generateCards({ count: 1_000_000, seed: 1, stolenRatio: 0.1 });
-  const cardsFile = join(dir, 'cards.csv');
-  await writeCardsCsv(cardsFile, rows);
+  const cardEnv = await processorCardEnv(dir, rows);
   await ensureStream(client, STREAM, SHARDS);
   const ranges = (await listAllShards(client, STREAM)).map((s) => ({
     id: s.ShardId!,
@@ -229,7 +227,7 @@ try {
     await ensureStream(client, OUTPUT, SHARDS);
     const port = await freePort();
     const processorEnv = {
-      CARDS_FILE: cardsFile,
+      ...cardEnv,
       LEASE_TABLE: '',
       OUTPUT_STREAM: OUTPUT,
       STATE_DIR: join(dir, `state-${rep}`),

@@ -21,6 +21,7 @@ import { ShardReader, listAllShards } from '../../common/src/shard-reader.js';
 import { writeCardsCsv } from '../../common/src/cards-file.js';
 import { generateCards } from '../../cardgen/src/generate.js';
 import type { AlertEvent } from '../../common/src/events.js';
+import { processorCardEnv } from '../lib/workload.js';
 
 const LOAD_S = Number(process.env.BENCH_LOAD_S) || (QUICK ? 15 : 60);
 
@@ -79,8 +80,9 @@ const children: Child[] = [];
 const figures: Figure[] = [];
 try {
   const cardsFile = join(dir, 'cards.csv');
-  await writeCardsCsv(cardsFile, generateCards({ count: 1_000_000, seed: 1 }));
-  const baseEnv = { KINESIS_ENDPOINT: emulator.endpoint, AWS_REGION: 'us-east-1', CARDS_FILE: cardsFile, LEASE_TABLE: '' };
+  const rows = generateCards({ count: 1_000_000, seed: 1 });
+  await writeCardsCsv(cardsFile, rows);
+  const baseEnv = { KINESIS_ENDPOINT: emulator.endpoint, AWS_REGION: 'us-east-1', ...(await processorCardEnv(dir, rows)), LEASE_TABLE: '' };
 
   async function startProcessor(stream: string): Promise<{ child: Child; port: number }> {
     await ensureStream(client, stream, 4);

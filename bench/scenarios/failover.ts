@@ -45,6 +45,9 @@ import type { PaymentEvent, SummaryEvent } from '../../common/src/events.js';
 import { freePort } from '../../deploy/local/loopback.js';
 import { writeCardsCsv } from '../../common/src/cards-file.js';
 import { generateCards } from '../../cardgen/src/generate.js';
+import { benchTokenizer, processorCardEnv } from '../lib/workload.js';
+import { listAllShards } from '../../common/src/shard-reader.js';
+import { hashKeyOf } from '../../processor/src/engine/codec.js';
 
 const envInt = (name: string, fallback: number): number => {
   const v = process.env[name];
@@ -119,7 +122,14 @@ interface SummaryCheck {
  * input shard 0 (expected.ts, the integration tests' own): read straight from kinesalite, after
  * the run, so the check spends none of the proxy's read budget.
  */
-async function checkSummaries(input: string, output: string, killAt: number, through: number, stolen: ReadonlySet<string>): Promise<SummaryCheck> {
+async function checkSummaries(
+  input: string,
+  output: string,
+  killAt: number,
+  through: number,
+  stolen: ReadonlySet<string>,
+  shard0: ReadonlyMap<string, string>,
+): Promise<SummaryCheck> {
   const payments: Payment[] = [];
   await readShardToEnd(client, input, SHARD0, (text) => {
     if (!text.startsWith('{"event_type":"PAYMENT_EVENT"')) return;
@@ -131,18 +141,21 @@ async function checkSummaries(input: string, output: string, killAt: number, thr
   // Per boundary: card → [summary text, arrival]; a repeated summary must be identical.
   const got = new Map<number, Map<string, { text: string; arrivalMs: number }>>();
   const conflicting = new Set<number>();
-  await readShardToEnd(client, output, SHARD0, (text, arrivalMs) => {
+  // Summaries are keyed by token: shard 0's cards' are in every output shard.
+  const onSummary = (text: string, arrivalMs: number) => {
     if (!text.startsWith('{"event_type":"PAYMENT_ALERT_SUMMARY"')) return;
     const s = JSON.parse(text) as SummaryEvent;
     const T = Date.parse(s.data.window_end);
-    if (T < first || T > through) return;
+    const card = shard0.get(s.data.card_token);
+    if (T < first || T > through || card === undefined) return;
     let m = got.get(T);
     if (!m) got.set(T, (m = new Map()));
     const norm = JSON.stringify(normalize(s.data));
-    const prev = m.get(s.data.card_number);
+    const prev = m.get(card);
     if (prev && prev.text !== norm) conflicting.add(T);
-    m.set(s.data.card_number, { text: norm, arrivalMs: prev ? Math.min(prev.arrivalMs, arrivalMs) : arrivalMs });
-  });
+    m.set(card, { text: norm, arrivalMs: prev ? Math.min(prev.arrivalMs, arrivalMs) : arrivalMs });
+  };
+  for (let i = 0; i < SHARDS; i++) await readShardToEnd(client, output, shardIdOf(i), onSummary);
   const exact: Array<{ T: number; ok: boolean; due: number; lastArrival: number }> = [];
   let problem: string | undefined;
   for (let T = first; T <= through; T += EVERY) {
@@ -151,7 +164,7 @@ async function checkSummaries(input: string, output: string, killAt: number, thr
     let ok = !conflicting.has(T);
     let lastArrival = -Infinity;
     for (const [card, ps] of cards) {
-      const want = expectedSummary(card, ps, T);
+      const want = expectedSummary(card, ps, T, benchTokenizer);
       if (!want) continue;
       due++;
       const have = m.get(card);
@@ -194,14 +207,21 @@ try {
   const cards = generateCards({ count: CARDS, seed: 1 });
   await writeCardsCsv(cardsFile, cards);
   const stolen = new Set(cards.filter((c) => c.stolen).map((c) => c.cardNumber));
+  const input = 'failover-in';
+  await ensureStream(client, input, SHARDS);
+  // Input shard 0's stolen cards, by token (what alerts and summaries name them by).
+  const range0 = (await listAllShards(client, input)).find((s) => s.ShardId === SHARD0)!.HashKeyRange!;
+  const shard0 = new Map<string, string>();
+  for (const c of stolen) {
+    const h = hashKeyOf(c);
+    if (h >= BigInt(range0.StartingHashKey!) && h <= BigInt(range0.EndingHashKey!)) shard0.set(benchTokenizer.token(c), c);
+  }
   const baseEnv = {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    CARDS_FILE: cardsFile,
+    ...(await processorCardEnv(dir, cards)),
   };
-  const input = 'failover-in';
-  await ensureStream(client, input, SHARDS);
 
   // 1. The history.
   say(`backfilling ${HISTORY_COUNT} payments over ${HISTORY_MIN} min of history into ${SHARDS} shards (load ${load()})`);
@@ -313,15 +333,21 @@ try {
     if (!victim) throw new Error(`${mode}: nobody runs ${SHARD0}`);
     const loadAtKill = load();
     const throttlesBefore = proxy.stats().reduce((s, c) => s + c.throttles, 0);
-    // The output shard's tip, taken before the kill: every alert for a payment stamped after the
-    // kill is written after it (AT_TIMESTAMP would make kinesalite scan the whole shard).
-    const tip = (await client.send(new GetShardIteratorCommand({ StreamName: output, ShardId: SHARD0, ShardIteratorType: 'LATEST' }))).ShardIterator!;
+    // The output shards' tips, taken before the kill: every alert for a payment stamped after the
+    // kill is written after them (AT_TIMESTAMP would make kinesalite scan the whole shard). Alerts
+    // are keyed by token, so shard 0's cards' alerts may be in any output shard.
+    const tips: string[] = [];
+    for (let i = 0; i < SHARDS; i++) {
+      tips.push((await client.send(new GetShardIteratorCommand({ StreamName: output, ShardId: shardIdOf(i), ShardIteratorType: 'LATEST' }))).ShardIterator!);
+    }
     const killAt = Date.now();
     victim.child.proc.kill('SIGKILL');
     await victim.child.exit;
     say(`${mode}: killed ${victim.id} (it ran ${killedOwned} shard(s)) (load ${loadAtKill})`);
     const survivors = fleet.filter((p) => p !== victim);
-    const alert = await firstAlertAfter(client, output, tip, killAt, AbortSignal.timeout(GIVE_UP_MS), SHARD0);
+    const giveUp = AbortSignal.timeout(GIVE_UP_MS);
+    const found = await Promise.all(tips.map((tip, i) => firstAlertAfter(client, output, tip, killAt, giveUp, shardIdOf(i), (token) => shard0.has(token))));
+    const alert = found.reduce((a, b) => (b && (!a || b.arrivalMs < a.arrivalMs) ? b : a), undefined);
     // Summaries are checked at every boundary from the kill to 60 s past the fail-over time (or
     // 40 s past the first alert, when that comes later): wait until the last is due and emitted.
     const checkThrough = alert ? Math.floor(Math.max(killAt + FAILOVER_TIME_MS + 60_000, alert.arrivalMs + 40_000) / EVERY) * EVERY : killAt;
@@ -361,7 +387,7 @@ try {
     for (const p of survivors) await stopChild(p.child, 'SIGKILL');
     if (!alert) throw new Error(`${mode}: no alert for ${SHARD0} within ${GIVE_UP_MS / 1000} s of the kill`);
     say(`${mode}: checking shard 0's summaries from the kill through ${new Date(checkThrough).toISOString()} (load ${load()})`);
-    r.summaries = await checkSummaries(input, output, killAt, checkThrough, stolen);
+    r.summaries = await checkSummaries(input, output, killAt, checkThrough, stolen, shard0);
     say(`${mode}: summaries ${JSON.stringify(r.summaries)}`);
   }
 } finally {

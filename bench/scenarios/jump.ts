@@ -15,7 +15,7 @@ const CHUNK = 5_000;
 
 const cards = makeCards(1_000_000);
 const endMs = Date.UTC(2026, 10, 27, 12, 0, 0);
-const state = buildActiveState(cards.stolen, 3, endMs);
+const state = buildActiveState(cards.stolenRefs, 3, endMs);
 
 function jump(hours: number): { usPerSummary: number; summaries: number } {
   const engine = ShardEngine.restore(state.entries);

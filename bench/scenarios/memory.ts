@@ -1,9 +1,9 @@
 /**
- * 5. Memory and state: a fresh process loads 1 M cards the way the processor does (the cards
- * file read, the stolen cards written to the store, their lookup (StolenCards) kept), restores a shard engine with
+ * 5. Memory and state: a fresh process loads the stolen list of 1 M cards the way the processor
+ * does (the list read, written to the store, its lookup (StolenCards) kept), restores a shard engine with
  * 100 000 stolen cards active in the 60-minute window (3.6 payments per card: 1 000 events/s,
  * 10 % stolen, for 60 min) from a real classic-level store the way a restart does, and reports RSS
- * after a full GC and the store's size. The cards file and the stored state are written beforehand
+ * after a full GC and the store's size. The cards file, stolen list and stored state are written beforehand
  * by this (parent) process; each repetition is its own child process, so RSS is never inherited.
  */
 import { spawnSync } from 'node:child_process';
@@ -16,16 +16,17 @@ const REPS = 3;
 if (process.argv[2] === '--child') {
   const { openStateStore } = await import('../../processor/src/state/index.js');
   const { dirBytes } = await import('../lib/temp-store.js');
-  const { readCardsFile } = await import('../../common/src/cards-file.js');
+  const { readStolenList } = await import('../../common/src/stolen-list.js');
   const { restoreLocalState } = await import('../../processor/src/source/local-state.js');
-  const [cardsFile, stateDir, payments] = process.argv.slice(3) as [string, string, string];
+  const [stolenListFile, stateDir, payments] = process.argv.slice(3) as [string, string, string];
   const store = await openStateStore({ kind: 'leveldb', dir: stateDir });
   const { StolenCards } = await import('../../processor/src/source/stolen-cards.js');
-  // As main.ts: read the file, mirror the stolen cards into the store, keep only their lookup.
+  const { benchTokenizer } = await import('../lib/workload.js');
+  // As main.ts: read the stolen list, mirror it into the store, keep only its lookup.
   const stolen = await (async () => {
-    const cards = (await readCardsFile(cardsFile)).stolen;
-    await store.replaceStolenCards(cards);
-    return new StolenCards(cards);
+    const refs = await readStolenList(stolenListFile);
+    await store.replaceStolenCards(refs);
+    return new StolenCards(benchTokenizer, refs);
   })();
   // As a restart: the shard's engine restored from its committed state.
   const { engine } = await restoreLocalState(store, 'shardId-000000000000', {});
@@ -67,7 +68,13 @@ const { buildActiveState } = await import('../lib/state-builder.js');
 const { readCardsFile } = await import('../../common/src/cards-file.js');
 const { openStateStore } = await import('../../processor/src/state/index.js');
 const stateDir = join(cardsDir, 'state');
-const state = buildActiveState([...(await readCardsFile(cardsFile)).stolen], QUICK ? 1 : 3.6, Date.now());
+// The stolen list, as `npm run stolen-list` writes it from the cards file.
+const { benchTokenizer } = await import('../lib/workload.js');
+const { writeStolenList } = await import('../../common/src/stolen-list.js');
+const stolenRefs = [...(await readCardsFile(cardsFile)).stolen].map((c) => benchTokenizer.cardRef(c));
+const stolenListFile = join(cardsDir, 'stolen-cards.csv');
+await writeStolenList(stolenListFile, stolenRefs);
+const state = buildActiveState(stolenRefs, QUICK ? 1 : 3.6, Date.now());
 const builder = await openStateStore({ kind: 'leveldb', dir: stateDir });
 await builder.commitShard('shardId-000000000000', { puts: state.entries, dels: [] }, { sequenceNumber: '1', watermarkMs: state.watermarkMs, shardEnd: false });
 await builder.close();
@@ -85,7 +92,7 @@ const runs: {
   disk: number;
 }[] = [];
 for (let r = 0; r < REPS; r++) {
-  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', cardsFile, stateDir, String(state.payments)], {
+  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', stolenListFile, stateDir, String(state.payments)], {
     encoding: 'utf8',
     env: process.env,
     maxBuffer: 1 << 24,

@@ -30,7 +30,7 @@ const hourStart = Math.floor((Date.now() - 2 * 3_600_000) / 10_000) * 10_000;
 const inputA = batches(encodePayments(cards, { count: COUNT_A, startMs: hourStart, stepMs: STEP_MS, seed: 7 }), 10_000);
 const startB = hourStart + 3_540_000;
 const inputB = batches(encodePayments(cards, { count: COUNT_B, startMs: startB, stepMs: STEP_MS, seed: 8 }), 10_000);
-const stateB = buildActiveState(cards.stolen, 3.54, startB);
+const stateB = buildActiveState(cards.stolenRefs, 3.54, startB);
 
 const shardA = fakeKinesis(inputA);
 const shardB = fakeKinesis(inputB);

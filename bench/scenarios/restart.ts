@@ -42,7 +42,7 @@ const READ_LIMIT_BYTES_S = (2 * 1024 * 1024) / 2;
 
 const cards = makeCards(1_000_000);
 const endMs = Math.floor((Date.now() - 60_000) / 10_000) * 10_000;
-const state = buildActiveState(cards.stolen, 3.54, endMs);
+const state = buildActiveState(cards.stolenRefs, 3.54, endMs);
 const fresh = encodePayments(cards, { count: 20_000, startMs: endMs, stepMs: 1, seed: 21 });
 const newRecords = fakeKinesis(batches(fresh, 10_000));
 const sliceStart = fakeKinesis(batches(encodePayments(cards, { count: SLICE, startMs: endMs - 3_600_000, stepMs: 1, seed: 22 }), 10_000));

@@ -91,13 +91,14 @@ async function buildState(store: StateStore): Promise<{ checkpoint: ShardCheckpo
   for (; i < payments; i++) {
     const e = next();
     // Every stolen card in turn (7 919 is prime to 100 000), so all of them are active.
-    e.data.card_number = stolen[(i * 7_919) % stolen.length]!;
+    const card = cards.stolenRefs[(i * 7_919) % stolen.length]!;
     const at = Date.parse(e.event_date_origin);
     if (at >= nextCommit) {
       await commit();
       nextCommit = Math.floor(at / COMMIT_EVERY_MS) * COMMIT_EVERY_MS + COMMIT_EVERY_MS;
     }
-    engine.onPayment(e, true, at);
+    const { amount, currency, merchant_id } = e.data;
+    engine.onPayment({ event_id: e.event_id, event_date_origin: e.event_date_origin, card, data: { amount, currency, merchant_id } }, true, at);
     records++;
     // The other cards' payments between this one and the next: they move stream time only.
     for (let k = 1; k < between; k++, records++) engine.onNotStolenPayment(at + k * RECORD_MS);

@@ -29,6 +29,7 @@ import { startKinesisEmulator, ensureStream } from '../../deploy/local/kinesis-e
 import { freePort } from '../../deploy/local/loopback.js';
 import { writeCardsCsv } from '../../common/src/cards-file.js';
 import { generateCards } from '../../cardgen/src/generate.js';
+import { processorCardEnv } from '../lib/workload.js';
 
 const REPS = 3;
 const FAILOVER_TIME_MS = 10_000;
@@ -62,12 +63,13 @@ const runs = {
 };
 try {
   const cardsFile = join(dir, 'cards.csv');
-  await writeCardsCsv(cardsFile, generateCards({ count: 1_000_000, seed: 1 }));
+  const rows = generateCards({ count: 1_000_000, seed: 1 });
+  await writeCardsCsv(cardsFile, rows);
   const baseEnv = {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    CARDS_FILE: cardsFile,
+    ...(await processorCardEnv(dir, rows)),
   };
   for (let rep = 0; rep < REPS; rep++) {
     const stream = `takeover-${rep}`;

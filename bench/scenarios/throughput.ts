@@ -4,7 +4,7 @@
  * JSON.parses the same buffers.
  */
 import { emit, QUICK, relative, info } from '../lib/figures.js';
-import { batches, encodePayments, makeCards } from '../lib/workload.js';
+import { batches, benchTokenizer, encodePayments, makeCards } from '../lib/workload.js';
 import { fakeKinesis, runShardTask } from '../lib/fake-kinesis.js';
 import { tempLevelStore } from '../lib/temp-store.js';
 import { StolenCards } from '../../processor/src/source/stolen-cards.js';
@@ -52,7 +52,7 @@ for (let r = 0; r < REPS; r++) {
   emitted.push(run.emitted);
   // The same records with no card stolen: what the 90 % of non-stolen payments cost by themselves.
   const quiet = await tempLevelStore();
-  noneStolen.push(records.length / (await runShardTask(quiet.store, new StolenCards([]), shard)).seconds);
+  noneStolen.push(records.length / (await runShardTask(quiet.store, new StolenCards(benchTokenizer, []), shard)).seconds);
   await quiet.dispose();
   base.push(baseline());
 }

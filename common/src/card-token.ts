@@ -12,7 +12,7 @@
  * locally `npm start` writes data/card-token-key.json on first start (32 random bytes, base64url),
  * readable by its owner only. Tools and tests compute tokens with the same file.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
@@ -40,15 +40,68 @@ export interface CardReference {
   card_masked: string;
 }
 
+/** A card's route: its Kinesis hash key, encrypted (base64url of one AES block). */
+export const CARD_ROUTE = /^[A-Za-z0-9_-]{22}$/;
+/** The masked form: first 6 and last 4 digits, the rest as `*`. */
+export const CARD_MASKED = /^\d{6}\*{2,9}\d{4}$/;
+
+/**
+ * How the processor names a card in its state and its stolen set (a "card ref"): the token, the
+ * masked form, the route and the key id in one string, `<token>:<masked>:<route>:<keyId>`. One
+ * string, because the engine keys everything by card (maps, sorted lists, stored panes) and needs
+ * all four only when it writes an output or cuts a child shard's state.
+ */
+export interface CardRefParts extends CardReference {
+  /**
+   * The card's Kinesis hash key (MD5 of its number, which routes its payments to a shard),
+   * encrypted: a child shard's state after a split or merge is cut by hash key, but an unkeyed
+   * hash of a card number stored beside its first 6 and last 4 digits gives the number back in a
+   * few thousand guesses, so it is never stored in clear.
+   */
+  card_route: string;
+}
+
+const CARD_REF = /^([A-Za-z0-9_-]{43}):(\d{6}\*{2,9}\d{4}):([A-Za-z0-9_-]{22}):([A-Za-z0-9][A-Za-z0-9._-]{0,63})$/;
+
+/** The card ref of these parts. */
+export function cardRefOf(p: CardRefParts): string {
+  return `${p.card_token}:${p.card_masked}:${p.card_route}:${p.card_key_id}`;
+}
+
+/** The parts of a card ref, or undefined when `ref` is not one. */
+export function parseCardRef(ref: string): CardRefParts | undefined {
+  const m = CARD_REF.exec(ref);
+  return m ? { card_token: m[1]!, card_masked: m[2]!, card_route: m[3]!, card_key_id: m[4]! } : undefined;
+}
+
+/** The parts of a card ref known to be well formed (the engine's own), cut by position: no regex on the output path. */
+export function splitCardRef(ref: string): CardRefParts {
+  const maskedEnd = ref.indexOf(':', 44);
+  return {
+    card_token: ref.slice(0, 43),
+    card_masked: ref.slice(44, maskedEnd),
+    card_route: ref.slice(maskedEnd + 1, maskedEnd + 23),
+    card_key_id: ref.slice(maskedEnd + 24),
+  };
+}
+
+/** The token of a card ref (its first 43 characters), without checking the rest. */
+export function tokenOfCardRef(ref: string): string {
+  return ref.slice(0, 43);
+}
+
 export class CardTokenizer {
   readonly keyId: string;
   readonly #key: Buffer;
+  /** The AES-256 key of routes, derived from the token key (so one secret serves both). */
+  readonly #routeKey: Buffer;
 
   constructor(keyId: string, key: string | Buffer) {
     if (!CARD_KEY_ID.test(keyId)) throw new TypeError(`card token key id ${JSON.stringify(keyId)} is not of the form ${CARD_KEY_ID}`);
     this.keyId = keyId;
     this.#key = Buffer.from(key);
     if (this.#key.length < 32) throw new TypeError('a card token key must be at least 32 bytes');
+    this.#routeKey = createHmac('sha256', this.#key).update('card-route/v1').digest();
   }
 
   /** Reads the key's JSON text (see the file comment); `source` names where it came from in errors. */
@@ -76,6 +129,38 @@ export class CardTokenizer {
   /** Token, key id and masked form of a card number. */
   reference(pan: string): CardReference {
     return { card_token: this.token(pan), card_key_id: this.keyId, card_masked: maskCardNumber(pan) };
+  }
+
+  /**
+   * The card's route: AES-256 of the 16 bytes of its Kinesis hash key (MD5 of the number as
+   * partition key), one block, so the same card always has the same route and only the key's
+   * holder can read the hash key back (`hashKeyOfRoute`).
+   */
+  route(pan: string): string {
+    const cipher = createCipheriv('aes-256-ecb', this.#routeKey, null).setAutoPadding(false);
+    const hashKey = createHash('md5').update(pan, 'utf8').digest();
+    return Buffer.concat([cipher.update(hashKey), cipher.final()]).toString('base64url');
+  }
+
+  /** The Kinesis hash key a route encrypts (as a number, like a shard's hash key range). */
+  hashKeyOfRoute(route: string): bigint {
+    if (!CARD_ROUTE.test(route)) throw new TypeError('not a card route');
+    const decipher = createDecipheriv('aes-256-ecb', this.#routeKey, null).setAutoPadding(false);
+    const hashKey = Buffer.concat([decipher.update(Buffer.from(route, 'base64url')), decipher.final()]);
+    return BigInt(`0x${hashKey.toString('hex')}`);
+  }
+
+  /** The card ref of a card number (see CardRefParts). */
+  cardRef(pan: string): string {
+    return cardRefOf({ ...this.reference(pan), card_route: this.route(pan) });
+  }
+
+  /** The Kinesis hash key of the card a ref names; its key id must be this tokenizer's. */
+  hashKeyOfCardRef(ref: string): bigint {
+    const parts = parseCardRef(ref);
+    if (!parts) throw new TypeError('not a card ref');
+    if (parts.card_key_id !== this.keyId) throw new AppError('CARD_KEY', `a card ref of key ${parts.card_key_id} read with key ${this.keyId}`);
+    return this.hashKeyOfRoute(parts.card_route);
   }
 }
 

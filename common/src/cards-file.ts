@@ -236,7 +236,8 @@ export async function readCardsFile(path: string, source: CardsSource = {}): Pro
   return { cards, stolen };
 }
 
-function ioError(path: string, error: unknown): InputFileError {
+/** Why a file or S3 object could not be read, as an InputFileError naming it (`what`: the kind of file). */
+export function ioError(path: string, error: unknown, what = 'cards file', hint = 'generate one with `npm run cardgen -- --count N`'): InputFileError {
   const code = (error as NodeJS.ErrnoException).code;
   const name = (error as Error | undefined)?.name;
   const why =
@@ -245,13 +246,13 @@ function ioError(path: string, error: unknown): InputFileError {
       : name === 'AccessDenied'
         ? 'access denied by S3 (does the task role allow s3:GetObject on this object?)'
         : code === 'ENOENT'
-          ? 'no such file (generate one with `npm run cardgen -- --count N`)'
+          ? `no such file (${hint})`
           : code === 'EISDIR'
             ? 'it is a directory'
             : code === 'EACCES'
               ? 'permission denied'
               : (error as Error).message;
-  return new InputFileError(`${path}: cannot read cards file: ${why}`);
+  return new InputFileError(`${path}: cannot read ${what}: ${why}`);
 }
 
 /** Quoted file content in a message: short, and never a whole line of data. */

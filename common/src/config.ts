@@ -13,6 +13,7 @@ export const LOCAL_DEFAULTS = Object.freeze({
   AWS_REGION: 'us-east-1',
   WAREHOUSE_URL: 'postgres://postgres:postgres@127.0.0.1:5433/postgres',
   CARDS_FILE: 'data/cards.csv',
+  STOLEN_LIST: 'data/stolen-cards.csv',
   HTTP_PORT: 8080,
   STATE_DIR: 'data/state',
   CARD_TOKEN_KEY_FILE: 'data/card-token-key.json',

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   USAGE: 'command-line arguments are invalid',
   INPUT_FILE: 'an input file (cards CSV) is missing or malformed',
   CARD_KEY: 'the card token key is missing, unreadable or malformed',
+  STOLEN_LIST: 'the stolen list (card refs) is missing, malformed or of another card token key',
   KINESIS_THROTTLED: 'Kinesis refused a call for throughput; retried with backoff',
   KINESIS_UNAVAILABLE: 'Kinesis endpoint unreachable or stream missing; retried with backoff',
   KINESIS_ITERATOR_EXPIRED: 'a shard iterator expired; a new one is requested from the last position',

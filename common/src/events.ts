@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { visit } from 'jsonc-parser';
 import { isLuhnValid } from './luhn.js';
 import { compileCheck } from './compiled-check.js';
+import { CARD_KEY_ID, CARD_MASKED, CARD_TOKEN } from './card-token.js';
 
 export const EVENT_TYPES = ['PAYMENT_EVENT', 'PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY', 'PAYMENT_EVENT_REJECTED'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -92,10 +93,25 @@ export const paymentData = z.strictObject({
 });
 export type PaymentData = z.infer<typeof paymentData>;
 
+/**
+ * The version of the alert and summary contract, in each one's `data.schema_version`. Version 2
+ * names the card by token, key id and masked form; version 1 (up to 0.1.0, no field) carried the
+ * card number. docs/events.md.
+ */
+export const OUTPUT_SCHEMA_VERSION = 2;
+
+/** How alerts and summaries name a card: never by its number (docs/events.md, "Card references"). */
+const cardReference = {
+  card_token: z.string().regex(CARD_TOKEN, 'must be a card token (43 characters of base64url)'),
+  card_key_id: z.string().regex(CARD_KEY_ID, 'must be a card token key id'),
+  card_masked: z.string().regex(CARD_MASKED, 'must be a masked card number (first 6 and last 4 digits)'),
+};
+
 export const alertData = z.strictObject({
+  schema_version: z.literal(OUTPUT_SCHEMA_VERSION),
   payment_event_id: z.uuid(),
   payment_date_origin: isoInstant,
-  card_number: cardNumber,
+  ...cardReference,
   amount,
   currency,
   merchant_id: z.string().min(1).max(64),
@@ -119,7 +135,8 @@ export const currencyTotals = z.strictObject({
 });
 
 export const summaryData = z.strictObject({
-  card_number: cardNumber,
+  schema_version: z.literal(OUTPUT_SCHEMA_VERSION),
+  ...cardReference,
   window_start: isoInstant,
   window_end: isoInstant,
   payment_count: z.number().int().positive(),

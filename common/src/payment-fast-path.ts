@@ -16,8 +16,16 @@ import { isKnownCurrency, isKnownRegion, isRealInstant, MAX_AMOUNT, type Payment
 export interface AsciiCardSet {
   /** False when the card in bytes[start, end) is certainly not in the set (a quick first test). */
   mayHaveAscii(bytes: Uint8Array, start: number, end: number): boolean;
-  /** Whether the card in bytes[start, end) is in the set. */
-  hasAscii(bytes: Uint8Array, start: number, end: number): boolean;
+  /** The set's name for the card in bytes[start, end) (the processor's: its card ref), or undefined when it is not in the set. */
+  refOfAscii(bytes: Uint8Array, start: number, end: number): string | undefined;
+}
+
+/** A payment with its card named by `card` (a card ref) instead of its number: what the processor's engine takes. */
+export interface CardPayment {
+  readonly event_id: string;
+  readonly event_date_origin: string;
+  readonly card: string;
+  readonly data: { readonly amount: number; readonly currency: string; readonly merchant_id: string };
 }
 
 /**
@@ -362,13 +370,25 @@ export class PaymentScan {
     return this.#dayMs + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
   }
 
-  /** False when the card is certainly not in `cards`; true means it may be (ask cardIsIn). */
+  /** False when the card is certainly not in `cards`; true means it may be (ask cardRefIn). */
   cardMayBeIn(cards: AsciiCardSet): boolean {
     return cards.mayHaveAscii(this.#b, CARD_AT, this.cardEnds);
   }
 
-  cardIsIn(cards: AsciiCardSet): boolean {
-    return cards.hasAscii(this.#b, CARD_AT, this.cardEnds);
+  /** The set's name for the card, or undefined when it is not in `cards`. */
+  cardRefIn(cards: AsciiCardSet): string | undefined {
+    return cards.refOfAscii(this.#b, CARD_AT, this.cardEnds);
+  }
+
+  /** The payment with its card named `card`: no string of the card number is made. */
+  payment(card: string): CardPayment {
+    const text = this.#b;
+    return {
+      event_id: text.toString('latin1', ID_AT, ID_AT + UUID_LENGTH),
+      event_date_origin: text.toString('latin1', DATE_AT, DATE_AT + INSTANT_LENGTH),
+      card,
+      data: { amount: this.amount, currency: this.currency, merchant_id: text.toString('latin1', this.merchantAt, this.merchantEnds) },
+    };
   }
 
   /** Whether the card number is exactly `text` (a partition key), compared without making a string. */

@@ -26,6 +26,7 @@ import {
   type PaymentEvent,
 } from '../src/events.js';
 import { isLuhnValid, luhnCheckDigit } from '../src/luhn.js';
+import { CardTokenizer } from '../src/card-token.js';
 
 const random = seededRandom(16);
 const int = (n: number): number => Math.floor(random() * n);
@@ -127,6 +128,10 @@ const gen = {
 function valueFor(key: string): unknown {
   if (random() < 0.15) return pick(WRONG_TYPES);
   if (key === 'card_number') return gen.card();
+  if (key === 'card_token') return pick([tokenizer.token(String(gen.card())), 'x'.repeat(43), 'x'.repeat(42), `${'x'.repeat(42)}=`, '']);
+  if (key === 'card_key_id') return pick(['k1', 'local-1a2b', '-k', 'k'.repeat(65), '']);
+  if (key === 'card_masked') return pick(['411111******1111', '411111**1111', '4111111111111111', '411111*******111', '']);
+  if (key === 'schema_version') return pick([2, 1, '2', 3]);
   if (key === 'amount') return gen.amount();
   if (key === 'currency') return gen.currency();
   if (key === 'country') return gen.country();
@@ -168,12 +173,15 @@ const payments = createPaymentGenerator({
   newId: () => crypto.randomUUID(),
 });
 
+const tokenizer = new CardTokenizer('k1', 'compiled-check-test-key-of-32-bytes!');
+
 function alert(): unknown {
   const p = payments();
   return {
+    schema_version: 2,
     payment_event_id: p.event_id,
     payment_date_origin: p.event_date_origin,
-    card_number: p.data.card_number,
+    ...tokenizer.reference(p.data.card_number),
     amount: p.data.amount,
     currency: p.data.currency,
     merchant_id: p.data.merchant_id,
@@ -189,7 +197,8 @@ function summary(): unknown {
   const amounts: Record<string, unknown> = {};
   for (let i = 0, n = 1 + int(3); i < n; i++) amounts[pick(['EUR', 'USD', 'JPY', 'GBP'])] = { count: 1 + int(5), total: 10.5, min: 1, max: 9.5 };
   return {
-    card_number: p.data.card_number,
+    schema_version: 2,
+    ...tokenizer.reference(p.data.card_number),
     window_start: p.event_date_origin,
     window_end: p.event_date_origin,
     payment_count: 1 + int(50),

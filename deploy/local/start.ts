@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { LOCAL_DEFAULTS, intEnv, kinesisEnv, parseEnv } from '../../common/src/config.js';
 import { ConfigError } from '../../common/src/errors.js';
 import { loadCardTokenKeyFile } from '../../common/src/card-token.js';
+import { stolenRefsOfCardsFile, writeStolenList } from '../../common/src/stolen-list.js';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { ensureStream, startKinesisEmulator, type KinesisEmulator } from './kinesis-emulator.js';
 import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse.js';
@@ -48,6 +49,7 @@ Environment (defaults in brackets):
   DYNAMODB_ENDPOINT [http://127.0.0.1:4568]  LEASE_TABLE [payments-leases] (empty: no leases, one processor)
   S3_ENDPOINT [http://127.0.0.1:4569]  SNAPSHOT_BUCKET [payments-snapshots] (empty: no state snapshots)
   CARD_TOKEN_KEY_FILE [\$DATA_DIR/card-token-key.json]  the card token key, created on first start
+  STOLEN_LIST [\$DATA_DIR/stolen-cards.csv]  the processors' stolen list (tokens), written at each start
   DATA_DIR [data]  where the emulator and the embedded warehouse keep their data
   WAREHOUSE_EMBEDDED_PORT [5433]  port of the embedded warehouse (when WAREHOUSE_URL is unset)`;
 
@@ -91,6 +93,7 @@ try {
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
       .optional(),
     CARDS_FILE: z.string().default(LOCAL_DEFAULTS.CARDS_FILE),
+    STOLEN_LIST: z.string().optional(),
     HTTP_PORT: intEnv(LOCAL_DEFAULTS.HTTP_PORT, 1, 65_535),
     STATE_DIR: z.string().default(LOCAL_DEFAULTS.STATE_DIR),
     DATA_DIR: z.string().default('data'),
@@ -223,6 +226,7 @@ try {
   }
 
   const keyFile = config.CARD_TOKEN_KEY_FILE ?? join(dataDir, 'card-token-key.json');
+  const stolenList = config.STOLEN_LIST ?? join(dataDir, 'stolen-cards.csv');
   Object.assign(stackEnv, {
     SNAPSHOT_BUCKET: snapshotBucket,
     S3_ENDPOINT: s3Endpoint,
@@ -232,7 +236,8 @@ try {
     KINESIS_STREAM: config.KINESIS_STREAM,
     AWS_REGION: config.AWS_REGION,
     WAREHOUSE_URL: warehouseUrl,
-    CARDS_FILE: config.CARDS_FILE,
+    // The processors read the stolen list; only the simulator reads the cards file (--cards).
+    STOLEN_LIST: stolenList,
     CARD_TOKEN_KEY_FILE: keyFile,
   });
 
@@ -244,6 +249,10 @@ try {
     const code = await exited(run('cardgen', 'cardgen/src/main.ts', ['--count', args.cards, '--out', config.CARDS_FILE]));
     if (code !== 0) throw new Error(`cardgen failed with code ${code}`);
   }
+  // Written at every start, from the cards file and the key as they are now (10 000 stolen cards: well under a second).
+  const stolenRefs = await stolenRefsOfCardsFile(config.CARDS_FILE, key);
+  await writeStolenList(stolenList, stolenRefs);
+  say(`stolen list ${stolenRefs.length} cards as tokens in ${stolenList} (what the processors read)`);
 
   say(`Kinesis     ${kinesisEndpoint ?? `AWS ${config.AWS_REGION}`}  stream ${config.KINESIS_STREAM} (${shards} shards)`);
   say(`warehouse   ${warehouseUrl.replace(/:[^:@/]*@/, ':***@')}  table staging.payment_events`);

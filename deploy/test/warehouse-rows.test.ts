@@ -44,9 +44,10 @@ const paymentData = () => ({
 const payment = () => envelope('PAYMENT_EVENT', paymentData());
 const alert = () =>
   envelope('PAYMENT_ALERT', {
+    schema_version: 2,
     payment_event_id: randomUUID(),
     payment_date_origin: '2026-11-27T04:31:33.000Z',
-    card_number: '4111111111111111',
+    ...KEY.reference('4111111111111111'),
     amount: 19.99,
     currency: 'EUR',
     merchant_id: 'm-42',
@@ -56,7 +57,8 @@ const alert = () =>
   });
 const summary = () =>
   envelope('PAYMENT_ALERT_SUMMARY', {
-    card_number: '4111111111111111',
+    schema_version: 2,
+    ...KEY.reference('4111111111111111'),
     window_start: '2026-11-27T03:31:40.000Z',
     window_end: '2026-11-27T04:31:40.000Z',
     payment_count: 2,
@@ -108,7 +110,7 @@ function landed(data: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-t.test('a valid payment, alert and summary land with their data unchanged but for the card number, tokenised in its place', async (t) => {
+t.test("a valid payment, alert and summary land with their data unchanged but for a payment's card number, tokenised in its place", async (t) => {
   // The payment as our producers write it (the decoder's fast path), and re-ordered (the general path).
   const p = payment();
   const reordered = { data: p.data, event_date_origin: p.event_date_origin, event_id: p.event_id, event_type: p.event_type };

@@ -3,7 +3,7 @@
  * in main.ts. Cross-field rules are checked here too, so a bad combination fails at start.
  */
 import { z } from 'zod';
-import { LOCAL_DEFAULTS, intEnv, kinesisEnv, parseEnv, s3Env } from '../../common/src/config.js';
+import { LOCAL_DEFAULTS, cardTokenKeyEnv, intEnv, kinesisEnv, parseEnv, s3Env } from '../../common/src/config.js';
 import { ConfigError } from '../../common/src/errors.js';
 
 export const processorEnv = {
@@ -14,8 +14,12 @@ export const processorEnv = {
     .string()
     .regex(/^[a-zA-Z0-9_.-]{1,128}$/)
     .optional(),
-  /** The cards file: a path (a file mounted into the container), or `s3://bucket/key` in AWS. */
-  CARDS_FILE: z.string().min(1).default(LOCAL_DEFAULTS.CARDS_FILE),
+  ...cardTokenKeyEnv,
+  /**
+   * The stolen list (card refs, no card number; `npm run stolen-list` writes it): a path, or
+   * `s3://bucket/key` in AWS. Its key id must be the card token key's.
+   */
+  STOLEN_LIST: z.string().min(1).default(LOCAL_DEFAULTS.STOLEN_LIST),
   STATE_DIR: z.string().min(1).default(LOCAL_DEFAULTS.STATE_DIR),
   HTTP_PORT: intEnv(LOCAL_DEFAULTS.HTTP_PORT, 0, 65_535),
   HTTP_HOST: z.string().default('0.0.0.0'),

@@ -20,7 +20,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createKinesisClient, isThrottle, isUnavailable } from '../../common/src/kinesis.js';
 import { createFanOutKinesisClient } from '../../common/src/fanout-reader.js';
 import { ensureStreamConsumer } from '../../common/src/stream-consumer.js';
-import { readCardsFile } from '../../common/src/cards-file.js';
+import { loadCardTokenizer, type CardTokenizer } from '../../common/src/card-token.js';
+import { readStolenList } from '../../common/src/stolen-list.js';
 import { AppError, ConfigError } from '../../common/src/errors.js';
 import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
@@ -47,7 +48,9 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 The stolen-card processor: consumes every shard of KINESIS_STREAM, emits PAYMENT_ALERT (5-second
 event-time windows) and PAYMENT_ALERT_SUMMARY (every 10 s, last 60 min) to OUTPUT_STREAM, keeps
 its state in LevelDB under STATE_DIR, and serves /health, /ready and /metrics on HTTP_PORT.
-Configuration is read from the environment; see README.md and docs/semantics.md.`);
+It knows the stolen cards from STOLEN_LIST (tokens, written by npm run stolen-list) and names
+cards by token under the key of CARD_TOKEN_KEY_SECRET or CARD_TOKEN_KEY_FILE: no card number is
+kept or emitted. Configuration is read from the environment; see README.md and docs/semantics.md.`);
   process.exit(0);
 }
 
@@ -190,37 +193,50 @@ async function connectFanOut(signal: AbortSignal): Promise<{ client: KinesisClie
   return undefined;
 }
 
-async function loadStolenCards(store: StateStore): Promise<StolenCards> {
-  const inS3 = parseS3Uri(config.CARDS_FILE) !== undefined;
-  if (inS3 || existsSync(config.CARDS_FILE)) {
-    try {
-      const source = inS3 ? { s3: await createS3Client({ region: config.AWS_REGION, endpoint: config.S3_ENDPOINT }) } : {};
-      const cards = await readCardsFile(config.CARDS_FILE, source);
-      await store.replaceStolenCards(cards.stolen);
-      log.info({ cards: cards.cards.length, stolen: cards.stolen.size, file: config.CARDS_FILE }, 'stolen cards loaded');
-      return new StolenCards(cards.stolen);
-    } catch (error) {
-      const kept = inS3 ? await store.loadStolenCards() : new Set<string>();
-      if (kept.size > 0) {
+/**
+ * The card token key and the stolen list. The list is kept in the state too, so a restart while
+ * S3 is unreachable still knows the stolen cards; a list of another key than the processor's is
+ * refused (its tokens could never match).
+ */
+async function loadStolenCards(store: StateStore): Promise<StolenCards | undefined> {
+  let tokenizer: CardTokenizer;
+  try {
+    tokenizer = await loadCardTokenizer(config);
+  } catch (error) {
+    log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot load the card token key');
+    return undefined;
+  }
+  // The environment is main's to read: a deployment from before card tokens set this.
+  if (process.env.CARDS_FILE)
+    log.warn('CARDS_FILE is ignored: the processor reads no card numbers, only STOLEN_LIST (npm run stolen-list; docs/deployment.md)');
+  const inS3 = parseS3Uri(config.STOLEN_LIST) !== undefined;
+  try {
+    if (inS3 || existsSync(config.STOLEN_LIST)) {
+      try {
+        const source = inS3 ? { s3: await createS3Client({ region: config.AWS_REGION, endpoint: config.S3_ENDPOINT }) } : {};
+        const stolen = new StolenCards(tokenizer, await readStolenList(config.STOLEN_LIST, source));
+        await store.replaceStolenCards(stolen.refs());
+        log.info({ stolen: stolen.size, file: config.STOLEN_LIST, keyId: tokenizer.keyId }, 'stolen list loaded');
+        return stolen;
+      } catch (error) {
+        const kept = inS3 ? await store.loadStolenCards() : new Set<string>();
+        if (kept.size === 0 || (error instanceof AppError && error.code === 'STOLEN_LIST')) throw error;
         log.error(
           { err: error instanceof AppError ? error.message : error, stolen: kept.size },
-          'cannot read the cards file; using the stolen cards kept in the state',
+          'cannot read the stolen list; using the one kept in the state',
         );
-        return new StolenCards(kept);
+        return new StolenCards(tokenizer, kept);
       }
-      log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot read the cards file');
-      await store.close();
-      process.exit(1);
     }
+    const kept = await store.loadStolenCards();
+    if (kept.size === 0)
+      throw new AppError('STOLEN_LIST', `${config.STOLEN_LIST} is missing and the state holds no stolen list (write it with npm run stolen-list)`);
+    log.warn({ file: config.STOLEN_LIST, stolen: kept.size }, 'stolen list missing; using the one kept in the state');
+    return new StolenCards(tokenizer, kept);
+  } catch (error) {
+    log.fatal({ err: error instanceof AppError ? error.message : error }, 'cannot load the stolen list');
+    return undefined;
   }
-  const kept = await store.loadStolenCards();
-  if (kept.size === 0) {
-    log.fatal({ file: config.CARDS_FILE }, 'the cards file is missing and the state holds no stolen cards');
-    await store.close();
-    process.exit(1);
-  }
-  log.warn({ file: config.CARDS_FILE, stolen: kept.size }, 'cards file missing; using the stolen cards kept in the state');
-  return new StolenCards(kept);
 }
 
 async function start(): Promise<void> {
@@ -240,6 +256,10 @@ async function start(): Promise<void> {
     ),
   );
   const stolen = await loadStolenCards(store);
+  if (!stolen) {
+    await store.close();
+    process.exit(1);
+  }
   if (signal.aborted) return;
 
   kinesis = createKinesisClient({ region: config.AWS_REGION, endpoint: config.KINESIS_ENDPOINT });

@@ -4,13 +4,24 @@
  */
 import t from 'tap';
 import { classifyKinesisRecord, classifyRecord, DEFAULT_MAX_CLOCK_SKEW_MS } from '../src/source/classify.js';
-import { StolenCards } from '../src/source/stolen-cards.js';
 import { ShardEngine } from '../src/engine/index.js';
 import { encodeOutput } from '../src/sink/encode.js';
-import { card, pay, pid, toEvent } from './engine/helpers.js';
+import { card, pay, pid, ref, stolenCards, testTokenizer, toEvent } from './engine/helpers.js';
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
-const opts = { maxRecordBytes: 65_536, nowMs: T0 };
+const opts = { maxRecordBytes: 65_536, nowMs: T0, stolen: stolenCards([card(2)]) };
+
+/** What classify hands the engine for a stolen card's payment: its card as a card ref, no card number. */
+const asCardPayment = (e: {
+  event_id: string;
+  event_date_origin: string;
+  data: { card_number: string; amount: number; currency: string; merchant_id: string };
+}) => ({
+  event_id: e.event_id,
+  event_date_origin: e.event_date_origin,
+  card: ref(e.data.card_number),
+  data: { amount: e.data.amount, currency: e.data.currency, merchant_id: e.data.merchant_id },
+});
 const bytes = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8');
 
 t.test('own output read back (alerts, summaries, rejects) is skipped by type', async (t) => {
@@ -51,7 +62,7 @@ t.test('payments are not mistaken for output; other records keep their verdicts'
 
 t.test('with the stolen set given, a payment is `payment` only for a stolen card, by both decoders', async (t) => {
   const stolenCard = card(3);
-  const withStolen = { ...opts, stolen: new StolenCards([stolenCard]) };
+  const withStolen = { ...opts, stolen: stolenCards([stolenCard]) };
   const event = (cardNumber: string) => ({
     event_type: 'PAYMENT_EVENT',
     event_id: pid(`c${cardNumber}`),
@@ -64,8 +75,8 @@ t.test('with the stolen set given, a payment is `payment` only for a stolen card
     t.same(classifyRecord(form(event(card(4))), withStolen), { kind: 'not_stolen', eventTimeMs: T0 }, `${name}: another card's payment carries its time only`);
     t.same(
       classifyRecord(form(event(stolenCard)), withStolen),
-      { kind: 'payment', event: event(stolenCard), eventTimeMs: T0 },
-      `${name}: a stolen card's payment carries the whole event`,
+      { kind: 'payment', event: asCardPayment(event(stolenCard)), eventTimeMs: T0 },
+      `${name}: a stolen card's payment carries the payment, its card as a card ref`,
     );
     const future = { ...event(card(4)), event_date_origin: new Date(T0 + 25 * 3_600_000).toISOString() };
     t.match(
@@ -96,7 +107,7 @@ const FORMS = { canonical: (v: unknown) => bytes(v), general: (v: unknown) => by
 
 t.test('a clock ahead of arrival by more than the skew: set aside, carrying the event only for a stolen card (issue 13, point 1)', async (t) => {
   const stolenCard = card(5);
-  const withStolen = { ...opts, stolen: new StolenCards([stolenCard]) };
+  const withStolen = { ...opts, stolen: stolenCards([stolenCard]) };
   const arrival = T0;
   for (const [name, form] of Object.entries(FORMS)) {
     const atBound = paymentOf(stolenCard, arrival + DEFAULT_MAX_CLOCK_SKEW_MS);
@@ -104,7 +115,7 @@ t.test('a clock ahead of arrival by more than the skew: set aside, carrying the 
     const ahead = paymentOf(stolenCard, arrival + DEFAULT_MAX_CLOCK_SKEW_MS + 1);
     t.same(
       classifyRecord(form(ahead), withStolen, arrival),
-      { kind: 'clock_ahead', event: ahead, eventTimeMs: arrival + DEFAULT_MAX_CLOCK_SKEW_MS + 1, arrivalMs: arrival },
+      { kind: 'clock_ahead', event: asCardPayment(ahead), eventTimeMs: arrival + DEFAULT_MAX_CLOCK_SKEW_MS + 1, arrivalMs: arrival },
       `${name}: 1 ms more is not, and a stolen card's event comes along`,
     );
     const hours = paymentOf(card(6), arrival + 2 * 3_600_000);
@@ -140,7 +151,7 @@ t.test('a clock ahead of arrival by more than the skew: set aside, carrying the 
 
 t.test('a payment keyed by something else than its card is misrouted, by both decoders (issue 13, point 8)', async (t) => {
   const stolenCard = card(7);
-  const withStolen = { ...opts, stolen: new StolenCards([stolenCard]) };
+  const withStolen = { ...opts, stolen: stolenCards([stolenCard]) };
   for (const [name, form] of Object.entries(FORMS)) {
     for (const c of [stolenCard, card(8)]) {
       const e = paymentOf(c, T0);
@@ -158,7 +169,7 @@ t.test('a payment keyed by something else than its card is misrouted, by both de
 
 t.test('an envelope with a repeated key is rejected, never skipped as output (issue 13, point 7)', async (t) => {
   const stolenCard = card(9);
-  const withStolen = { ...opts, stolen: new StolenCards([stolenCard]) };
+  const withStolen = { ...opts, stolen: stolenCards([stolenCard]) };
   const e = paymentOf(stolenCard, T0);
   const inner = JSON.stringify(e).slice(1);
   // What JSON.parse reads as a PAYMENT_EVENT, opening like our own alert.
@@ -185,9 +196,10 @@ t.test('an envelope with a repeated key is rejected, never skipped as output (is
     event_id: pid('a'),
     event_date_origin: new Date(T0).toISOString(),
     data: {
+      schema_version: 2,
       payment_event_id: pid('x'),
       payment_date_origin: new Date(T0).toISOString(),
-      card_number: stolenCard,
+      ...testTokenizer.reference(stolenCard),
       amount: 1,
       currency: 'EUR',
       merchant_id: '"event_type"',
@@ -197,4 +209,19 @@ t.test('an envelope with a repeated key is rejected, never skipped as output (is
     },
   };
   t.same(classifyRecord(bytes(alert), withStolen, T0), { kind: 'skip', eventType: 'PAYMENT_ALERT' });
+});
+
+t.test("a card number in a stolen payment's merchant id is masked before the engine sees it, by both decoders (issue 18)", async (t) => {
+  const stolenCard = card(11);
+  const withStolen = { ...opts, stolen: stolenCards([stolenCard]) };
+  const e = { ...paymentOf(stolenCard, T0), data: { ...paymentOf(stolenCard, T0).data, merchant_id: `shop ${card(12)}` } };
+  for (const [name, form] of Object.entries(FORMS)) {
+    const c = classifyRecord(form(e), withStolen, T0, stolenCard);
+    t.equal(c.kind === 'payment' ? c.event.data.merchant_id : undefined, `shop ${card(12).slice(0, 6)}******${card(12).slice(-4)}`, name);
+  }
+  t.equal(
+    (classifyRecord(bytes(paymentOf(stolenCard, T0)), withStolen, T0) as { event: { data: { merchant_id: string } } }).event.data.merchant_id,
+    'm-1',
+    'other ids untouched',
+  );
 });

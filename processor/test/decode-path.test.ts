@@ -4,7 +4,7 @@
 import t from 'tap';
 import { Registry } from 'prom-client';
 import { classifyRecord, DECODE_PATHS, decodePathCounts, type DecodePath } from '../src/source/classify.js';
-import { StolenCards } from '../src/source/stolen-cards.js';
+import { stolenCards } from './engine/helpers.js';
 import { createMetrics } from '../src/metrics.js';
 import { parsePrometheusText } from './http/prom-text.js';
 
@@ -15,7 +15,7 @@ const payment = {
   event_date_origin: new Date(T0).toISOString(),
   data: { card_number: '4111111111111111', amount: 19.99, currency: 'EUR', merchant_id: 'm-1' },
 };
-const opts = { maxRecordBytes: 1_000, nowMs: T0, stolen: new StolenCards([]) };
+const opts = { maxRecordBytes: 1_000, nowMs: T0, stolen: stolenCards([]) };
 
 t.test('each record is counted once, under the path that decided it', async (t) => {
   const cases: [string, Uint8Array, DecodePath][] = [

@@ -38,8 +38,10 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** The key id of the card token key the stack generates (a rotated key gets the next one). */
 export const CARD_TOKEN_KEY_ID = 'k1';
 export const TRANSFORM_ENTRY = fileURLToPath(new URL('../../warehouse/firehose-transform.ts', import.meta.url));
-/** The cards file's key in the Cards bucket; upload it there before the tasks start (docs/deployment.md). */
+/** The cards file's key in the Cards bucket (the simulator's card numbers); upload it there before the tasks start (docs/deployment.md). */
 export const CARDS_KEY = 'cards.csv';
+/** The stolen list's key in the Cards bucket (tokens, for the processor: `npm run stolen-list`); docs/deployment.md. */
+export const STOLEN_LIST_KEY = 'stolen-cards.csv';
 /** Every log group, and the audit bucket a bit longer: PCI DSS 10.5.1 asks for 12 months of audit trail. */
 export const LOG_RETENTION = logs.RetentionDays.ONE_YEAR;
 export const AUDIT_RETENTION_DAYS = 400;
@@ -236,11 +238,12 @@ export class PaymentsStack extends Stack {
       }),
     );
     // ---- the card token key (common/src/card-token.ts): every card number becomes an HMAC token
-    // under it before it lands. Read by the transformation Lambda only. Kept when the stack is
+    // under it before it lands. Read by the two that tokenise: the transformation Lambda and the
+    // processor's tasks (granted in ProcessorService). Kept when the stack is
     // deleted: a new key changes every token, and tokens in the warehouse stay comparable only
     // under the key that made them.
     const cardTokenKey = (this.cardTokenKey = new secretsmanager.Secret(this, 'CardTokenKey', {
-      description: 'HMAC key of card tokens ({"keyId","key"}): read by the Firehose transformation Lambda only',
+      description: 'HMAC key of card tokens ({"keyId","key"}): read by the Firehose transformation Lambda and the processor tasks only',
       generateSecretString: {
         secretStringTemplate: JSON.stringify({ keyId: CARD_TOKEN_KEY_ID }),
         generateStringKey: 'key',
@@ -346,6 +349,8 @@ export class PaymentsStack extends Stack {
       streamKey,
       leaseTable,
       cards: { bucket: cards, key: CARDS_KEY },
+      stolenList: { bucket: cards, key: STOLEN_LIST_KEY },
+      cardTokenKey,
       maxTasks: shardCount.valueAsNumber,
       subnets: privateSubnets,
       simulator: props.simulator ?? true,
@@ -374,7 +379,11 @@ export class PaymentsStack extends Stack {
     new CfnOutput(this, 'StreamConsumerArn', { value: processor.streamConsumer.attrConsumerArn });
     new CfnOutput(this, 'CardsFile', {
       value: `s3://${cards.bucketName}/${CARDS_KEY}`,
-      description: 'Upload the cards file here (aws s3 cp data/cards.csv <this>) before the tasks start',
+      description: 'Upload the cards file here (aws s3 cp data/cards.csv <this>) before the simulator runs',
+    });
+    new CfnOutput(this, 'StolenList', {
+      value: `s3://${cards.bucketName}/${STOLEN_LIST_KEY}`,
+      description: 'Upload the stolen list here (npm run stolen-list with CARD_TOKEN_KEY_SECRET, then aws s3 cp) before the processor tasks start',
     });
     new CfnOutput(this, 'WarehouseEndpoint', { value: `${warehouse.cluster.attrEndpointAddress}:${warehouse.cluster.attrEndpointPort}` });
     new CfnOutput(this, 'WarehouseAdminSecretArn', {

@@ -8,7 +8,8 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, waitFor, withKinesis, withTempDir } from '../../../common/test/helpers.js';
+import { ROOT, waitFor, withCardTokenKey, withKinesis, withTempDir } from '../../../common/test/helpers.js';
+import { stolenRefsOfCardsFile, writeStolenList } from '../../../common/src/stolen-list.js';
 import { freePort } from '../../../processor/test/integration/harness.js';
 import { envOf, execForm, healthcheck, last, readDockerfile } from './dockerfile.js';
 
@@ -58,15 +59,20 @@ async function runImageCmd(t: Test) {
   // The state volume on a temp dir; the local stack's endpoints; no leases (one processor).
   const k = await withKinesis(t, { shards: 2, stream: 'payments' });
   const port = await freePort();
-  // The cards file, mounted in a container (CARDS_FILE's default there); a path here.
+  // The cards file (the simulator's), and the stolen list and key the processor is given instead
+  // (mounted in a container at the image's STOLEN_LIST and CARD_TOKEN_KEY_FILE; paths here).
   const cardsFile = join(tmp, 'cards.csv');
   const gen = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cardgen/src/main.ts'), '--count', '2000', '--seed', '7', '--out', cardsFile], {
     cwd: ROOT,
     encoding: 'utf8',
   });
   t.equal(gen.status, 0, `cardgen: ${gen.stderr}`);
+  const key = await withCardTokenKey(t, tmp);
+  const stolenList = join(tmp, 'stolen-cards.csv');
+  await writeStolenList(stolenList, await stolenRefsOfCardsFile(cardsFile, key.tokenizer));
   const env = imageEnv({
-    CARDS_FILE: cardsFile,
+    STOLEN_LIST: stolenList,
+    CARD_TOKEN_KEY_FILE: key.path,
     STATE_DIR: join(tmp, 'state-volume'),
     HTTP_PORT: String(port),
     KINESIS_ENDPOINT: k.endpoint,
@@ -82,7 +88,7 @@ async function runImageCmd(t: Test) {
   {
     const sim = spawn(process.execPath, ['dist/simulator/src/main.js', '--count', '200', '--rate', '200'], {
       cwd: app,
-      env,
+      env: { ...env, CARDS_FILE: cardsFile },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let simErr = '';

@@ -13,6 +13,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PROCESSOR_CONTAINER as C, ProcessorService } from '../../../ecs/processor-service.js';
 import { processorEnv, loadProcessorConfig } from '../../../processor/src/config.js';
 import { envOf, execForm, healthcheck, last, readDockerfile, seconds } from './dockerfile.js';
@@ -31,6 +32,8 @@ new ProcessorService(stack, 'Processor', {
   streamKey: key,
   leaseTable: new dynamodb.Table(stack, 'Leases', { partitionKey: { name: 'leaseKey', type: dynamodb.AttributeType.STRING } }),
   cards: { bucket: new s3.Bucket(stack, 'Cards'), key: 'cards.csv' },
+  stolenList: { bucket: new s3.Bucket(stack, 'Lists'), key: 'stolen-cards.csv' },
+  cardTokenKey: new secretsmanager.Secret(stack, 'CardTokenKey'),
   maxTasks: 4,
   subnets: { subnetType: ec2.SubnetType.PUBLIC },
   simulator: false,
@@ -130,8 +133,12 @@ t.test('environment: every variable the image sets is one the processor reads; E
   for (const name of ['STATE_DIR', 'HTTP_PORT', 'SHUTDOWN_TIMEOUT_MS', 'KINESIS_ENDPOINT', 'DYNAMODB_ENDPOINT']) t.equal(ecsEnv[name], env[name], name);
   t.equal(env.KINESIS_ENDPOINT, '', 'AWS endpoints by default in the image');
   t.equal(env.DYNAMODB_ENDPOINT, '', 'no local DynamoDB default leaks into the image');
-  t.equal(env.CARDS_FILE, C.mountedCardsFile, 'the image expects the list mounted');
-  t.match(JSON.stringify(stack.resolve(ecsEnv.CARDS_FILE)), /s3:\/\//, 'ECS reads it from S3');
+  t.equal(env.STOLEN_LIST, C.mountedStolenList, 'the image expects the stolen list mounted');
+  t.equal(env.CARD_TOKEN_KEY_FILE, C.mountedCardTokenKey, 'and the card token key');
+  t.notOk('CARDS_FILE' in env, 'the image names no cards file');
+  t.match(JSON.stringify(stack.resolve(ecsEnv.STOLEN_LIST)), /s3:\/\//, 'ECS reads the stolen list from S3');
+  t.ok(ecsEnv.CARD_TOKEN_KEY_SECRET, 'and the key from Secrets Manager');
+  t.notOk('CARDS_FILE' in ecsEnv, 'the processor task names no cards file');
   t.equal(last(runtime, 'WORKDIR'), '/app');
 });
 
@@ -143,11 +150,13 @@ t.test('docs/deployment.md: docker run with the same stop timeout, port, state v
   t.match(run, new RegExp(`-p \\S*:?${C.port}\\b`));
   t.match(run, new RegExp(`-v \\S+:${C.stateDir.replace(/\//g, '\\/')}\\b`));
   t.match(run, /LEASE_TABLE/);
-  t.match(
-    run,
-    new RegExp(`-v \\S+cards\\.csv:${C.mountedCardsFile.replace(/[/.]/g, '\\$&')}:ro\\b`),
-    'the cards file mounted read-only where the image expects it',
-  );
+  for (const [file, path] of [
+    ['stolen-cards\\.csv', C.mountedStolenList],
+    ['card-token-key\\.json', C.mountedCardTokenKey],
+  ] as const) {
+    t.match(run, new RegExp(`-v \\S+${file}:${path.replace(/[/.]/g, '\\$&')}:ro\\b`), `${path} mounted read-only where the image expects it`);
+  }
+  t.notMatch(run, /\/cards\.csv:/, 'no cards file is mounted');
 });
 
 t.test('.dockerignore keeps dependencies, data and CDK output out of the build context', async (t) => {

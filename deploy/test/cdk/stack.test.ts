@@ -11,7 +11,7 @@ import type { CfnElement } from 'aws-cdk-lib';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { buildApp } from '../../cdk/lib/build-app.js';
 import { cfnDeliveryStreamProps } from '../../cdk/lib/delivery.js';
-import { AUDIT_RETENTION_DAYS, CARDS_KEY, CARD_TOKEN_KEY_ID, SNAPSHOT_RETENTION, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
+import { AUDIT_RETENTION_DAYS, CARDS_KEY, CARD_TOKEN_KEY_ID, SNAPSHOT_RETENTION, STOLEN_LIST_KEY, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
 import { DELIVERY, firehoseDeliveryStreamInput, tablePrefix } from '../../delivery-stream.js';
 import { FAN_OUT, LAG_SCALING, PROCESSOR_CONTAINER, SIMULATOR_COMMAND, SNAPSHOTS } from '../../../ecs/processor-service.js';
 import { loadProcessorConfig, readMode } from '../../../processor/src/config.js';
@@ -616,7 +616,9 @@ t.test('processor task: health check, stop timeout, ephemeral state, logs, envir
   t.equal(env.DYNAMODB_ENDPOINT, '');
   t.equal(env.STATE_DIR, c.stateDir);
   t.equal(Number(env.SHUTDOWN_TIMEOUT_MS), c.shutdownTimeoutMs);
-  t.same(env.CARDS_FILE, r(`s3://${stack.cards.bucketName}/${CARDS_KEY}`), 'the cards file from the Cards bucket');
+  t.same(env.STOLEN_LIST, r(`s3://${stack.cards.bucketName}/${STOLEN_LIST_KEY}`), 'the stolen list (tokens) from the Cards bucket');
+  t.notOk('CARDS_FILE' in env, 'no cards file: the processor task reads no card number at rest');
+  t.same(env.CARD_TOKEN_KEY_SECRET, r(stack.cardTokenKey.secretArn), 'the card token key from Secrets Manager');
   t.equal(env.KINESIS_READ, 'fanout', 'enhanced fan-out, said explicitly');
   t.equal(env.KINESIS_CONSUMER_NAME, FAN_OUT.consumerName);
   t.same(env.SNAPSHOT_BUCKET, r(stack.snapshots.bucketName), 'snapshots in the Snapshots bucket');
@@ -718,32 +720,40 @@ t.test('optional simulator task definition', async (t) => {
   t.equal(without.stack.processor.simulatorTaskDefinition, undefined);
 });
 
-t.test('the card token key: generated, kept on stack deletion, read by the transformation Lambda and by no other role', async (t) => {
-  const secretId = stack.getLogicalId(stack.cardTokenKey.node.defaultChild as CfnElement);
-  const secret = template.findResources('AWS::SecretsManager::Secret')[secretId]!;
-  t.ok(secret, 'a Secrets Manager secret');
-  t.equal(secret.DeletionPolicy, 'Retain', 'kept when the stack is deleted: a new key changes every token');
-  const generate = secret.Properties.GenerateSecretString;
-  t.same(JSON.parse(generate.SecretStringTemplate), { keyId: CARD_TOKEN_KEY_ID });
-  t.equal(generate.GenerateStringKey, 'key');
-  t.ok(generate.PasswordLength >= 32, `a key of ${generate.PasswordLength} characters (the code asks 32 at least)`);
-  const transformFn = template.findResources('AWS::Lambda::Function')[stack.getLogicalId(stack.transform.node.defaultChild as CfnElement)]!;
-  t.same(transformFn.Properties.Environment.Variables.CARD_TOKEN_KEY_SECRET, { Ref: secretId }, 'the Lambda is told the secret');
-  // Every IAM statement of the template that names the secret, or any secret through a wildcard.
-  const readers: string[] = [];
-  for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
-    for (const st of policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>) {
-      const actions = ([] as string[]).concat(st.Action);
-      const resources = JSON.stringify(st.Resource);
-      const namesKey = resources.includes(secretId);
-      const wildcard =
-        actions.some((a) => a === '*' || a.startsWith('secretsmanager:*') || a === 'secretsmanager:GetSecretValue') && /"\*"|secret:\*/.test(resources);
-      if (namesKey || wildcard) readers.push(`${id}: ${actions.join(',')}`);
+t.test(
+  'the card token key: generated, kept on stack deletion, read by the two tokenisers (transformation Lambda, processor tasks) and by no other role',
+  async (t) => {
+    const secretId = stack.getLogicalId(stack.cardTokenKey.node.defaultChild as CfnElement);
+    const secret = template.findResources('AWS::SecretsManager::Secret')[secretId]!;
+    t.ok(secret, 'a Secrets Manager secret');
+    t.equal(secret.DeletionPolicy, 'Retain', 'kept when the stack is deleted: a new key changes every token');
+    const generate = secret.Properties.GenerateSecretString;
+    t.same(JSON.parse(generate.SecretStringTemplate), { keyId: CARD_TOKEN_KEY_ID });
+    t.equal(generate.GenerateStringKey, 'key');
+    t.ok(generate.PasswordLength >= 32, `a key of ${generate.PasswordLength} characters (the code asks 32 at least)`);
+    const transformFn = template.findResources('AWS::Lambda::Function')[stack.getLogicalId(stack.transform.node.defaultChild as CfnElement)]!;
+    t.same(transformFn.Properties.Environment.Variables.CARD_TOKEN_KEY_SECRET, { Ref: secretId }, 'the Lambda is told the secret');
+    // Every IAM statement of the template that names the secret, or any secret through a wildcard.
+    const readers: string[] = [];
+    for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+      for (const st of policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>) {
+        const actions = ([] as string[]).concat(st.Action);
+        const resources = JSON.stringify(st.Resource);
+        const namesKey = resources.includes(secretId);
+        const wildcard =
+          actions.some((a) => a === '*' || a.startsWith('secretsmanager:*') || a === 'secretsmanager:GetSecretValue') && /"\*"|secret:\*/.test(resources);
+        if (namesKey || wildcard) readers.push(`${id}: ${actions.join(',')}`);
+      }
     }
-  }
-  const transformPolicy = stack.getLogicalId(stack.transform.role!.node.findChild('DefaultPolicy').node.defaultChild as CfnElement);
-  t.same(readers, [`${transformPolicy}: secretsmanager:GetSecretValue`], 'exactly one statement: the Lambda reads it; no role can through a wildcard');
-});
+    const transformPolicy = stack.getLogicalId(stack.transform.role!.node.findChild('DefaultPolicy').node.defaultChild as CfnElement);
+    const processorPolicy = stack.getLogicalId(stack.processor.taskDefinition.taskRole.node.findChild('DefaultPolicy').node.defaultChild as CfnElement);
+    t.same(
+      readers.sort(),
+      [`${processorPolicy}: secretsmanager:GetSecretValue`, `${transformPolicy}: secretsmanager:GetSecretValue`].sort(),
+      'exactly two statements: the Lambda and the processor tasks read it; no other role can, not even through a wildcard',
+    );
+  },
+);
 
 t.test('IAM: each role has exactly the actions its component uses, on exactly its resources', async (t) => {
   const streamArn = stack.stream.streamArn;
@@ -767,7 +777,9 @@ t.test('IAM: each role has exactly the actions its component uses, on exactly it
       { actions: ['kinesis:DescribeStreamConsumer'], resources: [`${streamArn}/consumer/${FAN_OUT.consumerName}`] },
       { actions: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'], resources: [stack.snapshots.arnForObjects('snapshots/*')] },
       { actions: ['s3:ListBucket'], resources: [stack.snapshots.bucketArn], conditions: { StringLike: { 's3:prefix': 'snapshots/*' } } },
-      { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(CARDS_KEY)] },
+      // The stolen list (tokens) and the card token key; not the cards file (card numbers).
+      { actions: ['s3:GetObject'], resources: [stack.cards.arnForObjects(STOLEN_LIST_KEY)] },
+      { actions: ['secretsmanager:GetSecretValue'], resources: [stack.cardTokenKey.secretArn] },
       {
         actions: ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
         resources: [stack.leaseTable.tableArn],

@@ -11,7 +11,7 @@
  *   alert window, those that arrived since the last commit, keyed by the first in emission order;
  *   a window fired partway is written again as one group of what is left; all of a window's
  *   groups are deleted when it fires.
- * - `panes/<paneStart>/<group>`: card → StoredPane, the panes of one pane start changed in one
+ * - `panes/<paneStart>/<group>`: card ref → StoredPane, the panes of one pane start changed in one
  *   commit; a pane changed again is written again in a later group, the highest group wins at
  *   restore, group 0 is a state written whole (entries()); all of a start's groups are deleted
  *   when it is purged.
@@ -20,6 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { parseCardRef } from '../../../common/src/card-token.js';
 import { JsonWriter } from '../../../common/src/json-writer.js';
 import { EngineStateError } from './errors.js';
 import type { EngineConfig } from './options.js';
@@ -28,10 +29,11 @@ import { floorTo } from './time.js';
 
 export const META_KEY = 'meta';
 /**
- * The format described above. Version 1 (releases up to 0.1.0) also read three earlier layouts
- * (a window stored whole, a held payment or a pane per key); no deployed store ever used them.
+ * The format described above. Version 3 names cards by card ref (common/src/card-token.ts: token,
+ * masked form, encrypted route, key id); version 2 named them by card number, and is refused (its
+ * shard is rebuilt). Version 1 (releases up to 0.1.0) also read three earlier layouts.
  */
-export const META_VERSION = 2;
+export const META_VERSION = 3;
 
 /** The `meta` entry: stream time and how far summaries have been emitted. */
 export interface EngineMeta {
@@ -53,6 +55,7 @@ export interface HeldPayment {
   at: number;
   /** The payment's event_date_origin as received. */
   origin: string;
+  /** The card ref. */
   card: string;
   amount: number;
   currency: string;
@@ -207,7 +210,7 @@ const heldSchema = z.strictObject({
   id: z.string(),
   at: time,
   origin: z.string(),
-  card: z.string(),
+  card: z.string().refine((c) => parseCardRef(c) !== undefined, 'is not a card ref'),
   amount: z.number(),
   currency: z.string(),
   merchant: z.string(),
@@ -295,8 +298,10 @@ export function stateReader(sink: StateSink, config: EngineConfig): StateReader 
         const [start, group] = [Number(m[1]), Number(m[2])];
         if (!isPlain(value) || Object.keys(value).length === 0) throw invalid(key, 'not a non-empty object of panes by card');
         for (const card in value) {
-          const problem = /^\d+$/.test(card) ? paneProblem(value[card]) : 'a key is not a card number';
-          if (problem) throw invalid(key, `card …${card.slice(-4)}: ${problem}`);
+          const parts = parseCardRef(card);
+          const problem = parts ? paneProblem(value[card]) : 'a key is not a card ref';
+          // Named by its masked form only: a stored key is never echoed whole.
+          if (problem) throw invalid(key, `card ${parts?.card_masked ?? '(not a card ref)'}: ${problem}`);
         }
         for (const card in value) sink.pane(card, start, value[card] as StoredPane, group);
         sink.paneEntry(start, key, group);
@@ -347,6 +352,7 @@ function minOf(values: Array<number | null>): number | null {
  */
 export function inheritEntries(
   parents: ReadonlyArray<ReadonlyArray<readonly [string, unknown]>>,
+  /** Whether the child keeps the card of this card ref (its route decrypted to its hash key). */
   keepCard: (card: string) => boolean,
 ): Array<[string, unknown]> {
   const out = new Map<string, unknown>();

@@ -16,9 +16,13 @@ export function alertEventId(paymentEventId: string): string {
   return v5(paymentEventId, ALERT_ID_NAMESPACE);
 }
 
-/** One summary per (card, window end); `windowEnd` as ms or as its ISO string: the name is `card/windowEnd`. */
-export function summaryEventId(cardNumber: string, windowEnd: number | string): string {
-  return v5(`${cardNumber}/${typeof windowEnd === 'number' ? iso(windowEnd) : windowEnd}`, SUMMARY_ID_NAMESPACE);
+/**
+ * One summary per (card, window end); `windowEnd` as ms or as its ISO string: the name is
+ * `cardToken/windowEnd`. From the token, not the card number: an unkeyed hash of a card number
+ * and a known time is the number again after a few million guesses.
+ */
+export function summaryEventId(cardToken: string, windowEnd: number | string): string {
+  return v5(`${cardToken}/${typeof windowEnd === 'number' ? iso(windowEnd) : windowEnd}`, SUMMARY_ID_NAMESPACE);
 }
 
 const HEX_DIGITS = '0123456789abcdef';
@@ -44,8 +48,8 @@ export class EventIds {
     return this.#v5(this.#alertNs, this.#write(paymentEventId, 16));
   }
 
-  summary(cardNumber: string, windowEnd: number | string): string {
-    const end = this.#write('/', this.#write(cardNumber, 16));
+  summary(cardToken: string, windowEnd: number | string): string {
+    const end = this.#write('/', this.#write(cardToken, 16));
     return this.#v5(this.#summaryNs, this.#write(typeof windowEnd === 'number' ? iso(windowEnd) : windowEnd, end));
   }
 
@@ -62,7 +66,7 @@ export class EventIds {
     const m = this.#message;
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
-      // Ids are built from ASCII (digits, UUIDs, ISO instants); anything else goes through UTF-8.
+      // Ids are built from ASCII (tokens, UUIDs, ISO instants); anything else goes through UTF-8.
       if (c > 0x7f) return at + m.write(s, at, 'utf8');
       m[at + i] = c;
     }

@@ -8,6 +8,7 @@
 import { ownString } from '../../../common/src/strings.js';
 import { JsonWriter } from '../../../common/src/json-writer.js';
 import { paneGroupKey, storedPane, writePaneGroup, WHOLE_GROUP, type CurrencyAggregate, type StoredPane } from './codec.js';
+import { splitCardRef } from '../../../common/src/card-token.js';
 import { EngineStateError } from './errors.js';
 import { Interner, Pane, paneAt, toMinor } from './pane.js';
 import { PaneTimeIndex } from './pane-index.js';
@@ -76,7 +77,7 @@ export class PaneStore {
     return this.#index.nextActiveBoundary(from);
   }
 
-  /** Cards with at least one pane in [T - range, T), in card-number (string) order. */
+  /** Cards with at least one pane in [T - range, T), in card-ref (string) order, which is token order. */
   activeCards(boundary: number): readonly string[] {
     return this.#index.activeCards(boundary);
   }
@@ -118,7 +119,8 @@ export class PaneStore {
    */
   restore(card: string, paneStart: number, stored: StoredPane, group: number): void {
     const known = paneAt(this.#cards.get(card), paneStart);
-    if (known && known.group === group) throw new EngineStateError(`pane of card …${card.slice(-4)} at ${paneStart} restored twice from one entry`);
+    if (known && known.group === group)
+      throw new EngineStateError(`pane of card ${splitCardRef(card).card_masked} at ${paneStart} restored twice from one entry`);
     if (known && known.group > group) return;
     const codes = Object.keys(stored.currencies);
     // One string per card, and not a slice of the stored key (which it would keep alive).

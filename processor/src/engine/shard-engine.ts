@@ -13,7 +13,8 @@
  * Every emission is taken out of the state as it is drained, so whatever is committed after a
  * chunk is exactly what has been sent, and a restart neither repeats nor skips a record.
  */
-import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
+import { splitCardRef } from '../../../common/src/card-token.js';
+import { OUTPUT_SCHEMA_VERSION, type AlertEvent, type SummaryEvent } from '../../../common/src/events.js';
 import { AlertWindows } from './alerts.js';
 import { META_KEY, META_VERSION, stateReader, type EngineMeta, type HeldPayment, type PromptPayment } from './codec.js';
 import { EventIds } from './ids.js';
@@ -163,7 +164,8 @@ export class ShardEngine {
    * with such a clock needs no call at all.
    */
   onClockAheadPayment(event: PaymentInput, eventTimeMs: number, arrivalMs: number): PaymentOutcome {
-    const { card_number: card, amount, currency, merchant_id: merchant } = event.data;
+    const card = event.card;
+    const { amount, currency, merchant_id: merchant } = event.data;
     const added = this.#prompt.add({
       id: event.event_id,
       at: eventTimeMs,
@@ -276,7 +278,8 @@ export class ShardEngine {
   }
 
   #takeStolen(event: PaymentInput, at: number): PaymentOutcome {
-    const { card_number: card, amount, currency, merchant_id: merchant } = event.data;
+    const card = event.card;
+    const { amount, currency, merchant_id: merchant } = event.data;
     const id = event.event_id;
     const paneStart = this.#panes.paneStartOf(at);
     const summarized = this.#canStillCount(paneStart);
@@ -323,14 +326,18 @@ export class ShardEngine {
     if (this.#alertBounds?.start !== windowStart) {
       this.#alertBounds = { start: windowStart, startIso: iso(windowStart), endIso: iso(this.#alerts.endOf(windowStart)) };
     }
+    const { card_token, card_key_id, card_masked } = splitCardRef(p.card);
     const alert: AlertEvent = {
       event_type: 'PAYMENT_ALERT',
       event_id: this.#ids.alert(p.id),
       event_date_origin: createdAt,
       data: {
+        schema_version: OUTPUT_SCHEMA_VERSION,
         payment_event_id: p.id,
         payment_date_origin: p.origin,
-        card_number: p.card,
+        card_token,
+        card_key_id,
+        card_masked,
         amount: p.amount,
         currency: p.currency,
         merchant_id: p.merchant,
@@ -366,7 +373,7 @@ export class ShardEngine {
     if (card === undefined || data === undefined) return undefined;
     return {
       event_type: 'PAYMENT_ALERT_SUMMARY',
-      event_id: this.#ids.summary(card, data.window_end),
+      event_id: this.#ids.summary(data.card_token, data.window_end),
       event_date_origin: createdAt,
       data,
     };

@@ -3,7 +3,8 @@
  * (count, per-currency totals exact to the cent, first and last payment, distinct merchants, the
  * newest ids). The hot path of a large catch-up: one summary per active card per boundary.
  */
-import type { SummaryData } from '../../../common/src/events.js';
+import { splitCardRef } from '../../../common/src/card-token.js';
+import { OUTPUT_SCHEMA_VERSION, type SummaryData } from '../../../common/src/events.js';
 import { addTotals, fromMinor, type CurrencyTotals, type Pane } from './pane.js';
 import { iso } from './time.js';
 
@@ -23,7 +24,7 @@ export class Summarizer {
   }
 
   /** The summary of the card whose newest pane is `newest` at `boundary`; undefined without a pane in range. */
-  summarize(card: string, newest: Pane | undefined, boundary: number): SummaryData | undefined {
+  summarize(card: string /* its card ref */, newest: Pane | undefined, boundary: number): SummaryData | undefined {
     const oldest = boundary - this.#range;
     let pane = newest;
     while (pane !== undefined && pane.start > boundary - this.#every) pane = pane.older;
@@ -63,8 +64,12 @@ export class Summarizer {
     if (totals.length > 1) totals.sort((a, b) => (a.code < b.code ? -1 : 1));
     for (const t of totals) amounts[t.code] = { count: t.n, total: fromMinor(t.total), min: fromMinor(t.min), max: fromMinor(t.max) };
     this.#setBounds(boundary);
+    const { card_token, card_key_id, card_masked } = splitCardRef(card);
     return {
-      card_number: card,
+      schema_version: OUTPUT_SCHEMA_VERSION,
+      card_token,
+      card_key_id,
+      card_masked,
       window_start: this.#boundsStart,
       window_end: this.#boundsEnd,
       payment_count: count,
@@ -85,8 +90,12 @@ export class Summarizer {
   #summarizeOne(card: string, boundary: number, pane: Pane): SummaryData {
     const first = iso(pane.firstMs);
     this.#setBounds(boundary);
+    const { card_token, card_key_id, card_masked } = splitCardRef(card);
     return {
-      card_number: card,
+      schema_version: OUTPUT_SCHEMA_VERSION,
+      card_token,
+      card_key_id,
+      card_masked,
       window_start: this.#boundsStart,
       window_end: this.#boundsEnd,
       payment_count: pane.count,

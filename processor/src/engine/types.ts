@@ -3,17 +3,17 @@
  * state changes the runtime persists with its checkpoint. Types only; the configuration is in
  * options.ts, the stored format in codec.ts.
  */
-import type { AlertEvent, PaymentData, SummaryEvent } from '../../../common/src/events.js';
+import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
+import type { CardPayment } from '../../../common/src/payment-fast-path.js';
 
 export type { EngineConfig } from './options.js';
 
-/** The part of a validated PAYMENT_EVENT the engine reads; a PaymentEvent satisfies it. */
-export interface PaymentInput {
-  readonly event_id: string;
-  /** The payment's event time (ISO-8601 UTC, already validated). */
-  readonly event_date_origin: string;
-  readonly data: PaymentData;
-}
+/**
+ * What the engine reads of a validated PAYMENT_EVENT of a stolen card. The card is named by its
+ * card ref (token, masked form, route, key id: common/src/card-token.ts), never by its number:
+ * nothing the engine holds, stores or emits can give the number back.
+ */
+export type PaymentInput = CardPayment;
 
 /**
  * What became of one payment, for the runtime's metrics (the engine keeps no counters: a restart

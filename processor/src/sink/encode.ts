@@ -2,12 +2,13 @@
  * Output records as bytes. Alerts and summaries are the bulk of what the processor writes (a
  * catch-up emits millions of summaries), and `Buffer.from(JSON.stringify(event))` was a large share
  * of their cost. Their shapes are fixed and every string in them but an alert's merchant id is one
- * the engine built or the decoder validated (card digits, UUIDs, ISO instants, ISO 4217 codes), so
+ * the engine built or the decoder validated (card tokens and masked forms, UUIDs, ISO instants, ISO 4217 codes), so
  * they are written field by field straight into one buffer per drain chunk (JsonWriter), with no
  * intermediate string (docs/benchmarks.md). The merchant id is escaped as JSON.stringify would. The
  * result is byte for byte JSON.stringify's (processor/test/sink/encode.test.ts checks exactly that).
  */
-import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
+import type { CardReference } from '../../../common/src/card-token.js';
+import { OUTPUT_SCHEMA_VERSION, type AlertEvent, type SummaryEvent } from '../../../common/src/events.js';
 import type { OutputEvent } from './output.js';
 import { JsonWriter } from '../../../common/src/json-writer.js';
 
@@ -19,7 +20,9 @@ const CLOSE_BRACE = 0x7d;
 const lit = (s: string): Buffer => Buffer.from(s, 'latin1');
 const S_HEAD = lit('{"event_type":"PAYMENT_ALERT_SUMMARY","event_id":"');
 const S_CREATED = lit('","event_date_origin":"');
-const S_CARD = lit('","data":{"card_number":"');
+const S_CARD = lit(`","data":{"schema_version":${OUTPUT_SCHEMA_VERSION},"card_token":"`);
+const KEY_ID = lit('","card_key_id":"');
+const MASKED = lit('","card_masked":"');
 const S_WSTART = lit('","window_start":"');
 const S_WEND = lit('","window_end":"');
 const S_COUNT = lit('","payment_count":');
@@ -34,8 +37,8 @@ const S_MERCHANTS = lit('","merchant_count":');
 const S_IDS = lit(',"payment_event_ids":[');
 const S_END = lit(']}}');
 const A_HEAD = lit('{"event_type":"PAYMENT_ALERT","event_id":"');
-const A_PAYMENT = lit('","data":{"payment_event_id":"');
-const A_CARD = lit('","card_number":"');
+const A_PAYMENT = lit(`","data":{"schema_version":${OUTPUT_SCHEMA_VERSION},"payment_event_id":"`);
+const A_CARD = lit('","card_token":"');
 const A_ORIGIN = lit('","payment_date_origin":"');
 const A_AMOUNT = lit('","amount":');
 const A_CURRENCY = lit(',"currency":"');
@@ -78,12 +81,21 @@ class Segments {
   readonly alertBounds = new Segment([A_WSTART, S_WEND, A_LATE]);
 }
 
+/** Token, key id and masked form (the token's opening quote is written by the caller's literal). */
+function writeCard(w: JsonWriter, d: CardReference): void {
+  w.ascii(d.card_token);
+  w.bytes(KEY_ID);
+  w.ascii(d.card_key_id);
+  w.bytes(MASKED);
+  w.ascii(d.card_masked);
+}
+
 function writeSummary(w: JsonWriter, e: SummaryEvent, s: Segments): void {
   const d = e.data;
   w.bytes(S_HEAD);
   w.ascii(e.event_id);
   w.bytes(s.summaryCreated.of(e.event_date_origin));
-  w.ascii(d.card_number);
+  writeCard(w, d);
   w.bytes(s.summaryBounds.of(d.window_start, d.window_end));
   w.number(d.payment_count);
   w.bytes(S_AMOUNTS);
@@ -130,7 +142,7 @@ function writeAlert(w: JsonWriter, e: AlertEvent, s: Segments): void {
   w.bytes(A_ORIGIN);
   w.ascii(d.payment_date_origin);
   w.bytes(A_CARD);
-  w.ascii(d.card_number);
+  writeCard(w, d);
   w.bytes(A_AMOUNT);
   w.number(d.amount);
   w.bytes(A_CURRENCY);

@@ -41,10 +41,11 @@ export class KinesisSink {
     if (events.length === 0) return;
     const data = encodeOutputs(events);
     const records = events.map((e, i) =>
-      // Alerts and summaries go to their card's shard, in order; a reject to its input shard's key.
+      // Alerts and summaries are keyed by their card's token (a card's go to one shard, in order;
+      // never by its number: the output stream holds none); a reject by its input shard.
       e.event_type === 'PAYMENT_EVENT_REJECTED'
         ? { data: data[i] as Buffer, partitionKey: e.data.shard_id }
-        : { data: data[i] as Buffer, partitionKey: e.data.card_number, orderKey: e.data.card_number },
+        : { data: data[i] as Buffer, partitionKey: e.data.card_token, orderKey: e.data.card_token },
     );
     await this.#send(this.#producer(lane, this.#output), records, progress);
   }

@@ -10,7 +10,7 @@
 import type { _Record } from '@aws-sdk/client-kinesis';
 import { v5 as uuidv5 } from 'uuid';
 import { decodeRecordTraced, MAX_RAW_CHARS, type PaymentEvent, type PaymentRejectReason, type RejectedEvent } from '../../../common/src/events.js';
-import { PaymentScan } from '../../../common/src/payment-fast-path.js';
+import { PaymentScan, type CardPayment } from '../../../common/src/payment-fast-path.js';
 import type { StolenCards } from './stolen-cards.js';
 import { scrubPans } from '../../../common/src/pan-scrub.js';
 
@@ -27,8 +27,9 @@ export const MAX_FUTURE_MS = 24 * 3_600_000;
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 5_000;
 
 export type Classified =
-  | { kind: 'payment'; event: PaymentEvent; eventTimeMs: number }
-  /** A valid payment of a card not in `options.stolen` (only when that is given): its time is all that counts. One shared object. */
+  /** A valid payment of a stolen card: the payment, its card named by its card ref (the card number is not kept). */
+  | { kind: 'payment'; event: CardPayment; eventTimeMs: number }
+  /** A valid payment of a card not in `options.stolen`: its time is all that counts. One shared object. */
   | { kind: 'not_stolen'; eventTimeMs: number }
   /**
    * A valid payment stamped more than `maxClockSkewMs` ahead of its arrival in Kinesis: its clock
@@ -37,7 +38,7 @@ export type Classified =
    */
   | {
       kind: 'clock_ahead';
-      event: PaymentEvent | undefined;
+      event: CardPayment | undefined;
       eventTimeMs: number;
       arrivalMs: number;
       reject?: { reason: ProcessorRejectReason; detail: string };
@@ -124,11 +125,11 @@ export interface ClassifyOptions {
   /** The wall clock; the arrival time of a record that has none (never, from Kinesis). */
   nowMs: number;
   /**
-   * The stolen cards. When given, a payment is `payment` only if its card is stolen, else
-   * `not_stolen`, and a canonical payment of another card is never turned into strings and objects
-   * (nine payments in ten; they were most of what the processor allocated).
+   * The stolen cards. A payment is `payment` only if its card is stolen, else `not_stolen`, and a
+   * canonical payment of another card is never turned into strings and objects (nine payments in
+   * ten; they were most of what the processor allocated).
    */
-  stolen?: StolenCards;
+  stolen: StolenCards;
   /** How far a payment's event time may be ahead of its arrival (default DEFAULT_MAX_CLOCK_SKEW_MS). */
   maxClockSkewMs?: number;
 }
@@ -142,7 +143,7 @@ export function classifyKinesisRecord(record: _Record, options: ClassifyOptions)
 }
 const EMPTY = new Uint8Array();
 
-function clockAhead(event: PaymentEvent | undefined, eventTimeMs: number, arrivalMs: number): Classified {
+function clockAhead(event: CardPayment | undefined, eventTimeMs: number, arrivalMs: number): Classified {
   const c: Classified = { kind: 'clock_ahead', event, eventTimeMs, arrivalMs };
   if (eventTimeMs > arrivalMs + MAX_FUTURE_MS) {
     c.reject = {
@@ -171,11 +172,11 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arriv
   if (scan.read(data)) {
     decodePathCounts.scanner++;
     const eventTimeMs = scan.eventTimeMs;
-    const isStolen = !stolen || (scan.cardMayBeIn(stolen) && scan.cardIsIn(stolen));
-    if (eventTimeMs > latest) return clockAhead(isStolen ? scan.event() : undefined, eventTimeMs, arrivalMs);
+    const ref = scan.cardMayBeIn(stolen) ? scan.cardRefIn(stolen) : undefined;
+    if (eventTimeMs > latest) return clockAhead(ref === undefined ? undefined : scrubbed(scan.payment(ref)), eventTimeMs, arrivalMs);
     if (key !== undefined && !scan.cardIs(key)) return { kind: 'misrouted', card: scan.card() };
-    if (!isStolen) return notStolen(eventTimeMs);
-    return { kind: 'payment', event: scan.event(), eventTimeMs };
+    if (ref === undefined) return notStolen(eventTimeMs);
+    return { kind: 'payment', event: scrubbed(scan.payment(ref)), eventTimeMs };
   }
   const outputType = outputTypeOf(data);
   if (outputType !== undefined) {
@@ -193,11 +194,26 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arriv
   const payment = event as PaymentEvent;
   const card = payment.data.card_number;
   const eventTimeMs = Date.parse(event.event_date_origin);
-  const isStolen = !stolen || stolen.has(card);
-  if (eventTimeMs > latest) return clockAhead(isStolen ? payment : undefined, eventTimeMs, arrivalMs);
+  const ref = stolen.refOf(card);
+  if (eventTimeMs > latest) return clockAhead(ref === undefined ? undefined : cardPayment(payment, ref), eventTimeMs, arrivalMs);
   if (key !== undefined && key !== card) return { kind: 'misrouted', card };
-  if (!isStolen) return notStolen(eventTimeMs);
-  return { kind: 'payment', event: payment, eventTimeMs };
+  if (ref === undefined) return notStolen(eventTimeMs);
+  return { kind: 'payment', event: cardPayment(payment, ref), eventTimeMs };
+}
+
+/** The payment as the engine takes it: its card named by `ref`, the card number left behind. */
+function cardPayment(p: PaymentEvent, ref: string): CardPayment {
+  const { amount, currency, merchant_id } = p.data;
+  return scrubbed({ event_id: p.event_id, event_date_origin: p.event_date_origin, card: ref, data: { amount, currency, merchant_id } });
+}
+
+/**
+ * The merchant id is the producer's free text, and the one field of a payment that alerts carry
+ * as it came: a card number in it is masked before the engine keeps or emits it.
+ */
+function scrubbed(p: CardPayment): CardPayment {
+  const merchant = scrubPans(p.data.merchant_id);
+  return merchant === p.data.merchant_id ? p : { ...p, data: { ...p.data, merchant_id: merchant } };
 }
 
 /** Namespace of rejected-event ids: the same record rejected twice gets the same id. */

@@ -15,7 +15,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { ShardReader, type StartPosition } from '../../../common/src/shard-reader.js';
 import { ShardEngine, type EngineConfig } from '../engine/index.js';
-import { hashKeyOf, inheritEntries } from '../engine/codec.js';
+import { inheritEntries } from '../engine/codec.js';
 import type { Lease } from '../lease/index.js';
 import type { PaymentsMetrics } from '../metrics.js';
 import type { StateStore } from '../state/index.js';
@@ -236,7 +236,8 @@ export class ShardRebuilder {
     for (const parent of parents) states.push(await this.#finishedState(parent, signal));
     return inheritEntries(states, (card) => {
       if (!range) return true;
-      const h = hashKeyOf(card);
+      // The card's hash key, from its card ref's encrypted route (the state holds no card number).
+      const h = this.#d.stolen.hashKeyOf(card);
       return h >= range.start && h <= range.end;
     });
   }

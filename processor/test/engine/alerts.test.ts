@@ -3,7 +3,7 @@ import { ShardEngine, alertEventId } from '../../src/engine/index.js';
 import { alertData } from '../../../common/src/events.js';
 import { writeHeldGroup, type HeldPayment } from '../../src/engine/codec.js';
 import { JsonWriter } from '../../../common/src/json-writer.js';
-import { alertsOf, card, drainAll, pay, pid, rng, stored, toEvent, type Pay } from './helpers.js';
+import { alertsOf, card, drainAll, pay, pid, ref, rng, stored, testTokenizer, toEvent, type Pay } from './helpers.js';
 
 const K = 5_000_000; // an epoch-aligned window index far from 0
 const W = (k: number) => k * 5_000;
@@ -98,9 +98,10 @@ t.test('alert data carries the payment, its window, the creation time and a deri
   t.equal(alert.event_id, alertEventId(p.id));
   t.equal(alert.event_date_origin, new Date(now).toISOString(), 'creation moment is the nowMs argument');
   t.same(alert.data, {
+    schema_version: 2,
     payment_event_id: p.id,
     payment_date_origin: new Date(p.at).toISOString(),
-    card_number: p.card,
+    ...testTokenizer.reference(p.card),
     amount: 12.34,
     currency: 'USD',
     merchant_id: 'shop-9',
@@ -162,7 +163,8 @@ t.test('held payments are stored in groups, one per window per commit, and delet
     id: p.id,
     at: p.at,
     origin: new Date(p.at).toISOString(),
-    card: p.card,
+    // The card as the engine names it: its card ref, never its number.
+    card: ref(p.card),
     amount: p.amount,
     currency: p.currency,
     merchant: p.merchant,

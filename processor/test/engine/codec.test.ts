@@ -16,7 +16,7 @@ import {
   type PromptPayment,
   type StoredPane,
 } from '../../src/engine/codec.js';
-import { alertsOf, card, drainAll, MemoryStore, pay, pid, rng, stored, toEvent, type Pay } from './helpers.js';
+import { alertsOf, card, drainAll, MemoryStore, pay, pid, ref, rng, stored, toEvent, token, type Pay } from './helpers.js';
 
 const W0 = 5_000_000 * 5_000; // an epoch-aligned window start (and pane start)
 const pad = (n: number) => String(n).padStart(13, '0');
@@ -24,7 +24,8 @@ const heldOf = (p: Pay, late = false): HeldPayment => ({
   id: p.id,
   at: p.at,
   origin: new Date(p.at).toISOString(),
-  card: p.card,
+  // As stored: the card named by its card ref.
+  card: ref(p.card),
   amount: p.amount,
   currency: p.currency,
   merchant: p.merchant,
@@ -112,9 +113,9 @@ t.test('restore validation: every entry takeChanges() cannot have written is ref
   );
   reader.add('meta', meta());
   reader.add(wk, [heldOf(p)]);
-  reader.add(gk, { [p.card]: paneOf(p) });
+  reader.add(gk, { [ref(p.card)]: paneOf(p) });
   reader.add(promptKey(prompt), prompt);
-  t.same(accepted, { heldGroup: [wk], pane: [p.card], prompt: [p.id] }, 'well-formed entries are handed on');
+  t.same(accepted, { heldGroup: [wk], pane: [ref(p.card)], prompt: [p.id] }, 'well-formed entries are handed on');
   t.same(reader.finish(), meta(), 'and the meta is returned');
 
   refused('meta', { ...meta(), extra: 1 }, 'a meta with an unknown field');
@@ -126,11 +127,13 @@ t.test('restore validation: every entry takeChanges() cannot have written is ref
   refused(promptKey(prompt), heldOf(p), 'a prompt payment without its arrival time');
   refused(gk, {}, 'an empty pane group');
   refused(gk, { nocard: paneOf(p) }, 'a pane group keyed by something else than cards');
-  refused(gk, { [p.card]: { ...paneOf(p), count: 2 } }, 'a pane whose ids do not match its count');
-  refused(gk, { [p.card]: { ...paneOf(p), ids: [[p.at + 1, p.id]] } }, 'a pane whose first id is not at firstMs');
-  refused(gk, { [p.card]: { ...paneOf(p), currencies: { EUR: [1, 1.5, 1, 2] } } }, 'a pane with a fractional total');
-  refused(gk, { [p.card]: { ...paneOf(p), merchants: [] } }, 'a pane without a merchant');
-  refused(`panes/${pad(W0)}`, { [p.card]: paneOf(p) }, 'a pane key without its group');
+  refused(gk, { [card(1)]: paneOf(p) }, 'a pane group keyed by card number (format version 2)');
+  refused(wk, [{ ...heldOf(p), card: card(1) }], 'a held payment naming its card by number (format version 2)');
+  refused(gk, { [ref(p.card)]: { ...paneOf(p), count: 2 } }, 'a pane whose ids do not match its count');
+  refused(gk, { [ref(p.card)]: { ...paneOf(p), ids: [[p.at + 1, p.id]] } }, 'a pane whose first id is not at firstMs');
+  refused(gk, { [ref(p.card)]: { ...paneOf(p), currencies: { EUR: [1, 1.5, 1, 2] } } }, 'a pane with a fractional total');
+  refused(gk, { [ref(p.card)]: { ...paneOf(p), merchants: [] } }, 'a pane without a merchant');
+  refused(`panes/${pad(W0)}`, { [ref(p.card)]: paneOf(p) }, 'a pane key without its group');
   t.throws(() => stateReader(noSink, cfg).add('nope', 1), EngineStateError, 'an unknown key');
   const other = stateReader(noSink, engineConfig({ alertWindowMs: 10_000 }));
   other.add('meta', meta());
@@ -141,13 +144,19 @@ t.test('an old store is refused with a clear error: another format version, or k
   // As version 1 (0.1.0) wrote it: the same fields, version 1.
   const v1 = { ...meta(), version: 1 };
   const err = t.throws(() => ShardEngine.restore([['meta', v1]]), EngineStateError) as Error;
-  t.match(err.message, /format version 1; this processor reads version 2 only: delete the shard's state/, err.message);
+  t.match(err.message, /format version 1; this processor reads version 3 only: delete the shard's state/, err.message);
+  const v2 = { ...meta(), version: 2 };
+  t.throws(
+    () => ShardEngine.restore([['meta', v2]]),
+    { name: 'EngineStateError', message: /format version 2/ },
+    'version 2 (cards by number) is refused: rebuilt',
+  );
   t.throws(
     () => ShardEngine.restore([['meta', { ...meta(), version: undefined }]]),
     { name: 'EngineStateError', message: /format version undefined/ },
     'a meta without a version',
   );
-  t.throws(() => ShardEngine.restore([['meta', { ...meta(), version: 3 }]]), { name: 'EngineStateError', message: /format version 3/ }, 'a later version');
+  t.throws(() => ShardEngine.restore([['meta', { ...meta(), version: 4 }]]), { name: 'EngineStateError', message: /format version 4/ }, 'a later version');
   // The earlier layouts version 1 also read: a window stored whole, a held payment or a pane per key.
   const p = pay({ at: W0 + 3, card: card(2) });
   const { id: _id, at: _at, ...perPayment } = heldOf(p);
@@ -202,7 +211,7 @@ t.test("a merge keeps both parents' held payments of one window, in event-time o
   const want = [...a, ...b].sort((x, y) => x.at - y.at || (x.id < y.id ? -1 : 1)).map((p) => p.id);
   t.same(alertIdsOf(merged), want, 'every held payment of both parents, once, in order');
   const cards = merged.filter(([k]) => k.startsWith('panes/')).flatMap(([, g]) => Object.keys(g as object));
-  t.same(cards.sort(), [card(1), card(2), card(3)].sort(), 'the panes of all three cards, joined where both parents numbered a group alike');
+  t.same(cards.sort(), [card(1), card(2), card(3)].map(ref).sort(), 'the panes of all three cards, joined where both parents numbered a group alike');
 });
 
 t.test("a merge starts from the slower parent's stream time and summary progress", async (t) => {
@@ -216,10 +225,10 @@ t.test("a merge starts from the slower parent's stream time and summary progress
 
 t.test("a split keeps only the held payments and panes of the child's cards", async (t) => {
   const ps = [pay({ at: W0 + 10, card: card(1) }), pay({ at: W0 + 20, card: card(2) }), pay({ at: W0 + 30, card: card(1) })];
-  const child = inheritEntries([parent(ps)], (c) => c === card(1));
+  const child = inheritEntries([parent(ps)], (c) => c === ref(card(1)));
   t.same(alertIdsOf(child), [ps[0]!.id, ps[2]!.id]);
-  t.notOk(JSON.stringify(child).includes(card(2)), 'nothing of the other card, in keys or in groups');
-  t.ok(JSON.stringify(child).includes(card(1)));
+  t.notOk(JSON.stringify(child).includes(token(card(2))), 'nothing of the other card, in keys or in groups');
+  t.ok(JSON.stringify(child).includes(token(card(1))));
 });
 
 t.test('held groups are filtered payment by payment, prompt payments by their card', async (t) => {
@@ -232,7 +241,7 @@ t.test('held groups are filtered payment by payment, prompt payments by their ca
     [[groupKey, ps.map((p) => heldOf(p))]],
     'the parent holds one group of the three',
   );
-  const child2 = inheritEntries([entries], (c) => c === card(2));
+  const child2 = inheritEntries([entries], (c) => c === ref(card(2)));
   t.same(
     child2.filter(([k]) => k.startsWith('win/')),
     [[groupKey, [heldOf(ps[1]!)]]],
@@ -244,6 +253,6 @@ t.test('held groups are filtered payment by payment, prompt payments by their ca
     'and its prompt payment only',
   );
   t.same(alertIdsOf(child2), [ahead[1]!.id, ps[1]!.id]);
-  const child1 = inheritEntries([entries], (c) => c === card(1));
+  const child1 = inheritEntries([entries], (c) => c === ref(card(1)));
   t.same(alertIdsOf(child1), [ahead[0]!.id, ps[0]!.id, ps[2]!.id]);
 });

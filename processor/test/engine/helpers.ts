@@ -4,8 +4,10 @@
  */
 import { v5 } from 'uuid';
 import { luhnCheckDigit } from '../../../common/src/luhn.js';
-import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
+import { CardTokenizer } from '../../../common/src/card-token.js';
+import { OUTPUT_SCHEMA_VERSION, type AlertEvent, type PaymentEvent, type SummaryEvent } from '../../../common/src/events.js';
 import type { Emission, PaymentInput, ShardEngine, StateChanges } from '../../src/engine/index.js';
+import { StolenCards } from '../../src/source/stolen-cards.js';
 
 const TEST_NS = '6f1d6a9e-9d0c-4d5e-8a52-0c1f3b8f2a11';
 
@@ -13,6 +15,39 @@ const TEST_NS = '6f1d6a9e-9d0c-4d5e-8a52-0c1f3b8f2a11';
 export function card(n: number): string {
   const payload = '4' + String(n).padStart(14, '0');
   return payload + luhnCheckDigit(payload);
+}
+
+/** The card token key of unit tests (integration tests write a key file, as `npm start` does). */
+export const testTokenizer = new CardTokenizer('test-key', 'unit-test-card-token-key-of-32-bytes!');
+
+const refs = new Map<string, string>();
+const cardsByToken = new Map<string, string>();
+/** The card ref of a card number under testTokenizer (what the engine names cards by), memoised. */
+export function ref(cardNumber: string): string {
+  let r = refs.get(cardNumber);
+  if (r === undefined) {
+    refs.set(cardNumber, (r = testTokenizer.cardRef(cardNumber)));
+    cardsByToken.set(testTokenizer.token(cardNumber), cardNumber);
+  }
+  return r;
+}
+
+/** The card number of a token, for a card ref() has made (a test holds the key; nothing else can do this). */
+export function cardOfToken(token: string): string {
+  const c = cardsByToken.get(token);
+  if (c === undefined) throw new Error('a token of no card this test named');
+  return c;
+}
+
+/** Card numbers in the order the engine keeps its cards: by card ref. */
+export const byRef = (a: string, b: string): number => (ref(a) < ref(b) ? -1 : ref(a) > ref(b) ? 1 : 0);
+
+/** The token of a card number under testTokenizer. */
+export const token = (cardNumber: string): string => testTokenizer.token(cardNumber);
+
+/** A stolen set of these card numbers, under testTokenizer. */
+export function stolenCards(cardNumbers: Iterable<string>): StolenCards {
+  return new StolenCards(testTokenizer, [...cardNumbers].map(ref));
 }
 
 /** A deterministic payment event_id per key. */
@@ -40,11 +75,23 @@ export function pay(p: Partial<Pay> & { at: number }): Pay {
   };
 }
 
+/** The PAYMENT_EVENT of a payment, as a producer writes it (with its card number). */
+export function toPaymentEvent(p: Pay): PaymentEvent {
+  return {
+    event_type: 'PAYMENT_EVENT',
+    event_id: p.id,
+    event_date_origin: new Date(p.at).toISOString(),
+    data: { card_number: p.card, amount: p.amount, currency: p.currency, merchant_id: p.merchant },
+  };
+}
+
+/** The payment as the engine takes it: its card as a card ref. */
 export function toEvent(p: Pay): PaymentInput {
   return {
     event_id: p.id,
     event_date_origin: new Date(p.at).toISOString(),
-    data: { card_number: p.card, amount: p.amount, currency: p.currency, merchant_id: p.merchant },
+    card: ref(p.card),
+    data: { amount: p.amount, currency: p.currency, merchant_id: p.merchant },
   };
 }
 
@@ -112,7 +159,8 @@ export function expectedSummary(payments: readonly Pay[], cardNumber: string, T:
   }
   const ordered = inWindow.map((p, arrival) => ({ p, arrival })).sort((a, b) => a.p.at - b.p.at || a.arrival - b.arrival);
   return {
-    card_number: cardNumber,
+    schema_version: OUTPUT_SCHEMA_VERSION,
+    ...testTokenizer.reference(cardNumber),
     window_start: new Date(T - rangeMs).toISOString(),
     window_end: new Date(T).toISOString(),
     payment_count: inWindow.length,

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { EngineStateError, ShardEngine, type Emission } from '../../src/engine/index.js';
 import { ConfigError } from '../../../common/src/errors.js';
-import { MemoryStore, card, pay, pid, rng, toEvent } from './helpers.js';
+import { MemoryStore, card, pay, pid, ref, rng, toEvent } from './helpers.js';
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const CONFIG = { summaryRangeMs: 60_000 }; // short range: purges happen within the run
@@ -184,10 +184,15 @@ t.test('restore refuses state written with other window sizes, and unknown or co
   t.throws(() => ShardEngine.restore([['meta', { version: 2 }]]), EngineStateError);
   const group = `panes/${String(T0).padStart(13, '0')}/${String(1).padStart(13, '0')}`;
   const pane = { count: 1, firstMs: T0, lastMs: T0, currencies: { EUR: [1, 100, 100, 100] }, merchants: ['m'], ids: [[T0, 'x']] };
-  t.ok(ShardEngine.restore([[group, { '4111111111111111': pane }]]), 'a pane group restores');
+  t.ok(ShardEngine.restore([[group, { [ref('4111111111111111')]: pane }]]), 'a pane group restores');
+  t.throws(() => ShardEngine.restore([[group, { '4111111111111111': pane }]]), EngineStateError, 'a group keyed by card number (format 2) is refused');
   t.throws(() => ShardEngine.restore([[group, {}]]), EngineStateError, 'an empty pane group is refused');
   t.throws(() => ShardEngine.restore([[group, { nocard: pane }]]), EngineStateError, 'a group keyed by something else than cards is refused');
-  t.throws(() => ShardEngine.restore([[group, { '4111111111111111': { ...pane, count: 2 } }]]), EngineStateError, 'a malformed pane in a group is refused');
+  t.throws(
+    () => ShardEngine.restore([[group, { [ref('4111111111111111')]: { ...pane, count: 2 } }]]),
+    EngineStateError,
+    'a malformed pane in a group is refused',
+  );
   t.ok(ShardEngine.restore(store.map), 'the matching configuration restores');
   t.same(ShardEngine.restore([]).watermarkMs, null, 'no entries: a fresh engine');
 });

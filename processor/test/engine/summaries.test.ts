@@ -3,7 +3,23 @@ import type { Test } from 'tap';
 import { v5 } from 'uuid';
 import { ALERT_ID_NAMESPACE, EventIds, SUMMARY_ID_NAMESPACE, ShardEngine, alertEventId, summaryEventId } from '../../src/engine/index.js';
 import { summaryData, type SummaryEvent } from '../../../common/src/events.js';
-import { alertsOf, card, drainAll, expectedSummary, pay, pid, rng, stored as readBack, summariesOf, toEvent, type Pay } from './helpers.js';
+import {
+  alertsOf,
+  byRef,
+  card,
+  cardOfToken,
+  ref,
+  drainAll,
+  expectedSummary,
+  pay,
+  pid,
+  rng,
+  stored as readBack,
+  summariesOf,
+  toEvent,
+  token,
+  type Pay,
+} from './helpers.js';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -62,9 +78,9 @@ function bruteForceRun(t: Test, seed: number, opts: { count: number; cards: numb
   let mismatches = 0;
   for (const { s, step } of emitted) {
     const T = Date.parse(s.data.window_end);
-    const want = expectedSummary(poolAt(T), s.data.card_number, T, opts.rangeMs);
+    const want = expectedSummary(poolAt(T), cardOfToken(s.data.card_token), T, opts.rangeMs);
     if (step !== dueStep(T) || JSON.stringify(want) !== JSON.stringify(s.data)) {
-      if (mismatches++ < 3) t.same({ step, data: s.data }, { step: dueStep(T), data: want }, `summary ${s.data.card_number} @ ${s.data.window_end}`);
+      if (mismatches++ < 3) t.same({ step, data: s.data }, { step: dueStep(T), data: want }, `summary ${s.data.card_masked} @ ${s.data.window_end}`);
     }
   }
   t.equal(mismatches, 0, `seed ${seed}: all ${emitted.length} summaries equal the brute force and came when due`);
@@ -74,10 +90,10 @@ function bruteForceRun(t: Test, seed: number, opts: { count: number; cards: numb
   const finalWm = wmAfter[wmAfter.length - 1] as number;
   for (let T = Math.floor((T0 - opts.rangeMs) / 10_000) * 10_000; T <= finalWm; T += 10_000) {
     const pool = poolAt(T);
-    const cards = [...new Set(pool.filter((p) => p.at >= T - opts.rangeMs && p.at < T).map((p) => p.card))].sort();
-    for (const c of cards) expectedPairs.push(`${T}/${c}`);
+    const cards = [...new Set(pool.filter((p) => p.at >= T - opts.rangeMs && p.at < T).map((p) => p.card))].sort(byRef);
+    for (const c of cards) expectedPairs.push(`${T}/${token(c)}`);
   }
-  const gotPairs = emitted.map(({ s }) => `${Date.parse(s.data.window_end)}/${s.data.card_number}`);
+  const gotPairs = emitted.map(({ s }) => `${Date.parse(s.data.window_end)}/${s.data.card_token}`);
   t.same(gotPairs, expectedPairs, `seed ${seed}: (boundary, card) pairs and their order`);
   t.ok(
     emitted.every(({ s }) => summaryData.safeParse(s.data).success),
@@ -151,7 +167,7 @@ t.test('summary content: per-currency totals exact to the cent, merchants, first
     s?.data.payment_event_ids,
     ps.map((p) => p.id),
   );
-  t.equal(s?.event_id, summaryEventId(c, T0 + 20_000));
+  t.equal(s?.event_id, summaryEventId(token(c), T0 + 20_000), "from the card's token and the window end");
   t.ok(summaryData.safeParse(s?.data).success);
 
   // Large amounts stay exact too: 1e9 - 0.01 summed 7 times.
@@ -287,13 +303,19 @@ t.test('an alert comes before a summary due at the same instant; summaries by bo
   e.onPayment(toEvent(pay({ at: T0 + 1_000, card: card(9) })), true);
   advanceTo(e, T0 + 20_000);
   const out = drainAll(e, 0, 2);
-  const kinds = out.map((x) => (x.event_type === 'PAYMENT_ALERT' ? `A@${x.data.window_end}` : `S@${x.data.window_end}/${x.data.card_number}`));
+  const kinds = out.map((x) => (x.event_type === 'PAYMENT_ALERT' ? `A@${x.data.window_end}` : `S@${x.data.window_end}/${x.data.card_token}`));
   const iso = (ms: number) => new Date(ms).toISOString();
   t.same(kinds, [
     `A@${iso(T0 + 5_000)}`,
     ...[1, 2, 3].map(() => `A@${iso(T0 + 10_000)}`),
-    ...[1, 2, 3, 9].map((n) => `S@${iso(T0 + 10_000)}/${card(n)}`),
-    ...[1, 2, 3, 9].map((n) => `S@${iso(T0 + 20_000)}/${card(n)}`),
+    ...[1, 2, 3, 9]
+      .map((n) => card(n))
+      .sort(byRef)
+      .map((c) => `S@${iso(T0 + 10_000)}/${token(c)}`),
+    ...[1, 2, 3, 9]
+      .map((n) => card(n))
+      .sort(byRef)
+      .map((c) => `S@${iso(T0 + 20_000)}/${token(c)}`),
   ]);
 });
 
@@ -306,7 +328,7 @@ t.test('panes older than the range behind the last emitted boundary are purged f
   const key = `panes/${String(T0).padStart(13, '0')}/${String(1).padStart(13, '0')}`;
   t.same(
     readBack(e.takeChanges().puts.find(([k]) => k === key)?.[1]),
-    { [c]: { count: 1, firstMs: p.at, lastMs: p.at, currencies: { EUR: [1, 1000, 1000, 1000] }, merchants: ['m-1'], ids: [[p.at, p.id]] } },
+    { [ref(c)]: { count: 1, firstMs: p.at, lastMs: p.at, currencies: { EUR: [1, 1000, 1000, 1000] }, merchants: ['m-1'], ids: [[p.at, p.id]] } },
     'pane stored',
   );
   advanceTo(e, T0 + HOUR - 1);
@@ -327,6 +349,8 @@ t.test('panes older than the range behind the last emitted boundary are purged f
 t.test('panes are stored in groups, one per pane start per commit; the latest group wins at restore, in any entry order', async (t) => {
   const e = new ShardEngine();
   const [a, b] = [card(5), card(6)];
+  // As stored: panes by card ref.
+  const [ra, rb] = [ref(a), ref(b)];
   const pad = (n: number) => String(n).padStart(13, '0');
   const first = [pay({ at: T0 + 1_000, card: a }), pay({ at: T0 + 2_000, card: b }), pay({ at: T0 + 12_000, card: a })];
   for (const p of first) e.onPayment(toEvent(p), true);
@@ -336,8 +360,8 @@ t.test('panes are stored in groups, one per pane start per commit; the latest gr
   t.same(
     one.map(([k, g]) => [k, Object.keys(g as object).sort()]),
     [
-      [`panes/${pad(T0)}/${pad(1)}`, [a, b].sort()],
-      [`panes/${pad(T0 + 10_000)}/${pad(1)}`, [a]],
+      [`panes/${pad(T0)}/${pad(1)}`, [ra, rb].sort()],
+      [`panes/${pad(T0 + 10_000)}/${pad(1)}`, [ra]],
     ],
     'one entry per pane start touched, each holding its cards',
   );
@@ -345,20 +369,20 @@ t.test('panes are stored in groups, one per pane start per commit; the latest gr
   const two = asStored(e.takeChanges().puts);
   t.same(
     two.map(([k, g]) => [k, Object.keys(g as object)]),
-    [[`panes/${pad(T0)}/${pad(2)}`, [a]]],
+    [[`panes/${pad(T0)}/${pad(2)}`, [ra]]],
     'a pane changed again is written again, alone, in the next group',
   );
-  t.equal((two[0]![1] as Record<string, { count: number }>)[a]!.count, 2);
+  t.equal((two[0]![1] as Record<string, { count: number }>)[ra]!.count, 2);
 
   const stored = [...one, ...two, ['meta', [...e.entries()].find(([k]) => k === 'meta')![1]] as [string, unknown]];
   const summaries = (x: ShardEngine) => {
     advanceTo(x, T0 + 30_000);
-    return summariesOf(drainAll(x, 0)).map((s) => [s.data.card_number, s.data.window_end, s.data.payment_count]);
+    return summariesOf(drainAll(x, 0)).map((s) => [s.data.card_token, s.data.window_end, s.data.payment_count]);
   };
   const expected = summaries(ShardEngine.restore(stored));
   t.same(summaries(ShardEngine.restore([...stored].reverse())), expected, 'the same engine whatever the order of the entries');
   t.ok(
-    expected.some(([c, , n]) => c === a && n === 3),
+    expected.some(([c, , n]) => c === token(a) && n === 3),
     'card a counts the payment of the later group',
   );
   const restored = ShardEngine.restore(stored);
@@ -417,10 +441,14 @@ t.test('ids are deterministic: same input, same ids', async (t) => {
   const b = run();
   t.same(a, b);
   t.equal(new Set(a).size, a.length, 'distinct per alert and per (card, window end)');
-  t.equal(summaryEventId(card(1), T0 + 10_000), v5(`${card(1)}/${new Date(T0 + 10_000).toISOString()}`, SUMMARY_ID_NAMESPACE), 'v5 of card/window_end');
+  t.equal(
+    summaryEventId(token(card(1)), T0 + 10_000),
+    v5(`${token(card(1))}/${new Date(T0 + 10_000).toISOString()}`, SUMMARY_ID_NAMESPACE),
+    'v5 of card/window_end',
+  );
   t.equal(alertEventId(pid('det0')), v5(pid('det0'), ALERT_ID_NAMESPACE), 'v5 of the payment event_id');
-  t.not(summaryEventId(card(1), T0 + 10_000), summaryEventId(card(1), T0 + 20_000));
-  t.not(summaryEventId(card(1), T0 + 10_000), summaryEventId(card(2), T0 + 10_000));
+  t.not(summaryEventId(token(card(1)), T0 + 10_000), summaryEventId(token(card(1)), T0 + 20_000));
+  t.not(summaryEventId(token(card(1)), T0 + 10_000), summaryEventId(token(card(2)), T0 + 10_000));
 });
 
 t.test("ids equal the uuid package's v5 for every variant digit and for long names", async (t) => {

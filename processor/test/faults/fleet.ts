@@ -41,6 +41,10 @@ export async function leasedFleet(t: Test, stack: Stack) {
   const ranges = await shardRanges(stack.kinesis.client, stack.kinesis.stream);
   const emissions: Emission[] = [];
   const workers = new Map<string, Worker>();
+  // Alerts and summaries are keyed by their card's token: the shard they were emitted for is their
+  // card's input shard (anything else, e.g. a misrouted payment's copy, by its own key).
+  const shardOfToken = new Map([...stack.stolen].map((c) => [stack.tokenizer.token(c), shardOf(ranges, c)]));
+  const emittedFor = (key: string) => shardOfToken.get(key) ?? shardOf(ranges, key);
 
   async function start(id: string, env: Record<string, string> = {}): Promise<Worker> {
     const kinesis = await startChaosProxy(t, stack.kinesis.endpoint);
@@ -48,7 +52,7 @@ export async function leasedFleet(t: Test, stack: Stack) {
     kinesis.onRequest((op, body: { Records?: Array<{ PartitionKey: string }> }) => {
       if (op === 'PutRecords') {
         const at = Date.now();
-        for (const r of body.Records ?? []) emissions.push({ worker: id, shard: shardOf(ranges, r.PartitionKey), at });
+        for (const r of body.Records ?? []) emissions.push({ worker: id, shard: emittedFor(r.PartitionKey), at });
       }
       return undefined;
     });

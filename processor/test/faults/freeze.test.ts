@@ -47,8 +47,8 @@ t.test('alone: frozen for failover time + 5 s, then thawed: every shard processe
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen, { allowLate: true });
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack, { allowLate: true });
+  verifySummaries(t, out, published, stack, cutoff);
   w.proc.child.kill('SIGTERM');
   t.equal((await w.proc.exit).code, 0);
 });
@@ -85,8 +85,8 @@ t.test('in a fleet: the other takes over in time, the thawed one never emits for
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen, { allowLate: true });
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack, { allowLate: true });
+  verifySummaries(t, out, published, stack, cutoff);
   for (const w of [w1, w2]) {
     w.proc.child.kill('SIGTERM');
     t.equal((await w.proc.exit).code, 0, `${w.id} exits 0`);

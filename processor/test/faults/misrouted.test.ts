@@ -22,8 +22,8 @@ t.test('a producer keying by event id: summaries exact, alerts once per id, misr
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen, { allowLate: true });
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack, { allowLate: true });
+  verifySummaries(t, out, published, stack, cutoff);
   const ids = new Map<string, string>();
   let doubled = 0;
   for (const a of out.alerts) {

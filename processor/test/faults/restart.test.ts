@@ -58,8 +58,8 @@ t.test('kill -9 of a leased processor and restart on the same disk: nothing repl
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = [...(await stack.published()), e];
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen, { allowLate: true });
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack, { allowLate: true });
+  verifySummaries(t, out, published, stack, cutoff);
   processor.child.kill('SIGTERM');
   t.equal((await processor.exit).code, 0);
 });

@@ -91,7 +91,7 @@ t.test('1 000 malformed records: counted, published as rejects, good alerts inta
   for (const s of metrics.get('payments_records_rejected_total')?.samples ?? []) counted.set(s.labels.reason!, s.value);
   for (const [reason, n] of expectedByReason) t.equal(counted.get(reason), n, `payments_records_rejected_total{reason="${reason}"} = ${n}`);
 
-  verifyAlerts(t, out, published, stack.stolen);
+  verifyAlerts(t, out, published, stack);
 
   const w = stack.warehouse!;
   await stack.waitFor(

@@ -1,7 +1,8 @@
 /**
- * Issue 14: in AWS the stolen list is an S3 object (CARDS_FILE=s3://bucket/key), read with the AWS
- * SDK by the processor and the simulator; locally the same code runs against s3rver. An object that
- * cannot be read at a restart falls back to the list kept in the state.
+ * Issue 14 (and 18): in AWS the processor's stolen list (tokens) and the simulator's cards file are
+ * S3 objects (STOLEN_LIST, CARDS_FILE = s3://bucket/key), read with the AWS SDK; locally the same
+ * code runs against s3rver. A list that cannot be read at a restart falls back to the one kept in
+ * the state.
  */
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
@@ -10,12 +11,14 @@ import { startStack } from './harness.js';
 import { S3RVER_CREDENTIALS, spawnComponent, withS3 } from '../../../common/test/helpers.js';
 import { payment, put } from '../faults/helpers.js';
 
-t.test('CARDS_FILE=s3://…: the processor and the simulator read the list from S3; a missing object falls back to the kept list', async (t) => {
+t.test('STOLEN_LIST, CARDS_FILE = s3://…: the processor and the simulator read from S3; a missing list falls back to the kept one', async (t) => {
   const stack = await startStack(t, { cards: 300, shards: 1 });
   const s3 = await withS3(t, ['reference-data']);
   await s3.client.send(new PutObjectCommand({ Bucket: 'reference-data', Key: 'cards/cards.csv', Body: await readFile(stack.cardsFile) }));
+  await s3.client.send(new PutObjectCommand({ Bucket: 'reference-data', Key: 'lists/stolen-cards.csv', Body: await readFile(stack.stolenList) }));
+  const cardsFile = 's3://reference-data/cards/cards.csv';
   const env = {
-    CARDS_FILE: 's3://reference-data/cards/cards.csv',
+    STOLEN_LIST: 's3://reference-data/lists/stolen-cards.csv',
     S3_ENDPOINT: s3.endpoint,
     AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
@@ -24,9 +27,9 @@ t.test('CARDS_FILE=s3://…: the processor and the simulator read the list from 
   let processor = await stack.startProcessor(env);
   const started = (p: typeof processor) => stack.waitFor('the processor started', async () => /processor started/.test(p.output.stdout), 60_000, 100);
   await started(processor);
-  t.match(processor.output.stdout, /"stolen":\d+.*"file":"s3:\/\/reference-data\/cards\/cards.csv".*stolen cards loaded/, 'loaded from S3');
+  t.match(processor.output.stdout, /"stolen":\d+.*"file":"s3:\/\/reference-data\/lists\/stolen-cards.csv".*stolen list loaded/, 'loaded from S3');
 
-  const sim = await spawnComponent(t, 'simulator/src/main.ts', ['--cards', env.CARDS_FILE, '--count', '50', '--rate', '100'], {
+  const sim = await spawnComponent(t, 'simulator/src/main.ts', ['--cards', cardsFile, '--count', '50', '--rate', '100'], {
     ...stack.env,
     ...env,
   });
@@ -40,10 +43,10 @@ t.test('CARDS_FILE=s3://…: the processor and the simulator read the list from 
   processor.child.kill('SIGTERM');
   t.equal((await processor.exit).code, 0);
 
-  await s3.client.send(new DeleteObjectCommand({ Bucket: 'reference-data', Key: 'cards/cards.csv' }));
+  await s3.client.send(new DeleteObjectCommand({ Bucket: 'reference-data', Key: 'lists/stolen-cards.csv' }));
   processor = await stack.startProcessor(env);
   await started(processor);
-  t.match(processor.output.stdout, /no such S3 object.*using the stolen cards kept in the state/, 'the object gone: the kept list, said loudly');
+  t.match(processor.output.stdout, /no such S3 object.*using the one kept in the state/, 'the object gone: the kept list, said loudly');
   const second = payment([...stack.stolen][1]!, Date.now());
   await put(stack.kinesis.client, stack.kinesis.stream, [{ data: second, key: second.data.card_number }]);
   await stack.waitFor('its alert', async () => (await stack.readStream()).alerts.some((a) => a.data.payment_event_id === second.event_id), 30_000, 250);

@@ -57,8 +57,8 @@ t.test('a split shard: its lease row and its local state are deleted once the ch
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen);
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack);
+  verifySummaries(t, out, published, stack, cutoff);
   p.child.kill('SIGTERM');
   t.equal((await p.exit).code, 0);
 

@@ -42,8 +42,8 @@ t.test('kill -9 three times, then SIGTERM and restart: nothing lost, duplicates 
   t.equal(published.length, 24000);
   const { out, cutoff } = await untilFinalSummaries(stack, published);
 
-  const alerts = verifyAlerts(t, out, published, stack.stolen);
-  const summaries = verifySummaries(t, out, published, stack.stolen, cutoff);
+  const alerts = verifyAlerts(t, out, published, stack);
+  const summaries = verifySummaries(t, out, published, stack, cutoff);
   const distinctAlerts = new Set(out.alerts.map((a) => a.event_id)).size;
   t.equal(distinctAlerts, alerts.stolenPayments, 'one alert id per stolen payment');
   t.comment(

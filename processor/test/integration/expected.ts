@@ -2,7 +2,8 @@
  * The expected output of the processor, computed independently of its engine from the events the
  * simulator reports it published: brute force over every payment, no panes, no watermark.
  */
-import type { PaymentEvent, SummaryData } from '../../../common/src/events.js';
+import type { CardTokenizer } from '../../../common/src/card-token.js';
+import { OUTPUT_SCHEMA_VERSION, type PaymentEvent, type SummaryData } from '../../../common/src/events.js';
 
 const HOUR = 3_600_000;
 const EVERY = 10_000;
@@ -27,7 +28,7 @@ export function toPayment(e: PaymentEvent): Payment {
   };
 }
 
-/** Stolen-card payments grouped by card, deduplicated by id. */
+/** Stolen-card payments grouped by card number, deduplicated by id. */
 export function byCard(payments: Payment[], stolen: ReadonlySet<string>): Map<string, Payment[]> {
   const out = new Map<string, Map<string, Payment>>();
   for (const p of payments) {
@@ -39,7 +40,8 @@ export function byCard(payments: Payment[], stolen: ReadonlySet<string>): Map<st
   return new Map([...out].map(([card, m]) => [card, [...m.values()].sort((a, b) => a.t - b.t || (a.id < b.id ? -1 : 1))]));
 }
 
-export function expectedSummary(card: string, payments: Payment[], T: number): SummaryData | undefined {
+/** The summary of `card` (a card number) at boundary T, naming the card as `tokenizer` does. */
+export function expectedSummary(card: string, payments: Payment[], T: number, tokenizer: CardTokenizer): SummaryData | undefined {
   const inWindow = payments.filter((p) => p.t >= T - HOUR && p.t < T);
   if (inWindow.length === 0) return undefined;
   const amounts: SummaryData['amounts'] = {};
@@ -53,7 +55,8 @@ export function expectedSummary(card: string, payments: Payment[], T: number): S
   }
   for (const [c, total] of cents) amounts[c]!.total = total / 100;
   return {
-    card_number: card,
+    schema_version: OUTPUT_SCHEMA_VERSION,
+    ...tokenizer.reference(card),
     window_start: new Date(T - HOUR).toISOString(),
     window_end: new Date(T).toISOString(),
     payment_count: inWindow.length,

@@ -26,8 +26,8 @@ async function run(t: Test, read: 'polling' | 'fanout') {
     t.equal((await sim.exit).code, 0, 'simulator finished');
     const published = await stack.published();
     const { out, cutoff } = await untilFinalSummaries(stack, published);
-    const alerts = verifyAlerts(t, out, published, stack.stolen);
-    verifySummaries(t, out, published, stack.stolen, cutoff);
+    const alerts = verifyAlerts(t, out, published, stack);
+    verifySummaries(t, out, published, stack, cutoff);
     if (read === 'fanout') t.match(processor.output.stdout, /reading shards by enhanced fan-out/, 'the processor read by fan-out');
     else t.notMatch(processor.output.stdout, /enhanced fan-out/, 'the processor polled');
     // Windows that closed while traffic ran (the last ones close on the idle timeout).

@@ -11,6 +11,7 @@ import { freePort } from '../../../deploy/local/loopback.js';
 import { spawnComponent, waitFor, withCardTokenKey, withKinesis, withTempDir, withWarehouse } from '../../../common/test/helpers.js';
 import { ShardReader, listAllShards } from '../../../common/src/shard-reader.js';
 import { readCardsFile } from '../../../common/src/cards-file.js';
+import { stolenRefsOfCardsFile, writeStolenList } from '../../../common/src/stolen-list.js';
 import type { AlertEvent, PaymentEvent, RejectedEvent, SummaryEvent } from '../../../common/src/events.js';
 
 export { freePort };
@@ -32,10 +33,13 @@ export async function startStack(t: Test, options: { cards?: number; shards?: nu
   if ((await gen.exit).code !== 0) throw new Error(`cardgen failed: ${gen.output.stderr}`);
   const { stolen } = await readCardsFile(cardsFile);
   const key = await withCardTokenKey(t, dir);
+  // What the processor reads instead of the cards file: the stolen cards as card refs.
+  const stolenList = join(dir, 'stolen-cards.csv');
+  await writeStolenList(stolenList, await stolenRefsOfCardsFile(cardsFile, key.tokenizer));
   const env = {
     KINESIS_ENDPOINT: k.endpoint,
     KINESIS_STREAM: k.stream,
-    CARDS_FILE: cardsFile,
+    STOLEN_LIST: stolenList,
     CARD_TOKEN_KEY_FILE: key.path,
     ...(w ? { WAREHOUSE_URL: w.url } : {}),
   };
@@ -47,6 +51,8 @@ export async function startStack(t: Test, options: { cards?: number; shards?: nu
     kinesis: k,
     warehouse: w,
     cardsFile,
+    stolenList,
+    /** The stolen card numbers (the test's knowledge; the processor has only their refs). */
     stolen,
     /** The card token key the components use (what a test needs to compute their tokens). */
     tokenizer: key.tokenizer,

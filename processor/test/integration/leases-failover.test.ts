@@ -63,8 +63,8 @@ t.test('kill -9 of one of three at 1 000 events/s: taken over in time, nothing l
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen);
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack);
+  verifySummaries(t, out, published, stack, cutoff);
   const last = survivors[1]!;
   f.procs.get(last)!.child.kill('SIGTERM');
   t.equal((await f.procs.get(last)!.exit).code, 0);

@@ -30,8 +30,8 @@ t.test('a processor whose state directory is deleted while stopped rebuilds it a
   t.equal((await sim.exit).code, 0);
   const published = await stack.published();
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen);
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack);
+  verifySummaries(t, out, published, stack, cutoff);
   again.child.kill('SIGTERM');
   t.equal((await again.exit).code, 0);
 });

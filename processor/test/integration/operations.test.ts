@@ -51,7 +51,7 @@ t.test('waits for a missing stream, then works', async (t) => {
 t.test('regression: SIGTERM during start-up stops cleanly with exit 0 (it used to kill the process before LevelDB closed)', async (t) => {
   const stack = await startStack(t, { cards: 200, shards: 1 });
   const p = await stack.startProcessor({ LOG_LEVEL: 'info' });
-  await stack.waitFor('start-up under way', () => /stolen cards loaded/.test(p.output.stdout), 30_000, 10);
+  await stack.waitFor('start-up under way', () => /stolen list loaded/.test(p.output.stdout), 30_000, 10);
   p.child.kill('SIGTERM');
   const { code, signal } = await p.exit;
   t.equal(signal, null, 'not killed by the signal');

@@ -48,8 +48,8 @@ t.test('a rolling replacement of three workers on empty disks: every alert withi
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen);
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack);
+  verifySummaries(t, out, published, stack, cutoff);
   const delays = out.alerts.map((a) => (Date.parse(a.event_date_origin) - Date.parse(a.data.window_end)) / 1000).sort((a, b) => a - b);
   const worst = delays.at(-1) ?? 0;
   t.comment(`${delays.length} alerts; alert time − window end: p50 ${delays[Math.floor(delays.length / 2)]?.toFixed(2)} s, max ${worst.toFixed(2)} s`);

@@ -83,8 +83,8 @@ t.test('new owners with empty disks start from snapshots: kill -9 replays second
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
   const { out, cutoff } = await untilFinalSummaries(stack, published);
-  verifyAlerts(t, out, published, stack.stolen);
-  verifySummaries(t, out, published, stack.stolen, cutoff);
+  verifyAlerts(t, out, published, stack);
+  verifySummaries(t, out, published, stack, cutoff);
   t.notMatch(w3.output.stdout + w2.output.stdout, /state snapshot not written/, 'every snapshot written');
   w3.child.kill('SIGTERM');
   t.equal((await w3.exit).code, 0);

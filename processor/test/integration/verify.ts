@@ -1,10 +1,17 @@
 /** Checks of the processor's output against the independent expectation (expected.ts). */
 import type { Test } from 'tap';
+import type { CardTokenizer } from '../../../common/src/card-token.js';
 import type { PaymentEvent, SummaryEvent } from '../../../common/src/events.js';
 import { byCard, dueBoundaries, expectedSummary, normalize, toPayment } from './expected.js';
 import type { StreamContents } from './harness.js';
 
 const EVERY = 10_000;
+
+/** What a test knows of the cards: the stolen card numbers, and the key the processor names cards with. */
+export interface KnownCards {
+  stolen: ReadonlySet<string>;
+  tokenizer: CardTokenizer;
+}
 
 /** The boundary every shard's watermark must pass once the input has gone quiet. */
 export function finalBoundary(published: PaymentEvent[]): number {
@@ -22,11 +29,17 @@ export function cardsDueAt(published: PaymentEvent[], stolen: ReadonlySet<string
 
 export function summariesAt(out: StreamContents, boundary: number): number {
   const iso = new Date(boundary).toISOString();
-  return new Set(out.summaries.filter((s) => s.data.window_end === iso).map((s) => s.data.card_number)).size;
+  return new Set(out.summaries.filter((s) => s.data.window_end === iso).map((s) => s.data.card_token)).size;
 }
 
 /** Every stolen-card payment has an alert; alerts only for those; duplicates identical. */
-export function verifyAlerts(t: Test, out: StreamContents, published: PaymentEvent[], stolen: ReadonlySet<string>, options: { allowLate?: boolean } = {}) {
+export function verifyAlerts(
+  t: Test,
+  out: StreamContents,
+  published: PaymentEvent[],
+  { stolen, tokenizer }: KnownCards,
+  options: { allowLate?: boolean } = {},
+) {
   const stolenPayments = new Map(published.filter((e) => stolen.has(e.data.card_number)).map((e) => [e.event_id, e]));
   const alertsByPayment = new Map<string, string>();
   let conflicting = 0;
@@ -38,9 +51,14 @@ export function verifyAlerts(t: Test, out: StreamContents, published: PaymentEve
     if (seen !== undefined && seen !== key) conflicting++;
     alertsByPayment.set(a.data.payment_event_id, key);
     const p = stolenPayments.get(a.data.payment_event_id);
+    const card = p && tokenizer.reference(p.data.card_number);
     if (
       !p ||
-      a.data.card_number !== p.data.card_number ||
+      !card ||
+      a.data.card_token !== card.card_token ||
+      a.data.card_key_id !== card.card_key_id ||
+      a.data.card_masked !== card.card_masked ||
+      a.data.schema_version !== 2 ||
       a.data.amount !== p.data.amount ||
       a.data.currency !== p.data.currency ||
       a.data.merchant_id !== p.data.merchant_id ||
@@ -56,19 +74,21 @@ export function verifyAlerts(t: Test, out: StreamContents, published: PaymentEve
   t.ok(stolenPayments.size > 0, `the run had stolen-card payments (${stolenPayments.size})`);
   t.equal(missing.length, 0, `every stolen-card payment has an alert (${stolenPayments.size} payments, ${out.alerts.length} alerts)`);
   t.equal(alertsByPayment.size, stolenPayments.size, 'alerts only for stolen-card payments');
-  t.equal(wrong, 0, 'each alert carries its payment and the 5-second window that contains it');
+  t.equal(wrong, 0, "each alert carries its payment, its card's token, key id and masked form, and the 5-second window that contains it");
   t.equal(conflicting, 0, 'duplicate alerts (after a crash) are identical but for their creation time');
   if (!options.allowLate) t.equal(late, 0, 'no alert is late when disorder stays within the out-of-orderness bound');
   return { stolenPayments: stolenPayments.size, alerts: out.alerts.length, late };
 }
 
 /** Every due summary is there and equals the brute-force one; none extra; duplicates identical. */
-export function verifySummaries(t: Test, out: StreamContents, published: PaymentEvent[], stolen: ReadonlySet<string>, cutoff: number) {
+export function verifySummaries(t: Test, out: StreamContents, published: PaymentEvent[], { stolen, tokenizer }: KnownCards, cutoff: number) {
   const cards = byCard(published.map(toPayment), stolen);
+  // Summaries name cards by token: the test, holding the key, maps them back.
+  const cardOfToken = new Map([...stolen].map((c) => [tokenizer.token(c), c]));
   const got = new Map<string, SummaryEvent['data']>();
   let conflicting = 0;
   for (const s of out.summaries) {
-    const key = `${s.data.card_number}@${s.data.window_end}`;
+    const key = `${s.data.card_token}@${s.data.window_end}`;
     const prev = got.get(key);
     if (prev && JSON.stringify(normalize(prev)) !== JSON.stringify(normalize(s.data))) conflicting++;
     got.set(key, s.data);
@@ -79,8 +99,8 @@ export function verifySummaries(t: Test, out: StreamContents, published: Payment
   const firstDifference: unknown[] = [];
   for (const [card, payments] of cards) {
     for (const T of dueBoundaries(payments, cutoff)) {
-      const want = expectedSummary(card, payments, T)!;
-      const have = got.get(`${card}@${new Date(T).toISOString()}`);
+      const want = expectedSummary(card, payments, T, tokenizer)!;
+      const have = got.get(`${tokenizer.token(card)}@${new Date(T).toISOString()}`);
       checked++;
       if (!have) missing++;
       else if (JSON.stringify(normalize(have)) !== JSON.stringify(normalize(want))) {
@@ -91,8 +111,9 @@ export function verifySummaries(t: Test, out: StreamContents, published: Payment
   }
   let extra = 0;
   for (const [, s] of got) {
-    const payments = cards.get(s.card_number);
-    if (!payments || !expectedSummary(s.card_number, payments, Date.parse(s.window_end))) extra++;
+    const card = cardOfToken.get(s.card_token);
+    const payments = card === undefined ? undefined : cards.get(card);
+    if (!payments || !expectedSummary(card!, payments, Date.parse(s.window_end), tokenizer)) extra++;
   }
   t.ok(checked > 0, `summaries were due (${checked})`);
   t.equal(missing, 0, `every due summary was emitted (${checked} due up to ${new Date(cutoff).toISOString()})`);
@@ -107,9 +128,8 @@ export function verifySummaries(t: Test, out: StreamContents, published: Payment
  * shard's watermark has passed all the published payments. Returns the stream and that boundary.
  */
 export async function untilFinalSummaries(
-  stack: {
+  stack: KnownCards & {
     readStream(): Promise<StreamContents>;
-    stolen: ReadonlySet<string>;
     waitFor: (what: string, check: () => Promise<boolean>, timeoutMs?: number, everyMs?: number) => Promise<void>;
   },
   published: PaymentEvent[],

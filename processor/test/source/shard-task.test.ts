@@ -11,9 +11,8 @@ import type { KinesisProducer } from '../../../common/src/producer.js';
 import { createMetrics } from '../../src/metrics.js';
 import { KinesisSink } from '../../src/sink/kinesis-sink.js';
 import { ShardTask } from '../../src/source/shard-task.js';
-import { StolenCards } from '../../src/source/stolen-cards.js';
 import { openStateStore, type ChangeSet, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
-import { card, pay, toEvent } from '../engine/helpers.js';
+import { card, pay, stolenCards, toPaymentEvent } from '../engine/helpers.js';
 import { EventEmitter } from 'node:events';
 
 /** A producer that acknowledges everything at once, with the 'batch' event the sink listens to. */
@@ -55,7 +54,7 @@ function shard(batches: Uint8Array[][]): KinesisClient {
 function payments(): Uint8Array[][] {
   const out: Uint8Array[][] = [];
   for (let b = 0; b < 10; b++) {
-    out.push(Array.from({ length: 10 }, (_, i) => Buffer.from(JSON.stringify(toEvent(pay({ at: T0 + b * 1_000 + i, card: card(1) }))))));
+    out.push(Array.from({ length: 10 }, (_, i) => Buffer.from(JSON.stringify(toPaymentEvent(pay({ at: T0 + b * 1_000 + i, card: card(1) }))))));
   }
   return out;
 }
@@ -69,7 +68,7 @@ function task(store: StateStore, batches: Uint8Array[][]): ShardTask {
       stream: 's',
       store,
       sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 's', input: 's' }),
-      stolen: new StolenCards([card(1)]),
+      stolen: stolenCards([card(1)]),
       metrics: createMetrics(new Registry()),
       log: pino({ level: 'silent' }),
       engineConfig: {},
