@@ -4,60 +4,14 @@
  * second start reuses the data and continues.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { loadCardTokenKeyFile } from '../../common/src/card-token.js';
 import { readCardsFile } from '../../common/src/cards-file.js';
-import { ROOT, waitFor, withTempDir } from '../../common/test/helpers.js';
+import { waitFor, withTempDir } from '../../common/test/helpers.js';
+import { npmStart, stoppedCleanly, untilRunning } from './npm-start.js';
 import { freePort } from '../../processor/test/integration/harness.js';
 import { connectWarehouse } from '../warehouse/schema.js';
-
-async function npmStart(t: Parameters<typeof withTempDir>[0], env: Record<string, string>) {
-  const child = spawn('npm', ['start', '--', '--rate', '200', '--cards', '500'], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, like a terminal's foreground job, so Ctrl-C can be sent to the group.
-    detached: true,
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  t.teardown(() => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  });
-  /** What a terminal does on Ctrl-C: SIGINT to every process of the foreground group. */
-  const ctrlC = () => process.kill(-child.pid!, 'SIGINT');
-  return { child, exit, output: () => output, ctrlC };
-}
-
-/**
- * Until `npm start` prints that it is running. Fails at once if it exits first, and either way the
- * failure carries what it printed (a bare timeout said nothing about why a start was slow).
- */
-async function untilRunning(run: Awaited<ReturnType<typeof npmStart>>, what: string) {
-  let exited: { code: number | null; signal: string | null } | undefined;
-  void run.exit.then((e) => (exited = e));
-  try {
-    await waitFor(
-      what,
-      () => {
-        if (exited) throw new Error(`npm start exited (code ${exited.code}, signal ${exited.signal}) before it was running`);
-        return run.output().includes('running; Ctrl-C to stop');
-      },
-      60_000,
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}\n--- npm start printed ---\n${run.output().slice(-6000)}`);
-  }
-}
 
 t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', async (t) => {
   const dir = await withTempDir(t, 'sca-start-');
@@ -140,21 +94,3 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
   run.ctrlC();
   await stoppedCleanly(t, run, kinesisPort, warehousePort, dynamoPort);
 });
-
-/**
- * After Ctrl-C: the supervisor stopped every component in order and exited; npm then ends as
- * shells expect of an interrupted job (re-raising SIGINT); nothing listens on the ports any more.
- */
-async function stoppedCleanly(t: Parameters<typeof withTempDir>[0], run: Awaited<ReturnType<typeof npmStart>>, ...ports: number[]) {
-  const { code, signal } = await run.exit;
-  t.ok(code === 0 || signal === 'SIGINT', `npm ended as an interrupted job (code ${code}, signal ${signal})`);
-  t.match(run.output(), /\[start\] stopped\n/, 'the supervisor stopped everything in order');
-  t.notMatch(run.output(), /did not stop within|exited \(code [1-9]/, 'no component was killed or failed');
-  for (const port of ports) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    t.notOk(open, `nothing listens on ${port} any more`);
-  }
-}

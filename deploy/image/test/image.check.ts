@@ -12,8 +12,9 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, spawnComponent, waitFor, withKinesis, withTempDir } from '../../../common/test/helpers.js';
+import { ROOT, spawnComponent, waitFor, withCardTokenKey, withKinesis, withTempDir } from '../../../common/test/helpers.js';
 import { readCardsFile } from '../../../common/src/cards-file.js';
+import { stolenRefsOfCardsFile, writeStolenList } from '../../../common/src/stolen-list.js';
 import { withDynamo } from '../../../processor/test/lease/helpers.js';
 import { freePort } from '../../local/loopback.js';
 import { payment, put, sleep } from '../../../processor/test/faults/helpers.js';
@@ -118,12 +119,16 @@ t.test('run against the local stack: /health, payments in and alerts out, the st
   const cardsFile = join(dir, 'cards.csv');
   const gen = await spawnComponent(t, 'cardgen/src/main.ts', ['--count', '500', '--out', cardsFile, '--seed', '3']);
   t.equal((await gen.exit).code, 0, 'cardgen');
-  const { stolen } = await readCardsFile(cardsFile);
+  const { stolen, cards } = await readCardsFile(cardsFile);
+  // What the container is given instead of card numbers: the stolen list (tokens) and the key.
+  const key = await withCardTokenKey(t, dir);
+  const stolenList = join(dir, 'stolen-cards.csv');
+  await writeStolenList(stolenList, await stolenRefsOfCardsFile(cardsFile, key.tokenizer));
   const port = await freePort();
   const name = container(t);
 
   // The README's `docker run` against npm start's emulators, as buildah runs it: the host's network,
-  // the cards file mounted read-only where the image expects it, the endpoints of the local stack.
+  // the stolen list and key mounted read-only where the image expects them, the local stack's endpoints.
   const env = [
     `KINESIS_ENDPOINT=${k.endpoint}`,
     'KINESIS_STREAM=payments',
@@ -146,7 +151,9 @@ t.test('run against the local stack: /health, payments in and alerts out, the st
       '--network',
       'host',
       '--volume',
-      `${cardsFile}:/etc/processor/cards.csv:ro`,
+      `${stolenList}:/etc/processor/stolen-cards.csv:ro`,
+      '--volume',
+      `${key.path}:/etc/processor/card-token-key.json:ro`,
       name,
       '--',
       'env',
@@ -224,6 +231,27 @@ t.test('run against the local stack: /health, payments in and alerts out, the st
   t.ok(seconds < 25, `within the 25 s shutdown timeout, well inside the 60 s stop timeout (${seconds.toFixed(1)} s)`);
   t.match(output, /"msg":"stopped"/, 'after a clean close');
   writeFileSync(join(dir, 'container.log'), output);
+
+  // Issue 18: no card number anywhere in the container after the run, its LevelDB state included
+  // (read through classic-level: its table files are compressed, so a raw grep alone proves little).
+  const dump = run(name, [
+    'node',
+    '-e',
+    `const { ClassicLevel } = require('classic-level');
+     const db = new ClassicLevel('/var/lib/processor/state', { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+     (async () => { let n = 0; for await (const [k, v] of db.iterator()) { process.stdout.write(k + '\\t' + v + '\\n'); n++; } await db.close(); process.stderr.write(n + ' entries'); })();`,
+  ]);
+  t.equal(dump.status, 0, `the state read back in the container (${dump.stderr.trim()})`);
+  t.ok(Number.parseInt(dump.stderr, 10) > 0, 'it holds entries');
+  const inFiles = run(name, [
+    'sh',
+    '-c',
+    `grep -rlaF ${cards.map((c) => `-e ${c}`).join(' ')} / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null || true`,
+  ]);
+  const found = (text: string) => cards.filter((c) => text.includes(c));
+  t.same(found(dump.stdout), [], `no card number in the state (${dump.stdout.length} characters of keys and values searched for ${cards.length} cards)`);
+  t.equal(inFiles.stdout.trim(), '', 'no card number in any file of the container');
+  t.same(found(output), [], 'nor in its log');
 });
 
 function safeRead(path: string): string {
