@@ -16,6 +16,7 @@
  */
 import type { AsciiCardSet } from '../../../common/src/payment-fast-path.js';
 import { AppError } from '../../../common/src/errors.js';
+import { ownString } from '../../../common/src/strings.js';
 import { parseCardRef, type CardTokenizer } from '../../../common/src/card-token.js';
 
 const FILTER_BITS = 1 << 21;
@@ -124,8 +125,10 @@ export class StolenCards implements AsciiCardSet {
           `the stolen list was tokenised with key ${parts.card_key_id}, this processor has key ${tokenizer.keyId}: write it again with the processor's key (docs/deployment.md)`,
         );
       }
-      // Its own copy of the ref: one cut from a file would keep the file's chunk alive.
-      this.#refs.set(parts.card_token, `${ref}`);
+      // Its own copy of the ref: one cut from the list's text would keep the whole text alive
+      // (common/src/strings.ts); the token key is a view of that copy.
+      const own = ownString(ref);
+      this.#refs.set(own.slice(0, 43), own);
       truncatedOfMasked(parts.card_masked);
       const f = fingerprint();
       this.#table.add(f);
