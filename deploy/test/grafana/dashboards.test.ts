@@ -170,7 +170,11 @@ t.test('every PromQL expression returns data and every risk SQL query returns ro
       // A field the events no longer carry reads as NULL, not as an error (the card column was
       // NULL for a while after alerts stopped carrying card_number): every value must be there.
       t.same(
-        rows.flatMap((r) => Object.entries(r as object).filter(([, v]) => v === null || v === undefined).map(([k]) => k)),
+        rows.flatMap((r) =>
+          Object.entries(r as object)
+            .filter(([, v]) => v === null || v === undefined)
+            .map(([k]) => k),
+        ),
         [],
         'no column is empty in any row',
       );
