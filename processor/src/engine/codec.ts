@@ -30,8 +30,9 @@ import { floorTo } from './time.js';
 export const META_KEY = 'meta';
 /**
  * The format described above. Version 3 names cards by card ref (common/src/card-token.ts: token,
- * masked form, encrypted route, key id); version 2 named them by card number, and is refused (its
- * shard is rebuilt). Version 1 (releases up to 0.1.0) also read three earlier layouts.
+ * masked form, encrypted route, key id); version 2 named them by card number and is refused with
+ * the error below, which says to delete the shard's local state (a new ECS task starts empty; an
+ * older snapshot is skipped as unreadable). Version 1 (up to 0.1.0) also read three earlier layouts.
  */
 export const META_VERSION = 3;
 
