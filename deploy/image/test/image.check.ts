@@ -10,7 +10,7 @@
  */
 import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, spawnComponent, waitFor, withCardTokenKey, withKinesis, withTempDir } from '../../../common/test/helpers.js';
 import { readCardsFile } from '../../../common/src/cards-file.js';
@@ -124,6 +124,9 @@ t.test('run against the local stack: /health, payments in and alerts out, the st
   const key = await withCardTokenKey(t, dir);
   const stolenList = join(dir, 'stolen-cards.csv');
   await writeStolenList(stolenList, await stolenRefsOfCardsFile(cardsFile, key.tokenizer));
+  // Both are written 0600 for their owner: mounted into the container, they must belong to its
+  // user (uid 1000), as docs/deployment.md says (the check runs as root).
+  for (const file of [key.path, stolenList]) chownSync(file, 1000, 1000);
   const port = await freePort();
   const name = container(t);
 
