@@ -68,6 +68,11 @@ export function cardRefOf(p: CardRefParts): string {
   return `${p.card_token}:${p.card_masked}:${p.card_route}:${p.card_key_id}`;
 }
 
+/** Whether `ref` is a card ref (what parseCardRef accepts, without cutting it into parts). */
+export function isCardRef(ref: string): boolean {
+  return CARD_REF.test(ref);
+}
+
 /** The parts of a card ref, or undefined when `ref` is not one. */
 export function parseCardRef(ref: string): CardRefParts | undefined {
   const m = CARD_REF.exec(ref);
@@ -124,6 +129,11 @@ export class CardTokenizer {
   /** The token of a card number (its ASCII digits, as a string or bytes). */
   token(pan: string | Uint8Array): string {
     return createHmac('sha256', this.#key).update(pan).digest('base64url');
+  }
+
+  /** The token's 32 bytes (a token is their base64url). */
+  digest(pan: string | Uint8Array): Buffer {
+    return createHmac('sha256', this.#key).update(pan).digest();
   }
 
   /** Token, key id and masked form of a card number. */

@@ -95,3 +95,20 @@ t.test('a card given twice is one card; a table where many cards share truncated
   });
   t.equal(wrong, 0, `${same.length} neighbours, half of them stolen`);
 });
+
+t.test('the set gives back exactly the refs it was built from, from its typed arrays', async (t) => {
+  const refs = stolen.map((c) => ref(c));
+  const back = [...cards.refs()];
+  t.equal(back.length, new Set(refs).size);
+  t.same(new Set(back), new Set(refs), 'every ref, byte for byte (token, masked form, route, key id)');
+  // A ref whose token or route is not canonical base64url (the spare low bits of its last
+  // character set) would decode to bytes that encode to another text: refused, not altered.
+  const good = refs[0]!;
+  const odd = (s: string) => s.slice(0, -1) + (s.at(-1) === 'B' ? 'C' : 'B');
+  const [token, masked, route, keyId] = good.split(':') as [string, string, string, string];
+  t.throws(() => new StolenCards(testTokenizer, [`${odd(token)}:${masked}:${route}:${keyId}`]), { code: 'STOLEN_LIST' });
+  t.throws(() => new StolenCards(testTokenizer, [`${token}:${masked}:${odd(route)}:${keyId}`]), { code: 'STOLEN_LIST' });
+  // Masked forms of every length keep their digits, leading zeros included.
+  const short = '0123456789012';
+  t.equal([...stolenCards([short]).refs()][0], ref(short), 'a 13-digit number starting with 0');
+});

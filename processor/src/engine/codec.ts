@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { parseCardRef } from '../../../common/src/card-token.js';
+import { isCardRef, parseCardRef } from '../../../common/src/card-token.js';
 import { JsonWriter } from '../../../common/src/json-writer.js';
 import { EngineStateError } from './errors.js';
 import type { EngineConfig } from './options.js';
@@ -211,7 +211,7 @@ const heldSchema = z.strictObject({
   id: z.string(),
   at: time,
   origin: z.string(),
-  card: z.string().refine((c) => parseCardRef(c) !== undefined, 'is not a card ref'),
+  card: z.string().refine(isCardRef, 'is not a card ref'),
   amount: z.number(),
   currency: z.string(),
   merchant: z.string(),
@@ -299,10 +299,9 @@ export function stateReader(sink: StateSink, config: EngineConfig): StateReader 
         const [start, group] = [Number(m[1]), Number(m[2])];
         if (!isPlain(value) || Object.keys(value).length === 0) throw invalid(key, 'not a non-empty object of panes by card');
         for (const card in value) {
-          const parts = parseCardRef(card);
-          const problem = parts ? paneProblem(value[card]) : 'a key is not a card ref';
+          const problem = isCardRef(card) ? paneProblem(value[card]) : 'a key is not a card ref';
           // Named by its masked form only: a stored key is never echoed whole.
-          if (problem) throw invalid(key, `card ${parts?.card_masked ?? '(not a card ref)'}: ${problem}`);
+          if (problem) throw invalid(key, `card ${parseCardRef(card)?.card_masked ?? '(not a card ref)'}: ${problem}`);
         }
         for (const card in value) sink.pane(card, start, value[card] as StoredPane, group);
         sink.paneEntry(start, key, group);

@@ -61,7 +61,9 @@ export class PaneStore {
     const newest = this.#cards.get(card);
     let pane = paneAt(newest, start);
     if (pane?.hasId(p.id)) return false;
-    pane ??= this.#link(card, new Pane(newest?.card ?? card, start, p.at, this.#currencies.get(p.currency), this.#merchants.get(p.merchant)), newest);
+    // A card's panes, its map key and its index entries share one string, the first one handed in
+    // (StolenCards.refOfAscii gives a new string per payment).
+    pane ??= this.#link(new Pane(newest?.card ?? card, start, p.at, this.#currencies.get(p.currency), this.#merchants.get(p.merchant)), newest);
     pane.addAmount(pane.n === 0 ? pane.currency : this.#currencies.get(p.currency), toMinor(p.amount));
     if (p.merchant !== pane.merchant) pane.addMerchant(this.#merchants.get(p.merchant));
     pane.addPayment(p.at, p.id);
@@ -134,7 +136,7 @@ export class PaneStore {
     for (const [at, id] of stored.ids) pane.addPayment(at, id);
     pane.group = group;
     if (known) this.#replace(known, pane);
-    else this.#link(own, pane);
+    else this.#link(pane);
   }
 
   /** Notes a stored entry holding panes of `paneStart` (deleted when the start is purged). */
@@ -214,8 +216,8 @@ export class PaneStore {
   }
 
   /** Links a new pane into its card's list (`newest`: the card's current head, when the caller has it). */
-  #link(card: string, pane: Pane, newest = this.#cards.get(card)): Pane {
-    const start = pane.start;
+  #link(pane: Pane, newest = this.#cards.get(pane.card)): Pane {
+    const { card, start } = pane;
     if (newest === undefined || newest.start < start) {
       pane.older = newest;
       this.#cards.set(card, pane);

@@ -16,7 +16,6 @@
  */
 import type { AsciiCardSet } from '../../../common/src/payment-fast-path.js';
 import { AppError } from '../../../common/src/errors.js';
-import { ownString } from '../../../common/src/strings.js';
 import { parseCardRef, type CardTokenizer } from '../../../common/src/card-token.js';
 
 const FILTER_BITS = 1 << 21;
@@ -104,46 +103,120 @@ class TruncatedTable {
   }
 }
 
+/** The bytes of a token (HMAC-SHA-256). */
+const TOKEN_BYTES = 32;
+
+/** base64url text that decodes to exactly `bytes` bytes and encodes back to itself, else undefined. */
+function bytesOf(text: string, bytes: number): Buffer | undefined {
+  const b = Buffer.from(text, 'base64url');
+  return b.length === bytes && b.toString('base64url') === text ? b : undefined;
+}
+
+/**
+ * The stolen cards in typed arrays, each as its token's 32 bytes (what a lookup compares) and its
+ * card ref's text (what a hit returns, one string cut from the pool): held as a Map of card-ref
+ * strings, 100 000 cards took 33 MB of heap that every full collection walked; here ~13 MB it
+ * never looks into (docs/benchmarks.md, RSS). Open addressing on a token's first 4 bytes (an
+ * HMAC: uniform already).
+ */
+class TokenTable {
+  readonly #slots: Int32Array;
+  readonly #mask: number;
+  readonly #tokens: Uint8Array;
+  /** The refs' ASCII text, one after another; card c's ends at #ends[c]. */
+  readonly #text: Buffer;
+  readonly #ends: Int32Array;
+  size = 0;
+
+  constructor(capacity: number, textBytes: number) {
+    let slots = 1024;
+    while (slots < capacity * 2) slots *= 2;
+    // A slot holds a card's index + 1; 0 is empty.
+    this.#slots = new Int32Array(slots);
+    this.#mask = slots - 1;
+    this.#tokens = new Uint8Array(capacity * TOKEN_BYTES);
+    this.#text = Buffer.alloc(textBytes);
+    this.#ends = new Int32Array(capacity);
+  }
+
+  /** The index of the card whose token is `token` (32 bytes), or -1. */
+  find(token: Uint8Array): number {
+    const tokens = this.#tokens;
+    for (let i = this.#slotOf(token); ; i = (i + 1) & this.#mask) {
+      const c = this.#slots[i]! - 1;
+      if (c < 0) return -1;
+      const at = c * TOKEN_BYTES;
+      let j = 0;
+      while (j < TOKEN_BYTES && tokens[at + j] === token[j]) j++;
+      if (j === TOKEN_BYTES) return c;
+    }
+  }
+
+  /** Adds a card by its token's bytes and its ref (ASCII); false when its token is there already. */
+  add(token: Uint8Array, ref: string): boolean {
+    if (this.find(token) >= 0) return false;
+    const c = this.size++;
+    this.#tokens.set(token, c * TOKEN_BYTES);
+    const start = c === 0 ? 0 : this.#ends[c - 1]!;
+    this.#ends[c] = start + this.#text.write(ref, start, 'latin1');
+    let i = this.#slotOf(token);
+    while (this.#slots[i] !== 0) i = (i + 1) & this.#mask;
+    this.#slots[i] = c + 1;
+    return true;
+  }
+
+  /** The card ref of card `c`, as the stolen list gave it: a new flat string. */
+  ref(c: number): string {
+    return this.#text.toString('latin1', c === 0 ? 0 : this.#ends[c - 1]!, this.#ends[c]!);
+  }
+
+  #slotOf(token: Uint8Array): number {
+    return (token[0]! | (token[1]! << 8) | (token[2]! << 16) | (token[3]! << 24)) & this.#mask;
+  }
+}
+
 export class StolenCards implements AsciiCardSet {
   readonly #tokenizer: CardTokenizer;
-  /** token → card ref. */
-  readonly #refs = new Map<string, string>();
+  readonly #cards: TokenTable;
   readonly #table: TruncatedTable;
   readonly #filter = new Int32Array(FILTER_BITS >>> 5);
 
   /** `refs`: the stolen cards' refs, all of `tokenizer`'s key (a ref of another key is refused: its token could never match). */
   constructor(tokenizer: CardTokenizer, refs: Iterable<string>) {
     this.#tokenizer = tokenizer;
-    const list = [...refs];
+    const list = Array.isArray(refs) ? (refs as readonly string[]) : [...refs];
     this.#table = new TruncatedTable(list.length);
+    this.#cards = new TokenTable(
+      list.length,
+      list.reduce((n, ref) => n + ref.length, 0),
+    );
     for (const ref of list) {
       const parts = parseCardRef(ref);
-      if (!parts) throw new AppError('STOLEN_LIST', 'the stolen list holds an entry that is not a card ref');
+      // A token or route that is not canonical base64url names the same bytes as another text: refused.
+      const token = parts && bytesOf(parts.card_token, TOKEN_BYTES);
+      if (!parts || !token || !bytesOf(parts.card_route, 16)) throw new AppError('STOLEN_LIST', 'the stolen list holds an entry that is not a card ref');
       if (parts.card_key_id !== tokenizer.keyId) {
         throw new AppError(
           'STOLEN_LIST',
           `the stolen list was tokenised with key ${parts.card_key_id}, this processor has key ${tokenizer.keyId}: write it again with the processor's key (docs/deployment.md)`,
         );
       }
-      // Its own copy of the ref: one cut from the list's text would keep the whole text alive
-      // (common/src/strings.ts); the token key is a view of that copy.
-      const own = ownString(ref);
-      this.#refs.set(own.slice(0, 43), own);
       truncatedOfMasked(parts.card_masked);
       const f = fingerprint();
       this.#table.add(f);
       this.#set(f & MASK);
       this.#set(secondBit(f));
+      this.#cards.add(token, ref);
     }
   }
 
   get size(): number {
-    return this.#refs.size;
+    return this.#cards.size;
   }
 
   /** The refs of the set, for the state store's copy. */
-  refs(): IterableIterator<string> {
-    return this.#refs.values();
+  *refs(): IterableIterator<string> {
+    for (let c = 0; c < this.#cards.size; c++) yield this.#cards.ref(c);
   }
 
   /** The card ref of a stolen card number, or undefined when it is not stolen. */
@@ -163,9 +236,13 @@ export class StolenCards implements AsciiCardSet {
     return this.#isSet(f & MASK) && this.#isSet(secondBit(f)) && this.#table.has(f);
   }
 
-  /** The card ref of the card written as ASCII in bytes[start, end), or undefined when it is not stolen. */
+  /**
+   * The card ref of the card written as ASCII in bytes[start, end), or undefined when it is not
+   * stolen. A new string each time: the engine keeps one per card (PaneStore).
+   */
   refOfAscii(bytes: Uint8Array, start: number, end: number): string | undefined {
-    return this.#refs.get(this.#tokenizer.token(bytes.subarray(start, end)));
+    const c = this.#cards.find(this.#tokenizer.digest(bytes.subarray(start, end)));
+    return c < 0 ? undefined : this.#cards.ref(c);
   }
 
   /** The Kinesis hash key of a card ref's card (its route decrypted), to cut a child shard's state. */
