@@ -3,6 +3,7 @@
  * from "100 000 stolen cards active in the 60-minute window" in seconds instead of replaying it.
  */
 import { paneGroupKey, type StoredPane as Pane, META_VERSION } from '../../processor/src/engine/codec.js';
+import { tokenOfCardRef } from '../../common/src/card-token.js';
 
 export interface BuiltState {
   entries: [string, unknown][];
@@ -11,7 +12,7 @@ export interface BuiltState {
 }
 
 /**
- * `paymentsPerCard` payments for each card, their times spread evenly over [endMs − 60 min, endMs)
+ * `paymentsPerCard` payments for each card (a card ref), their times spread evenly over [endMs − 60 min, endMs)
  * and interleaved across cards, every card in one currency and a few merchants. The meta says the
  * watermark is at endMs − 1 s and every boundary up to it has been summarised.
  */
@@ -52,7 +53,8 @@ export function buildActiveState(cards: readonly string[], paymentsPerCard: numb
     const groupKey = paneGroupKey(Number(start), 0);
     let group = groups.get(groupKey);
     if (!group) groups.set(groupKey, (group = {}));
-    group[card] = pane;
+    // A stored pane names its card by token (codec.ts).
+    group[tokenOfCardRef(card)] = pane;
   }
   const entries: [string, unknown][] = [...groups];
   entries.push([

@@ -18,7 +18,7 @@ const endMs = Date.UTC(2026, 10, 27, 12, 0, 0);
 const state = buildActiveState(cards.stolenRefs, 3, endMs);
 
 function jump(hours: number): { usPerSummary: number; summaries: number } {
-  const engine = ShardEngine.restore(state.entries);
+  const engine = ShardEngine.restore(state.entries, {}, cards.stolenCards);
   engine.onIdle({ nowMs: state.watermarkMs + hours * 3_600_000 + 3_000, caughtUp: true, lastProgressAtMs: 0 });
   let n = 0;
   const t0 = performance.now();

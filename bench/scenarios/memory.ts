@@ -29,7 +29,7 @@ if (process.argv[2] === '--child') {
     return new StolenCards(benchTokenizer, refs);
   })();
   // As a restart: the shard's engine restored from its committed state.
-  const { engine } = await restoreLocalState(store, 'shardId-000000000000', {});
+  const { engine } = await restoreLocalState(store, 'shardId-000000000000', {}, stolen);
   (globalThis as { gc?: () => void }).gc?.();
   await new Promise((r) => setTimeout(r, 200));
   (globalThis as { gc?: () => void }).gc?.();

@@ -203,7 +203,7 @@ for (let rep = 0; rep < REPS; rep++) {
   const restoreCpu = process.cpuUsage();
   t = performance.now();
   const restored = await restoreShard(
-    { shardId: SHARD, store: target.store, engineConfig: {}, log, lease, parents: [], rebuilder: rebuilder(target.store) },
+    { shardId: SHARD, store: target.store, engineConfig: {}, cards: cards.stolenCards, log, lease, parents: [], rebuilder: rebuilder(target.store) },
     new AbortController().signal,
   );
   r.restore.push((performance.now() - t) / 1000);
@@ -224,7 +224,7 @@ for (let rep = 0; rep < REPS; rep++) {
   // stored JSON kept as bytes, then committed as they are.
   const heapBefore = process.memoryUsage().heapUsed;
   t = performance.now();
-  const restorer = ShardEngine.restorer({});
+  const restorer = ShardEngine.restorer({}, cards.stolenCards);
   const stored: Array<[string, Uint8Array]> = [];
   await readSnapshot(latest!, Readable.from([body]), (key, value, json) => {
     restorer.add(key, value);
@@ -242,7 +242,7 @@ for (let rep = 0; rep < REPS; rep++) {
   // The path before: every entry parsed and held, the engine restored, then written whole again.
   const decoded = await decodeSnapshot(latest!, Readable.from([body]));
   t = performance.now();
-  const engine = ShardEngine.restore(decoded.entries, {});
+  const engine = ShardEngine.restore(decoded.entries, {}, cards.stolenCards);
   r.engine.push((performance.now() - t) / 1000);
   t = performance.now();
   const rebuilt = [...engine.entries()];
@@ -259,7 +259,7 @@ for (let rep = 0; rep < REPS; rep++) {
 
   // Reference: the same state restored from the local store (a restart's "reuse").
   t = performance.now();
-  await restoreLocalState(source.store, SHARD, {});
+  await restoreLocalState(source.store, SHARD, {}, cards.stolenCards);
   r.local.push((performance.now() - t) / 1000);
   r.restoreVsLocal.push((r.restore.at(-1) as number) / (r.local.at(-1) as number));
 

@@ -112,3 +112,18 @@ t.test('the set gives back exactly the refs it was built from, from its typed ar
   const short = '0123456789012';
   t.equal([...stolenCards([short]).refs()][0], ref(short), 'a 13-digit number starting with 0');
 });
+
+t.test('a stored token gives back its card ref, and only its exact text does', async (t) => {
+  const r = ref(stolen[3]!);
+  const tok = r.slice(0, 43);
+  t.equal(cards.refOfToken(tok), r);
+  // The last of 43 base64url characters carries 4 bits of the token and 2 spare ones, zero in a
+  // canonical token: setting one spells the same bytes differently.
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const odd = tok.slice(0, -1) + alphabet[alphabet.indexOf(tok.at(-1)!) + 1];
+  t.same(Buffer.from(odd, 'base64url'), Buffer.from(tok, 'base64url'), 'the odd spelling decodes to the same bytes');
+  t.equal(cards.refOfToken(odd), undefined, 'but is not the token');
+  t.equal(cards.refOfToken(testTokenizer.token(others[0]!)), undefined, 'a token of a card that is not stolen');
+  t.equal(cards.refOfToken(tok.slice(1)), undefined, 'a token cut short');
+  t.equal(cards.refOfToken(r), undefined, 'a whole card ref is not a token');
+});

@@ -5,10 +5,9 @@
  * form: codec.ts). A summary at boundary T merges the card's panes in [T - range, T)
  * (summaries.ts).
  */
-import { ownString } from '../../../common/src/strings.js';
 import { JsonWriter } from '../../../common/src/json-writer.js';
 import { paneGroupKey, storedPane, writePaneGroup, WHOLE_GROUP, type CurrencyAggregate, type StoredPane } from './codec.js';
-import { splitCardRef } from '../../../common/src/card-token.js';
+import { splitCardRef, tokenOfCardRef } from '../../../common/src/card-token.js';
 import { EngineStateError } from './errors.js';
 import { Interner, Pane, paneAt, toMinor } from './pane.js';
 import { PaneTimeIndex } from './pane-index.js';
@@ -125,8 +124,8 @@ export class PaneStore {
       throw new EngineStateError(`pane of card ${splitCardRef(card).card_masked} at ${paneStart} restored twice from one entry`);
     if (known && known.group > group) return;
     const codes = Object.keys(stored.currencies);
-    // One string per card, and not a slice of the stored key (which it would keep alive).
-    const own = this.#cards.get(card)?.card ?? ownString(card);
+    // One string per card (the ref comes from the stolen cards, not from the stored entry).
+    const own = this.#cards.get(card)?.card ?? card;
     const pane = new Pane(own, paneStart, stored.firstMs, this.#currencies.get(codes[0] as string), this.#merchants.get(stored.merchants[0] as string));
     for (const code of codes) {
       const [n, total, min, max] = stored.currencies[code] as CurrencyAggregate;
@@ -151,7 +150,7 @@ export class PaneStore {
   *entries(): IterableIterator<[string, Record<string, StoredPane>]> {
     for (const start of this.#index.starts) {
       const group: Record<string, StoredPane> = {};
-      for (const card of this.#index.cardsAt(start)) group[card] = storedPane(paneAt(this.#cards.get(card), start) as Pane);
+      for (const card of this.#index.cardsAt(start)) group[tokenOfCardRef(card)] = storedPane(paneAt(this.#cards.get(card), start) as Pane);
       yield [paneGroupKey(start, WHOLE_GROUP), group];
     }
   }

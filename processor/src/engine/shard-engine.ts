@@ -24,7 +24,7 @@ import { PromptAlerts } from './prompt.js';
 import { upperBound } from './sorted.js';
 import { Summarizer } from './summaries.js';
 import { floorTo, iso } from './time.js';
-import type { Emission, IdleInput, PaymentInput, PaymentOutcome, StateChanges } from './types.js';
+import type { CardDirectory, Emission, IdleInput, PaymentInput, PaymentOutcome, StateChanges } from './types.js';
 import { Watermark } from './watermark.js';
 
 /** The eight possible outcomes, made once: one per stolen payment was a measurable share of its garbage. */
@@ -49,6 +49,8 @@ export class ShardEngine {
   readonly #ids = new EventIds();
   #doneThrough: number | null = null;
   #cursor: EngineMeta['summaryCursor'] = null;
+  /** Stored panes of cards no longer on the stolen list, left out at restore. */
+  #unlistedPanes = 0;
   #metaDirty = false;
   /** Where the last summary's card sits in its boundary's active list, to skip the binary search. */
   #hintCards: readonly string[] | undefined;
@@ -73,26 +75,29 @@ export class ShardEngine {
    * Rebuilds the engine from every stored entry (the union of all committed puts minus dels).
    * The result behaves exactly as the engine that wrote them did at its last takeChanges().
    */
-  static restore(entries: Iterable<readonly [string, unknown]>, config: Partial<EngineConfig> = {}): ShardEngine {
-    const restorer = ShardEngine.restorer(config);
+  static restore(entries: Iterable<readonly [string, unknown]>, config: Partial<EngineConfig> = {}, cards?: CardDirectory): ShardEngine {
+    const restorer = ShardEngine.restorer(config, cards);
     for (const [key, value] of entries) restorer.add(key, value);
     return restorer.finish();
   }
 
   /**
    * The same as `restore`, one entry at a time: a store can stream its entries in, and the
-   * restore holds only the engine it builds, never the whole stored state beside it.
+   * restore holds only the engine it builds, never the whole stored state beside it. `cards`
+   * (the stolen cards) names the cards of stored panes; a state holding panes needs it.
    */
-  static restorer(config: Partial<EngineConfig> = {}): { add(key: string, value: unknown): void; finish(): ShardEngine } {
+  static restorer(config: Partial<EngineConfig> = {}, cards?: CardDirectory): { add(key: string, value: unknown): void; finish(): ShardEngine } {
     const engine = new ShardEngine(config);
     const reader = stateReader(
       {
         heldGroup: (key, payments) => engine.#alerts.restoreGroup(key, payments),
         pane: (card, start, pane, group) => engine.#panes.restore(card, start, pane, group),
+        paneOfUnlistedCard: () => engine.#unlistedPanes++,
         paneEntry: (start, key, group) => engine.#panes.addStoredKey(start, key, group),
         prompt: (payment) => engine.#prompt.restore(payment),
       },
       engine.config,
+      cards,
     );
     return {
       add: (key, value) => reader.add(key, value),
@@ -106,6 +111,15 @@ export class ShardEngine {
         return engine;
       },
     };
+  }
+
+  /**
+   * Stored panes left out at restore because their card is no longer on the stolen list: its
+   * summaries stop (the list at start says which cards are stolen; docs/semantics.md). Their
+   * stored entries go when their pane starts are purged.
+   */
+  get unlistedPanesAtRestore(): number {
+    return this.#unlistedPanes;
   }
 
   /**

@@ -16,6 +16,15 @@ export type { EngineConfig } from './options.js';
 export type PaymentInput = CardPayment;
 
 /**
+ * The stolen cards' refs by token (StolenCards). Stored panes name their card by token only (the
+ * other ~50 characters of a ref, random to a compressor, were most of a stored pane's bytes), so
+ * a restore takes each ref back from here; a card no longer on the stolen list has none.
+ */
+export interface CardDirectory {
+  refOfToken(token: string): string | undefined;
+}
+
+/**
  * What became of one payment, for the runtime's metrics (the engine keeps no counters: a restart
  * would reset them anyway, as Prometheus counters expect).
  * - not_stolen: only advanced the watermark.

@@ -23,7 +23,7 @@ import { SHARD_END, type Lease } from '../lease/index.js';
 import type { PaymentsMetrics } from '../metrics.js';
 import type { ShardCheckpoint, ShardExport, StateStore } from '../state/index.js';
 import type { Readable } from 'node:stream';
-import { ShardEngine, type EngineConfig } from '../engine/index.js';
+import { ShardEngine, type CardDirectory, type EngineConfig } from '../engine/index.js';
 import { decodeSnapshot, encodeSnapshot, readSnapshot, snapshotHeader, type SnapshotHeader, type SnapshotRef } from './format.js';
 import type { S3Snapshots } from './s3-snapshots.js';
 
@@ -215,9 +215,10 @@ export function restoreValidSnapshot(
   shardId: string,
   lease: Pick<Lease, 'checkpoint' | 'checkpointStateId'>,
   engineConfig: Partial<EngineConfig>,
+  cards: CardDirectory,
 ): Promise<RestoredSnapshot | undefined> {
   return readNewestValid(d, shardId, lease, async (ref, body) => {
-    const restorer = ShardEngine.restorer(engineConfig);
+    const restorer = ShardEngine.restorer(engineConfig, cards);
     const stored: Array<[string, Uint8Array]> = [];
     const header = await readSnapshot(ref, body, (key, value, json) => {
       restorer.add(key, value);

@@ -1,7 +1,7 @@
 /**
  * Restoring a shard from this worker's own store at start.
  */
-import { ShardEngine, type EngineConfig } from '../engine/index.js';
+import { ShardEngine, type CardDirectory, type EngineConfig } from '../engine/index.js';
 import type { StateStore } from '../state/index.js';
 
 /**
@@ -12,8 +12,9 @@ export async function restoreLocalState(
   store: StateStore,
   shardId: string,
   engineConfig: Partial<EngineConfig>,
+  cards: CardDirectory,
 ): Promise<{ engine: ShardEngine; entries: number }> {
-  const restorer = ShardEngine.restorer(engineConfig);
+  const restorer = ShardEngine.restorer(engineConfig, cards);
   let entries = 0;
   for await (const [key, value] of store.scanShard(shardId)) {
     restorer.add(key, value);

@@ -76,7 +76,7 @@ export interface RebuildResult {
 export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   const now = o.now ?? Date.now;
   const started = performance.now();
-  const engine = o.restored?.engine ?? (o.initial ? ShardEngine.restore(o.initial, o.engineConfig) : new ShardEngine(o.engineConfig));
+  const engine = o.restored?.engine ?? (o.initial ? ShardEngine.restore(o.initial, o.engineConfig, o.stolen) : new ShardEngine(o.engineConfig));
   const replayStarted = performance.now();
   const until = o.until === 'SHARD_END' ? undefined : BigInt(o.until.sequenceNumber);
   const start: StartPosition =
@@ -234,12 +234,16 @@ export class ShardRebuilder {
   async parentsState(parents: readonly string[], signal: AbortSignal, range = this.#lineage.hashKeyRange): Promise<Array<[string, unknown]>> {
     const states: Array<Array<[string, unknown]>> = [];
     for (const parent of parents) states.push(await this.#finishedState(parent, signal));
-    return inheritEntries(states, (card) => {
-      if (!range) return true;
-      // The card's hash key, from its card ref's encrypted route (the state holds no card number).
-      const h = this.#d.stolen.hashKeyOf(card);
-      return h >= range.start && h <= range.end;
-    });
+    return inheritEntries(
+      states,
+      (card) => {
+        if (!range) return true;
+        // The card's hash key, from its card ref's encrypted route (the state holds no card number).
+        const h = this.#d.stolen.hashKeyOf(card);
+        return h >= range.start && h <= range.end;
+      },
+      this.#d.stolen,
+    );
   }
 
   /**
@@ -291,7 +295,7 @@ export class ShardRebuilder {
     form: 'stored' | 'parsed',
   ): Promise<{ afterSequenceNumber: string; entries: number; start: Pick<RebuildOptions, 'afterSequenceNumber' | 'initial' | 'restored'> } | undefined> {
     if (form === 'stored') {
-      const s = await restoreValidSnapshot(d, shardId, lease, d.engineConfig);
+      const s = await restoreValidSnapshot(d, shardId, lease, d.engineConfig, d.stolen);
       const at = s?.header.checkpoint.sequenceNumber;
       return s && at ? { afterSequenceNumber: at, entries: s.stored.length, start: { afterSequenceNumber: at, restored: s } } : undefined;
     }

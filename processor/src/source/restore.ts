@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ShardEngine, type EngineConfig } from '../engine/index.js';
+import { ShardEngine, type CardDirectory, type EngineConfig } from '../engine/index.js';
 import { SHARD_END, type Lease } from '../lease/index.js';
 import type { ShardCheckpoint, StateStore } from '../state/index.js';
 import { restoreLocalState } from './local-state.js';
@@ -66,6 +66,8 @@ export interface RestoreInput {
   shardId: string;
   store: StateStore;
   engineConfig: Partial<EngineConfig>;
+  /** The stolen cards: stored panes name their cards by token (codec.ts). */
+  cards: CardDirectory;
   log: Logger;
   /** The shard's lease as taken (ShardTenure.lease); undefined when nothing is shared. */
   lease: Lease | undefined;
@@ -97,18 +99,21 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
   const stored = checkpoint ?? ((await holdsEntries(store, shardId)) ? 'entries' : 'nothing');
   const decision = decideRestore({ stored, lease, parents: input.parents });
   // The engine as this worker last committed it.
-  const restored = (engine: ShardEngine): Restored => ({
-    kind: 'ready',
-    engine,
-    stateId: checkpoint?.stateId ?? newStateId(),
-    checkpoint,
-    settled: checkpoint && !engine.hasPendingEmissions() ? checkpoint : undefined,
-  });
+  const restored = (engine: ShardEngine): Restored => {
+    noteUnlisted(log, shardId, engine);
+    return {
+      kind: 'ready',
+      engine,
+      stateId: checkpoint?.stateId ?? newStateId(),
+      checkpoint,
+      settled: checkpoint && !engine.hasPendingEmissions() ? checkpoint : undefined,
+    };
+  };
   switch (decision.kind) {
     case 'finished':
       return { kind: 'finished' };
     case 'reuse': {
-      const result = restored((await restoreLocalState(store, shardId, cfg)).engine);
+      const result = restored((await restoreLocalState(store, shardId, cfg, input.cards)).engine);
       log.info({ shardId, local: checkpoint?.sequenceNumber, lease: lease?.checkpoint, replayed: 0 }, 'local state continues the lease checkpoint: reused');
       return result;
     }
@@ -127,11 +132,12 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
       return { kind: 'ready', engine: result.engine, stateId, checkpoint: rebuilt, settled: rebuilt };
     }
     case 'local':
-      return restored((await restoreLocalState(store, shardId, cfg)).engine);
+      return restored((await restoreLocalState(store, shardId, cfg, input.cards)).engine);
     case 'inherit': {
       const stateId = newStateId();
       const inherited = await input.rebuilder.parentsState(decision.parents, signal);
-      const engine = ShardEngine.restore(inherited, cfg);
+      const engine = ShardEngine.restore(inherited, cfg, input.cards);
+      noteUnlisted(log, shardId, engine);
       // Make the inherited state this shard's own before reading anything.
       const own: ShardCheckpoint = {
         sequenceNumber: null,
@@ -152,4 +158,11 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
 async function holdsEntries(store: StateStore, shardId: string): Promise<boolean> {
   for await (const _ of store.scanShard(shardId)) return true;
   return false;
+}
+
+/** Says so when a restore left out panes of cards the stolen list no longer holds (codec.ts). */
+export function noteUnlisted(log: Logger, shardId: string, engine: ShardEngine): void {
+  if (engine.unlistedPanesAtRestore > 0) {
+    log.warn({ shardId, panes: engine.unlistedPanesAtRestore }, 'stored panes of cards no longer on the stolen list were left out: no summary counts them');
+  }
 }

@@ -233,7 +233,10 @@ export class ShardTask {
       // Each replayed batch is progress: a rebuild of an hour of a busy shard takes minutes.
       onProgress: () => this.watch.enter('restore'),
     });
-    const restored = await restoreShard({ ...d, shardId: this.shardId, lease: this.#tenure.lease, parents: lineage.parents, rebuilder }, signal);
+    const restored = await restoreShard(
+      { ...d, cards: d.stolen, shardId: this.shardId, lease: this.#tenure.lease, parents: lineage.parents, rebuilder },
+      signal,
+    );
     if (restored.kind === 'finished') this.#finished = true;
     if (restored.kind !== 'ready') return;
     this.#engine = restored.engine;

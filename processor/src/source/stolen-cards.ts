@@ -17,6 +17,7 @@
 import type { AsciiCardSet } from '../../../common/src/payment-fast-path.js';
 import { AppError } from '../../../common/src/errors.js';
 import { parseCardRef, type CardTokenizer } from '../../../common/src/card-token.js';
+import type { CardDirectory } from '../engine/types.js';
 
 const FILTER_BITS = 1 << 21;
 const MASK = FILTER_BITS - 1;
@@ -175,7 +176,7 @@ class TokenTable {
   }
 }
 
-export class StolenCards implements AsciiCardSet {
+export class StolenCards implements AsciiCardSet, CardDirectory {
   readonly #tokenizer: CardTokenizer;
   readonly #cards: TokenTable;
   readonly #table: TruncatedTable;
@@ -243,6 +244,16 @@ export class StolenCards implements AsciiCardSet {
   refOfAscii(bytes: Uint8Array, start: number, end: number): string | undefined {
     const c = this.#cards.find(this.#tokenizer.digest(bytes.subarray(start, end)));
     return c < 0 ? undefined : this.#cards.ref(c);
+  }
+
+  /** The card ref of a stolen card's token, or undefined when no stolen card has it. */
+  refOfToken(token: string): string | undefined {
+    if (token.length !== 43) return undefined;
+    const c = this.#cards.find(Buffer.from(token, 'base64url'));
+    if (c < 0) return undefined;
+    // A token text that is not canonical decodes to the bytes of another: not that card's.
+    const ref = this.#cards.ref(c);
+    return ref.startsWith(token) ? ref : undefined;
   }
 
   /** The Kinesis hash key of a card ref's card (its route decrypted), to cut a child shard's state. */

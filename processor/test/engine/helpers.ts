@@ -6,7 +6,7 @@ import { v5 } from 'uuid';
 import { luhnCheckDigit } from '../../../common/src/luhn.js';
 import { CardTokenizer } from '../../../common/src/card-token.js';
 import { OUTPUT_SCHEMA_VERSION, type AlertEvent, type PaymentEvent, type SummaryEvent } from '../../../common/src/events.js';
-import type { Emission, PaymentInput, ShardEngine, StateChanges } from '../../src/engine/index.js';
+import type { CardDirectory, Emission, PaymentInput, ShardEngine, StateChanges } from '../../src/engine/index.js';
 import { StolenCards } from '../../src/source/stolen-cards.js';
 
 const TEST_NS = '6f1d6a9e-9d0c-4d5e-8a52-0c1f3b8f2a11';
@@ -38,6 +38,17 @@ export function cardOfToken(token: string): string {
   if (c === undefined) throw new Error('a token of no card this test named');
   return c;
 }
+
+/**
+ * The stolen cards as a restore asks them (a stored pane names its card by token): every card
+ * ref() has named, as if all were on the stolen list.
+ */
+export const testCards: CardDirectory = {
+  refOfToken: (t) => {
+    const c = cardsByToken.get(t);
+    return c === undefined ? undefined : ref(c);
+  },
+};
 
 /** Card numbers in the order the engine keeps its cards: by card ref. */
 export const byRef = (a: string, b: string): number => (ref(a) < ref(b) ? -1 : ref(a) > ref(b) ? 1 : 0);

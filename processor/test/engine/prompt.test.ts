@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { ShardEngine } from '../../src/engine/index.js';
-import { MemoryStore, alertsOf, card, drainAll, pay, pid, summariesOf, toEvent } from './helpers.js';
+import { MemoryStore, alertsOf, card, drainAll, pay, pid, summariesOf, toEvent, testCards } from './helpers.js';
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const HOUR = 3_600_000;
@@ -50,7 +50,7 @@ t.test('a second delivery while it waits is not alerted twice; it is stored, res
     [...store.map.keys()].filter((k) => k.startsWith('prompt/')),
     [`prompt/${String(T0).padStart(13, '0')}/${ahead.id}`],
   );
-  const restored = ShardEngine.restore(store.map);
+  const restored = ShardEngine.restore(store.map, {}, testCards);
   const out = alertsOf(restored.drain(10, T0));
   t.equal(out.length, 1, 'the restored engine alerts it once');
   t.equal(out[0]?.data.clock_ahead_ms, HOUR);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { EngineStateError, ShardEngine, type Emission } from '../../src/engine/index.js';
 import { ConfigError } from '../../../common/src/errors.js';
-import { MemoryStore, card, pay, pid, ref, rng, toEvent } from './helpers.js';
+import { MemoryStore, alertsOf, card, drainAll, pay, pid, ref, rng, summariesOf, toEvent, testCards, token } from './helpers.js';
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const CONFIG = { summaryRangeMs: 60_000 }; // short range: purges happen within the run
@@ -61,6 +61,32 @@ function apply(e: ShardEngine, s: Step, out: Emission[]): void {
   else out.push(...e.drain(s.limit, s.nowMs));
 }
 
+t.test('a restore leaves out the panes of cards no longer on the stolen list, and alerts their held payments', async (t) => {
+  const e = new ShardEngine();
+  const [kept, dropped] = [card(71), card(72)];
+  const payments = [pay({ at: T0 + 1_000, card: kept }), pay({ at: T0 + 2_000, card: dropped }), pay({ at: T0 + 3_000, card: dropped })];
+  for (const p of payments) e.onPayment(toEvent(p), true, p.at);
+  const store = new MemoryStore();
+  store.apply(e.takeChanges());
+  // The list the processor restarts with no longer holds `dropped`.
+  const list = { refOfToken: (t: string) => (t === token(kept) ? ref(kept) : undefined) };
+  const restored = ShardEngine.restore(store.map, {}, list);
+  t.equal(restored.unlistedPanesAtRestore, 1, "the dropped card's one pane was left out");
+  t.same(restored.stats().panes, 1, 'only the listed card has a pane');
+  restored.onPayment(toEvent(pay({ at: T0 + 20_000, card: card(73) })), false, T0 + 20_000);
+  const out = drainAll(restored, T0 + 20_000);
+  t.same(
+    alertsOf(out).map((a) => a.data.payment_event_id),
+    payments.map((p) => p.id),
+    'every held payment is still alerted (stored with its whole card ref)',
+  );
+  t.same(
+    summariesOf(out).map((s) => [s.data.card_token, s.data.payment_count]),
+    [[token(kept), 1]],
+    'the summaries count the listed card only',
+  );
+});
+
 t.test('restored at any cut point, the engine continues exactly as an uninterrupted run', async (t) => {
   for (const seed of [5, 6]) {
     const steps = script(seed, 1_500);
@@ -89,7 +115,7 @@ t.test('restored at any cut point, the engine continues exactly as an uninterrup
     let restores = 0;
     for (const [i, s] of steps.entries()) {
       if (cuts.has(i)) {
-        e = ShardEngine.restore(store.map, CONFIG);
+        e = ShardEngine.restore(store.map, CONFIG, testCards);
         restores++;
       }
       apply(e, s, out);
@@ -110,7 +136,7 @@ t.test('restoring after every single step changes nothing either', async (t) => 
   const store = new MemoryStore();
   const out: Emission[] = [];
   for (const s of steps) {
-    const e = ShardEngine.restore(store.map, CONFIG);
+    const e = ShardEngine.restore(store.map, CONFIG, testCards);
     apply(e, s, out);
     store.apply(e.takeChanges());
   }
@@ -165,7 +191,7 @@ t.test('entries() is the committed state: equal to the store after every commit,
       t.same(byContent(snapshot), byContent(store.map), `step ${i}: entries() = what was committed`);
       compared++;
       // As a rebuild does: the state written whole replaces the store's, and the engine goes on from it.
-      e = ShardEngine.restore(snapshot, CONFIG);
+      e = ShardEngine.restore(snapshot, CONFIG, testCards);
       store.map.clear();
       for (const [k, v] of snapshot) store.map.set(k, v);
     }
@@ -179,22 +205,32 @@ t.test('restore refuses state written with other window sizes, and unknown or co
   e.onPayment(toEvent(pay({ at: T0 })), true);
   const store = new MemoryStore();
   store.apply(e.takeChanges());
-  t.throws(() => ShardEngine.restore(store.map, { summaryEveryMs: 5_000 }), EngineStateError);
-  t.throws(() => ShardEngine.restore([['nope', 1]]), EngineStateError);
-  t.throws(() => ShardEngine.restore([['meta', { version: 2 }]]), EngineStateError);
+  t.throws(() => ShardEngine.restore(store.map, { summaryEveryMs: 5_000 }, testCards), EngineStateError);
+  t.throws(() => ShardEngine.restore([['nope', 1]], {}, testCards), EngineStateError);
+  t.throws(() => ShardEngine.restore([['meta', { version: 2 }]], {}, testCards), EngineStateError);
   const group = `panes/${String(T0).padStart(13, '0')}/${String(1).padStart(13, '0')}`;
   const pane = { count: 1, firstMs: T0, lastMs: T0, currencies: { EUR: [1, 100, 100, 100] }, merchants: ['m'], ids: [[T0, 'x']] };
-  t.ok(ShardEngine.restore([[group, { [ref('4111111111111111')]: pane }]]), 'a pane group restores');
-  t.throws(() => ShardEngine.restore([[group, { '4111111111111111': pane }]]), EngineStateError, 'a group keyed by card number (format 2) is refused');
-  t.throws(() => ShardEngine.restore([[group, {}]]), EngineStateError, 'an empty pane group is refused');
-  t.throws(() => ShardEngine.restore([[group, { nocard: pane }]]), EngineStateError, 'a group keyed by something else than cards is refused');
+  ref('4111111111111111'); // on the stolen list (testCards)
+  t.equal(ShardEngine.restore([[group, { [token('4111111111111111')]: pane }]], {}, testCards).stats().panes, 1, 'a pane group restores');
   t.throws(
-    () => ShardEngine.restore([[group, { [ref('4111111111111111')]: { ...pane, count: 2 } }]]),
+    () => ShardEngine.restore([[group, { '4111111111111111': pane }]], {}, testCards),
+    EngineStateError,
+    'a group keyed by card number (format 2) is refused',
+  );
+  t.throws(
+    () => ShardEngine.restore([[group, { [ref('4111111111111111')]: pane }]], {}, testCards),
+    EngineStateError,
+    'a group keyed by card ref (format 3) is refused',
+  );
+  t.throws(() => ShardEngine.restore([[group, {}]], {}, testCards), EngineStateError, 'an empty pane group is refused');
+  t.throws(() => ShardEngine.restore([[group, { nocard: pane }]], {}, testCards), EngineStateError, 'a group keyed by something else than cards is refused');
+  t.throws(
+    () => ShardEngine.restore([[group, { [token('4111111111111111')]: { ...pane, count: 2 } }]], {}, testCards),
     EngineStateError,
     'a malformed pane in a group is refused',
   );
-  t.ok(ShardEngine.restore(store.map), 'the matching configuration restores');
-  t.same(ShardEngine.restore([]).watermarkMs, null, 'no entries: a fresh engine');
+  t.ok(ShardEngine.restore(store.map, {}, testCards), 'the matching configuration restores');
+  t.same(ShardEngine.restore([], {}, testCards).watermarkMs, null, 'no entries: a fresh engine');
 });
 
 t.test('config defaults are exported and invalid config is rejected with every problem listed', async (t) => {

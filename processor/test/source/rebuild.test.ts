@@ -12,7 +12,7 @@ import type { Lease } from '../../src/lease/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { REBUILD_MARGIN_MS, ShardRebuilder, replayFromMs, replayFromParents, type Lineage } from '../../src/source/rebuild.js';
 import { openStateStore, type StateStore } from '../../src/state/index.js';
-import { card, pay, stolenCards, toEvent, toPaymentEvent, token } from '../engine/helpers.js';
+import { card, pay, stolenCards, toEvent, toPaymentEvent, token, testCards } from '../engine/helpers.js';
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const HOUR = 3_600_000;
@@ -237,7 +237,7 @@ t.test('from a snapshot: the newest valid one, then only the records after it; i
   const committed = async (entries: Array<[string, unknown]>) => {
     const s = await openStateStore({ kind: 'memory' });
     await s.commitShard('x', { puts: entries, dels: [] }, { sequenceNumber: '12', watermarkMs: 0, shardEnd: false });
-    return [...ShardEngine.restore((await s.loadShard('x')).entries).entries()];
+    return [...ShardEngine.restore((await s.loadShard('x')).entries, {}, testCards).entries()];
   };
   t.same(await committed(result.entries), await committed(reference.entries), 'stored + changes restores to the engine a whole write restores to');
   t.same(await committed(result.entries), [...result.engine.entries()], 'and to the rebuilt engine itself');

@@ -9,7 +9,7 @@ import type { Lease } from '../../src/lease/index.js';
 import type { RebuildResult } from '../../src/source/rebuild.js';
 import { continuesLease, decideRestore, restoreShard, type RestoreFacts, type RestoreInput } from '../../src/source/restore.js';
 import { openStateStore, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
-import { card, pay, toEvent } from '../engine/helpers.js';
+import { card, pay, toEvent, testCards } from '../engine/helpers.js';
 
 const SHARD = 'shardId-000000000003';
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
@@ -138,6 +138,7 @@ const input = (store: StateStore, fake: ReturnType<typeof rebuilder>, over: Part
     shardId: SHARD,
     store,
     engineConfig: {},
+    cards: testCards,
     log: pino({ level: 'silent' }),
     lease: undefined,
     parents: [],
