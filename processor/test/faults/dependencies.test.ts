@@ -4,11 +4,14 @@
  * that is stopping made it exit 1. Now each is waited for with a log line, a metric and /ready
  * saying why, and the processor carries on once it answers.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
 import { startStack } from '../integration/harness.js';
 import { withDynamo } from '../lease/helpers.js';
 import { startChaosProxy } from '../../../common/test/chaos-proxy.js';
 import { freePort } from '../../../deploy/local/loopback.js';
+import { newCardTokenKeyText } from '../../../common/src/card-token.js';
 import { getJson, payment, put, sample, sleep } from './helpers.js';
 
 t.test('a lease table that does not answer at start is waited for; then every shard is leased and alerts', async (t) => {
@@ -89,4 +92,28 @@ t.test('SIGTERM while start-up waits for a dependency: exit 0 at once', async (t
   processor.child.kill('SIGTERM');
   t.equal((await processor.exit).code, 0);
   t.ok(Date.now() - at < 5_000, `within 5 s (${Date.now() - at} ms)`);
+});
+
+t.test('no card token key, or a stolen list of another key, at start: exit 1 saying why (no payment could be told stolen)', async (t) => {
+  const stack = await startStack(t, { cards: 20, shards: 1 });
+  const missing = await stack.startProcessor({ CARD_TOKEN_KEY_FILE: join(stack.dir, 'no-such-key.json') });
+  t.equal((await missing.exit).code, 1, 'a key file that is not there');
+  t.match(missing.output.stdout, /no-such-key\.json: the card token key cannot be read \(ENOENT\).*cannot load the card token key/, 'logged, naming the file');
+
+  const refused = await freePort();
+  const down = await stack.startProcessor({
+    CARD_TOKEN_KEY_SECRET: 'card-token-key',
+    SECRETS_ENDPOINT: `http://127.0.0.1:${refused}`,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
+  t.equal((await down.exit).code, 1, 'Secrets Manager not answering');
+  t.match(down.output.stdout, /cannot load the card token key/, 'logged');
+
+  const otherKey = join(stack.dir, 'other-key.json');
+  await writeFile(otherKey, newCardTokenKeyText('another-key'), { mode: 0o600 });
+  const other = await stack.startProcessor({ CARD_TOKEN_KEY_FILE: otherKey });
+  t.equal((await other.exit).code, 1, 'a stolen list tokenised with another key');
+  t.match(other.output.stdout, /tokenised with key [^,]+, this processor has key another-key.*cannot load the stolen list/, 'logged, naming both keys');
+  t.notMatch(missing.output.stdout + down.output.stdout + other.output.stdout, /unhandled/i, 'no unhandled rejection');
 });
