@@ -12,7 +12,9 @@
  * payments before it computes an HMAC) and the route (the card's Kinesis hash key, encrypted).
  * Every line has one key id: the list is rewritten when the key rotates. docs/deployment.md.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { basename, dirname, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parseCardRef, splitCardRef, type CardTokenizer } from './card-token.js';
@@ -67,45 +69,65 @@ export async function writeStolenList(path: string, refs: Iterable<string>): Pro
   }
 }
 
+/**
+ * Checks a stolen list line by line (`line(text, n)`, n from 1) and gathers its card refs; errors
+ * name `path` and the line number, never quote a line.
+ */
+function stolenListParser(path: string): { line(text: string, n: number): void; finish(): string[] } {
+  const refs: string[] = [];
+  let keyId: string | undefined;
+  let lines = 0;
+  return {
+    line(text, n) {
+      lines = n;
+      if (n === 1) {
+        if (text !== STOLEN_LIST_HEADER) throw new InputFileError(`${path}:1: first line must be the header '${STOLEN_LIST_HEADER}'`);
+        return;
+      }
+      const fields = text.split(',');
+      // The line's fields joined as a card ref, checked once by parseCardRef (the one definition).
+      const ref = fields.length === 4 ? `${fields[1]}:${fields[2]}:${fields[3]}:${fields[0]}` : '';
+      const parts = parseCardRef(ref);
+      if (!parts)
+        throw new InputFileError(
+          `${path}:${n}: expected card_key_id,card_token,card_masked,card_route (a token of 43 base64url characters, a masked number, a route of 22)`,
+        );
+      keyId ??= parts.card_key_id;
+      if (parts.card_key_id !== keyId) throw new InputFileError(`${path}:${n}: key id ${parts.card_key_id} differs from line 2's ${keyId}: a list has one key`);
+      refs.push(ref);
+    },
+    finish() {
+      if (lines === 0) throw new InputFileError(`${path}:1: first line must be the header '${STOLEN_LIST_HEADER}'`);
+      return refs;
+    },
+  };
+}
+
 /** The card refs of a stolen list's text; `path` names it in errors (which never quote a line). */
 export function parseStolenList(text: string, path: string): string[] {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  if (lines[0] !== STOLEN_LIST_HEADER) throw new InputFileError(`${path}:1: first line must be the header '${STOLEN_LIST_HEADER}'`);
-  const refs: string[] = [];
-  let keyId: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const fields = lines[i]!.split(',');
-    // The line's fields joined as a card ref, checked once by parseCardRef (the one definition).
-    const ref = fields.length === 4 ? `${fields[1]}:${fields[2]}:${fields[3]}:${fields[0]}` : '';
-    const parts = parseCardRef(ref);
-    if (!parts)
-      throw new InputFileError(
-        `${path}:${i + 1}: expected card_key_id,card_token,card_masked,card_route (a token of 43 base64url characters, a masked number, a route of 22)`,
-      );
-    keyId ??= parts.card_key_id;
-    if (parts.card_key_id !== keyId)
-      throw new InputFileError(`${path}:${i + 1}: key id ${parts.card_key_id} differs from line 2's ${keyId}: a list has one key`);
-    refs.push(ref);
-  }
-  return refs;
+  const parser = stolenListParser(path);
+  lines.forEach((line, i) => parser.line(line, i + 1));
+  return parser.finish();
 }
 
-/** Reads a stolen list from a path or an `s3://` object. */
+/**
+ * Reads a stolen list from a path or an `s3://` object, line by line as it arrives: read whole, a
+ * 10 MB list of 100 000 cards left ~50 MB more resident memory in the processor after it was
+ * parsed and dropped (bench "memory"); a list is as long as there are stolen cards.
+ */
 export async function readStolenList(path: string, source: { s3?: S3Client } = {}): Promise<string[]> {
   const s3 = parseS3Uri(path);
-  let text: string;
+  const parser = stolenListParser(path);
   try {
-    if (s3) {
-      if (!source.s3) throw new InputFileError(`${path}: an s3:// stolen list needs an S3 client`);
-      text = '';
-      for await (const chunk of (await getObjectStream(source.s3, s3.bucket, s3.key)).setEncoding('utf8')) text += chunk as string;
-    } else {
-      text = await readFile(path, 'utf8');
-    }
+    if (s3 && !source.s3) throw new InputFileError(`${path}: an s3:// stolen list needs an S3 client`);
+    const input = s3 ? await getObjectStream(source.s3!, s3.bucket, s3.key) : createReadStream(path);
+    let n = 0;
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) parser.line(line, ++n);
   } catch (error) {
     if (error instanceof InputFileError) throw error;
     throw ioError(path, error, 'the stolen list', 'write one with `npm run stolen-list`');
   }
-  return parseStolenList(text, path);
+  return parser.finish();
 }
