@@ -365,6 +365,19 @@ and the baseline loop left out); the processor under the end-to-end load:
   path (a ~4 MB JSON response per 10 000 records, each record's base64 data decoded) and the
   socket reads, about a third of it system time. On a busier machine both rose by up to half
   (processor 23–36 µs, bare reader 14–18 µs, one after the other), hence side by side.
+- **Card tokens** (issue 18). With the processor naming cards by card ref (token, masked form,
+  encrypted route, key id: ~93 random characters where a 16-digit number was), the full run of
+  stop 17 missed the CPU ratio (2.094), the RSS (328 MB) and the e2e catch-up (10.59 s), and the
+  state grew 19.7 → 48.8 MB on disk, the snapshot 20.1 → 40.6 MB gzip: random text is what
+  LevelDB and gzip cannot compress, and the stolen set was a Map of 100 000 refs (~18 MB of heap).
+  Now the stolen set is typed arrays (token bytes + one pool of ref text; heap after the restore
+  131 → 114 MB) and a stored pane names its card by token only, the rest of the ref taken from the
+  stolen list at restore (state format 4: 36.2 MB on disk, snapshot 30.6 MB). Full run at e26bbf6:
+  CPU ratio 1.991, catch-up 9.93 s, snapshot restore 4.96 s; RSS still 309 MB (298–316) against
+  300: instrumented, heap +11 MB (one ref per active card), file-backed pages +15–25 MB (LevelDB
+  maps the larger tables) and a module base +17 MB (the engine imports \`events.ts\`, which a
+  processor loads anyway) over the run before tokens. An HMAC costs ~2 µs and is paid only by
+  payments whose truncated form (length, first 6, last 4) matches a stolen card's.
 - **Restore from a snapshot and take-over** (issue 17). First measured (2026-12-05, load average
   1–3) at medians 5.6 and 6.7 s, the target missed: half of the restore wrote back what the
   snapshot already holds as stored JSON text (\`rebuildEngine\` discarded the engine's changes and

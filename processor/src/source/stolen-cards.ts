@@ -116,7 +116,7 @@ function bytesOf(text: string, bytes: number): Buffer | undefined {
 /**
  * The stolen cards in typed arrays, each as its token's 32 bytes (what a lookup compares) and its
  * card ref's text (what a hit returns, one string cut from the pool): held as a Map of card-ref
- * strings, 100 000 cards took 33 MB of heap that every full collection walked; here ~13 MB it
+ * strings, 100 000 cards took ~18 MB of heap that every full collection walked; here ~14 MB it
  * never looks into (docs/benchmarks.md, RSS). Open addressing on a token's first 4 bytes (an
  * HMAC: uniform already).
  */
