@@ -4,10 +4,10 @@
  */
 import t from 'tap';
 import { join } from 'node:path';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { CardTokenizer, parseCardRef } from '../src/card-token.js';
 import { writeCardsCsv } from '../src/cards-file.js';
-import { formatStolenList, parseStolenList, readStolenList, STOLEN_LIST_HEADER, stolenRefsOfCardsFile, writeStolenList } from '../src/stolen-list.js';
+import { formatStolenList, readStolenList, STOLEN_LIST_HEADER, stolenRefsOfCardsFile, writeStolenList } from '../src/stolen-list.js';
 import { generateCards } from '../../cardgen/src/generate.js';
 import { withTempDir } from './helpers.js';
 
@@ -35,20 +35,25 @@ t.test('written from a cards file, read back as the stolen cards refs; no card n
 });
 
 t.test('a malformed list is refused, naming the line', async (t) => {
+  const dir = await withTempDir(t);
+  // Each text through the reader the processor uses (line by line from a file).
+  const read = async (text: string) => {
+    const path = join(dir, 'x.csv');
+    await writeFile(path, text);
+    return readStolenList(path);
+  };
   const [a, b] = ['4111111111111111', '5555555555554444'].map((c) => key.cardRef(c));
   const good = formatStolenList([a!, b!]);
   const lines = good.trimEnd().split('\n');
-  t.throws(() => parseStolenList(lines.slice(1).join('\n'), 'x.csv'), { name: 'InputFileError', message: /x\.csv:1: first line must be the header/ });
-  t.throws(() => parseStolenList(`${lines[0]}\n${lines[1]}\nnot,a,ref\n`, 'x.csv'), { name: 'InputFileError', message: /x\.csv:3: expected card_key_id/ });
-  t.throws(
-    () => parseStolenList(`${lines[0]}\n${lines[1]!.replace(/,[^,]+,/, ',4111111111111111,')}\n`, 'x.csv'),
-    { message: /x\.csv:2:/ },
-    'a card number in the token column',
-  );
+  await t.rejects(read(lines.slice(1).join('\n')), { name: 'InputFileError', message: /x\.csv:1: first line must be the header/ });
+  await t.rejects(read(''), { name: 'InputFileError', message: /x\.csv:1: first line must be the header/ }, 'an empty file');
+  await t.rejects(read(`${lines[0]}\n${lines[1]}\nnot,a,ref\n`), { name: 'InputFileError', message: /x\.csv:3: expected card_key_id/ });
+  await t.rejects(read(`${lines[0]}\n${lines[1]!.replace(/,[^,]+,/, ',4111111111111111,')}\n`), { message: /x\.csv:2:/ }, 'a card number in the token column');
   const other = new CardTokenizer('k2', 'another-stolen-list-key-of-32-byte').cardRef('6011111111111117');
   const mixed = formatStolenList([a!]).trimEnd() + '\n' + formatStolenList([other]).trimEnd().split('\n')[1] + '\n';
-  t.throws(() => parseStolenList(mixed, 'x.csv'), { message: /x\.csv:3: key id k2 differs from line 2's k1/ });
-  t.same(parseStolenList(good, 'x.csv'), [a, b], 'the good list reads');
+  await t.rejects(read(mixed), { message: /x\.csv:3: key id k2 differs from line 2's k1/ });
+  t.same(await read(good), [a, b], 'the good list reads');
+  t.same(await read(good.trimEnd()), [a, b], 'without its last newline too');
   await t.rejects(readStolenList('/nonexistent/stolen.csv'), {
     name: 'InputFileError',
     message: /cannot read the stolen list: no such file \(write one with `npm run stolen-list`\)/,
