@@ -81,10 +81,21 @@ function scrubRun(run: string, join: boolean): string {
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const WORD = /[0-9A-Za-z-]/;
 
+/** Whether `text` holds at least `n` digits (counting stops there). */
+function hasDigits(text: string, n: number): boolean {
+  let digits = 0;
+  for (let i = 0; i < text.length && digits < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) digits++;
+  }
+  return digits >= n;
+}
+
 /** `text` with every PAN in it masked; the same string when it holds none. */
 export function scrubPans(text: string): string {
-  // Cheap exit: most log lines hold no run of 12 digits.
-  if (!/\d{4}/.test(text)) return text;
+  // Cheap exits: a PAN has 12 digits at least (most merchant ids do not), and most log lines
+  // hold no run of 4.
+  if (!hasDigits(text, MIN_DIGITS) || !/\d{4}/.test(text)) return text;
   const uuids: Array<[number, number]> = [];
   if (text.includes('-')) for (const m of text.matchAll(UUID)) uuids.push([m.index, m.index + m[0].length]);
   return text.replace(DIGIT_RUN, (run: string, at: number) => {
