@@ -99,58 +99,66 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
   const stored = checkpoint ?? ((await holdsEntries(store, shardId)) ? 'entries' : 'nothing');
   const decision = decideRestore({ stored, lease, parents: input.parents });
   // The engine as this worker last committed it.
-  const restored = (engine: ShardEngine): Restored => {
-    noteUnlisted(log, shardId, engine);
-    return {
-      kind: 'ready',
-      engine,
-      stateId: checkpoint?.stateId ?? newStateId(),
-      checkpoint,
-      settled: checkpoint && !engine.hasPendingEmissions() ? checkpoint : undefined,
-    };
-  };
-  switch (decision.kind) {
-    case 'finished':
-      return { kind: 'finished' };
-    case 'reuse': {
-      const result = restored((await restoreLocalState(store, shardId, cfg, input.cards)).engine);
-      log.info({ shardId, local: checkpoint?.sequenceNumber, lease: lease?.checkpoint, replayed: 0 }, 'local state continues the lease checkpoint: reused');
-      return result;
+  const restored = (engine: ShardEngine): Restored => ({
+    kind: 'ready',
+    engine,
+    stateId: checkpoint?.stateId ?? newStateId(),
+    checkpoint,
+    settled: checkpoint && !engine.hasPendingEmissions() ? checkpoint : undefined,
+  });
+  const result = await carryOut();
+  // Whichever way the engine was restored (local state, a snapshot, a rebuild from one).
+  if (result.kind === 'ready' && result.engine.unlistedPanesAtRestore > 0) {
+    log.warn(
+      { shardId, panes: result.engine.unlistedPanesAtRestore },
+      'stored panes of cards no longer on the stolen list were left out: no summary counts them',
+    );
+  }
+  return result;
+
+  async function carryOut(): Promise<Restored> {
+    switch (decision.kind) {
+      case 'finished':
+        return { kind: 'finished' };
+      case 'reuse': {
+        const result = restored((await restoreLocalState(store, shardId, cfg, input.cards)).engine);
+        log.info({ shardId, local: checkpoint?.sequenceNumber, lease: lease?.checkpoint, replayed: 0 }, 'local state continues the lease checkpoint: reused');
+        return result;
+      }
+      case 'rebuild': {
+        const result = await input.rebuilder.rebuild(lease!, signal);
+        if (!result.complete) return { kind: 'aborted' };
+        const stateId = newStateId();
+        await store.deleteShard(shardId);
+        const rebuilt: ShardCheckpoint = {
+          sequenceNumber: decision.until,
+          watermarkMs: result.engine.watermarkMs ?? Number.MIN_SAFE_INTEGER,
+          shardEnd: false,
+          stateId,
+        };
+        await store.commitShard(shardId, { puts: result.entries, dels: [] }, rebuilt);
+        return { kind: 'ready', engine: result.engine, stateId, checkpoint: rebuilt, settled: rebuilt };
+      }
+      case 'local':
+        return restored((await restoreLocalState(store, shardId, cfg, input.cards)).engine);
+      case 'inherit': {
+        const stateId = newStateId();
+        const inherited = await input.rebuilder.parentsState(decision.parents, signal);
+        const engine = ShardEngine.restore(inherited, cfg, input.cards);
+        // Make the inherited state this shard's own before reading anything.
+        const own: ShardCheckpoint = {
+          sequenceNumber: null,
+          watermarkMs: engine.watermarkMs ?? Number.MIN_SAFE_INTEGER,
+          shardEnd: false,
+          stateId,
+        };
+        await store.commitShard(shardId, { puts: inherited, dels: [] }, own);
+        log.info({ shardId, parents: decision.parents, entries: inherited.length }, "took over the parents' state");
+        return { kind: 'ready', engine, stateId, checkpoint: own, settled: engine.hasPendingEmissions() ? undefined : own };
+      }
+      case 'empty':
+        return { kind: 'ready', engine: new ShardEngine(cfg), stateId: newStateId(), checkpoint: undefined, settled: undefined };
     }
-    case 'rebuild': {
-      const result = await input.rebuilder.rebuild(lease!, signal);
-      if (!result.complete) return { kind: 'aborted' };
-      const stateId = newStateId();
-      await store.deleteShard(shardId);
-      const rebuilt: ShardCheckpoint = {
-        sequenceNumber: decision.until,
-        watermarkMs: result.engine.watermarkMs ?? Number.MIN_SAFE_INTEGER,
-        shardEnd: false,
-        stateId,
-      };
-      await store.commitShard(shardId, { puts: result.entries, dels: [] }, rebuilt);
-      return { kind: 'ready', engine: result.engine, stateId, checkpoint: rebuilt, settled: rebuilt };
-    }
-    case 'local':
-      return restored((await restoreLocalState(store, shardId, cfg, input.cards)).engine);
-    case 'inherit': {
-      const stateId = newStateId();
-      const inherited = await input.rebuilder.parentsState(decision.parents, signal);
-      const engine = ShardEngine.restore(inherited, cfg, input.cards);
-      noteUnlisted(log, shardId, engine);
-      // Make the inherited state this shard's own before reading anything.
-      const own: ShardCheckpoint = {
-        sequenceNumber: null,
-        watermarkMs: engine.watermarkMs ?? Number.MIN_SAFE_INTEGER,
-        shardEnd: false,
-        stateId,
-      };
-      await store.commitShard(shardId, { puts: inherited, dels: [] }, own);
-      log.info({ shardId, parents: decision.parents, entries: inherited.length }, "took over the parents' state");
-      return { kind: 'ready', engine, stateId, checkpoint: own, settled: engine.hasPendingEmissions() ? undefined : own };
-    }
-    case 'empty':
-      return { kind: 'ready', engine: new ShardEngine(cfg), stateId: newStateId(), checkpoint: undefined, settled: undefined };
   }
 }
 
@@ -158,11 +166,4 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
 async function holdsEntries(store: StateStore, shardId: string): Promise<boolean> {
   for await (const _ of store.scanShard(shardId)) return true;
   return false;
-}
-
-/** Says so when a restore left out panes of cards the stolen list no longer holds (codec.ts). */
-export function noteUnlisted(log: Logger, shardId: string, engine: ShardEngine): void {
-  if (engine.unlistedPanesAtRestore > 0) {
-    log.warn({ shardId, panes: engine.unlistedPanesAtRestore }, 'stored panes of cards no longer on the stolen list were left out: no summary counts them');
-  }
 }

@@ -254,3 +254,32 @@ t.test('carried out: empty starts a new engine and writes nothing', async (t) =>
   t.same(await store.listShards(), []);
   t.same(fake.calls, []);
 });
+
+t.test('carried out: panes left out because their card left the stolen list are logged, whichever way the engine came back', async (t) => {
+  const unlisted = { refOfToken: () => undefined };
+  const warnings = (lines: string[]) => lines.filter((l) => /no longer on the stolen list/.test(l)).map((l) => JSON.parse(l).panes as number);
+  const logTo = (lines: string[]) => pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+  // Local state (reuse).
+  const reuseLines: string[] = [];
+  const store = await storeWith(engineWithState(false), local('120', { stateId: 'a' }));
+  const reused = await run(input(store, rebuilder(), { lease: lease('100', 'a'), cards: unlisted, log: logTo(reuseLines) }));
+  if (reused.kind !== 'ready') throw new Error(reused.kind);
+  t.same(warnings(reuseLines), [reused.engine.unlistedPanesAtRestore], 'reuse: one warning with the count');
+  t.ok(reused.engine.unlistedPanesAtRestore > 0);
+  // A rebuild whose engine came from a snapshot that held such panes.
+  const snapshotted = engineWithState(false);
+  const fromSnapshot = ShardEngine.restore([...snapshotted.entries()], {}, unlisted);
+  const rebuildLines: string[] = [];
+  const rebuilt = await run(
+    input(await storeWith(engineWithState(false), local('120', { stateId: 'b' })), rebuilder({ engine: fromSnapshot }), {
+      lease: lease('100', 'a'),
+      log: logTo(rebuildLines),
+    }),
+  );
+  if (rebuilt.kind !== 'ready') throw new Error(rebuilt.kind);
+  t.same(warnings(rebuildLines), [fromSnapshot.unlistedPanesAtRestore], 'rebuild from a snapshot: the same warning');
+  // With every card listed, no warning.
+  const quiet: string[] = [];
+  await run(input(await storeWith(engineWithState(false), local('120', { stateId: 'a' })), rebuilder(), { lease: lease('100', 'a'), log: logTo(quiet) }));
+  t.same(warnings(quiet), [], 'none when every card is listed');
+});
