@@ -97,7 +97,9 @@ export function padTime(t: number): string {
 }
 
 export const heldKey = (windowStart: number, first: { at: number; id: string }): string => `win/${padTime(windowStart)}/${padTime(first.at)}/${first.id}`;
-export const paneGroupKey = (paneStart: number, group: number): string => `panes/${padTime(paneStart)}/${padTime(group)}`;
+/** Every stored pane group's key starts with it (a restore may leave those entries for later). */
+export const PANE_KEY_PREFIX = 'panes/';
+export const paneGroupKey = (paneStart: number, group: number): string => `${PANE_KEY_PREFIX}${padTime(paneStart)}/${padTime(group)}`;
 export const promptKey = (p: { arrivalMs: number; id: string }): string => `prompt/${padTime(p.arrivalMs)}/${p.id}`;
 const HELD_KEY = /^win\/(\d{13})\/\d{13}\/.+$/;
 const PANE_GROUP_KEY = /^panes\/(\d{13})\/(\d{13})$/;

@@ -4,4 +4,4 @@ export { DEFAULT_ENGINE_CONFIG, engineConfig, type EngineConfig } from './option
 export { EngineStateError } from './errors.js';
 export type { CardDirectory, Emission, IdleInput, PaymentInput, PaymentOutcome, StateChanges } from './types.js';
 export { alertEventId, summaryEventId, EventIds, ALERT_ID_NAMESPACE, SUMMARY_ID_NAMESPACE } from './ids.js';
-export { META_KEY, META_VERSION, hashKeyOf, inheritEntries, type EngineMeta } from './codec.js';
+export { META_KEY, META_VERSION, PANE_KEY_PREFIX, hashKeyOf, inheritEntries, type EngineMeta } from './codec.js';

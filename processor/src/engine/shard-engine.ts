@@ -16,7 +16,8 @@
 import { splitCardRef } from '../../../common/src/card-token.js';
 import { OUTPUT_SCHEMA_VERSION, type AlertEvent, type SummaryEvent } from '../../../common/src/events.js';
 import { AlertWindows } from './alerts.js';
-import { META_KEY, META_VERSION, stateReader, type EngineMeta, type HeldPayment, type PromptPayment } from './codec.js';
+import { META_KEY, META_VERSION, PANE_KEY_PREFIX, stateReader, type EngineMeta, type HeldPayment, type PromptPayment, type StateReader } from './codec.js';
+import { EngineStateError } from './errors.js';
 import { EventIds } from './ids.js';
 import { engineConfig, type EngineConfig } from './options.js';
 import { PaneStore } from './pane-store.js';
@@ -57,6 +58,14 @@ export class ShardEngine {
   #hintNext = 0;
   /** The ISO bounds of the window whose alerts were last built. */
   #alertBounds: { start: number; startIso: string; endIso: string } | undefined;
+  /**
+   * Alerts first: restored without its panes (`restorer`'s `panesLater`), the engine alerts as
+   * usual while the panes come in (`restorePanes`); stolen payments' pane updates wait here, and
+   * no summary is built, until `panesRestored()`.
+   */
+  #panesPending = false;
+  #waitingForPanes: HeldPayment[] = [];
+  #paneReader: StateReader | undefined;
 
   constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta) {
     this.config = engineConfig(config);
@@ -86,7 +95,11 @@ export class ShardEngine {
    * restore holds only the engine it builds, never the whole stored state beside it. `cards`
    * (the stolen cards) names the cards of stored panes; a state holding panes needs it.
    */
-  static restorer(config: Partial<EngineConfig> = {}, cards?: CardDirectory): { add(key: string, value: unknown): void; finish(): ShardEngine } {
+  static restorer(
+    config: Partial<EngineConfig> = {},
+    cards?: CardDirectory,
+    options: { panesLater?: boolean } = {},
+  ): { add(key: string, value: unknown): void; finish(): ShardEngine } {
     const engine = new ShardEngine(config);
     const reader = stateReader(
       {
@@ -108,9 +121,50 @@ export class ShardEngine {
           engine.#doneThrough = meta.summariesDoneThrough;
           engine.#cursor = meta.summaryCursor;
         }
+        if (options.panesLater) {
+          engine.#panesPending = true;
+          engine.#paneReader = reader;
+        }
         return engine;
       },
     };
+  }
+
+  /** True from a restore with `panesLater` until `panesRestored()`: alerts only, no summaries. */
+  get panesPending(): boolean {
+    return this.#panesPending;
+  }
+
+  /**
+   * Takes stored pane groups left out of a `panesLater` restore (any order, any number of calls);
+   * anything else is refused. Checked as a restore checks them.
+   */
+  restorePanes(entries: Iterable<readonly [string, unknown]>): void {
+    const reader = this.#paneReader;
+    if (!this.#panesPending || !reader) throw new EngineStateError('no pane restore is pending');
+    for (const [key, value] of entries) {
+      if (!key.startsWith(PANE_KEY_PREFIX)) throw new EngineStateError(`state entry ${key} is not a pane group`);
+      reader.add(key, value);
+    }
+  }
+
+  /**
+   * Every pane is in: the pane updates of the payments taken meanwhile are applied in the order
+   * they came (a second delivery among them changes nothing, as it would have), the panes no
+   * summary can use any more are purged, and the engine is whole again: summaries due meanwhile
+   * are drained next, late by the restore and never wrong.
+   */
+  panesRestored(): void {
+    if (!this.#panesPending) return;
+    this.#panesPending = false;
+    this.#paneReader = undefined;
+    for (const held of this.#waitingForPanes) this.#panes.add(held.card, held);
+    this.#waitingForPanes = [];
+    if (this.#doneThrough !== null) this.#panes.purgeBefore(this.#purgeCutoff(this.#doneThrough));
+  }
+
+  #refuseWhilePanesPending(what: string): void {
+    if (this.#panesPending) throw new EngineStateError(`${what} while panes are still being restored: the state is not whole`);
   }
 
   /**
@@ -127,6 +181,7 @@ export class ShardEngine {
    * store (a rebuild writes its result this way). Leaves pending changes pending.
    */
   *entries(): IterableIterator<[string, unknown]> {
+    this.#refuseWhilePanesPending('entries()');
     yield [META_KEY, this.#meta()];
     yield* this.#prompt.entries();
     yield* this.#alerts.entries();
@@ -211,7 +266,7 @@ export class ShardEngine {
     if (this.#prompt.size > 0) return true;
     const wm = this.#watermark.ms;
     if (wm === null) return false;
-    return this.#nextClosedWindow() !== undefined || this.#nextBoundary(wm) !== undefined;
+    return this.#nextClosedWindow() !== undefined || (!this.#panesPending && this.#nextBoundary(wm) !== undefined);
   }
 
   /**
@@ -230,7 +285,8 @@ export class ShardEngine {
     if (wm === null) return out;
     while (out.length < limit) {
       const window = this.#nextClosedWindow();
-      const boundary = this.#nextBoundary(wm);
+      // No summary while panes are missing: the boundary waits (and stays not done) until they are in.
+      const boundary = this.#panesPending ? undefined : this.#nextBoundary(wm);
       if (window !== undefined && (boundary === undefined || this.#alerts.endOf(window) <= boundary)) {
         out.push(this.#alert(window, createdAt));
       } else if (boundary !== undefined) {
@@ -238,7 +294,7 @@ export class ShardEngine {
         if (summary) out.push(summary);
       } else {
         // No boundary with data up to the watermark: every boundary ≤ watermark is done.
-        this.#completeBoundary(floorTo(wm, this.config.summaryEveryMs));
+        if (!this.#panesPending) this.#completeBoundary(floorTo(wm, this.config.summaryEveryMs));
         break;
       }
     }
@@ -260,6 +316,7 @@ export class ShardEngine {
 
   /** State entries changed since the last call; the runtime commits them with its checkpoint. */
   takeChanges(): StateChanges {
+    this.#refuseWhilePanesPending('takeChanges()');
     const puts: [string, unknown][] = [];
     const dels: string[] = [];
     for (const [key, value] of [...this.#prompt.takeDirty(), ...this.#alerts.takeDirty(), ...this.#panes.takeDirty()]) {
@@ -304,7 +361,11 @@ export class ShardEngine {
     const late = this.#watermark.hasReached(this.#alerts.endOf(windowStart));
     const held: HeldPayment = { id, at, origin: event.event_date_origin, card, amount, currency, merchant, late };
     // The held payment is also what the pane reads (id, time, amount, currency, merchant).
-    if (summarized && !this.#panes.add(card, held)) return outcome('duplicate', summarized);
+    if (summarized) {
+      // A second delivery whose window has fired is alerted again meanwhile (same event_id).
+      if (this.#panesPending) this.#waitingForPanes.push(held);
+      else if (!this.#panes.add(card, held)) return outcome('duplicate', summarized);
+    }
     this.#alerts.add(held);
     return outcome(late ? 'late' : 'held', summarized);
   }

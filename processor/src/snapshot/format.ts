@@ -13,7 +13,6 @@
  * name is refused (and an older one used); gzip's CRC catches damaged bytes.
  */
 import { Readable } from 'node:stream';
-import { createInterface } from 'node:readline';
 import { createGunzip, createGzip } from 'node:zlib';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
@@ -108,21 +107,66 @@ export async function encodeSnapshot(header: SnapshotHeader, entries: AsyncItera
 }
 
 /**
- * Reads a snapshot's bytes back, checking it against `ref`, and hands each entry to `onEntry` as it
- * is read: its key, its value parsed, and the value's JSON text as stored (so a restore can commit
- * it as it is instead of serialising it again). Resolves with the header once the trailer checks.
+ * The lines of a byte stream, as bytes (split on \n, the one line end encodeSnapshot writes): a
+ * line left unparsed is never decoded into a string, and a value's stored bytes are a view of its
+ * line, not a copy. readline decoded every pane group into a string first: see "Restore from a
+ * snapshot" in docs/benchmarks.md for what this saves a take-over.
  */
-export async function readSnapshot(ref: SnapshotRef, body: Readable, onEntry: (key: string, value: unknown, json: string) => void): Promise<SnapshotHeader> {
+async function* byteLines(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  for await (const chunk of input) {
+    let from = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, from)) {
+      const piece = chunk.subarray(from, nl);
+      yield parts.length === 0 ? piece : Buffer.concat([...parts, piece]);
+      parts = [];
+      from = nl + 1;
+    }
+    if (from < chunk.length) parts.push(chunk.subarray(from));
+  }
+  if (parts.length > 0) yield Buffer.concat(parts);
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const BACKSLASH = 0x5c;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Reads a snapshot's bytes back, checking it against `ref`, and hands each entry to `onEntry` as it
+ * is read: its key, its value parsed, and the value's JSON as stored, as bytes (so a restore can
+ * commit it as it is instead of serialising it again). Resolves with the header once the trailer
+ * checks. Entries whose key starts with `unparsed` come with `value` undefined, neither decoded
+ * nor parsed (a restore that takes them later skips most of the work up front); gzip's CRC and
+ * the trailer still vouch for their bytes, and whoever parses them later checks them.
+ */
+export async function readSnapshot(
+  ref: SnapshotRef,
+  body: Readable,
+  onEntry: (key: string, value: unknown, stored: Buffer) => void,
+  options: { unparsed?: string } = {},
+): Promise<SnapshotHeader> {
+  const unparsedHead = options.unparsed === undefined ? undefined : Buffer.from(`[${JSON.stringify(options.unparsed).slice(0, -1)}`);
   const bad = (why: string, cause?: unknown) => new SnapshotError('SNAPSHOT_INVALID', `snapshot ${ref.key}: ${why}`, cause === undefined ? {} : { cause });
   const gunzip = createGunzip();
   body.on('error', (err) => gunzip.destroy(err));
-  const lines = createInterface({ input: body.pipe(gunzip), crlfDelay: Infinity });
   let header: SnapshotHeader | undefined;
   let trailer: z.infer<typeof trailerSchema> | undefined;
   let entries = 0;
   try {
-    for await (const line of lines) {
+    for await (const bytes of byteLines(body.pipe(gunzip))) {
       if (trailer) throw bad('data after the trailer');
+      if (header && unparsedHead && bytes.length > unparsedHead.length && bytes.compare(unparsedHead, 0, unparsedHead.length, 0, unparsedHead.length) === 0) {
+        // `["<key>",<value>]` with a key free of escapes, as encodeSnapshot writes state keys.
+        const close = bytes.indexOf(QUOTE, unparsedHead.length);
+        const plainKey = close > 0 && bytes.subarray(0, close).indexOf(BACKSLASH) < 0;
+        if (plainKey && bytes[close + 1] === COMMA && bytes[bytes.length - 1] === CLOSE_BRACKET) {
+          onEntry(bytes.toString('utf8', 2, close), undefined, bytes.subarray(close + 2, bytes.length - 1));
+          entries++;
+          continue;
+        }
+      }
+      const line = bytes.toString('utf8');
       let value: unknown;
       try {
         value = JSON.parse(line);
@@ -139,11 +183,9 @@ export async function readSnapshot(ref: SnapshotRef, body: Readable, onEntry: (k
         const key = value[0];
         const keyJson = JSON.stringify(key);
         // The line is `[<key>,<value as stored>]` as encodeSnapshot wrote it; anything else is re-encoded.
-        const json =
-          line.charCodeAt(keyJson.length + 1) === 44 && line.startsWith(keyJson, 1) && line.endsWith(']')
-            ? line.slice(keyJson.length + 2, -1)
-            : JSON.stringify(value[1]);
-        onEntry(key, value[1], json);
+        const asWritten = line.charCodeAt(keyJson.length + 1) === 44 && line.startsWith(keyJson, 1) && line.endsWith(']');
+        const stored = asWritten ? bytes.subarray(Buffer.byteLength(keyJson) + 2, bytes.length - 1) : Buffer.from(JSON.stringify(value[1]));
+        onEntry(key, value[1], stored);
         entries++;
         continue;
       }

@@ -25,6 +25,8 @@ type S3Module = typeof import('@aws-sdk/client-s3');
 export class S3Snapshots {
   readonly #o: S3SnapshotsOptions;
   readonly #s3: S3Module;
+  /** Keys of snapshots found unusable only after they were read (a pane group refused later). */
+  readonly #refused = new Set<string>();
 
   private constructor(options: S3SnapshotsOptions, s3: S3Module) {
     this.#o = options;
@@ -34,6 +36,19 @@ export class S3Snapshots {
   /** Loads the S3 SDK (only a processor with snapshots pays for it). */
   static async create(options: S3SnapshotsOptions): Promise<S3Snapshots> {
     return new S3Snapshots(options, await import('@aws-sdk/client-s3'));
+  }
+
+  /**
+   * Marks a snapshot unusable for the rest of this process: it read back whole, but a part restored
+   * later was refused (alerts first, source/pane-restore.ts). A restore passes it over from now
+   * on, so the task's restart takes an older one or replays instead of failing on it again.
+   */
+  refuse(key: string): void {
+    this.#refused.add(key);
+  }
+
+  isRefused(key: string): boolean {
+    return this.#refused.has(key);
   }
 
   /** `s3://bucket/prefix`, for log lines. */

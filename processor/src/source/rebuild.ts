@@ -41,7 +41,7 @@ export interface RebuildOptions {
    * Or an engine already restored (from a snapshot), with the entries it was restored from as
    * stored: the result's entries are then those plus the replay's changes, never re-serialised.
    */
-  restored?: { engine: ShardEngine; stored: ReadonlyArray<readonly [string, Uint8Array]> };
+  restored?: { engine: ShardEngine; stored: ReadonlyArray<readonly [string, Uint8Array]>; later?: PanesToRestore };
   /** Replay up to and including this record, or to the end of a closed shard. */
   until: { sequenceNumber: string } | 'SHARD_END';
   /** The previous owner's watermark at its checkpoint (null: it had none). */
@@ -60,10 +60,25 @@ export interface RebuildOptions {
   onBatch?: (replayed: number) => void;
 }
 
+/** A rebuilt engine whose panes are still to restore (alerts first; pane-restore.ts). */
+export interface PanesToRestore {
+  /** The snapshot's pane groups, as stored, not yet parsed. */
+  panes: ReadonlyArray<readonly [string, Uint8Array]>;
+  /** Every entry of the snapshot as stored (the panes among them): the state, with the engine's changes on top. */
+  stored: ReadonlyArray<readonly [string, Uint8Array]>;
+  /** The snapshot's object key, for errors. */
+  snapshotKey: string;
+}
+
 export interface RebuildResult {
   engine: ShardEngine;
-  /** Every state entry of the rebuilt engine (the initial state with the replay's changes applied). */
+  /**
+   * Every state entry of the rebuilt engine (the initial state with the replay's changes applied);
+   * none while its panes are still to restore (`later`): the state is whole only after them.
+   */
   entries: Array<[string, unknown]>;
+  /** Restored from a snapshot with its panes left for later: what the task restores in the background. */
+  later?: PanesToRestore;
   replayed: number;
   durationMs: number;
   /** The part of durationMs spent reading and applying records (not restoring or snapshotting state). */
@@ -134,14 +149,17 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
     engine.skipDue();
   }
   const replayMs = performance.now() - replayStarted;
-  return { engine, entries: rebuiltEntries(engine, o.restored?.stored), replayed, durationMs: performance.now() - started, replayMs, complete };
+  const timing = { replayed, durationMs: performance.now() - started, replayMs, complete };
+  const later = o.restored?.later;
+  if (later && engine.panesPending) return { engine, entries: [], later, ...timing };
+  return { engine, entries: rebuiltEntries(engine, o.restored?.stored), ...timing };
 }
 
 /**
  * The rebuilt state, whole: the engine's entries; or, from a snapshot, its stored entries with the
  * replay's changes applied (a key is either put or deleted in one set of changes).
  */
-function rebuiltEntries(engine: ShardEngine, stored: ReadonlyArray<readonly [string, Uint8Array]> | undefined): Array<[string, unknown]> {
+export function rebuiltEntries(engine: ShardEngine, stored: ReadonlyArray<readonly [string, Uint8Array]> | undefined): Array<[string, unknown]> {
   if (!stored) {
     // Written whole (engine.entries()), so the pending changes are moot.
     engine.discardChanges();
@@ -225,9 +243,12 @@ export class ShardRebuilder {
     this.#d = deps;
   }
 
-  /** Replays the shard up to the lease's checkpoint. */
-  rebuild(lease: Lease, signal: AbortSignal): Promise<RebuildResult> {
-    return this.#replay(this.#shardId, lease, { sequenceNumber: lease.checkpoint }, this.#lineage, signal, 'stored');
+  /**
+   * Replays the shard up to the lease's checkpoint. `panesLater` (alerts first): restored from a
+   * snapshot, the engine comes back with its panes still to restore (`RebuildResult.later`).
+   */
+  rebuild(lease: Lease, signal: AbortSignal, options: { panesLater?: boolean } = {}): Promise<RebuildResult> {
+    return this.#replay(this.#shardId, lease, { sequenceNumber: lease.checkpoint }, this.#lineage, signal, options.panesLater ? 'panes later' : 'stored');
   }
 
   /** A child's share of its parents' state: their entries for the child's hash-key range. */
@@ -259,8 +280,11 @@ export class ShardRebuilder {
     until: { sequenceNumber: string } | 'SHARD_END',
     lineage: Lineage | undefined,
     signal: AbortSignal,
-    /** `stored`: the result's entries may hold stored JSON bytes (to commit); `parsed`: values only (to cut for children). */
-    form: 'stored' | 'parsed' = 'parsed',
+    /**
+     * `stored`: the result's entries may hold stored JSON bytes (to commit); `parsed`: values only
+     * (to cut for children); `panes later`: as `stored`, from a snapshot with its panes left for later.
+     */
+    form: 'stored' | 'parsed' | 'panes later' = 'parsed',
   ): Promise<RebuildResult> {
     const d = this.#d;
     const from = d.snapshots ? await this.#fromSnapshot({ ...d, snapshots: d.snapshots }, shardId, lease, form) : undefined;
@@ -292,12 +316,14 @@ export class ShardRebuilder {
     d: ShardRebuilderDeps & { snapshots: S3Snapshots },
     shardId: string,
     lease: Lease,
-    form: 'stored' | 'parsed',
+    form: 'stored' | 'parsed' | 'panes later',
   ): Promise<{ afterSequenceNumber: string; entries: number; start: Pick<RebuildOptions, 'afterSequenceNumber' | 'initial' | 'restored'> } | undefined> {
-    if (form === 'stored') {
-      const s = await restoreValidSnapshot(d, shardId, lease, d.engineConfig, d.stolen);
+    if (form !== 'parsed') {
+      const s = await restoreValidSnapshot(d, shardId, lease, d.engineConfig, d.stolen, { panesLater: form === 'panes later' });
       const at = s?.header.checkpoint.sequenceNumber;
-      return s && at ? { afterSequenceNumber: at, entries: s.stored.length, start: { afterSequenceNumber: at, restored: s } } : undefined;
+      if (!s || !at) return undefined;
+      const later = s.laterPanes && { panes: s.laterPanes, stored: s.stored, snapshotKey: s.key };
+      return { afterSequenceNumber: at, entries: s.stored.length, start: { afterSequenceNumber: at, restored: { ...s, ...(later ? { later } : {}) } } };
     }
     const s = await loadValidSnapshot(d, shardId, lease);
     const at = s?.header.checkpoint.sequenceNumber;

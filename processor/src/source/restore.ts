@@ -18,7 +18,7 @@ import { ShardEngine, type CardDirectory, type EngineConfig } from '../engine/in
 import { SHARD_END, type Lease } from '../lease/index.js';
 import type { ShardCheckpoint, StateStore } from '../state/index.js';
 import { restoreLocalState } from './local-state.js';
-import type { ShardRebuilder } from './rebuild.js';
+import type { PanesToRestore, ShardRebuilder } from './rebuild.js';
 
 const isSequenceNumber = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s);
 
@@ -77,6 +77,11 @@ export interface RestoreInput {
   rebuilder: Pick<ShardRebuilder, 'rebuild' | 'parentsState'>;
   /** A new state id (default: a random UUID). */
   newStateId?: () => string;
+  /**
+   * Alerts first: a take-over restoring from a snapshot leaves its panes for later (`later` in the
+   * result; pane-restore.ts) instead of restoring and committing the whole state before it reads.
+   */
+  panesLater?: boolean;
 }
 
 /**
@@ -88,7 +93,16 @@ export type Restored =
   | { kind: 'finished' }
   /** `signal` aborted during a rebuild: nothing was written. */
   | { kind: 'aborted' }
-  | { kind: 'ready'; engine: ShardEngine; stateId: string; checkpoint: ShardCheckpoint | undefined; settled: ShardCheckpoint | undefined };
+  | {
+      kind: 'ready';
+      engine: ShardEngine;
+      stateId: string;
+      /** With `later`: the lease checkpoint the engine is at, not committed yet (the state is not whole). */
+      checkpoint: ShardCheckpoint | undefined;
+      settled: ShardCheckpoint | undefined;
+      /** The panes still to restore (alerts first): nothing of this state is committed until they are in. */
+      later?: PanesToRestore;
+    };
 
 /** Decides (above) and carries the decision out against the store. */
 export async function restoreShard(input: RestoreInput, signal: AbortSignal): Promise<Restored> {
@@ -107,13 +121,9 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
     settled: checkpoint && !engine.hasPendingEmissions() ? checkpoint : undefined,
   });
   const result = await carryOut();
-  // Whichever way the engine was restored (local state, a snapshot, a rebuild from one).
-  if (result.kind === 'ready' && result.engine.unlistedPanesAtRestore > 0) {
-    log.warn(
-      { shardId, panes: result.engine.unlistedPanesAtRestore },
-      'stored panes of cards no longer on the stolen list were left out: no summary counts them',
-    );
-  }
+  // Whichever way the engine was restored (local state, a snapshot, a rebuild from one); with its
+  // panes still to restore, the task says it once they are in.
+  if (result.kind === 'ready' && !result.later) warnOfUnlistedPanes(log, shardId, result.engine);
   return result;
 
   async function carryOut(): Promise<Restored> {
@@ -126,16 +136,20 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
         return result;
       }
       case 'rebuild': {
-        const result = await input.rebuilder.rebuild(lease!, signal);
+        const result = await input.rebuilder.rebuild(lease!, signal, { panesLater: input.panesLater === true });
         if (!result.complete) return { kind: 'aborted' };
         const stateId = newStateId();
-        await store.deleteShard(shardId);
         const rebuilt: ShardCheckpoint = {
           sequenceNumber: decision.until,
           watermarkMs: result.engine.watermarkMs ?? Number.MIN_SAFE_INTEGER,
           shardEnd: false,
           stateId,
         };
+        if (result.later) {
+          log.info({ shardId, paneGroups: result.later.panes.length }, 'alert state restored: alerting while the panes restore (summaries wait for them)');
+          return { kind: 'ready', engine: result.engine, stateId, checkpoint: rebuilt, settled: undefined, later: result.later };
+        }
+        await store.deleteShard(shardId);
         await store.commitShard(shardId, { puts: result.entries, dels: [] }, rebuilt);
         return { kind: 'ready', engine: result.engine, stateId, checkpoint: rebuilt, settled: rebuilt };
       }
@@ -166,4 +180,10 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
 async function holdsEntries(store: StateStore, shardId: string): Promise<boolean> {
   for await (const _ of store.scanShard(shardId)) return true;
   return false;
+}
+
+/** Logs the stored panes a restore left out because their card is no longer on the stolen list. */
+export function warnOfUnlistedPanes(log: Logger, shardId: string, engine: ShardEngine): void {
+  if (engine.unlistedPanesAtRestore === 0) return;
+  log.warn({ shardId, panes: engine.unlistedPanesAtRestore }, 'stored panes of cards no longer on the stolen list were left out: no summary counts them');
 }

@@ -24,6 +24,10 @@
  *      The batch (b) is written while the next GetRecords batch is processed; commits still land
  *      one at a time and in order, and the task never ends with one in flight (see #commit).
  * Every step is reported to the shard's watch (shard-watch.ts), which is what /health reads.
+ *
+ * Alerts first: a take-over from a snapshot starts reading with the engine's panes still to
+ * restore (pane-restore.ts): alerts go out as usual, nothing is committed, and once the panes are
+ * in, the whole state is committed and summaries resume (#whenPanesRestored).
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
@@ -42,7 +46,8 @@ import { openShardSource, type ShardSource } from './shard-source.js';
 import { assertTransition, type ShardState } from './lifecycle.js';
 import { SOLE_TENURE, type ShardTenure } from './ownership.js';
 import { ShardRebuilder, type HashKeyRange, type Lineage } from './rebuild.js';
-import { restoreShard } from './restore.js';
+import { restoreShard, warnOfUnlistedPanes } from './restore.js';
+import { PaneRestore } from './pane-restore.js';
 import type { ShardStatus } from './shard-status.js';
 import type { StolenCards } from './stolen-cards.js';
 import { ShardWatch } from './shard-watch.js';
@@ -114,7 +119,10 @@ export class ShardTask {
   #idle = false;
   /** Monotonic time of the last event-time progress (a payment moved the watermark), or of the start. */
   #progressAt = 0;
-  /** The checkpoint being written (the commit in flight) or last written. */
+  /**
+   * The checkpoint being written (the commit in flight) or last written; while panes restore
+   * (alerts first), the one the engine is at, not written yet.
+   */
   #checkpoint: ShardCheckpoint | undefined;
   /** The last checkpoint that landed with nothing left to drain: what the lease checkpoint may name. */
   #settled: ShardCheckpoint | undefined;
@@ -124,6 +132,8 @@ export class ShardTask {
   #stateId: string | undefined;
   /** Writes the shard's snapshots (snapshot/shard-snapshots.ts); none without a store or a lease. */
   #snapshots: ShardSnapshotWriter | undefined;
+  /** Alerts first: the panes being restored in the background, and how that ended if it failed. */
+  #panes: { restore: PaneRestore; running?: Promise<void>; failed?: unknown; startedAt: number } | undefined;
 
   constructor(start: ShardTaskStart, deps: ShardTaskDeps) {
     this.shardId = start.shardId;
@@ -203,8 +213,9 @@ export class ShardTask {
           return false;
         },
       );
-      // A hand-over replays nothing when the last state is in a snapshot before the lease names it.
-      if (settled && !lost) await this.#snapshots?.final(this.#checkpoint);
+      // A hand-over replays nothing when the last state is in a snapshot before the lease names it
+      // (a state whose panes are still restoring was never committed: nothing to snapshot).
+      if (settled && !lost && !this.#engine?.panesPending) await this.#snapshots?.final(this.#checkpoint);
       // However the task ends, the lease checkpoint catches up with the local one, so that this
       // worker (or another) restarting the shard continues from here instead of replaying.
       await this.#shareCheckpoint(true).catch((err: unknown) => {
@@ -234,7 +245,7 @@ export class ShardTask {
       onProgress: () => this.watch.enter('restore'),
     });
     const restored = await restoreShard(
-      { ...d, cards: d.stolen, shardId: this.shardId, lease: this.#tenure.lease, parents: lineage.parents, rebuilder },
+      { ...d, cards: d.stolen, shardId: this.shardId, lease: this.#tenure.lease, parents: lineage.parents, rebuilder, panesLater: true },
       signal,
     );
     if (restored.kind === 'finished') this.#finished = true;
@@ -243,6 +254,7 @@ export class ShardTask {
     this.#stateId = restored.stateId;
     this.#checkpoint = restored.checkpoint;
     this.#settled = restored.settled;
+    if (restored.later) this.#panes = { restore: new PaneRestore(restored.engine, restored.later), startedAt: d.monotonic() };
   }
 
   #startPosition(): StartPosition {
@@ -268,6 +280,12 @@ export class ShardTask {
     const done = new AbortController();
     const reader = openShardSource(this.#deps, this.shardId, start, AbortSignal.any([signal, done.signal]));
     this.#progressAt = this.#deps.monotonic();
+    const panes = this.#panes;
+    if (panes) {
+      panes.running = panes.restore.run(AbortSignal.any([signal, done.signal])).catch((err: unknown) => {
+        panes.failed = err;
+      });
+    }
     try {
       await this.#read(reader, signal);
     } finally {
@@ -284,6 +302,9 @@ export class ShardTask {
       const batch = await reader.next();
       d.log.trace({ shardId: this.shardId, records: batch.records.length, behindMs: batch.millisBehindLatest, aborted: signal.aborted }, 'batch read');
       if (signal.aborted && batch.records.length === 0) break;
+      // A shard's end is checkpointed with the whole state: the panes first (unless stopping).
+      if (batch.end) await this.#whenPanesRestored(true);
+      if (batch.end && engine.panesPending) break;
       this.watch.enter('process');
       d.dependencies?.up('kinesis');
       const now = d.now();
@@ -304,6 +325,7 @@ export class ShardTask {
 
       const sequenceNumber = reader.lastSequenceNumber ?? null;
       await this.#emitAndCommit(rejects, republish, sequenceNumber, batch.end, batch.records.length > 0);
+      await this.#whenPanesRestored(false);
       if (batch.end) {
         this.#finished = true;
         d.log.info({ shardId: this.shardId }, 'shard finished (closed by resharding); its children take over');
@@ -334,7 +356,9 @@ export class ShardTask {
       const fireSeconds = (performance.now() - fireStart) / 1000;
       const out: OutputEvent[] = first ? [...rejects, ...emissions] : emissions;
       const copies = first ? republish : [];
-      const changes = engine.takeChanges();
+      // Panes still restoring: alerts go out, nothing is committed (see #whenPanesRestored).
+      const whole = !engine.panesPending;
+      const changes = whole ? engine.takeChanges() : { puts: [], dels: [] };
       const dirty = changes.puts.length > 0 || changes.dels.length > 0;
       if (!first && out.length === 0 && !dirty) break;
       if (first && out.length === 0 && copies.length === 0 && !dirty && !readRecords && !shardEnd) return;
@@ -346,11 +370,42 @@ export class ShardTask {
       await this.#send(out, copies);
       d.metrics.emissionsSent(emissions, d.now());
       const last = !engine.hasPendingEmissions();
+      const checkpoint = this.#checkpointNow(sequenceNumber, shardEnd && last);
       this.watch.enter('commit');
-      await this.#commit(changes, this.#checkpointNow(sequenceNumber, shardEnd && last), last);
+      if (whole) await this.#commit(changes, checkpoint, last);
+      else this.#checkpoint = checkpoint;
       first = false;
     } while (engine.hasPendingEmissions());
-    await this.#shareCheckpoint(shardEnd);
+    if (!engine.panesPending) await this.#shareCheckpoint(shardEnd);
+  }
+
+  /**
+   * Alerts first: once the background restore has every pane in (or after waiting for it, `wait`),
+   * makes the engine whole and commits the state for the first time, in place of whatever the
+   * store held: the snapshot as stored with every change since on top, at the checkpoint the
+   * engine is at (all its output was acknowledged). Summaries due meanwhile go out right after.
+   * A pane group refused fails the task; the snapshot is not offered again by this process.
+   */
+  async #whenPanesRestored(wait: boolean): Promise<void> {
+    const panes = this.#panes;
+    if (!panes) return;
+    if (wait) await panes.running;
+    const d = this.#deps;
+    if (panes.failed !== undefined) {
+      d.snapshots?.refuse(panes.restore.snapshotKey);
+      d.metrics.snapshotRestores.inc({ result: 'invalid' });
+      throw panes.failed;
+    }
+    if (!panes.restore.done) return;
+    this.#panes = undefined;
+    const state = panes.restore.finish();
+    warnOfUnlistedPanes(d.log, this.shardId, this.#engine!);
+    await this.#settleCommit();
+    await d.store.deleteShard(this.shardId);
+    await this.#commit({ puts: state, dels: [] }, this.#checkpointNow(null, false), !this.#engine!.hasPendingEmissions());
+    const seconds = +((d.monotonic() - panes.startedAt) / 1000).toFixed(3);
+    d.log.info({ shardId: this.shardId, paneGroups: panes.restore.groups, seconds }, 'panes restored: state whole and committed, summaries resume');
+    await this.#emitAndCommit([], [], null, false, false);
   }
 
   /** Output and re-published payments, both acknowledged before the commit that follows. */

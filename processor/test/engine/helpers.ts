@@ -182,3 +182,59 @@ export function expectedSummary(payments: readonly Pay[], cardNumber: string, T:
     payment_event_ids: ordered.slice(-maxIds).map(({ p }) => p.id),
   };
 }
+
+export type Step =
+  | { kind: 'pay'; p: ReturnType<typeof pay>; stolen: boolean }
+  | { kind: 'idle'; nowMs: number; caughtUp: boolean; lastProgressAtMs: number }
+  | { kind: 'drain'; limit: number; nowMs: number }
+  | { kind: 'ahead'; p: ReturnType<typeof pay>; arrivalMs: number };
+
+/** A random script of payments from `t0` on (some late, some duplicated), idle polls and small drains. */
+export function randomScript(seed: number, n: number, t0: number): Step[] {
+  const r = rng(seed);
+  const steps: Step[] = [];
+  const sent: ReturnType<typeof pay>[] = [];
+  let clock = t0;
+  for (let i = 0; i < n; i++) {
+    const x = r();
+    if (x < 0.6) {
+      clock += Math.floor(r() * 800);
+      const dup = sent.length > 0 && r() < 0.05;
+      const p = dup
+        ? (sent[Math.floor(r() * sent.length)] as ReturnType<typeof pay>)
+        : pay({
+            id: pid(`${seed}/${i}`),
+            at: clock - (r() < 0.1 ? Math.floor(r() * 40_000) : Math.floor(r() * 900)),
+            card: card(Math.floor(r() * 7)),
+            amount: Math.floor(r() * 10_000) / 100,
+            merchant: `m${Math.floor(r() * 3)}`,
+            currency: r() < 0.3 ? 'USD' : 'EUR',
+          });
+      sent.push(p);
+      steps.push({ kind: 'pay', p, stolen: dup || r() < 0.7 });
+    } else if (x < 0.62) {
+      // A stolen card's payment whose clock is 2 h ahead of its arrival: alerted at once.
+      steps.push({
+        kind: 'ahead',
+        p: pay({ id: pid(`${seed}/ahead/${i}`), at: clock + 7_200_000, card: card(Math.floor(r() * 7)) }),
+        arrivalMs: clock,
+      });
+    } else if (x < 0.65) {
+      clock += 20_000 + Math.floor(r() * 100_000); // a quiet spell
+      steps.push({ kind: 'idle', nowMs: clock, caughtUp: r() < 0.8, lastProgressAtMs: clock - 10_000 });
+    } else {
+      steps.push({ kind: 'drain', limit: 1 + Math.floor(r() * 4), nowMs: clock });
+    }
+  }
+  steps.push({ kind: 'idle', nowMs: clock + 10 * 60_000, caughtUp: true, lastProgressAtMs: clock });
+  for (let i = 0; i < 200; i++) steps.push({ kind: 'drain', limit: 50, nowMs: clock + 10 * 60_000 });
+  return steps;
+}
+
+/** Plays one step of a script on `e`, adding what a drain returns to `out`. */
+export function applyStep(e: ShardEngine, s: Step, out: Emission[]): void {
+  if (s.kind === 'pay') e.onPayment(toEvent(s.p), s.stolen);
+  else if (s.kind === 'idle') e.onIdle(s);
+  else if (s.kind === 'ahead') e.onClockAheadPayment(toEvent(s.p), s.p.at, s.arrivalMs);
+  else out.push(...e.drain(s.limit, s.nowMs));
+}

@@ -1,65 +1,11 @@
 import t from 'tap';
 import { EngineStateError, ShardEngine, type Emission } from '../../src/engine/index.js';
 import { ConfigError } from '../../../common/src/errors.js';
-import { MemoryStore, alertsOf, card, drainAll, pay, pid, ref, rng, summariesOf, toEvent, testCards, token } from './helpers.js';
+import { MemoryStore, alertsOf, applyStep as apply, card, drainAll, pay, randomScript, ref, rng, summariesOf, toEvent, testCards, token } from './helpers.js';
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
+const script = (seed: number, n: number) => randomScript(seed, n, T0);
 const CONFIG = { summaryRangeMs: 60_000 }; // short range: purges happen within the run
-
-type Step =
-  | { kind: 'pay'; p: ReturnType<typeof pay>; stolen: boolean }
-  | { kind: 'idle'; nowMs: number; caughtUp: boolean; lastProgressAtMs: number }
-  | { kind: 'drain'; limit: number; nowMs: number }
-  | { kind: 'ahead'; p: ReturnType<typeof pay>; arrivalMs: number };
-
-/** A random script of payments (some late, some duplicated), idle polls and small drains. */
-function script(seed: number, n: number): Step[] {
-  const r = rng(seed);
-  const steps: Step[] = [];
-  const sent: ReturnType<typeof pay>[] = [];
-  let clock = T0;
-  for (let i = 0; i < n; i++) {
-    const x = r();
-    if (x < 0.6) {
-      clock += Math.floor(r() * 800);
-      const dup = sent.length > 0 && r() < 0.05;
-      const p = dup
-        ? (sent[Math.floor(r() * sent.length)] as ReturnType<typeof pay>)
-        : pay({
-            id: pid(`${seed}/${i}`),
-            at: clock - (r() < 0.1 ? Math.floor(r() * 40_000) : Math.floor(r() * 900)),
-            card: card(Math.floor(r() * 7)),
-            amount: Math.floor(r() * 10_000) / 100,
-            merchant: `m${Math.floor(r() * 3)}`,
-            currency: r() < 0.3 ? 'USD' : 'EUR',
-          });
-      sent.push(p);
-      steps.push({ kind: 'pay', p, stolen: dup || r() < 0.7 });
-    } else if (x < 0.62) {
-      // A stolen card's payment whose clock is 2 h ahead of its arrival: alerted at once.
-      steps.push({
-        kind: 'ahead',
-        p: pay({ id: pid(`${seed}/ahead/${i}`), at: clock + 7_200_000, card: card(Math.floor(r() * 7)) }),
-        arrivalMs: clock,
-      });
-    } else if (x < 0.65) {
-      clock += 20_000 + Math.floor(r() * 100_000); // a quiet spell
-      steps.push({ kind: 'idle', nowMs: clock, caughtUp: r() < 0.8, lastProgressAtMs: clock - 10_000 });
-    } else {
-      steps.push({ kind: 'drain', limit: 1 + Math.floor(r() * 4), nowMs: clock });
-    }
-  }
-  steps.push({ kind: 'idle', nowMs: clock + 10 * 60_000, caughtUp: true, lastProgressAtMs: clock });
-  for (let i = 0; i < 200; i++) steps.push({ kind: 'drain', limit: 50, nowMs: clock + 10 * 60_000 });
-  return steps;
-}
-
-function apply(e: ShardEngine, s: Step, out: Emission[]): void {
-  if (s.kind === 'pay') e.onPayment(toEvent(s.p), s.stolen);
-  else if (s.kind === 'idle') e.onIdle(s);
-  else if (s.kind === 'ahead') e.onClockAheadPayment(toEvent(s.p), s.p.at, s.arrivalMs);
-  else out.push(...e.drain(s.limit, s.nowMs));
-}
 
 t.test('a restore leaves out the panes of cards no longer on the stolen list, and alerts their held payments', async (t) => {
   const e = new ShardEngine();

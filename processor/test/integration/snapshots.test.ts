@@ -68,6 +68,17 @@ t.test('new owners with empty disks start from snapshots: kill -9 replays second
     t.ok(r.replayed <= bound, `${r.shardId}: replayed ${r.replayed} records, at most ${bound} (interval + lease checkpoint interval + 2 s)`);
   }
 
+  // Alerts first: each shard read with its panes still restoring, then made whole and committed.
+  const logged = (msg: string) =>
+    new Set(
+      w2.output.stdout
+        .split('\n')
+        .filter((l) => l.includes(msg))
+        .map((l) => (JSON.parse(l) as { shardId: string }).shardId),
+    );
+  await stack.waitFor('w2 has both states whole', () => logged('"panes restored').size === SHARDS, 30_000, 200);
+  t.equal(logged('"alert state restored').size, SHARDS, 'each shard alerting while its panes restored');
+
   await sleep(4_000);
   w2.child.kill('SIGTERM');
   t.equal((await w2.exit).code, 0, 'w2 stopped with SIGTERM');

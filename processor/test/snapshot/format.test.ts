@@ -3,7 +3,7 @@ import t from 'tap';
 import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { SnapshotError } from '../../src/snapshot/errors.js';
-import { decodeSnapshot, encodeSnapshot, parseSnapshotKey, snapshotHeader, snapshotKey, type SnapshotRef } from '../../src/snapshot/format.js';
+import { decodeSnapshot, encodeSnapshot, parseSnapshotKey, readSnapshot, snapshotHeader, snapshotKey, type SnapshotRef } from '../../src/snapshot/format.js';
 
 const checkpoint = {
   sequenceNumber: '49590338271490256608559692538361571095921575989136588898',
@@ -52,6 +52,30 @@ t.test('bytes round-trip: header, every entry as stored, in order', async (t) =>
   t.same(back.entries, entries);
   const empty = await encodeSnapshot(header, stored([]));
   t.same((await decodeSnapshot(refOf(), Readable.from([empty.body]))).entries, [], 'an empty state is a snapshot too');
+});
+
+t.test('entries under the `unparsed` prefix come as their stored JSON text, not parsed; the others as before', async (t) => {
+  const withOddKey: Array<[string, unknown]> = [...entries, ['panes/with "quote"', 1]];
+  const { body } = await encodeSnapshot(header, stored(withOddKey));
+  const seen: Array<[string, unknown, Buffer]> = [];
+  await readSnapshot(refOf(), Readable.from([body]), (key, value, json) => seen.push([key, value, json]), { unparsed: 'panes/' });
+  t.same(
+    seen.map(([key, value]) => [key, value === undefined ? 'unparsed' : 'parsed']),
+    [
+      ['meta', 'parsed'],
+      ['panes/0000000000010/0000000000000', 'unparsed'],
+      ['win/0000000000005/0000000000006/p1', 'parsed'],
+      ['x/ünïcode/\u{1f600}', 'parsed'],
+      ['panes/with "quote"', 'parsed'],
+    ],
+    'a key that needs escaping is parsed the usual way',
+  );
+  t.same(JSON.parse(seen[1]![2].toString()), entries[1]![1], 'the bytes left unparsed are the value as stored');
+  t.same(
+    seen.filter(([, value]) => value !== undefined).map(([, , json]) => JSON.parse(json.toString())),
+    seen.filter(([, value]) => value !== undefined).map(([, value]) => value),
+    'and each parsed entry comes with its value as stored, multi-byte characters and escapes included',
+  );
 });
 
 t.test('damage of every kind is refused with SNAPSHOT_INVALID', async (t) => {

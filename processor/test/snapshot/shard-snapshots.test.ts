@@ -71,6 +71,15 @@ t.test('the newest snapshot valid for the lease: same line, at or before its che
   t.equal((await count('payments_snapshot_restores_total', 'invalid')) - invalidBefore, 2, 'each refusal counted');
 });
 
+t.test('a snapshot refused after it was read (a pane group restored later) is passed over from then on', async (t) => {
+  const { snapshots, metrics, put } = await setup(t);
+  for (const seq of ['10', '20']) await put(cp(seq));
+  const at = async () => (await loadValidSnapshot({ snapshots, log, metrics }, SHARD, { checkpoint: '30', checkpointStateId: 'line-a' }))?.header.checkpoint;
+  t.equal((await at())?.sequenceNumber, '20');
+  snapshots.refuse((await snapshots.list(SHARD, 'line-a')).find((r) => r.sequenceNumber === '20')!.key);
+  t.equal((await at())?.sequenceNumber, '10', 'the next older one');
+});
+
 t.test('the writer: exports the state as committed, at most once per interval, one at a time; clean-up follows the fence', async (t) => {
   const { snapshots, metrics, put, count } = await setup(t);
   const store = await openStateStore({ kind: 'memory' });

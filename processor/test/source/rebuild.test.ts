@@ -241,4 +241,19 @@ t.test('from a snapshot: the newest valid one, then only the records after it; i
   };
   t.same(await committed(result.entries), await committed(reference.entries), 'stored + changes restores to the engine a whole write restores to');
   t.same(await committed(result.entries), [...result.engine.entries()], 'and to the rebuilt engine itself');
+
+  // Alerts first: the same rebuild with the panes left for later, restored in the background.
+  const { PaneRestore } = await import('../../src/source/pane-restore.js');
+  const later = await new ShardRebuilder(
+    's1',
+    { parents: [] },
+    { ...rebuilder({ store, client: kinesis({ s1: after }).client, leases: [own] }).deps, snapshots },
+  ).rebuild(own, signal, { panesLater: true });
+  t.ok(later.engine.panesPending && later.later && later.later.panes.length > 0, 'the engine comes back with its pane groups still to restore');
+  t.same(later.entries, [], 'and no state to commit yet');
+  t.equal(later.replayed, 2);
+  const restore = new PaneRestore(later.engine, later.later!);
+  await restore.run(signal);
+  t.ok(restore.done);
+  t.same(await committed(restore.finish()), await committed(reference.entries), 'once the panes are in: the state the whole rebuild commits');
 });
