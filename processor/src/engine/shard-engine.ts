@@ -16,11 +16,12 @@
 import { splitCardRef } from '../../../common/src/card-token.js';
 import { OUTPUT_SCHEMA_VERSION, type AlertEvent, type SummaryEvent } from '../../../common/src/events.js';
 import { AlertWindows } from './alerts.js';
-import { META_KEY, META_VERSION, PANE_KEY_PREFIX, stateReader, type EngineMeta, type HeldPayment, type PromptPayment, type StateReader } from './codec.js';
+import { META_KEY, META_VERSION, stateReader, type EngineMeta, type HeldPayment, type PromptPayment } from './codec.js';
 import { EngineStateError } from './errors.js';
 import { EventIds } from './ids.js';
 import { engineConfig, type EngineConfig } from './options.js';
 import { PaneStore } from './pane-store.js';
+import { PanesLater } from './panes-later.js';
 import { PromptAlerts } from './prompt.js';
 import { upperBound } from './sorted.js';
 import { Summarizer } from './summaries.js';
@@ -60,12 +61,10 @@ export class ShardEngine {
   #alertBounds: { start: number; startIso: string; endIso: string } | undefined;
   /**
    * Alerts first: restored without its panes (`restorer`'s `panesLater`), the engine alerts as
-   * usual while the panes come in (`restorePanes`); stolen payments' pane updates wait here, and
+   * usual while the panes come in (`restorePanes`); stolen payments' pane updates wait there, and
    * no summary is built, until `panesRestored()`.
    */
-  #panesPending = false;
-  #waitingForPanes: HeldPayment[] = [];
-  #paneReader: StateReader | undefined;
+  #later: PanesLater | undefined;
 
   constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta) {
     this.config = engineConfig(config);
@@ -121,10 +120,7 @@ export class ShardEngine {
           engine.#doneThrough = meta.summariesDoneThrough;
           engine.#cursor = meta.summaryCursor;
         }
-        if (options.panesLater) {
-          engine.#panesPending = true;
-          engine.#paneReader = reader;
-        }
+        if (options.panesLater) engine.#later = new PanesLater(reader);
         return engine;
       },
     };
@@ -132,7 +128,7 @@ export class ShardEngine {
 
   /** True from a restore with `panesLater` until `panesRestored()`: alerts only, no summaries. */
   get panesPending(): boolean {
-    return this.#panesPending;
+    return this.#later !== undefined;
   }
 
   /**
@@ -140,12 +136,8 @@ export class ShardEngine {
    * anything else is refused. Checked as a restore checks them.
    */
   restorePanes(entries: Iterable<readonly [string, unknown]>): void {
-    const reader = this.#paneReader;
-    if (!this.#panesPending || !reader) throw new EngineStateError('no pane restore is pending');
-    for (const [key, value] of entries) {
-      if (!key.startsWith(PANE_KEY_PREFIX)) throw new EngineStateError(`state entry ${key} is not a pane group`);
-      reader.add(key, value);
-    }
+    if (!this.#later) throw new EngineStateError('no pane restore is pending');
+    this.#later.restore(entries);
   }
 
   /**
@@ -155,16 +147,15 @@ export class ShardEngine {
    * are drained next, late by the restore and never wrong.
    */
   panesRestored(): void {
-    if (!this.#panesPending) return;
-    this.#panesPending = false;
-    this.#paneReader = undefined;
-    for (const held of this.#waitingForPanes) this.#panes.add(held.card, held);
-    this.#waitingForPanes = [];
+    const later = this.#later;
+    if (!later) return;
+    this.#later = undefined;
+    later.applyTo(this.#panes);
     if (this.#doneThrough !== null) this.#panes.purgeBefore(this.#purgeCutoff(this.#doneThrough));
   }
 
   #refuseWhilePanesPending(what: string): void {
-    if (this.#panesPending) throw new EngineStateError(`${what} while panes are still being restored: the state is not whole`);
+    if (this.#later) throw new EngineStateError(`${what} while panes are still being restored: the state is not whole`);
   }
 
   /**
@@ -266,7 +257,7 @@ export class ShardEngine {
     if (this.#prompt.size > 0) return true;
     const wm = this.#watermark.ms;
     if (wm === null) return false;
-    return this.#nextClosedWindow() !== undefined || (!this.#panesPending && this.#nextBoundary(wm) !== undefined);
+    return this.#nextClosedWindow() !== undefined || (!this.#later && this.#nextBoundary(wm) !== undefined);
   }
 
   /**
@@ -286,7 +277,7 @@ export class ShardEngine {
     while (out.length < limit) {
       const window = this.#nextClosedWindow();
       // No summary while panes are missing: the boundary waits (and stays not done) until they are in.
-      const boundary = this.#panesPending ? undefined : this.#nextBoundary(wm);
+      const boundary = this.#later ? undefined : this.#nextBoundary(wm);
       if (window !== undefined && (boundary === undefined || this.#alerts.endOf(window) <= boundary)) {
         out.push(this.#alert(window, createdAt));
       } else if (boundary !== undefined) {
@@ -294,7 +285,7 @@ export class ShardEngine {
         if (summary) out.push(summary);
       } else {
         // No boundary with data up to the watermark: every boundary ≤ watermark is done.
-        if (!this.#panesPending) this.#completeBoundary(floorTo(wm, this.config.summaryEveryMs));
+        if (!this.#later) this.#completeBoundary(floorTo(wm, this.config.summaryEveryMs));
         break;
       }
     }
@@ -363,7 +354,7 @@ export class ShardEngine {
     // The held payment is also what the pane reads (id, time, amount, currency, merchant).
     if (summarized) {
       // A second delivery whose window has fired is alerted again meanwhile (same event_id).
-      if (this.#panesPending) this.#waitingForPanes.push(held);
+      if (this.#later) this.#later.wait(held);
       else if (!this.#panes.add(card, held)) return outcome('duplicate', summarized);
     }
     this.#alerts.add(held);

@@ -25,6 +25,9 @@ export class PaneRestore {
   readonly #engine: ShardEngine;
   readonly #todo: PanesToRestore;
   #done = false;
+  #running: Promise<void> | undefined;
+  #failed: unknown;
+  #startedAt = Number.NaN;
 
   constructor(engine: ShardEngine, todo: PanesToRestore) {
     if (!engine.panesPending) throw new TypeError('the engine has no pane restore pending');
@@ -43,6 +46,26 @@ export class PaneRestore {
 
   /** Every pane group has been restored into the engine (finish() may be called). */
   get done(): boolean {
+    return this.#done;
+  }
+
+  /** Seconds since `start`, for the log. */
+  get seconds(): number {
+    return +((performance.now() - this.#startedAt) / 1000).toFixed(3);
+  }
+
+  /** `run` in the background; its failure is kept for `ready` to throw. */
+  start(signal: AbortSignal): void {
+    this.#startedAt = performance.now();
+    this.#running = this.run(signal).catch((err: unknown) => {
+      this.#failed = err;
+    });
+  }
+
+  /** Whether every pane is in, after waiting for the background restore when `wait`; throws what made it fail. */
+  async ready(wait: boolean): Promise<boolean> {
+    if (wait) await this.#running;
+    if (this.#failed !== undefined) throw this.#failed;
     return this.#done;
   }
 

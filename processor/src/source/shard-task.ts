@@ -132,8 +132,8 @@ export class ShardTask {
   #stateId: string | undefined;
   /** Writes the shard's snapshots (snapshot/shard-snapshots.ts); none without a store or a lease. */
   #snapshots: ShardSnapshotWriter | undefined;
-  /** Alerts first: the panes being restored in the background, and how that ended if it failed. */
-  #panes: { restore: PaneRestore; running?: Promise<void>; failed?: unknown; startedAt: number } | undefined;
+  /** Alerts first: the panes being restored in the background. */
+  #panes: PaneRestore | undefined;
 
   constructor(start: ShardTaskStart, deps: ShardTaskDeps) {
     this.shardId = start.shardId;
@@ -254,7 +254,7 @@ export class ShardTask {
     this.#stateId = restored.stateId;
     this.#checkpoint = restored.checkpoint;
     this.#settled = restored.settled;
-    if (restored.later) this.#panes = { restore: new PaneRestore(restored.engine, restored.later), startedAt: d.monotonic() };
+    if (restored.later) this.#panes = new PaneRestore(restored.engine, restored.later);
   }
 
   #startPosition(): StartPosition {
@@ -278,14 +278,10 @@ export class ShardTask {
     this.#deps.log.info({ shardId: this.shardId, start: start.type }, 'reading shard');
     // Aborted when this loop ends for any reason, so a prefetched call never outlives the task.
     const done = new AbortController();
-    const reader = openShardSource(this.#deps, this.shardId, start, AbortSignal.any([signal, done.signal]));
+    const stop = AbortSignal.any([signal, done.signal]);
+    const reader = openShardSource(this.#deps, this.shardId, start, stop);
     this.#progressAt = this.#deps.monotonic();
-    const panes = this.#panes;
-    if (panes) {
-      panes.running = panes.restore.run(AbortSignal.any([signal, done.signal])).catch((err: unknown) => {
-        panes.failed = err;
-      });
-    }
+    this.#panes?.start(stop);
     try {
       await this.#read(reader, signal);
     } finally {
@@ -389,22 +385,20 @@ export class ShardTask {
   async #whenPanesRestored(wait: boolean): Promise<void> {
     const panes = this.#panes;
     if (!panes) return;
-    if (wait) await panes.running;
     const d = this.#deps;
-    if (panes.failed !== undefined) {
-      d.snapshots?.refuse(panes.restore.snapshotKey);
+    const ready = await panes.ready(wait).catch((err: unknown) => {
+      d.snapshots?.refuse(panes.snapshotKey);
       d.metrics.snapshotRestores.inc({ result: 'invalid' });
-      throw panes.failed;
-    }
-    if (!panes.restore.done) return;
+      throw err;
+    });
+    if (!ready) return;
     this.#panes = undefined;
-    const state = panes.restore.finish();
+    const state = panes.finish();
     warnOfUnlistedPanes(d.log, this.shardId, this.#engine!);
     await this.#settleCommit();
     await d.store.deleteShard(this.shardId);
     await this.#commit({ puts: state, dels: [] }, this.#checkpointNow(null, false), !this.#engine!.hasPendingEmissions());
-    const seconds = +((d.monotonic() - panes.startedAt) / 1000).toFixed(3);
-    d.log.info({ shardId: this.shardId, paneGroups: panes.restore.groups, seconds }, 'panes restored: state whole and committed, summaries resume');
+    d.log.info({ shardId: this.shardId, paneGroups: panes.groups, seconds: panes.seconds }, 'panes restored: state whole and committed, summaries resume');
     await this.#emitAndCommit([], [], null, false, false);
   }
 

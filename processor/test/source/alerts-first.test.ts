@@ -1,78 +1,77 @@
 /**
  * Alerts first (issue 17): a shard task taking a shard over from a snapshot alerts before its
  * panes are restored, commits nothing until they are, then commits the whole state and emits the
- * summaries that waited, counting the payments taken meanwhile.
+ * summaries that waited, counting the payments taken meanwhile. A pane group refused meanwhile
+ * fails the task, and its restart passes that snapshot over.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
-import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { withS3 } from '../../../common/test/helpers.js';
 import type { KinesisProducer } from '../../../common/src/producer.js';
 import type { SummaryEvent } from '../../../common/src/events.js';
 import { ShardEngine } from '../../src/engine/index.js';
+import { paneGroupKey } from '../../src/engine/codec.js';
 import type { Lease } from '../../src/lease/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { KinesisSink } from '../../src/sink/kinesis-sink.js';
+import { SnapshotError } from '../../src/snapshot/errors.js';
 import { S3Snapshots } from '../../src/snapshot/s3-snapshots.js';
 import { ShardSnapshotWriter } from '../../src/snapshot/shard-snapshots.js';
 import type { ShardTenure } from '../../src/source/ownership.js';
 import { ShardTask } from '../../src/source/shard-task.js';
 import { openStateStore, type ChangeSet, type ShardCheckpoint } from '../../src/state/index.js';
-import { card, pay, stolenCards, testCards, toEvent, toPaymentEvent, token } from '../engine/helpers.js';
+import { card, pay, stolenCards, testCards, toEvent, token } from '../engine/helpers.js';
+import { closedShard, paymentRecords } from './fake-shard.js';
 
 const SHARD = 'shardId-000000000000';
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const CARDS = Array.from({ length: 60 }, (_, i) => card(i + 1));
 /** Pane starts of history (10 s each): 40 min, one stored group per start. */
 const STARTS = 240;
+const AT: ShardCheckpoint = { sequenceNumber: '5000', watermarkMs: 0, shardEnd: false, stateId: 'A' };
 
-t.test('a take-over from a snapshot alerts before its panes are in, and its summaries count everything once they are', async (t) => {
+/**
+ * The previous owner's snapshot at the lease checkpoint (AT): a payment of every card in every pane
+ * start, its output all sent, one commit per start; `damaged`: plus a pane group no engine writes.
+ */
+async function previousOwner(t: Test, damaged = false) {
   const s3 = await withS3(t, ['snaps']);
   const snapshots = await S3Snapshots.create({ client: s3.client, bucket: 'snaps', prefix: 'snapshots/', stream: 's' });
   const metrics = createMetrics(new Registry());
-  const quiet = pino({ level: 'silent' });
-
-  // The previous owner: a payment of every card in every pane start, its output all sent, one commit per start.
-  const before = await openStateStore({ kind: 'memory' });
+  const store = await openStateStore({ kind: 'memory' });
   const old = new ShardEngine();
   for (let s = 0; s < STARTS; s++) {
     const at = T0 - (STARTS - s) * 10_000;
     for (const c of CARDS) old.onPayment(toEvent(pay({ at, card: c })), true, at);
     old.skipDue();
-    await before.commitShard(SHARD, old.takeChanges(), { sequenceNumber: String(s + 1), watermarkMs: old.watermarkMs!, shardEnd: false, stateId: 'A' });
+    await store.commitShard(SHARD, old.takeChanges(), { ...AT, sequenceNumber: String(s + 1), watermarkMs: old.watermarkMs! });
   }
-  const at: ShardCheckpoint = { sequenceNumber: '5000', watermarkMs: old.watermarkMs!, shardEnd: false, stateId: 'A' };
-  await before.commitShard(SHARD, { puts: [], dels: [] }, at);
-  await new ShardSnapshotWriter(
+  const bad = damaged ? [[paneGroupKey(T0 - 10_000, 999_999), { [token(card(1))]: { count: 'many' } }] as const] : [];
+  const at = { ...AT, watermarkMs: old.watermarkMs! };
+  await store.commitShard(SHARD, { puts: bad, dels: [] }, at);
+  const writer = new ShardSnapshotWriter(
     SHARD,
-    { snapshots, store: before, stream: 's', intervalMs: 1, now: () => T0, monotonic: () => 0, log: quiet, metrics },
+    { snapshots, store, stream: 's', intervalMs: 1, now: () => T0, monotonic: () => 0, log: pino({ level: 'silent' }), metrics },
     { isSafe: () => true, sharedCheckpoint: () => undefined },
-  ).final(at);
-
-  // After the lease checkpoint: a stolen card's payment, time moving on, then the shard's end.
-  const later = [
-    [pay({ at: T0 + 1_000, card: card(1) }), pay({ at: T0 + 20_000, card: card(999) })],
-    [pay({ at: T0 + 21_000, card: card(999) })],
-    [pay({ at: T0 + 22_000, card: card(999) })],
-  ];
-  let seq = 5000;
-  const batches = later.map((b) =>
-    b.map((p) => ({ Data: Buffer.from(JSON.stringify(toPaymentEvent(p))), SequenceNumber: String(++seq), PartitionKey: p.card })),
   );
-  const kinesis = {
-    async send(command: unknown) {
-      if (command instanceof GetShardIteratorCommand) return { ShardIterator: '0' };
-      if (command instanceof GetRecordsCommand) {
-        const i = Number(command.input.ShardIterator);
-        return { Records: batches[i] ?? [], NextShardIterator: i >= batches.length - 1 ? undefined : String(i + 1), MillisBehindLatest: 0 };
-      }
-      throw new Error('unexpected command');
-    },
-  } as unknown as KinesisClient;
+  await writer.final(at);
+  return { snapshots, metrics, at, snapshotKey: writer.newest!.key };
+}
 
+/** A new owner's task for the lease the previous owner left, on an empty store, and what it did. */
+function newOwner(o: Awaited<ReturnType<typeof previousOwner>>) {
+  // After the lease checkpoint: a stolen card's payment, time moving on, then the shard's end.
+  const batches = paymentRecords(
+    [
+      [pay({ at: T0 + 1_000, card: card(1) }), pay({ at: T0 + 20_000, card: card(999) })],
+      [pay({ at: T0 + 21_000, card: card(999) })],
+      [pay({ at: T0 + 22_000, card: card(999) })],
+    ],
+    5001,
+  );
   const events: string[] = [];
   const sent: Array<{ event_type: string }> = [];
   class Producer extends EventEmitter {
@@ -86,14 +85,7 @@ t.test('a take-over from a snapshot alerts before its panes are in, and its summ
     async close(): Promise<void> {}
   }
   const producer = new Producer();
-  const store = await openStateStore({ kind: 'memory' });
-  const commit = store.commitShard.bind(store);
-  let firstCommit: ChangeSet | undefined;
-  store.commitShard = async (shardId: string, changes: ChangeSet, checkpoint: ShardCheckpoint) => {
-    events.push(`commit ${checkpoint.sequenceNumber}`);
-    firstCommit ??= changes;
-    await commit(shardId, changes, checkpoint);
-  };
+  const commits: ChangeSet[] = [];
   const lines: Array<{ msg: string }> = [];
   const log = pino(
     { level: 'info' },
@@ -108,13 +100,13 @@ t.test('a take-over from a snapshot alerts before its panes are in, and its summ
     leaseKey: SHARD,
     leaseOwner: 'new',
     leaseCounter: 7,
-    checkpoint: '5000',
+    checkpoint: o.at.sequenceNumber!,
     ownerSwitchesSinceCheckpoint: 1,
     parentShardIds: [],
     childShardIds: [],
-    checkpointWatermarkMs: at.watermarkMs,
+    checkpointWatermarkMs: o.at.watermarkMs,
     checkpointAtMs: T0,
-    checkpointStateId: 'A',
+    checkpointStateId: o.at.stateId,
   };
   const shared: string[] = [];
   const tenure: ShardTenure = {
@@ -125,38 +117,56 @@ t.test('a take-over from a snapshot alerts before its panes are in, and its summ
     checkpoint: async (settled) => void shared.push(settled.sequenceNumber ?? ''),
     sharedCheckpoint: () => undefined,
   };
-  const task = new ShardTask(
-    { shardId: SHARD, tenure },
-    {
-      kinesis,
-      stream: 's',
-      store,
-      sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 'out', input: 's' }),
-      stolen: stolenCards(CARDS),
-      metrics,
-      log,
-      engineConfig: {},
-      now: () => T0 + 60_000,
-      monotonic: () => performance.now(),
-      maxRecordBytes: 65_536,
-      maxClockSkewMs: 5_000,
-      startLookbackMs: 3_600_000,
-      getRecordsLimit: 10,
-      pollIntervalMs: 0,
-      snapshots,
-      snapshotIntervalMs: 3_600_000,
-    },
-  );
-  await task.run(new AbortController().signal);
+  const run = async () => {
+    const store = await openStateStore({ kind: 'memory' });
+    const commit = store.commitShard.bind(store);
+    store.commitShard = async (shardId: string, changes: ChangeSet, checkpoint: ShardCheckpoint) => {
+      events.push(`commit ${checkpoint.sequenceNumber}`);
+      commits.push(changes);
+      await commit(shardId, changes, checkpoint);
+    };
+    const task = new ShardTask(
+      { shardId: SHARD, tenure },
+      {
+        kinesis: closedShard(batches),
+        stream: 's',
+        store,
+        sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 'out', input: 's' }),
+        stolen: stolenCards(CARDS),
+        metrics: o.metrics,
+        log,
+        engineConfig: {},
+        now: () => T0 + 60_000,
+        monotonic: () => performance.now(),
+        maxRecordBytes: 65_536,
+        maxClockSkewMs: 5_000,
+        startLookbackMs: 3_600_000,
+        getRecordsLimit: 10,
+        pollIntervalMs: 0,
+        snapshots: o.snapshots,
+        snapshotIntervalMs: 3_600_000,
+      },
+    );
+    return { store, done: task.run(new AbortController().signal) };
+  };
+  const last = batches.at(-1)!.at(-1)!.SequenceNumber!;
+  return { run, events, sent, commits, lines, shared, last };
+}
+
+t.test('a take-over from a snapshot alerts before its panes are in, and its summaries count everything once they are', async (t) => {
+  const owner = newOwner(await previousOwner(t));
+  const { store, done } = await owner.run();
+  await done;
+  const { events, sent, commits, lines, shared, last } = owner;
 
   const firstAlert = events.indexOf('PAYMENT_ALERT');
   const firstCommitAt = events.findIndex((e) => e.startsWith('commit'));
   t.ok(firstAlert >= 0 && firstAlert < firstCommitAt, `the alert went out (event ${firstAlert}) before anything was committed (event ${firstCommitAt})`);
   t.equal(events.slice(0, firstCommitAt).filter((e) => e === 'PAYMENT_ALERT_SUMMARY').length, 0, 'no summary before the panes were in');
   t.ok(lines.some((l) => l.msg.startsWith('alert state restored')) && lines.some((l) => l.msg.startsWith('panes restored')), 'both steps logged');
-  const panePuts = firstCommit!.puts.filter(([k]) => k.startsWith('panes/')).length;
+  const panePuts = commits[0]!.puts.filter(([k]) => k.startsWith('panes/')).length;
   t.ok(panePuts >= STARTS - 1, `the first commit is the whole state (${panePuts} pane groups)`);
-  t.same(shared.at(-1), String(seq), 'the lease checkpoint follows to the shard end');
+  t.same(shared.at(-1), last, 'the lease checkpoint follows to the shard end');
   const saved = await store.loadCheckpoint(SHARD);
   t.ok(saved?.shardEnd && saved.stateId !== 'A', 'the end committed, on a line of its own');
 
@@ -171,4 +181,33 @@ t.test('a take-over from a snapshot alerts before its panes are in, and its summ
   t.equal(summary?.data.payment_count, STARTS + 1, 'the stored payments and the one taken meanwhile');
   const restored = ShardEngine.restore((await store.loadShard(SHARD)).entries, {}, testCards);
   t.equal(restored.stats().cards, CARDS.length, 'every card restored from what was committed');
+});
+
+t.test('a pane group refused after alerts resumed fails the task, commits nothing, and its restart passes the snapshot over', async (t) => {
+  const previous = await previousOwner(t, true);
+  const owner = newOwner(previous);
+  const first = await owner.run();
+  const failure = await first.done.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  t.ok(failure instanceof SnapshotError && failure.code === 'SNAPSHOT_INVALID', 'the task failed with SNAPSHOT_INVALID');
+  t.match(String((failure as Error).message), previous.snapshotKey, 'naming the snapshot');
+  t.ok(owner.events.includes('PAYMENT_ALERT'), 'after alerting from the alert state');
+  t.equal(owner.commits.length, 0, 'nothing committed');
+  t.equal(await first.store.loadCheckpoint(SHARD), undefined);
+  const invalid = (await previous.metrics.registry.getSingleMetric('payments_snapshot_restores_total')!.get()).values.find(
+    (v) => v.labels.result === 'invalid',
+  )?.value;
+  t.equal(invalid, 1, 'counted as an invalid snapshot');
+  t.ok(previous.snapshots.isRefused(previous.snapshotKey), 'and refused from now on');
+
+  // The restart: no other snapshot of the line, so the shard is replayed (here: from the fake shard's start).
+  const again = await owner.run();
+  await again.done;
+  t.ok(
+    owner.lines.some((l) => l.msg === 'rebuilding shard state by replay'),
+    'the restart replays instead',
+  );
+  t.ok((await again.store.loadCheckpoint(SHARD))?.shardEnd, 'and reaches the end');
 });

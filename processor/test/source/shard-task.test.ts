@@ -4,7 +4,6 @@
  * stops the task with its error.
  */
 import t from 'tap';
-import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import type { KinesisProducer } from '../../../common/src/producer.js';
@@ -12,7 +11,8 @@ import { createMetrics } from '../../src/metrics.js';
 import { KinesisSink } from '../../src/sink/kinesis-sink.js';
 import { ShardTask } from '../../src/source/shard-task.js';
 import { openStateStore, type ChangeSet, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
-import { card, pay, stolenCards, toPaymentEvent } from '../engine/helpers.js';
+import { card, pay, stolenCards, type Pay } from '../engine/helpers.js';
+import { closedShard, paymentRecords } from './fake-shard.js';
 import { EventEmitter } from 'node:events';
 
 /** A producer that acknowledges everything at once, with the 'batch' event the sink listens to. */
@@ -27,44 +27,17 @@ class AckingProducer extends EventEmitter {
 const SHARD = 'shardId-000000000000';
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 
-/** A shard of `batches` GetRecords answers (the last one closes the shard), sequence numbers 1, 2, ... */
-function shard(batches: Uint8Array[][]): KinesisClient {
-  let seq = 0;
-  // Keyed by card, as producers must key payments.
-  const records = batches.map((b) =>
-    b.map((data) => ({
-      Data: data,
-      SequenceNumber: String(++seq),
-      PartitionKey: (JSON.parse(Buffer.from(data).toString()) as { data: { card_number: string } }).data.card_number,
-    })),
-  );
-  return {
-    async send(command: unknown) {
-      if (command instanceof GetShardIteratorCommand) return { ShardIterator: '0' };
-      if (command instanceof GetRecordsCommand) {
-        const i = Number(command.input.ShardIterator);
-        return { Records: records[i] ?? [], NextShardIterator: i >= records.length - 1 ? undefined : String(i + 1), MillisBehindLatest: 0 };
-      }
-      throw new Error('unexpected command');
-    },
-  } as unknown as KinesisClient;
-}
-
 /** Ten batches of ten payments of one stolen card, a second apart, so every batch has state to commit. */
-function payments(): Uint8Array[][] {
-  const out: Uint8Array[][] = [];
-  for (let b = 0; b < 10; b++) {
-    out.push(Array.from({ length: 10 }, (_, i) => Buffer.from(JSON.stringify(toPaymentEvent(pay({ at: T0 + b * 1_000 + i, card: card(1) }))))));
-  }
-  return out;
+function payments(): Pay[][] {
+  return Array.from({ length: 10 }, (_, b) => Array.from({ length: 10 }, (_, i) => pay({ at: T0 + b * 1_000 + i, card: card(1) })));
 }
 
-function task(store: StateStore, batches: Uint8Array[][]): ShardTask {
+function task(store: StateStore, batches: Pay[][]): ShardTask {
   const producer = new AckingProducer();
   return new ShardTask(
     { shardId: SHARD },
     {
-      kinesis: shard(batches),
+      kinesis: closedShard(paymentRecords(batches)),
       stream: 's',
       store,
       sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 's', input: 's' }),
