@@ -5,18 +5,15 @@
  * fails the task, and its restart passes that snapshot over.
  */
 import t, { type Test } from 'tap';
-import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
 import { withS3 } from '../../../common/test/helpers.js';
-import type { KinesisProducer } from '../../../common/src/producer.js';
 import type { SummaryEvent } from '../../../common/src/events.js';
 import { ShardEngine } from '../../src/engine/index.js';
 import { paneGroupKey } from '../../src/engine/codec.js';
 import type { Lease } from '../../src/lease/index.js';
 import { createMetrics } from '../../src/metrics.js';
-import { KinesisSink } from '../../src/sink/kinesis-sink.js';
 import { SnapshotError } from '../../src/snapshot/errors.js';
 import { S3Snapshots } from '../../src/snapshot/s3-snapshots.js';
 import { ShardSnapshotWriter } from '../../src/snapshot/shard-snapshots.js';
@@ -24,10 +21,9 @@ import type { ShardTenure } from '../../src/source/ownership.js';
 import { ShardTask } from '../../src/source/shard-task.js';
 import { openStateStore, type ChangeSet, type ShardCheckpoint } from '../../src/state/index.js';
 import { card, pay, stolenCards, testCards, toEvent, token } from '../engine/helpers.js';
-import { closedShard, paymentRecords } from './fake-shard.js';
+import { T0, paymentRecords, taskDeps } from './task-kit.js';
 
 const SHARD = 'shardId-000000000000';
-const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const CARDS = Array.from({ length: 60 }, (_, i) => card(i + 1));
 /** Pane starts of history (10 s each): 40 min, one stored group per start. */
 const STARTS = 240;
@@ -74,17 +70,10 @@ function newOwner(o: Awaited<ReturnType<typeof previousOwner>>) {
   );
   const events: string[] = [];
   const sent: Array<{ event_type: string }> = [];
-  class Producer extends EventEmitter {
-    async send(records: Array<{ data: Uint8Array }>): Promise<void> {
-      const out = records.map((r) => JSON.parse(Buffer.from(r.data).toString()) as { event_type: string });
-      sent.push(...out);
-      for (const e of out) events.push(e.event_type);
-      this.emit('batch', { records: records.length, bytes: 0, acknowledged: records.length, failed: 0, durationMs: 0 });
-    }
-    async flush(): Promise<void> {}
-    async close(): Promise<void> {}
-  }
-  const producer = new Producer();
+  const seen = (e: { event_type: string }) => {
+    sent.push(e);
+    events.push(e.event_type);
+  };
   const commits: ChangeSet[] = [];
   const lines: Array<{ msg: string }> = [];
   const log = pino(
@@ -125,28 +114,8 @@ function newOwner(o: Awaited<ReturnType<typeof previousOwner>>) {
       commits.push(changes);
       await commit(shardId, changes, checkpoint);
     };
-    const task = new ShardTask(
-      { shardId: SHARD, tenure },
-      {
-        kinesis: closedShard(batches),
-        stream: 's',
-        store,
-        sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 'out', input: 's' }),
-        stolen: stolenCards(CARDS),
-        metrics: o.metrics,
-        log,
-        engineConfig: {},
-        now: () => T0 + 60_000,
-        monotonic: () => performance.now(),
-        maxRecordBytes: 65_536,
-        maxClockSkewMs: 5_000,
-        startLookbackMs: 3_600_000,
-        getRecordsLimit: 10,
-        pollIntervalMs: 0,
-        snapshots: o.snapshots,
-        snapshotIntervalMs: 3_600_000,
-      },
-    );
+    const deps = { stolen: stolenCards(CARDS), metrics: o.metrics, log, snapshots: o.snapshots, snapshotIntervalMs: 3_600_000 };
+    const task = new ShardTask({ shardId: SHARD, tenure }, taskDeps(batches, store, deps, seen));
     return { store, done: task.run(new AbortController().signal) };
   };
   const last = batches.at(-1)!.at(-1)!.SequenceNumber!;

@@ -4,28 +4,12 @@
  * stops the task with its error.
  */
 import t from 'tap';
-import { Registry } from 'prom-client';
-import { pino } from 'pino';
-import type { KinesisProducer } from '../../../common/src/producer.js';
-import { createMetrics } from '../../src/metrics.js';
-import { KinesisSink } from '../../src/sink/kinesis-sink.js';
 import { ShardTask } from '../../src/source/shard-task.js';
 import { openStateStore, type ChangeSet, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
-import { card, pay, stolenCards, type Pay } from '../engine/helpers.js';
-import { closedShard, paymentRecords } from './fake-shard.js';
-import { EventEmitter } from 'node:events';
-
-/** A producer that acknowledges everything at once, with the 'batch' event the sink listens to. */
-class AckingProducer extends EventEmitter {
-  async send(records: unknown[]): Promise<void> {
-    this.emit('batch', { records: records.length, bytes: 0, acknowledged: records.length, failed: 0, durationMs: 0 });
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> {}
-}
+import { card, pay, type Pay } from '../engine/helpers.js';
+import { T0, paymentRecords, taskDeps } from './task-kit.js';
 
 const SHARD = 'shardId-000000000000';
-const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 
 /** Ten batches of ten payments of one stolen card, a second apart, so every batch has state to commit. */
 function payments(): Pay[][] {
@@ -33,27 +17,7 @@ function payments(): Pay[][] {
 }
 
 function task(store: StateStore, batches: Pay[][]): ShardTask {
-  const producer = new AckingProducer();
-  return new ShardTask(
-    { shardId: SHARD },
-    {
-      kinesis: closedShard(paymentRecords(batches)),
-      stream: 's',
-      store,
-      sink: new KinesisSink(() => producer as unknown as KinesisProducer, { output: 's', input: 's' }),
-      stolen: stolenCards([card(1)]),
-      metrics: createMetrics(new Registry()),
-      log: pino({ level: 'silent' }),
-      engineConfig: {},
-      now: () => T0 + 60_000,
-      monotonic: () => performance.now(),
-      maxRecordBytes: 65_536,
-      maxClockSkewMs: 5_000,
-      startLookbackMs: 3_600_000,
-      getRecordsLimit: 10,
-      pollIntervalMs: 0,
-    },
-  );
+  return new ShardTask({ shardId: SHARD }, taskDeps(paymentRecords(batches), store));
 }
 
 t.test('commits land one at a time, in order, and the last is durable when the task ends', async (t) => {
