@@ -197,16 +197,24 @@ export function loadValidSnapshot(
   return readNewestValid(d, shardId, lease, decodeSnapshot);
 }
 
+/** An engine restored from a snapshot whose panes are still to restore (alerts first; source/pane-restore.ts). */
+export interface PanesToRestore {
+  /** The snapshot's pane groups, as stored, not yet parsed nor restored (`engine.restorePanes`). */
+  panes: ReadonlyArray<readonly [string, Uint8Array]>;
+  /** Every entry of the snapshot as stored (the panes among them): the state, with the engine's changes on top. */
+  stored: ReadonlyArray<readonly [string, Uint8Array]>;
+  /** The snapshot's object key, for errors. */
+  snapshotKey: string;
+}
+
 /** A shard's engine restored from a snapshot, and the snapshot's entries as stored, to commit as they are. */
 export interface RestoredSnapshot {
   header: SnapshotHeader;
-  /** The snapshot's object key. */
-  key: string;
   engine: ShardEngine;
   /** Every entry with its value as the JSON bytes the snapshot holds (a ChangeSet takes them as they are). */
   stored: Array<[string, Uint8Array]>;
-  /** With `panesLater`: the pane groups, not yet parsed nor restored (`engine.restorePanes`), a part of `stored`. */
-  laterPanes?: Array<[string, Uint8Array]>;
+  /** With `panesLater`: the panes the engine still has to take. */
+  later?: PanesToRestore;
 }
 
 /**
@@ -214,7 +222,7 @@ export interface RestoredSnapshot {
  * refuses the snapshot). Committing its stored JSON as it is, rather than serialising the restored
  * engine again, took a restore of 100 000 active cards from 5.6–6.7 s to 3.7–4.4 s (bench "snapshot").
  * `panesLater` (alerts first): the pane groups, nearly all of the bytes, are neither parsed nor
- * restored here but returned for the engine to take later (`laterPanes`).
+ * restored here but returned for the engine to take later (`later`).
  */
 export function restoreValidSnapshot(
   d: Pick<SnapshotDeps, 'snapshots' | 'log' | 'metrics'>,
@@ -240,6 +248,7 @@ export function restoreValidSnapshot(
       },
       panesLater ? { unparsed: PANE_KEY_PREFIX } : {},
     );
-    return { header, key: ref.key, engine: restorer.finish(), stored, ...(panesLater ? { laterPanes } : {}) };
+    const later = panesLater ? { later: { panes: laterPanes, stored, snapshotKey: ref.key } } : {};
+    return { header, engine: restorer.finish(), stored, ...later };
   });
 }

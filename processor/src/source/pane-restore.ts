@@ -13,7 +13,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ShardEngine } from '../engine/index.js';
 import { SnapshotError } from '../snapshot/errors.js';
-import { rebuiltEntries, type PanesToRestore } from './rebuild.js';
+import type { PanesToRestore } from '../snapshot/shard-snapshots.js';
+import { rebuiltEntries } from './rebuild.js';
 
 /**
  * Pane groups restored per slice: one group is ~100 panes (~1 ms to parse and restore), so a batch

@@ -19,7 +19,7 @@ import { inheritEntries } from '../engine/codec.js';
 import type { Lease } from '../lease/index.js';
 import type { PaymentsMetrics } from '../metrics.js';
 import type { StateStore } from '../state/index.js';
-import { loadValidSnapshot, restoreValidSnapshot } from '../snapshot/shard-snapshots.js';
+import { loadValidSnapshot, restoreValidSnapshot, type PanesToRestore } from '../snapshot/shard-snapshots.js';
 import type { S3Snapshots } from '../snapshot/s3-snapshots.js';
 import { classifyKinesisRecord, type ClassifyOptions } from './classify.js';
 import type { StolenCards } from './stolen-cards.js';
@@ -58,16 +58,6 @@ export interface RebuildOptions {
   now?: () => number;
   /** Called after each replayed batch (progress, for the shard's watch). */
   onBatch?: (replayed: number) => void;
-}
-
-/** A rebuilt engine whose panes are still to restore (alerts first; pane-restore.ts). */
-export interface PanesToRestore {
-  /** The snapshot's pane groups, as stored, not yet parsed. */
-  panes: ReadonlyArray<readonly [string, Uint8Array]>;
-  /** Every entry of the snapshot as stored (the panes among them): the state, with the engine's changes on top. */
-  stored: ReadonlyArray<readonly [string, Uint8Array]>;
-  /** The snapshot's object key, for errors. */
-  snapshotKey: string;
 }
 
 export interface RebuildResult {
@@ -321,9 +311,7 @@ export class ShardRebuilder {
     if (form !== 'parsed') {
       const s = await restoreValidSnapshot(d, shardId, lease, d.engineConfig, d.stolen, { panesLater: form === 'panes later' });
       const at = s?.header.checkpoint.sequenceNumber;
-      if (!s || !at) return undefined;
-      const later = s.laterPanes && { panes: s.laterPanes, stored: s.stored, snapshotKey: s.key };
-      return { afterSequenceNumber: at, entries: s.stored.length, start: { afterSequenceNumber: at, restored: { ...s, ...(later ? { later } : {}) } } };
+      return s && at ? { afterSequenceNumber: at, entries: s.stored.length, start: { afterSequenceNumber: at, restored: s } } : undefined;
     }
     const s = await loadValidSnapshot(d, shardId, lease);
     const at = s?.header.checkpoint.sequenceNumber;

@@ -18,7 +18,8 @@ import { ShardEngine, type CardDirectory, type EngineConfig } from '../engine/in
 import { SHARD_END, type Lease } from '../lease/index.js';
 import type { ShardCheckpoint, StateStore } from '../state/index.js';
 import { restoreLocalState } from './local-state.js';
-import type { PanesToRestore, ShardRebuilder } from './rebuild.js';
+import type { PanesToRestore } from '../snapshot/shard-snapshots.js';
+import type { ShardRebuilder } from './rebuild.js';
 
 const isSequenceNumber = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s);
 
