@@ -100,6 +100,8 @@ export class CardTokenizer {
   readonly #key: Buffer;
   /** The AES-256 key of routes, derived from the token key (so one secret serves both). */
   readonly #routeKey: Buffer;
+  /** The AES-256 key of sealed state (`seal`), derived alike. */
+  readonly #sealKey: Buffer;
 
   constructor(keyId: string, key: string | Buffer) {
     if (!CARD_KEY_ID.test(keyId)) throw new TypeError(`card token key id ${JSON.stringify(keyId)} is not of the form ${CARD_KEY_ID}`);
@@ -107,6 +109,27 @@ export class CardTokenizer {
     this.#key = Buffer.from(key);
     if (this.#key.length < 32) throw new TypeError('a card token key must be at least 32 bytes');
     this.#routeKey = createHmac('sha256', this.#key).update('card-route/v1').digest();
+    this.#sealKey = createHmac('sha256', this.#key).update('sealed-state/v1').digest();
+  }
+
+  /**
+   * `clear` encrypted and authenticated (AES-256-GCM, a random 12-byte nonce): nonce, tag, then
+   * the ciphertext. What the processor stores that holds card numbers (its record of recent
+   * payments) is stored sealed, so neither its disk nor a snapshot holds a number in clear.
+   */
+  seal(clear: Uint8Array): Buffer {
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#sealKey, nonce);
+    const body = Buffer.concat([cipher.update(clear), cipher.final()]);
+    return Buffer.concat([nonce, cipher.getAuthTag(), body]);
+  }
+
+  /** The clear bytes of a `seal`; throws when `sealed` is not this key's seal, intact. */
+  open(sealed: Uint8Array): Buffer {
+    if (sealed.length < 28) throw new AppError('CARD_KEY', 'sealed bytes are too short to be a seal');
+    const decipher = createDecipheriv('aes-256-gcm', this.#sealKey, sealed.subarray(0, 12));
+    decipher.setAuthTag(sealed.subarray(12, 28));
+    return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
   }
 
   /** Reads the key's JSON text (see the file comment); `source` names where it came from in errors. */

@@ -11,7 +11,7 @@ import { isLuhnValid } from './luhn.js';
 import { compileCheck } from './compiled-check.js';
 import { CARD_KEY_ID, CARD_MASKED, CARD_TOKEN } from './card-token.js';
 
-export const EVENT_TYPES = ['PAYMENT_EVENT', 'PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY', 'PAYMENT_EVENT_REJECTED'] as const;
+export const EVENT_TYPES = ['PAYMENT_EVENT', 'CARD_STATUS_CHANGED', 'PAYMENT_ALERT', 'PAYMENT_ALERT_SUMMARY', 'PAYMENT_EVENT_REJECTED'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Largest accepted amount: keeps every total in minor units a safe integer. */
@@ -93,6 +93,24 @@ export const paymentData = z.strictObject({
 });
 export type PaymentData = z.infer<typeof paymentData>;
 
+/** What a card's status can be: STOLEN (its payments are alerted and summarised) or ACTIVE. */
+export const CARD_STATUSES = ['STOLEN', 'ACTIVE'] as const;
+export type CardStatus = (typeof CARD_STATUSES)[number];
+
+/**
+ * A card reported stolen, or found again: it holds from `effective_at` (which may be in the past)
+ * until a later status of the card. Producers key it by the card number, like the card's payments,
+ * so it lands on their shard. docs/events.md, docs/semantics.md ("Card status").
+ */
+export const cardStatusData = z.strictObject({
+  card_number: cardNumber,
+  status: z.enum(CARD_STATUSES),
+  effective_at: isoInstant,
+  reason: z.string().max(256).optional(),
+  reported_by: z.string().max(128).optional(),
+});
+export type CardStatusData = z.infer<typeof cardStatusData>;
+
 /**
  * The version of the alert and summary contract, in each one's `data.schema_version`. Version 2
  * names the card by token, key id and masked form; version 1 (up to 0.1.0, no field) carried the
@@ -118,6 +136,11 @@ export const alertData = z.strictObject({
   window_start: isoInstant,
   window_end: isoInstant,
   late: z.boolean(),
+  /**
+   * Present (true) when the alert comes from a STOLEN report read after the payment's window had
+   * fired: the card was reported stolen from a time before this payment (docs/semantics.md).
+   */
+  retro: z.literal(true).optional(),
   /**
    * Present when the payment's clock could not be trusted: its event time was this many ms ahead
    * of its arrival in Kinesis (more than the processor's MAX_CLOCK_SKEW_MS). Such a payment is
@@ -165,6 +188,7 @@ export const MAX_RAW_CHARS = 16_000;
 
 export const DATA_SCHEMAS = {
   PAYMENT_EVENT: paymentData,
+  CARD_STATUS_CHANGED: cardStatusData,
   PAYMENT_ALERT: alertData,
   PAYMENT_ALERT_SUMMARY: summaryData,
   PAYMENT_EVENT_REJECTED: rejectedData,
@@ -186,6 +210,7 @@ export interface TypedEvent<T extends EventType, D> {
   data: D;
 }
 export type PaymentEvent = TypedEvent<'PAYMENT_EVENT', PaymentData>;
+export type CardStatusEvent = TypedEvent<'CARD_STATUS_CHANGED', CardStatusData>;
 export type AlertEvent = TypedEvent<'PAYMENT_ALERT', AlertData>;
 export type SummaryEvent = TypedEvent<'PAYMENT_ALERT_SUMMARY', SummaryData>;
 export type RejectedEvent = TypedEvent<'PAYMENT_EVENT_REJECTED', RejectedData>;
@@ -261,6 +286,7 @@ export function repeatedKey(text: string): string | undefined {
 const checkEnvelope = compileCheck(envelope);
 const checkData: Record<EventType, (data: unknown) => boolean> = {
   PAYMENT_EVENT: compileCheck(paymentData),
+  CARD_STATUS_CHANGED: compileCheck(cardStatusData),
   PAYMENT_ALERT: compileCheck(alertData),
   PAYMENT_ALERT_SUMMARY: compileCheck(summaryData),
   PAYMENT_EVENT_REJECTED: compileCheck(rejectedData),

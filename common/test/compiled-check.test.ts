@@ -12,6 +12,7 @@ import { compileCheck, jsonSchemaOf, refinementsOf } from '../src/compiled-check
 import {
   alertData,
   DATA_SCHEMAS,
+  cardStatusData,
   decodeRecordTraced,
   envelope,
   hasAtMostTwoDecimals,
@@ -108,6 +109,7 @@ const gen = {
   eventType(): unknown {
     return pick([
       'PAYMENT_EVENT',
+      'CARD_STATUS_CHANGED',
       'PAYMENT_ALERT',
       'PAYMENT_ALERT_SUMMARY',
       'PAYMENT_EVENT_REJECTED',
@@ -137,7 +139,11 @@ function valueFor(key: string): unknown {
   if (key === 'country') return gen.country();
   if (/date_origin|window_|_at$/.test(key)) return gen.instant();
   if (/(^|_)id$/.test(key) && key !== 'merchant_id' && key !== 'shard_id') return gen.uuid();
-  if (key === 'merchant_id' || key === 'reason') return gen.text(64);
+  if (key === 'merchant_id') return gen.text(64);
+  if (key === 'reason') return gen.text(pick([64, 256]));
+  if (key === 'reported_by') return gen.text(128);
+  if (key === 'status') return pick(['STOLEN', 'ACTIVE', 'stolen', 'LOST', '', 1]);
+  if (key === 'retro') return pick([true, false, 'true', 1]);
   if (key === 'merchant_name') return gen.text(256);
   if (key === 'detail') return gen.text(1024);
   if (key === 'mcc') return pick(['5411', '0000', '541', '54111', 'abcd', '٥٤١١', 5411]);
@@ -189,6 +195,18 @@ function alert(): unknown {
     window_end: p.event_date_origin,
     late: random() < 0.5,
     ...(random() < 0.3 ? { clock_ahead_ms: 1 + int(1e6) } : {}),
+    ...(random() < 0.3 ? { retro: true } : {}),
+  };
+}
+
+function cardStatus(): unknown {
+  const p = payments();
+  return {
+    card_number: p.data.card_number,
+    status: pick(['STOLEN', 'ACTIVE']),
+    effective_at: p.event_date_origin,
+    ...(random() < 0.5 ? { reason: pick(['reported by phone', 'found']) } : {}),
+    ...(random() < 0.5 ? { reported_by: 'risk-console' } : {}),
   };
 }
 
@@ -243,6 +261,7 @@ t.test('every schema of the contract: the compiled check and zod agree on genera
   const sources: [string, z.ZodType, () => unknown, number][] = [
     ['envelope', envelope, () => ({ ...payments(), event_type: gen.eventType() }), 4_000],
     ['PAYMENT_EVENT.data', paymentData, () => payments().data, 20_000],
+    ['CARD_STATUS_CHANGED.data', cardStatusData, cardStatus, 4_000],
     ['PAYMENT_ALERT.data', alertData, alert, 6_000],
     ['PAYMENT_ALERT_SUMMARY.data', summaryData, summary, 4_000],
     ['PAYMENT_EVENT_REJECTED.data', rejectedData, rejected, 2_000],

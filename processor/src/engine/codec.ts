@@ -11,7 +11,8 @@
  *   alert window, those that arrived since the last commit, keyed by the first in emission order;
  *   a window fired partway is written again as one group of what is left; all of a window's
  *   groups are deleted when it fires.
- * - `panes/<paneStart>/<group>`: card token → StoredPane, the panes of one pane start changed in
+ * - `panes/<paneStart>/<group>`: card token → StoredPane (null: the card's pane there was removed,
+ *   a recovered card's panes rebuilt), the panes of one pane start changed in
  *   one commit; a pane changed again is written again in a later group, the highest group wins at
  *   restore, group 0 is a state written whole (entries()); all of a start's groups are deleted
  *   when it is purged. A pane names its card by token only: the rest of its card ref (masked
@@ -19,6 +20,9 @@
  *   pane, those ~50 random characters, which LevelDB cannot compress, made 100 000 active cards'
  *   state 48.8 MB on disk instead of 36.2 (bench "memory"). Held and prompt payments keep their
  *   whole card ref: their alerts need it whatever the list says by then.
+ * - `card/<token>`: a reported card's status history (card-status.ts), written whole when it changes.
+ * - `recent/<bucketStart>/<part>`: payments of every card of one event-time bucket, sealed
+ *   (recent.ts); all of a bucket's parts are deleted when it leaves the retro span.
  * Values are JSON. Held groups and pane groups are written as UTF-8 JSON bytes straight from the
  * engine's objects (byte for byte JSON.stringify of the stored form; tests compare the two).
  */
@@ -31,6 +35,8 @@ import type { EngineConfig } from './options.js';
 import type { CardDirectory } from './types.js';
 import type { Pane } from './pane.js';
 import { floorTo } from './time.js';
+import { CARD_STATUS_KEY_PREFIX, cardStatusKey, type StoredCardStatus } from './card-status.js';
+import { RECENT_KEY, RECENT_KEY_PREFIX, recentKey } from './recent.js';
 
 export const META_KEY = 'meta';
 /**
@@ -40,7 +46,7 @@ export const META_KEY = 'meta';
  * ECS task starts empty; an older snapshot is skipped as unreadable): 3 named every card by card
  * ref, 2 by card number; 1 (up to 0.1.0) also read three earlier layouts.
  */
-export const META_VERSION = 4;
+export const META_VERSION = 5;
 
 /** The `meta` entry: stream time and how far summaries have been emitted. */
 export interface EngineMeta {
@@ -68,6 +74,8 @@ export interface HeldPayment {
   currency: string;
   merchant: string;
   late: boolean;
+  /** Held because its card was reported stolen after the payment's window had fired (docs/semantics.md). */
+  retro?: true;
 }
 
 /** A payment to alert at once: as held in a window, plus when Kinesis received it. */
@@ -117,11 +125,16 @@ export function storedPane(p: Pane): StoredPane {
 
 // Kept hand-written: JSON.stringify of storedPane()s and held groups costs +22 % CPU per payment (12-56 %, throughput workload).
 /** JSON.stringify({ [token of card]: storedPane(pane), … }) of panes of one start, written into `w`. */
-export function writePaneGroup(w: JsonWriter, panes: readonly Pane[]): void {
+export function writePaneGroup(w: JsonWriter, panes: readonly Pane[], removed: readonly string[] = []): void {
   w.byte(0x7b);
+  for (let i = 0; i < removed.length; i++) {
+    if (i > 0) w.byte(0x2c);
+    w.string(removed[i] as string);
+    w.ascii(':null');
+  }
   for (let i = 0; i < panes.length; i++) {
     const p = panes[i] as Pane;
-    if (i > 0) w.byte(0x2c);
+    if (i > 0 || removed.length > 0) w.byte(0x2c);
     w.string(tokenOfCardRef(p.card));
     w.ascii(':{"count":');
     w.number(p.count);
@@ -201,7 +214,8 @@ export function writeHeldGroup(w: JsonWriter, group: readonly HeldPayment[]): vo
     w.string(p.currency);
     w.ascii(',"merchant":');
     w.string(p.merchant);
-    w.ascii(p.late ? ',"late":true}' : ',"late":false}');
+    w.ascii(p.late ? ',"late":true' : ',"late":false');
+    w.ascii(p.retro ? ',"retro":true}' : '}');
   }
   w.byte(0x5d);
 }
@@ -224,8 +238,13 @@ const heldSchema = z.strictObject({
   currency: z.string(),
   merchant: z.string(),
   late: z.boolean(),
+  retro: z.literal(true).optional(),
 });
 const heldGroupSchema = z.array(heldSchema).min(1);
+const cardStatusSchema = z.strictObject({
+  ref: z.string().refine(isCardRef, 'is not a card ref'),
+  history: z.array(z.tuple([time, z.enum(['STOLEN', 'ACTIVE'])])).min(1),
+});
 const promptSchema = heldSchema.extend({ arrivalMs: time });
 
 const isInt = Number.isSafeInteger;
@@ -265,14 +284,20 @@ function paneProblem(v: unknown): string | undefined {
 export interface StateSink {
   /** A stored group of held payments of one window, under its key as stored. */
   heldGroup(key: string, payments: HeldPayment[]): void;
-  /** One stored pane, from group `group`, of the card with this card ref. */
-  pane(card: string, start: number, pane: StoredPane, group: number): void;
+  /** One stored pane, from group `group`, of the card with this card ref; null: the card's pane there was removed in that group. */
+  pane(card: string, start: number, pane: StoredPane | null, group: number): void;
   /** One stored pane of a card the stolen list no longer holds (not restored: no summary counts it). */
   paneOfUnlistedCard(): void;
   /** A stored entry holding panes of `start`, once per entry. */
   paneEntry(start: number, key: string, group: number): void;
   /** A stored payment to alert at once (a clock ahead of its arrival). */
   prompt(payment: PromptPayment): void;
+  /** A reported card's status history. */
+  cardStatus(stored: StoredCardStatus): void;
+  /** The card ref of a reported card's token (restored before its panes: `card/` keys sort first). */
+  reportedRef(token: string): string | undefined;
+  /** A stored part of the record of recent payments (checked by the record itself: it is sealed). */
+  recent(key: string, value: unknown): void;
 }
 
 export interface StateReader {
@@ -310,15 +335,16 @@ export function stateReader(sink: StateSink, config: EngineConfig, cards: CardDi
         const [start, group] = [Number(m[1]), Number(m[2])];
         if (!isPlain(value) || Object.keys(value).length === 0) throw invalid(key, 'not a non-empty object of panes by card');
         for (const token in value) {
-          const problem = CARD_TOKEN.test(token) ? paneProblem(value[token]) : 'a key is not a card token';
+          const problem = CARD_TOKEN.test(token) ? (value[token] === null ? undefined : paneProblem(value[token])) : 'a key is not a card token';
           // A key that is not a token is never echoed: it could be anything, a card number included.
           if (problem) throw invalid(key, `card ${CARD_TOKEN.test(token) ? token : '(not a card token)'}: ${problem}`);
         }
-        if (!cards) throw new EngineStateError(`state entry ${key} names cards by token: restoring it needs the stolen cards (a CardDirectory)`);
         for (const token in value) {
-          const card = cards.refOfToken(token);
+          const reported = sink.reportedRef(token);
+          if (!reported && !cards) throw new EngineStateError(`state entry ${key} names cards by token: restoring it needs the stolen cards (a CardDirectory)`);
+          const card = reported ?? cards?.refOfToken(token);
           if (card === undefined) sink.paneOfUnlistedCard();
-          else sink.pane(card, start, value[token] as StoredPane, group);
+          else sink.pane(card, start, value[token] as StoredPane | null, group);
         }
         sink.paneEntry(start, key, group);
       } else if ((m = PROMPT_KEY.exec(key))) {
@@ -329,6 +355,13 @@ export function stateReader(sink: StateSink, config: EngineConfig, cards: CardDi
         const payments = check(key, heldGroupSchema, value);
         if (payments.some((p) => floorTo(p.at, config.alertWindowMs) !== Number(m![1]))) throw invalid(key, "a payment's time is not in its window");
         sink.heldGroup(key, payments);
+      } else if (key.startsWith(CARD_STATUS_KEY_PREFIX)) {
+        const stored = check(key, cardStatusSchema, value);
+        if (cardStatusKey(tokenOfCardRef(stored.ref)) !== key) throw invalid(key, "its card ref is not its key's card");
+        if (stored.history.some(([t], i) => i > 0 && t < stored.history[i - 1]![0])) throw invalid(key, 'its history is not in effective-time order');
+        sink.cardStatus(stored);
+      } else if (key.startsWith(RECENT_KEY_PREFIX)) {
+        sink.recent(key, value);
       } else {
         throw new EngineStateError(`unknown state entry ${key}`);
       }
@@ -375,13 +408,25 @@ export function inheritEntries(
 ): Array<[string, unknown]> {
   const out = new Map<string, unknown>();
   const metas: EngineMeta[] = [];
+  // Reported cards name their panes as stolen-list cards do: their refs are in `card/` entries.
+  const reported = new Map<string, string>();
   for (const entries of parents) {
+    for (const [key, value] of entries)
+      if (key.startsWith(CARD_STATUS_KEY_PREFIX)) reported.set(key.slice(CARD_STATUS_KEY_PREFIX.length), (value as StoredCardStatus).ref);
+  }
+  for (const [parent, entries] of parents.entries()) {
     for (const [key, value] of entries) {
+      let m: RegExpExecArray | null;
       if (key === META_KEY) {
         metas.push(value as EngineMeta);
+      } else if (key.startsWith(CARD_STATUS_KEY_PREFIX)) {
+        if (keepCard((value as StoredCardStatus).ref)) out.set(key, value);
+      } else if ((m = RECENT_KEY.exec(key))) {
+        // Every child keeps every part (recent.ts says why); a merge numbers the parents' apart.
+        out.set(recentKey(Number(m[1]), Number(m[2]) * parents.length + parent), value);
       } else if (PANE_GROUP_KEY.test(key)) {
         const kept = Object.entries(value as Record<string, StoredPane>).filter(([token]) => {
-          const card = cards.refOfToken(token);
+          const card = reported.get(token) ?? cards.refOfToken(token);
           return card !== undefined && keepCard(card);
         });
         if (kept.length === 0) continue;

@@ -24,6 +24,11 @@ export const engineConfigSchema = z
     summaryRangeMs: positiveMs,
     /** Most payment ids listed in one summary (the event schema allows 100). */
     maxSummaryIds: z.number().int().min(1).max(100),
+    /**
+     * How far back (stream time) a STOLEN report still alerts payments read before it: the span
+     * of the record of recent payments (recent.ts). 0 keeps no record and sends no retro alert.
+     */
+    retroAlertMs: ms,
   })
   .refine((c) => c.summaryRangeMs % c.summaryEveryMs === 0, {
     message: 'summaryRangeMs must be a multiple of summaryEveryMs (panes tile the summary range)',
@@ -40,6 +45,8 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = Object.freeze({
   summaryEveryMs: 10_000,
   summaryRangeMs: 3_600_000,
   maxSummaryIds: 100,
+  // 5 min: ~20 MB of record per shard at 1 000 payments/s (docs/benchmarks.md, "retro record").
+  retroAlertMs: 300_000,
 });
 
 /** Defaults overlaid with `overrides`, validated (every problem listed in one ConfigError) and frozen. */

@@ -44,6 +44,19 @@ export class PaneTimeIndex {
     this.#version++;
   }
 
+  /** Notes that `card` has no pane at `start` any more (a recovered card's panes rebuilt). */
+  remove(start: number, card: string): void {
+    const cards = this.#cards.get(start);
+    const i = cards ? cards.indexOf(card) : -1;
+    if (!cards || i < 0) return;
+    cards.splice(i, 1);
+    if (cards.length === 0) {
+      this.#cards.delete(start);
+      this.#starts.splice(lowerBound(this.#starts, start), 1);
+    }
+    this.#version++;
+  }
+
   /** Notes that a pane was replaced by another of the same card and start (a restore). */
   changed(): void {
     this.#version++;

@@ -34,6 +34,10 @@ export class PaneStore {
   readonly #storedKeys = new Map<number, string[]>();
   /** Number of the next group written (above every group restored). */
   #nextGroup = WHOLE_GROUP + 1;
+  /** Panes removed by `rebuild` since the last takeDirty: stored as removed (null) unless their card has one there again. */
+  #removed: Pane[] = [];
+  /** Removals read by a restore, `<start>/<card>` → group: a pane of an earlier group read after it stays removed. */
+  readonly #removals = new Map<string, number>();
   readonly #merchants = new Interner(100_000);
   readonly #currencies = new Interner(1_000);
 
@@ -73,6 +77,18 @@ export class PaneStore {
     return true;
   }
 
+  /**
+   * Replaces every pane of `card` from `fromStart` on with the panes of `payments` (a recovered
+   * card: only the payments made while it was stolen count). Removed panes are stored as such.
+   */
+  rebuild(card: string, fromStart: number, payments: readonly PanePayment[]): void {
+    for (let pane = this.#cards.get(card); pane !== undefined && pane.start >= fromStart; pane = pane.older) {
+      this.#unlink(pane);
+      this.#removed.push(pane);
+    }
+    for (const p of payments) this.add(card, p);
+  }
+
   /** See PaneTimeIndex.nextActiveBoundary. */
   nextActiveBoundary(from: number): number | undefined {
     return this.#index.nextActiveBoundary(from);
@@ -101,6 +117,7 @@ export class PaneStore {
       for (const key of this.#storedKeys.get(start) ?? []) this.#purged.push(key);
       this.#storedKeys.delete(start);
     });
+    for (const key of this.#removals.keys()) if (Number(key.slice(0, key.indexOf('/'))) < cutoff) this.#removals.delete(key);
   }
 
   get paneCount(): number {
@@ -118,11 +135,19 @@ export class PaneStore {
    * from an earlier group is replaced; one from a later group is kept, so the result does not
    * depend on the order entries come in.
    */
-  restore(card: string, paneStart: number, stored: StoredPane, group: number): void {
+  restore(card: string, paneStart: number, stored: StoredPane | null, group: number): void {
     const known = paneAt(this.#cards.get(card), paneStart);
     if (known && known.group === group)
       throw new EngineStateError(`pane of card ${splitCardRef(card).card_masked} at ${paneStart} restored twice from one entry`);
     if (known && known.group > group) return;
+    const removal = `${paneStart}/${card}`;
+    if ((this.#removals.get(removal) ?? -1) > group) return;
+    if (stored === null) {
+      // Removed in this group (rebuild): any pane of an earlier group is not the card's any more.
+      if (known) this.#unlink(known);
+      this.#removals.set(removal, group);
+      return;
+    }
     const codes = Object.keys(stored.currencies);
     // One string per card (the ref comes from the stolen cards, not from the stored entry).
     const own = this.#cards.get(card)?.card ?? card;
@@ -162,6 +187,15 @@ export class PaneStore {
   takeDirty(): [string, Uint8Array | undefined][] {
     const out: [string, Uint8Array | undefined][] = [];
     for (const key of this.#purged) out.push([key, undefined]);
+    // Panes removed and not made again, of starts still stored: written as removed in their start's group.
+    const removedByStart = new Map<number, string[]>();
+    for (const pane of this.#removed) {
+      if (!this.#storedKeys.has(pane.start) || paneAt(this.#cards.get(pane.card), pane.start)) continue;
+      const tokens = removedByStart.get(pane.start);
+      if (tokens) tokens.push(tokenOfCardRef(pane.card));
+      else removedByStart.set(pane.start, [tokenOfCardRef(pane.card)]);
+    }
+    this.#removed = [];
     const byStart = new Map<number, Pane[]>();
     for (const pane of this.#dirty) {
       // Not dirty any more: purged since it changed (its start's keys are among the purged ones).
@@ -171,13 +205,14 @@ export class PaneStore {
       if (panes) panes.push(pane);
       else byStart.set(pane.start, [pane]);
     }
+    for (const start of removedByStart.keys()) if (!byStart.has(start)) byStart.set(start, []);
     if (byStart.size > 0) {
       const number = this.#nextGroup++;
       // Every group written into one buffer; each value is a view of its part.
       const w = new JsonWriter(this.#dirty.length * 200);
       for (const [start, panes] of byStart) {
         const at = w.pos;
-        writePaneGroup(w, panes);
+        writePaneGroup(w, panes, removedByStart.get(start));
         const key = paneGroupKey(start, number);
         out.push([key, w.since(at)]);
         this.addStoredKey(start, key, number);
@@ -196,9 +231,25 @@ export class PaneStore {
   discardDirty(): void {
     for (const pane of this.#dirty) pane.dirty = false;
     this.#dirty = [];
+    this.#removed = [];
     this.#purged = [];
     this.#storedKeys.clear();
     for (const start of this.#index.starts) this.#storedKeys.set(start, [paneGroupKey(start, WHOLE_GROUP)]);
+  }
+
+  /** Takes `pane` out of its card's list and the index. */
+  #unlink(pane: Pane): void {
+    const newest = this.#cards.get(pane.card) as Pane;
+    if (newest === pane) {
+      if (pane.older) this.#cards.set(pane.card, pane.older);
+      else this.#cards.delete(pane.card);
+    } else {
+      let newer = newest;
+      while (newer.older !== pane) newer = newer.older as Pane;
+      newer.older = pane.older;
+    }
+    pane.dirty = false;
+    this.#index.remove(pane.start, pane.card);
   }
 
   /** Puts `pane` where `old` (same card and start) was in the card's list. */

@@ -5,11 +5,18 @@
  */
 import { PANE_KEY_PREFIX, type HeldPayment, type StateReader } from './codec.js';
 import { EngineStateError } from './errors.js';
-import type { PaneStore } from './pane-store.js';
+import type { PanePayment, PaneStore } from './pane-store.js';
+
+/** A recovered card's panes from `fromStart` on, to be made of these payments (PaneStore.rebuild). */
+interface Rebuild {
+  card: string;
+  fromStart: number;
+  payments: readonly PanePayment[];
+}
 
 export class PanesLater {
   readonly #reader: StateReader;
-  readonly #waiting: HeldPayment[] = [];
+  readonly #waiting: Array<HeldPayment | Rebuild> = [];
 
   /** `reader`: the restore's own (its sink puts panes into the engine's pane store). */
   constructor(reader: StateReader) {
@@ -29,9 +36,17 @@ export class PanesLater {
     this.#waiting.push(payment);
   }
 
+  /** A recovered card's pane rebuild, held until `applyTo`. */
+  waitRebuild(card: string, fromStart: number, payments: readonly PanePayment[]): void {
+    this.#waiting.push({ card, fromStart, payments });
+  }
+
   /** Applies the waiting updates in the order they came (a second delivery changes nothing, as it would have). */
   applyTo(panes: PaneStore): void {
-    for (const payment of this.#waiting) panes.add(payment.card, payment);
+    for (const u of this.#waiting) {
+      if ('fromStart' in u) panes.rebuild(u.card, u.fromStart, u.payments);
+      else panes.add(u.card, u);
+    }
     this.#waiting.length = 0;
   }
 }

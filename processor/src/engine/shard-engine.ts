@@ -13,9 +13,11 @@
  * Every emission is taken out of the state as it is drained, so whatever is committed after a
  * chunk is exactly what has been sent, and a restart neither repeats nor skips a record.
  */
-import { splitCardRef } from '../../../common/src/card-token.js';
+import { splitCardRef, tokenOfCardRef } from '../../../common/src/card-token.js';
+import { scrubPans } from '../../../common/src/pan-scrub.js';
 import { OUTPUT_SCHEMA_VERSION, type AlertEvent, type SummaryEvent } from '../../../common/src/events.js';
 import { AlertWindows } from './alerts.js';
+import { CardStatuses, type ReportedCards } from './card-status.js';
 import { META_KEY, META_VERSION, stateReader, type EngineMeta, type HeldPayment, type PromptPayment } from './codec.js';
 import { EngineStateError } from './errors.js';
 import { EventIds } from './ids.js';
@@ -23,10 +25,11 @@ import { engineConfig, type EngineConfig } from './options.js';
 import { PaneStore } from './pane-store.js';
 import { PanesLater } from './panes-later.js';
 import { PromptAlerts } from './prompt.js';
+import { RecentPayments, type Sealer } from './recent.js';
 import { upperBound } from './sorted.js';
 import { Summarizer } from './summaries.js';
 import { floorTo, iso } from './time.js';
-import type { CardDirectory, Emission, IdleInput, PaymentInput, PaymentOutcome, StateChanges } from './types.js';
+import type { CardDirectory, Emission, IdleInput, PaymentInput, PaymentOutcome, StateChanges, StatusInput, StatusOutcome } from './types.js';
 import { Watermark } from './watermark.js';
 
 /** The eight possible outcomes, made once: one per stolen payment was a measurable share of its garbage. */
@@ -40,6 +43,14 @@ const OUTCOMES = {
   clock_ahead: both('clock_ahead'),
 };
 const outcome = (status: PaymentOutcome['status'], summarized: boolean): PaymentOutcome => OUTCOMES[status][summarized ? 1 : 0];
+
+/** What an engine uses besides its configuration. */
+export interface EngineDeps {
+  /** The stolen list's cards: names stored panes' cards, and says which cards were stolen before any report. */
+  cards?: CardDirectory;
+  /** Seals the record of recent payments; without it no record is kept (no retro alert). */
+  sealer?: Sealer;
+}
 
 export class ShardEngine {
   readonly config: EngineConfig;
@@ -65,10 +76,17 @@ export class ShardEngine {
    * no summary is built, until `panesRestored()`.
    */
   #later: PanesLater | undefined;
+  /** Cards reported stolen or recovered on this shard, with their histories (card-status.ts). */
+  readonly #statuses = new CardStatuses();
+  /** Every payment of the last retroAlertMs, for retro alerts (recent.ts). */
+  readonly #recent: RecentPayments | undefined;
+  readonly #stolenList: CardDirectory | undefined;
 
-  constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta) {
+  constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta, deps: EngineDeps = {}) {
     this.config = engineConfig(config);
     const c = this.config;
+    this.#stolenList = deps.cards;
+    this.#recent = deps.sealer && c.retroAlertMs > 0 ? new RecentPayments(c.summaryEveryMs, deps.sealer) : undefined;
     this.#watermark = new Watermark(c, meta);
     this.#alerts = new AlertWindows(c.alertWindowMs);
     this.#panes = new PaneStore(c.summaryEveryMs, c.summaryRangeMs);
@@ -83,8 +101,13 @@ export class ShardEngine {
    * Rebuilds the engine from every stored entry (the union of all committed puts minus dels).
    * The result behaves exactly as the engine that wrote them did at its last takeChanges().
    */
-  static restore(entries: Iterable<readonly [string, unknown]>, config: Partial<EngineConfig> = {}, cards?: CardDirectory): ShardEngine {
-    const restorer = ShardEngine.restorer(config, cards);
+  static restore(
+    entries: Iterable<readonly [string, unknown]>,
+    config: Partial<EngineConfig> = {},
+    cards?: CardDirectory,
+    options: { sealer?: Sealer } = {},
+  ): ShardEngine {
+    const restorer = ShardEngine.restorer(config, cards, options);
     for (const [key, value] of entries) restorer.add(key, value);
     return restorer.finish();
   }
@@ -97,9 +120,9 @@ export class ShardEngine {
   static restorer(
     config: Partial<EngineConfig> = {},
     cards?: CardDirectory,
-    options: { panesLater?: boolean } = {},
+    options: { panesLater?: boolean; sealer?: Sealer } = {},
   ): { add(key: string, value: unknown): void; finish(): ShardEngine } {
-    const engine = new ShardEngine(config);
+    const engine = new ShardEngine(config, undefined, { ...(cards ? { cards } : {}), ...(options.sealer ? { sealer: options.sealer } : {}) });
     const reader = stateReader(
       {
         heldGroup: (key, payments) => engine.#alerts.restoreGroup(key, payments),
@@ -107,6 +130,10 @@ export class ShardEngine {
         paneOfUnlistedCard: () => engine.#unlistedPanes++,
         paneEntry: (start, key, group) => engine.#panes.addStoredKey(start, key, group),
         prompt: (payment) => engine.#prompt.restore(payment),
+        cardStatus: (stored) => engine.#statuses.restore(stored),
+        reportedRef: (token) => engine.#statuses.refOfToken(token),
+        // A state with a record restored by an engine that keeps none: the record is dropped (no retro alerts here).
+        recent: (key, value) => engine.#recent?.restore(key, value),
       },
       engine.config,
       cards,
@@ -173,10 +200,26 @@ export class ShardEngine {
    */
   *entries(): IterableIterator<[string, unknown]> {
     this.#refuseWhilePanesPending('entries()');
+    // Reported cards first: a restore in this order knows them before it meets their panes.
+    yield* this.#statuses.entries();
     yield [META_KEY, this.#meta()];
     yield* this.#prompt.entries();
     yield* this.#alerts.entries();
     yield* this.#panes.entries();
+    if (this.#recent) yield* this.#recent.entries();
+  }
+
+  /** The cards reported on this shard, as the hot path asks them (source/shard-cards.ts). */
+  get reported(): ReportedCards {
+    return this.#statuses;
+  }
+
+  /**
+   * The record of recent payments, to which the runtime hands every valid payment of this shard
+   * (classify.ts); undefined when none is kept.
+   */
+  get recent(): RecentPayments | undefined {
+    return this.#recent;
   }
 
   /** Current watermark of the shard (ms since the epoch), null before the first record or idle advance. */
@@ -199,11 +242,11 @@ export class ShardEngine {
     // The decoder has usually computed the time already; parsing it again per record showed up.
     const at = eventTimeMs ?? Date.parse(event.event_date_origin);
     if (!Number.isFinite(at)) throw new TypeError(`event_date_origin is not an instant: ${event.event_date_origin}`);
-    if (!stolen) {
+    if (!stolen || !this.#stolenAt(event.card, at)) {
       this.onNotStolenPayment(at);
       return outcome('not_stolen', false);
     }
-    const taken = this.#takeStolen(event, at);
+    const taken = this.#takeStolen(event, at, false);
     if (this.#watermark.observe(at)) this.#metaDirty = true;
     return taken;
   }
@@ -225,6 +268,7 @@ export class ShardEngine {
    */
   onClockAheadPayment(event: PaymentInput, eventTimeMs: number, arrivalMs: number): PaymentOutcome {
     const card = event.card;
+    if (!this.#stolenAt(card, eventTimeMs)) return outcome('not_stolen', false);
     const { amount, currency, merchant_id: merchant } = event.data;
     const added = this.#prompt.add({
       id: event.event_id,
@@ -238,6 +282,74 @@ export class ShardEngine {
       arrivalMs,
     });
     return outcome(added ? 'clock_ahead' : 'duplicate', false);
+  }
+
+  /**
+   * A CARD_STATUS_CHANGED read from the shard: the card's status from `effectiveAtMs` on (until a
+   * later change of it) becomes `stolen`. Judged by it from now on:
+   * - every payment taken in later, by its own event time;
+   * - every payment still waiting for its alert: one no longer stolen at its time is not alerted
+   *   when its window fires;
+   * - with STOLEN, the card's recorded payments (recent.ts) from `effectiveAtMs`, as far back as
+   *   retroAlertMs of stream time, that were not stolen at their time: each is taken in now as if
+   *   it had just arrived. One whose window is still open is held for it like any payment; one
+   *   whose window has fired is alerted at the next drain with `retro: true`. Both count in every
+   *   summary not yet emitted.
+   * A second delivery of the same report changes nothing it has not changed already.
+   */
+  onStatus(change: StatusInput): StatusOutcome {
+    const { card, stolen, effectiveAtMs } = change;
+    const token = tokenOfCardRef(card);
+    const before = (t: number): boolean => this.#statuses.at(token, t) ?? this.#onStolenList(token);
+    const from = Math.max(effectiveAtMs, this.#retroHorizon());
+    // Read before the change is recorded: which of them were not stolen at their time until now.
+    const candidates = stolen && this.#recent ? this.#recent.find(change.number, from, Infinity).filter((p) => !before(p.at)) : [];
+    this.#statuses.record(card, stolen, effectiveAtMs);
+    if (!stolen) {
+      this.#uncountRecovered(card, change.number, from);
+      return { held: 0, retro: 0 };
+    }
+    let held = 0;
+    let retro = 0;
+    for (const p of candidates) {
+      if (this.#statuses.at(token, p.at) !== true) continue;
+      const payment: PaymentInput = {
+        event_id: p.id,
+        event_date_origin: p.origin,
+        card,
+        data: { amount: p.amount, currency: p.currency, merchant_id: scrubPans(p.merchant) },
+      };
+      const taken = this.#takeStolen(payment, p.at, true);
+      if (taken.status === 'held') held++;
+      else if (taken.status === 'late') retro++;
+    }
+    return { held, retro };
+  }
+
+  /**
+   * A recovered card's panes from the pane of `from` on are made again of its recorded payments
+   * that were still stolen at their time: summaries count only payments made while it was stolen.
+   * The record holds every payment from the retro horizon on (a pane start), so those panes are
+   * exact; older panes, beyond the record, are left as they are.
+   */
+  #uncountRecovered(card: string, number: Uint8Array, from: number): void {
+    if (!this.#recent) return;
+    const fromStart = this.#panes.paneStartOf(from);
+    const payments = this.#recent
+      .find(number, fromStart, Infinity)
+      .filter((p) => this.#stolenAt(card, p.at) && this.#canStillCount(this.#panes.paneStartOf(p.at)))
+      .map((p) => ({ id: p.id, at: p.at, amount: p.amount, currency: p.currency, merchant: scrubPans(p.merchant) }));
+    if (this.#later) this.#later.waitRebuild(card, fromStart, payments);
+    else this.#panes.rebuild(card, fromStart, payments);
+  }
+
+  /**
+   * How far back in event time a report reaches into payments already read: retroAlertMs behind
+   * the watermark, down to its pane start, the oldest bucket the record of recent payments keeps.
+   */
+  #retroHorizon(): number {
+    const wm = this.#watermark.ms;
+    return wm === null ? -Infinity : floorTo(wm - this.config.retroAlertMs, this.config.summaryEveryMs);
   }
 
   /** Wall-clock advance of a quiet, caught-up shard (see Watermark.onIdle); true when it moved. */
@@ -271,7 +383,9 @@ export class ShardEngine {
     if (limit <= 0) return out;
     const createdAt = iso(nowMs);
     // Payments with an untrusted clock first: they were due when they arrived.
-    for (let p: PromptPayment | undefined; out.length < limit && (p = this.#prompt.shift()) !== undefined;) out.push(this.#alertOf(p, createdAt));
+    for (let p: PromptPayment | undefined; out.length < limit && (p = this.#prompt.shift()) !== undefined;) {
+      if (this.#stolenAt(p.card, p.at)) out.push(this.#alertOf(p, createdAt));
+    }
     const wm = this.#watermark.ms;
     if (wm === null) return out;
     while (out.length < limit) {
@@ -279,7 +393,9 @@ export class ShardEngine {
       // No summary while panes are missing: the boundary waits (and stays not done) until they are in.
       const boundary = this.#later ? undefined : this.#nextBoundary(wm);
       if (window !== undefined && (boundary === undefined || this.#alerts.endOf(window) <= boundary)) {
-        out.push(this.#alert(window, createdAt));
+        const p = this.#alerts.shift(window);
+        // A card recovered since this payment was held: no alert (a report read before the window fired counts).
+        if (this.#stolenAt(p.card, p.at)) out.push(this.#alertOf(p, createdAt));
       } else if (boundary !== undefined) {
         const summary = this.#summary(boundary, createdAt);
         if (summary) out.push(summary);
@@ -310,7 +426,14 @@ export class ShardEngine {
     this.#refuseWhilePanesPending('takeChanges()');
     const puts: [string, unknown][] = [];
     const dels: string[] = [];
-    for (const [key, value] of [...this.#prompt.takeDirty(), ...this.#alerts.takeDirty(), ...this.#panes.takeDirty()]) {
+    this.#recent?.purgeBefore(this.#retroHorizon());
+    for (const [key, value] of [
+      ...this.#statuses.takeDirty(),
+      ...this.#prompt.takeDirty(),
+      ...this.#alerts.takeDirty(),
+      ...this.#panes.takeDirty(),
+      ...(this.#recent?.takeDirty() ?? []),
+    ]) {
       if (value === undefined) dels.push(key);
       else puts.push([key, value]);
     }
@@ -323,6 +446,8 @@ export class ShardEngine {
 
   /** Forgets the changes since the last takeChanges (for a state about to be written whole via entries()). */
   discardChanges(): void {
+    this.#statuses.discardDirty();
+    this.#recent?.discardDirty();
     this.#prompt.discardDirty();
     this.#alerts.discardDirty();
     this.#panes.discardDirty();
@@ -330,16 +455,33 @@ export class ShardEngine {
   }
 
   /** Sizes for gauges. */
-  stats(): { pendingAlertWindows: number; promptAlerts: number; panes: number; cards: number } {
+  stats(): { pendingAlertWindows: number; promptAlerts: number; panes: number; cards: number; reportedCards: number; recentBytes: number } {
     return {
       pendingAlertWindows: this.#alerts.windowCount,
       promptAlerts: this.#prompt.size,
       panes: this.#panes.paneCount,
       cards: this.#panes.cardCount,
+      reportedCards: this.#statuses.size,
+      recentBytes: this.#recent?.bytes ?? 0,
     };
   }
 
-  #takeStolen(event: PaymentInput, at: number): PaymentOutcome {
+  /**
+   * Whether the card was STOLEN at event time `at`: by its reports when one is effective by then,
+   * else by the stolen list. A caller asks only for a card the list or a report names.
+   */
+  #stolenAt(card: string, at: number): boolean {
+    if (this.#statuses.size === 0) return true;
+    const token = tokenOfCardRef(card);
+    return this.#statuses.at(token, at) ?? (!this.#statuses.has(token) || this.#onStolenList(token));
+  }
+
+  #onStolenList(token: string): boolean {
+    return this.#stolenList?.refOfToken(token) !== undefined;
+  }
+
+  /** `fromReport`: taken in by a STOLEN report (onStatus), not read now; if its window has fired, it is a retro alert. */
+  #takeStolen(event: PaymentInput, at: number, fromReport: boolean): PaymentOutcome {
     const card = event.card;
     const { amount, currency, merchant_id: merchant } = event.data;
     const id = event.event_id;
@@ -349,8 +491,10 @@ export class ShardEngine {
     // A second delivery is recognised by its alert window or its pane (checked as it is added).
     if (this.#alerts.holds(windowStart, id)) return outcome('duplicate', summarized);
     // Judged on arrival: a window the watermark has reached is closed (fired, or due to fire).
-    const late = this.#watermark.hasReached(this.#alerts.endOf(windowStart));
+    const closed = this.#watermark.hasReached(this.#alerts.endOf(windowStart));
+    const late = closed && !fromReport;
     const held: HeldPayment = { id, at, origin: event.event_date_origin, card, amount, currency, merchant, late };
+    if (closed && fromReport) held.retro = true;
     // The held payment is also what the pane reads (id, time, amount, currency, merchant).
     if (summarized) {
       // A second delivery whose window has fired is alerted again meanwhile (same event_id).
@@ -358,7 +502,7 @@ export class ShardEngine {
       else if (!this.#panes.add(card, held)) return outcome('duplicate', summarized);
     }
     this.#alerts.add(held);
-    return outcome(late ? 'late' : 'held', summarized);
+    return outcome(closed ? 'late' : 'held', summarized);
   }
 
   /** A pane counts in boundaries T ≥ p + every with p ≥ T - range; the next to emit is doneThrough + every. */
@@ -380,10 +524,6 @@ export class ShardEngine {
     const from = this.#doneThrough === null ? -Infinity : this.#doneThrough + this.config.summaryEveryMs;
     const boundary = this.#panes.nextActiveBoundary(from);
     return boundary !== undefined && boundary <= wm ? boundary : undefined;
-  }
-
-  #alert(windowStart: number, createdAt: string): AlertEvent {
-    return this.#alertOf(this.#alerts.shift(windowStart), createdAt);
   }
 
   #alertOf(p: HeldPayment | PromptPayment, createdAt: string): AlertEvent {
@@ -414,6 +554,7 @@ export class ShardEngine {
     };
     // Only a payment with an untrusted clock has it (rare; the usual alert keeps its shape).
     if ('arrivalMs' in p) alert.data.clock_ahead_ms = p.at - p.arrivalMs;
+    if (p.retro) alert.data.retro = true;
     return alert;
   }
 

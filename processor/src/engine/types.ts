@@ -40,6 +40,27 @@ export interface PaymentOutcome {
   readonly summarized: boolean;
 }
 
+/** A CARD_STATUS_CHANGED as the engine takes it (ShardEngine.onStatus). */
+export interface StatusInput {
+  /** The card's ref (common/src/card-token.ts). */
+  readonly card: string;
+  /**
+   * The card number, as ASCII digits: matched against the record of recent payments, which knows
+   * cards only by their numbers, and never kept.
+   */
+  readonly number: Uint8Array;
+  /** STOLEN (true) or ACTIVE (false). */
+  readonly stolen: boolean;
+  /** From when the status holds (epoch ms). */
+  readonly effectiveAtMs: number;
+}
+
+/** What a report did to payments already read: held for their window, or alerted now as retro. */
+export interface StatusOutcome {
+  readonly held: number;
+  readonly retro: number;
+}
+
 export interface IdleInput {
   /** Wall clock now (ms since the epoch). */
   readonly nowMs: number;

@@ -92,7 +92,16 @@ t.test('round trip: what takeChanges() writes restores an engine with the same e
 t.test('restore validation: every entry takeChanges() cannot have written is refused, naming its key', async (t) => {
   const p = pay({ at: W0 + 7, card: card(1) });
   const cfg = engineConfig();
-  const noSink = { heldGroup() {}, pane() {}, paneOfUnlistedCard() {}, paneEntry() {}, prompt() {} };
+  const noSink = {
+    heldGroup() {},
+    pane() {},
+    paneOfUnlistedCard() {},
+    paneEntry() {},
+    prompt() {},
+    cardStatus() {},
+    reportedRef: () => undefined,
+    recent() {},
+  };
   const refused = (key: string, value: unknown, why: string) => {
     const err = t.throws(() => stateReader(noSink, cfg, testCards).add(key, value), EngineStateError, why) as Error;
     t.ok(err.message.includes(key), `${why}: the message names ${key}`);
@@ -109,6 +118,9 @@ t.test('restore validation: every entry takeChanges() cannot have written is ref
       paneOfUnlistedCard: () => accepted.pane.push('unlisted'),
       paneEntry() {},
       prompt: (x) => accepted.prompt.push(x.id),
+      cardStatus() {},
+      reportedRef: () => undefined,
+      recent() {},
     },
     cfg,
     testCards,
@@ -154,7 +166,7 @@ t.test('an old store is refused with a clear error: another format version, or k
   // As version 1 (0.1.0) wrote it: the same fields, version 1.
   const v1 = { ...meta(), version: 1 };
   const err = t.throws(() => ShardEngine.restore([['meta', v1]], {}, testCards), EngineStateError) as Error;
-  t.match(err.message, /format version 1; this processor reads version 4 only: delete the shard's state/, err.message);
+  t.match(err.message, /format version 1; this processor reads version 5 only: delete the shard's state/, err.message);
   const v2 = { ...meta(), version: 2 };
   t.throws(
     () => ShardEngine.restore([['meta', v2]], {}, testCards),
@@ -172,8 +184,13 @@ t.test('an old store is refused with a clear error: another format version, or k
     'a meta without a version',
   );
   t.throws(
-    () => ShardEngine.restore([['meta', { ...meta(), version: 5 }]], {}, testCards),
-    { name: 'EngineStateError', message: /format version 5/ },
+    () => ShardEngine.restore([['meta', { ...meta(), version: 4 }]], {}, testCards),
+    { name: 'EngineStateError', message: /format version 4/ },
+    'version 4 (no card status) is refused: rebuilt',
+  );
+  t.throws(
+    () => ShardEngine.restore([['meta', { ...meta(), version: 6 }]], {}, testCards),
+    { name: 'EngineStateError', message: /format version 6/ },
     'a later version',
   );
   // The earlier layouts version 1 also read: a window stored whole, a held payment or a pane per key.

@@ -189,6 +189,7 @@ t.test('config defaults are exported and invalid config is rejected with every p
     summaryEveryMs: 10_000,
     summaryRangeMs: 3_600_000,
     maxSummaryIds: 100,
+    retroAlertMs: 300_000,
   });
   t.ok(Object.isFrozen(new ShardEngine().config));
   const err = t.throws(() => new ShardEngine({ outOfOrdernessMs: -1, summaryRangeMs: 15_000, maxSummaryIds: 101 })) as ConfigError;
