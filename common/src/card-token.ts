@@ -100,8 +100,9 @@ export class CardTokenizer {
   readonly #key: Buffer;
   /** The AES-256 key of routes, derived from the token key (so one secret serves both). */
   readonly #routeKey: Buffer;
-  /** The AES-256 key of sealed state (`seal`), derived alike. */
+  /** The AES-256 key of sealed state (`seal`) and the HMAC key of its nonces, derived alike. */
   readonly #sealKey: Buffer;
+  readonly #nonceKey: Buffer;
 
   constructor(keyId: string, key: string | Buffer) {
     if (!CARD_KEY_ID.test(keyId)) throw new TypeError(`card token key id ${JSON.stringify(keyId)} is not of the form ${CARD_KEY_ID}`);
@@ -110,15 +111,18 @@ export class CardTokenizer {
     if (this.#key.length < 32) throw new TypeError('a card token key must be at least 32 bytes');
     this.#routeKey = createHmac('sha256', this.#key).update('card-route/v1').digest();
     this.#sealKey = createHmac('sha256', this.#key).update('sealed-state/v1').digest();
+    this.#nonceKey = createHmac('sha256', this.#key).update('sealed-state-nonce/v1').digest();
   }
 
   /**
-   * `clear` encrypted and authenticated (AES-256-GCM, a random 12-byte nonce): nonce, tag, then
-   * the ciphertext. What the processor stores that holds card numbers (its record of recent
-   * payments) is stored sealed, so neither its disk nor a snapshot holds a number in clear.
+   * `clear` encrypted and authenticated (AES-256-GCM): nonce, tag, then the ciphertext. What the
+   * processor stores that holds card numbers (its record of recent payments) is stored sealed, so
+   * neither its disk nor a snapshot holds a number in clear. The nonce is synthetic, an HMAC of
+   * the clear bytes (as in SIV): the same bytes seal the same way, so a state written twice is
+   * the same bytes, and a nonce repeats only with its plaintext.
    */
   seal(clear: Uint8Array): Buffer {
-    const nonce = randomBytes(12);
+    const nonce = createHmac('sha256', this.#nonceKey).update(clear).digest().subarray(0, 12);
     const cipher = createCipheriv('aes-256-gcm', this.#sealKey, nonce);
     const body = Buffer.concat([cipher.update(clear), cipher.final()]);
     return Buffer.concat([nonce, cipher.getAuthTag(), body]);

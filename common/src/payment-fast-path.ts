@@ -20,6 +20,25 @@ export interface AsciiCardSet {
   refOfAscii(bytes: Uint8Array, start: number, end: number): string | undefined;
 }
 
+/**
+ * A reader of a scanned payment's fields as bytes, without a string made (the processor's record
+ * of recent payments): the card in bytes[cardAt, cardEnd), the 36-character event id at idAt,
+ * the merchant id in bytes[merchantAt, merchantEnd).
+ */
+export interface PaymentBytesSink {
+  addAscii(
+    bytes: Uint8Array,
+    cardAt: number,
+    cardEnd: number,
+    idAt: number,
+    eventTimeMs: number,
+    amount: number,
+    currency: string,
+    merchantAt: number,
+    merchantEnd: number,
+  ): void;
+}
+
 /** A payment with its card named by `card` (a card ref) instead of its number: what the processor's engine takes. */
 export interface CardPayment {
   readonly event_id: string;
@@ -378,6 +397,11 @@ export class PaymentScan {
   /** The set's name for the card, or undefined when it is not in `cards`. */
   cardRefIn(cards: AsciiCardSet): string | undefined {
     return cards.refOfAscii(this.#b, CARD_AT, this.cardEnds);
+  }
+
+  /** Hands the payment's fields to `sink` as bytes of the record read. */
+  copyTo(sink: PaymentBytesSink): void {
+    sink.addAscii(this.#b, CARD_AT, this.cardEnds, ID_AT, this.eventTimeMs, this.amount, this.currency, this.merchantAt, this.merchantEnds);
   }
 
   /** The payment with its card named `card`: no string of the card number is made. */

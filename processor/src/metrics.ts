@@ -10,7 +10,7 @@
  * released or gone has no series left.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { EVENT_TYPES, PAYMENT_REJECT_REASONS, type EventType, type PaymentRejectReason } from '../../common/src/events.js';
+import { CARD_STATUSES, EVENT_TYPES, PAYMENT_REJECT_REASONS, type EventType, type PaymentRejectReason } from '../../common/src/events.js';
 import { SHARD_STATES, type ShardStatus } from './http/status.js';
 import { DEPENDENCIES, type DependencyName } from './dependencies.js';
 import { DECODE_PATHS, decodePathCounts } from './source/classify.js';
@@ -63,6 +63,8 @@ export interface PaymentsMetrics {
   readonly snapshotBytes: Counter;
   readonly snapshotRestores: Counter<'result'>;
   readonly irregularPayments: Counter<'reason'>;
+  readonly cardStatusChanges: Counter<'status'>;
+  readonly retroAlerts: Counter;
   readonly shardStuck: Gauge<'shard'>;
   readonly shardStepDuration: Gauge<'shard'>;
   readonly shardTaskFailures: Counter;
@@ -174,6 +176,17 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
   const shardTaskFailures = new Counter({
     name: 'payments_shard_task_failures_total',
     help: 'Shard tasks that ended with an error (each is logged and started again from its checkpoint).',
+    registers,
+  });
+  const cardStatusChanges = new Counter({
+    name: 'payments_card_status_changes_total',
+    help: 'CARD_STATUS_CHANGED records taken in, by the status they report (STOLEN or ACTIVE).',
+    labelNames: ['status'] as const,
+    registers,
+  });
+  const retroAlerts = new Counter({
+    name: 'payments_retro_alerts_total',
+    help: 'Alerts sent with retro: true: payments read before their card was reported stolen (also counted in payments_alerts_emitted_total, left out of the alert latency).',
     registers,
   });
   const irregularPayments = new Counter({
@@ -316,6 +329,7 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
   for (const r of [...PAYMENT_REJECT_REASONS, 'other']) recordsRejected.inc({ reason: r }, 0);
   for (const late of ['true', 'false']) alertsEmitted.inc({ late }, 0);
   for (const reason of IRREGULAR_REASONS) irregularPayments.inc({ reason }, 0);
+  for (const status of CARD_STATUSES) cardStatusChanges.inc({ status }, 0);
   for (const kind of ['lease', 'state']) housekeepingDeletions.inc({ kind }, 0);
   for (const result of ['written', 'failed']) snapshotsWritten.inc({ result }, 0);
   for (const result of ['used', 'invalid', 'unreadable']) snapshotRestores.inc({ result }, 0);
@@ -351,6 +365,8 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     snapshotBytes,
     snapshotRestores,
     irregularPayments,
+    cardStatusChanges,
+    retroAlerts,
     shardStuck,
     shardStepDuration,
     shardTaskFailures,
@@ -372,11 +388,14 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
       let summaries = 0;
       let onTime = 0;
       let late = 0;
+      let retro = 0;
       for (const e of emissions) {
         if (e.event_type === 'PAYMENT_ALERT') {
           if (e.data.late) late++;
           else onTime++;
-          alertLatency.observe(Math.max(0, nowMs - Date.parse(e.data.payment_date_origin)) / 1000);
+          // A retro alert's delay is the report's, not the processor's.
+          if (e.data.retro) retro++;
+          else alertLatency.observe(Math.max(0, nowMs - Date.parse(e.data.payment_date_origin)) / 1000);
         } else {
           summaries++;
         }
@@ -385,6 +404,7 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
       if (onTime > 0) alertsEmitted.inc({ late: 'false' }, onTime);
       if (late > 0) alertsEmitted.inc({ late: 'true' }, late);
       if (summaries > 0) summariesEmitted.inc(summaries);
+      if (retro > 0) retroAlerts.inc(retro);
     },
     observeAlertLatency(alertCreatedMs, paymentEventMs) {
       alertLatency.observe(Math.max(0, alertCreatedMs - paymentEventMs) / 1000);

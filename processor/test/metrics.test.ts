@@ -30,6 +30,8 @@ const EXPECTED = {
   payments_snapshot_bytes_total: { type: 'counter', labels: [] },
   payments_snapshot_restores_total: { type: 'counter', labels: ['result'] },
   payments_irregular_payments_total: { type: 'counter', labels: ['reason'] },
+  payments_card_status_changes_total: { type: 'counter', labels: ['status'] },
+  payments_retro_alerts_total: { type: 'counter', labels: [] },
   payments_shard_stuck: { type: 'gauge', labels: ['shard'] },
   payments_shard_step_duration_seconds: { type: 'gauge', labels: ['shard'] },
   payments_shard_task_failures_total: { type: 'counter', labels: [] },
@@ -85,6 +87,7 @@ t.test('labels are bounded and never carry a card number', async (t) => {
   const read = families.get('payments_records_read_total')!.samples;
   t.same(Object.fromEntries(read.map((s) => [s.labels.event_type, s.value])), {
     PAYMENT_EVENT: 5,
+    CARD_STATUS_CHANGED: 0,
     PAYMENT_ALERT: 0,
     PAYMENT_ALERT_SUMMARY: 0,
     PAYMENT_EVENT_REJECTED: 0,

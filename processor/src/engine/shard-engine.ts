@@ -25,7 +25,7 @@ import { engineConfig, type EngineConfig } from './options.js';
 import { PaneStore } from './pane-store.js';
 import { PanesLater } from './panes-later.js';
 import { PromptAlerts } from './prompt.js';
-import { RecentPayments, type Sealer } from './recent.js';
+import { RecentPayments } from './recent.js';
 import { upperBound } from './sorted.js';
 import { Summarizer } from './summaries.js';
 import { floorTo, iso } from './time.js';
@@ -43,14 +43,6 @@ const OUTCOMES = {
   clock_ahead: both('clock_ahead'),
 };
 const outcome = (status: PaymentOutcome['status'], summarized: boolean): PaymentOutcome => OUTCOMES[status][summarized ? 1 : 0];
-
-/** What an engine uses besides its configuration. */
-export interface EngineDeps {
-  /** The stolen list's cards: names stored panes' cards, and says which cards were stolen before any report. */
-  cards?: CardDirectory;
-  /** Seals the record of recent payments; without it no record is kept (no retro alert). */
-  sealer?: Sealer;
-}
 
 export class ShardEngine {
   readonly config: EngineConfig;
@@ -82,11 +74,16 @@ export class ShardEngine {
   readonly #recent: RecentPayments | undefined;
   readonly #stolenList: CardDirectory | undefined;
 
-  constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta, deps: EngineDeps = {}) {
+  /**
+   * `cards`: the stolen list's cards. They name stored panes' cards, say which cards were stolen
+   * before any report, and seal the record of recent payments (without a sealer no record is kept,
+   * and no report reaches back into payments already read).
+   */
+  constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta, cards?: CardDirectory) {
     this.config = engineConfig(config);
     const c = this.config;
-    this.#stolenList = deps.cards;
-    this.#recent = deps.sealer && c.retroAlertMs > 0 ? new RecentPayments(c.summaryEveryMs, deps.sealer) : undefined;
+    this.#stolenList = cards;
+    this.#recent = cards?.sealer && c.retroAlertMs > 0 ? new RecentPayments(c.summaryEveryMs, cards.sealer) : undefined;
     this.#watermark = new Watermark(c, meta);
     this.#alerts = new AlertWindows(c.alertWindowMs);
     this.#panes = new PaneStore(c.summaryEveryMs, c.summaryRangeMs);
@@ -101,13 +98,8 @@ export class ShardEngine {
    * Rebuilds the engine from every stored entry (the union of all committed puts minus dels).
    * The result behaves exactly as the engine that wrote them did at its last takeChanges().
    */
-  static restore(
-    entries: Iterable<readonly [string, unknown]>,
-    config: Partial<EngineConfig> = {},
-    cards?: CardDirectory,
-    options: { sealer?: Sealer } = {},
-  ): ShardEngine {
-    const restorer = ShardEngine.restorer(config, cards, options);
+  static restore(entries: Iterable<readonly [string, unknown]>, config: Partial<EngineConfig> = {}, cards?: CardDirectory): ShardEngine {
+    const restorer = ShardEngine.restorer(config, cards);
     for (const [key, value] of entries) restorer.add(key, value);
     return restorer.finish();
   }
@@ -120,9 +112,9 @@ export class ShardEngine {
   static restorer(
     config: Partial<EngineConfig> = {},
     cards?: CardDirectory,
-    options: { panesLater?: boolean; sealer?: Sealer } = {},
+    options: { panesLater?: boolean } = {},
   ): { add(key: string, value: unknown): void; finish(): ShardEngine } {
-    const engine = new ShardEngine(config, undefined, { ...(cards ? { cards } : {}), ...(options.sealer ? { sealer: options.sealer } : {}) });
+    const engine = new ShardEngine(config, undefined, cards);
     const reader = stateReader(
       {
         heldGroup: (key, payments) => engine.#alerts.restoreGroup(key, payments),

@@ -9,9 +9,18 @@
  */
 import type { _Record } from '@aws-sdk/client-kinesis';
 import { v5 as uuidv5 } from 'uuid';
-import { decodeRecordTraced, MAX_RAW_CHARS, type PaymentEvent, type PaymentRejectReason, type RejectedEvent } from '../../../common/src/events.js';
+import {
+  decodeRecordTraced,
+  MAX_RAW_CHARS,
+  type CardStatusEvent,
+  type PaymentEvent,
+  type PaymentRejectReason,
+  type RejectedEvent,
+} from '../../../common/src/events.js';
 import { PaymentScan, type CardPayment } from '../../../common/src/payment-fast-path.js';
-import type { StolenCards } from './stolen-cards.js';
+import type { RecentPayments } from '../engine/recent.js';
+import type { StatusInput } from '../engine/types.js';
+import type { CandidateCards } from './shard-cards.js';
 import { scrubPans } from '../../../common/src/pan-scrub.js';
 
 type ProcessorRejectReason = PaymentRejectReason;
@@ -49,6 +58,8 @@ export type Classified =
    * processed where that copy lands (`card` is the key to use).
    */
   | { kind: 'misrouted'; card: string }
+  /** A valid CARD_STATUS_CHANGED of this shard: the card by its ref, its number for the engine's record only. */
+  | ({ kind: 'status' } & StatusInput)
   | { kind: 'skip'; eventType: string }
   | { kind: 'reject'; reason: ProcessorRejectReason; detail: string };
 
@@ -125,11 +136,18 @@ export interface ClassifyOptions {
   /** The wall clock; the arrival time of a record that has none (never, from Kinesis). */
   nowMs: number;
   /**
-   * The stolen cards. A payment is `payment` only if its card is stolen, else `not_stolen`, and a
-   * canonical payment of another card is never turned into strings and objects (nine payments in
-   * ten; they were most of what the processor allocated).
+   * The candidate cards: the stolen list and the shard's reported cards (ShardCards). A payment is
+   * `payment` only if its card is one of them, else `not_stolen`, and a canonical payment of
+   * another card is never turned into strings and objects (nine payments in ten; they were most of
+   * what the processor allocated).
    */
-  stolen: StolenCards;
+  stolen: CandidateCards;
+  /**
+   * The shard's record of recent payments (the engine's): every valid payment of this shard is
+   * handed to it, as bytes when the scanner read it. Payments set aside (clock ahead, misrouted)
+   * are not.
+   */
+  recent?: RecentPayments | undefined;
   /** How far a payment's event time may be ahead of its arrival (default DEFAULT_MAX_CLOCK_SKEW_MS). */
   maxClockSkewMs?: number;
 }
@@ -175,6 +193,7 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arriv
     const ref = scan.cardMayBeIn(stolen) ? scan.cardRefIn(stolen) : undefined;
     if (eventTimeMs > latest) return clockAhead(ref === undefined ? undefined : scrubbed(scan.payment(ref)), eventTimeMs, arrivalMs);
     if (key !== undefined && !scan.cardIs(key)) return { kind: 'misrouted', card: scan.card() };
+    if (options.recent) scan.copyTo(options.recent);
     if (ref === undefined) return notStolen(eventTimeMs);
     return { kind: 'payment', event: scrubbed(scan.payment(ref)), eventTimeMs };
   }
@@ -190,6 +209,7 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arriv
     return { kind: 'reject', reason, detail: decoded.detail };
   }
   const event = decoded.event;
+  if (event.event_type === 'CARD_STATUS_CHANGED') return cardStatus(event as CardStatusEvent, stolen, key);
   if (event.event_type !== 'PAYMENT_EVENT') return { kind: 'skip', eventType: event.event_type };
   const payment = event as PaymentEvent;
   const card = payment.data.card_number;
@@ -197,8 +217,26 @@ export function classifyRecord(data: Uint8Array, options: ClassifyOptions, arriv
   const ref = stolen.refOf(card);
   if (eventTimeMs > latest) return clockAhead(ref === undefined ? undefined : cardPayment(payment, ref), eventTimeMs, arrivalMs);
   if (key !== undefined && key !== card) return { kind: 'misrouted', card };
+  const { amount, currency, merchant_id } = payment.data;
+  options.recent?.add(card, payment.event_id, eventTimeMs, amount, currency, merchant_id);
   if (ref === undefined) return notStolen(eventTimeMs);
   return { kind: 'payment', event: cardPayment(payment, ref), eventTimeMs };
+}
+
+/**
+ * A card's new status. Keyed by its card number like the card's payments, it is read on their
+ * shard; keyed otherwise it is re-published keyed by the card, as a payment would be.
+ */
+function cardStatus(event: CardStatusEvent, cards: CandidateCards, key: string | undefined): Classified {
+  const { card_number: card, status, effective_at } = event.data;
+  if (key !== undefined && key !== card) return { kind: 'misrouted', card };
+  return {
+    kind: 'status',
+    card: cards.cardRefOf(card),
+    number: Buffer.from(card, 'latin1'),
+    stolen: status === 'STOLEN',
+    effectiveAtMs: Date.parse(effective_at),
+  };
 }
 
 /** The payment as the engine takes it: its card named by `ref`, the card number left behind. */

@@ -11,6 +11,7 @@ import type { ShardEngine } from '../engine/index.js';
 import type { PaymentsMetrics } from '../metrics.js';
 import type { OutputEvent, RepublishedRecord } from '../sink/output.js';
 import { classifyKinesisRecord, rejectedEvent, type ClassifyOptions } from './classify.js';
+import { splitCardRef } from '../../../common/src/card-token.js';
 
 export interface IntakeContext {
   shardId: string;
@@ -72,6 +73,19 @@ class Batch implements Intake {
         if (c.reject) this.#reject(record, c.reject.reason, c.reject.detail);
         this.#payments++;
         return;
+      case 'status': {
+        const { held, retro } = engine.onStatus(c);
+        const status = c.stolen ? 'STOLEN' : 'ACTIVE';
+        this.#read.set('CARD_STATUS_CHANGED', (this.#read.get('CARD_STATUS_CHANGED') ?? 0) + 1);
+        this.#c.metrics.cardStatusChanges.inc({ status });
+        // Rare, and the risk team's business: each one is logged, its card by token and masked form only.
+        const { card_token, card_masked } = splitCardRef(c.card);
+        this.#c.log.info(
+          { shardId: this.#c.shardId, card_token, card_masked, status, effectiveAt: new Date(c.effectiveAtMs).toISOString(), held, retro },
+          'card status changed',
+        );
+        return;
+      }
       case 'misrouted':
         this.republish.push({ data: record.Data!, partitionKey: c.card });
         return;

@@ -23,6 +23,7 @@ import { loadValidSnapshot, restoreValidSnapshot, type PanesToRestore } from '..
 import type { S3Snapshots } from '../snapshot/s3-snapshots.js';
 import { classifyKinesisRecord, type ClassifyOptions } from './classify.js';
 import type { StolenCards } from './stolen-cards.js';
+import { ShardCards } from './shard-cards.js';
 
 /** Replay starts this long before (checkpoint time − 60 min): producers' clocks and delivery delay. */
 export const REBUILD_MARGIN_MS = 5 * 60_000;
@@ -81,7 +82,9 @@ export interface RebuildResult {
 export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
   const now = o.now ?? Date.now;
   const started = performance.now();
-  const engine = o.restored?.engine ?? (o.initial ? ShardEngine.restore(o.initial, o.engineConfig, o.stolen) : new ShardEngine(o.engineConfig));
+  const engine =
+    o.restored?.engine ?? (o.initial ? ShardEngine.restore(o.initial, o.engineConfig, o.stolen) : new ShardEngine(o.engineConfig, undefined, o.stolen));
+  const cards = new ShardCards(o.stolen, engine.reported);
   const replayStarted = performance.now();
   const until = o.until === 'SHARD_END' ? undefined : BigInt(o.until.sequenceNumber);
   const start: StartPosition =
@@ -102,7 +105,8 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
     const options: ClassifyOptions = {
       maxRecordBytes: o.maxRecordBytes,
       nowMs: now(),
-      stolen: o.stolen,
+      stolen: cards,
+      recent: engine.recent,
       ...(o.maxClockSkewMs === undefined ? {} : { maxClockSkewMs: o.maxClockSkewMs }),
     };
     for (const record of batch.records) {
@@ -117,6 +121,7 @@ export async function rebuildEngine(o: RebuildOptions): Promise<RebuildResult> {
       if (c.kind === 'payment') engine.onPayment(c.event, true, c.eventTimeMs);
       else if (c.kind === 'not_stolen') engine.onNotStolenPayment(c.eventTimeMs);
       else if (c.kind === 'clock_ahead' && c.event) engine.onClockAheadPayment(c.event, c.eventTimeMs, c.arrivalMs);
+      else if (c.kind === 'status') engine.onStatus(c);
     }
     engine.skipDue();
     o.onBatch?.(replayed);

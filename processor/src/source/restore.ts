@@ -172,7 +172,7 @@ export async function restoreShard(input: RestoreInput, signal: AbortSignal): Pr
         return { kind: 'ready', engine, stateId, checkpoint: own, settled: engine.hasPendingEmissions() ? undefined : own };
       }
       case 'empty':
-        return { kind: 'ready', engine: new ShardEngine(cfg), stateId: newStateId(), checkpoint: undefined, settled: undefined };
+        return { kind: 'ready', engine: new ShardEngine(cfg, undefined, input.cards), stateId: newStateId(), checkpoint: undefined, settled: undefined };
     }
   }
 }

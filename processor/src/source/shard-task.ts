@@ -50,6 +50,7 @@ import { restoreShard, warnOfUnlistedPanes } from './restore.js';
 import { PaneRestore } from './pane-restore.js';
 import type { ShardStatus } from './shard-status.js';
 import type { StolenCards } from './stolen-cards.js';
+import { ShardCards } from './shard-cards.js';
 import { ShardWatch } from './shard-watch.js';
 import { ShardSnapshotWriter } from '../snapshot/shard-snapshots.js';
 import type { S3Snapshots } from '../snapshot/s3-snapshots.js';
@@ -293,6 +294,8 @@ export class ShardTask {
     const d = this.#deps;
     const engine = this.#engine!;
     const idleTimeoutMs = engine.config.idleTimeoutMs;
+    // The list and this engine's reported cards: what the hot path asks "stolen?" about.
+    const cards = new ShardCards(d.stolen, engine.reported);
     while (!signal.aborted) {
       this.watch.enter('read');
       const batch = await reader.next();
@@ -308,7 +311,7 @@ export class ShardTask {
       this.#millisBehindLatest = batch.millisBehindLatest;
       this.#readAt = mono;
 
-      const options: ClassifyOptions = { maxRecordBytes: d.maxRecordBytes, nowMs: now, stolen: d.stolen, maxClockSkewMs: d.maxClockSkewMs };
+      const options: ClassifyOptions = { maxRecordBytes: d.maxRecordBytes, nowMs: now, stolen: cards, recent: engine.recent, maxClockSkewMs: d.maxClockSkewMs };
       const watermarkBefore = engine.watermarkMs;
       const { rejects, republish } = takeRecords(batch.records, { shardId: this.shardId, engine, options, metrics: d.metrics, log: d.log });
       // Idleness is judged on event-time progress, not on records: the processor's own output,

@@ -242,8 +242,28 @@ export class StolenCards implements AsciiCardSet, CardDirectory {
    * stolen. A new string each time: the engine keeps one per card (PaneStore).
    */
   refOfAscii(bytes: Uint8Array, start: number, end: number): string | undefined {
-    const c = this.#cards.find(this.#tokenizer.digest(bytes.subarray(start, end)));
+    return this.refOfDigest(this.#tokenizer.digest(bytes.subarray(start, end)));
+  }
+
+  /** The card ref of the stolen card whose token has these 32 bytes, or undefined. */
+  refOfDigest(token: Uint8Array): string | undefined {
+    const c = this.#cards.find(token);
     return c < 0 ? undefined : this.#cards.ref(c);
+  }
+
+  /** The token's bytes of the card written as ASCII in bytes[start, end) (an HMAC: ~2 µs). */
+  digestOfAscii(bytes: Uint8Array, start: number, end: number): Buffer {
+    return this.#tokenizer.digest(bytes.subarray(start, end));
+  }
+
+  /** The card ref of any card number (a card reported stolen or recovered need not be on the list). */
+  cardRefOf(card: string): string {
+    return this.#tokenizer.cardRef(card);
+  }
+
+  /** Seals what the engine stores that holds card numbers: this processor's card key (CardDirectory). */
+  get sealer(): CardTokenizer {
+    return this.#tokenizer;
   }
 
   /** The card ref of a stolen card's token, or undefined when no stolen card has it. */

@@ -15,10 +15,10 @@ const LISTED = card(1);
 const OTHER = card(2);
 /** A third card whose payments only move stream time. */
 const FILLER = card(9);
-const LIST: CardDirectory = { refOfToken: (t) => (t === token(LISTED) ? ref(LISTED) : undefined) };
+const LIST: CardDirectory = { refOfToken: (t) => (t === token(LISTED) ? ref(LISTED) : undefined), sealer: testTokenizer };
 
 function engine(config: Partial<EngineConfig> = {}): ShardEngine {
-  return new ShardEngine(config, undefined, { cards: LIST, sealer: testTokenizer });
+  return new ShardEngine(config, undefined, LIST);
 }
 
 /**
@@ -145,7 +145,6 @@ t.test(
       [...store.map].sort(([a], [b]) => (a < b ? -1 : 1)),
       {},
       LIST,
-      { sealer: testTokenizer },
     );
     t.same(restored.stats().panes, e.stats().panes, 'restored, the removed pane stays removed');
   },
@@ -228,7 +227,7 @@ t.test('status is part of the shard state: restored from its committed entries a
         store.apply(r.takeChanges());
         if (i % 7 === 0) {
           // As LevelDB gives them back: in key order.
-          r = ShardEngine.restore(sorted(store.map), config, LIST, { sealer: testTokenizer });
+          r = ShardEngine.restore(sorted(store.map), config, LIST);
           restores++;
         }
       }
@@ -309,13 +308,13 @@ t.test('a split gives each child the status of its own cards and every part of t
   );
   const parts = (x: [string, unknown][]) => x.filter(([k]) => k.startsWith('recent/')).length;
   t.ok(parts(a) > 0 && parts(a) === parts(b), 'every part of the record in both');
-  const childA = ShardEngine.restore(a, {}, LIST, { sealer: testTokenizer });
-  const childB = ShardEngine.restore(b, {}, LIST, { sealer: testTokenizer });
+  const childA = ShardEngine.restore(a, {}, LIST);
+  const childB = ShardEngine.restore(b, {}, LIST);
   // A report in each child of the other's card finds nothing to do... each of its own, everything.
   t.same(report(childA, OTHER, 'ACTIVE', T0 + 20_000), { held: 0, retro: 0 });
   t.equal(childA.reported.refOfToken(token(card(3))), undefined, "child A does not know child B's card");
   const merged = inheritEntries([[...childA.entries()], [...childB.entries()]], () => true, LIST);
   t.equal(parts(merged), 2 * parts(a), "a merge keeps both parents' parts, numbered apart");
-  const m = ShardEngine.restore(merged, {}, LIST, { sealer: testTokenizer });
+  const m = ShardEngine.restore(merged, {}, LIST);
   t.equal(m.stats().reportedCards, 2, 'and both statuses');
 });
