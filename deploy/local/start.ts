@@ -38,6 +38,8 @@ Options:
   --no-processor      do not run the processor (run it by hand: npm run processor)
   --processors N      processors to run (default 1)
   --rate N            simulator events per second (default 100)
+  --report-rate R     card status changes per second the simulator also publishes: cards reported
+                      stolen from up to 2 minutes ago (retro alerts) or recovered (default 0.05)
   --cards N           cards to generate when the cards file is missing (default 10000)
   -h, --help          this text
 
@@ -66,6 +68,7 @@ try {
       'no-processor': { type: 'boolean', default: false },
       processors: { type: 'string', default: '1' },
       rate: { type: 'string', default: '100' },
+      'report-rate': { type: 'string', default: '0.05' },
       cards: { type: 'string', default: '10000' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -82,6 +85,7 @@ const processors = Number(args.processors);
 if (!Number.isInteger(processors) || processors < 1 || processors > 16) fail('start: --processors must be an integer from 1 to 16');
 if (!/^(\d+(\.\d+)?|max)$/.test(args.rate)) fail('start: --rate must be a positive number or "max"');
 if (!/^\d+$/.test(args.cards) || Number(args.cards) < 1) fail('start: --cards must be a positive integer');
+if (!/^\d+(\.\d+)?$/.test(args['report-rate'])) fail('start: --report-rate must be a number of status changes per second (0: none)');
 
 let config;
 try {
@@ -273,8 +277,8 @@ try {
     }
   }
   if (!args['no-simulator']) {
-    run('simulator', 'simulator/src/main.ts', ['--rate', args.rate, '--cards', config.CARDS_FILE]);
-    say(`simulator   ${args.rate} events/s from ${config.CARDS_FILE}`);
+    run('simulator', 'simulator/src/main.ts', ['--rate', args.rate, '--cards', config.CARDS_FILE, '--report-rate', args['report-rate']]);
+    say(`simulator   ${args.rate} events/s from ${config.CARDS_FILE}, ${args['report-rate']} card status changes/s`);
   }
   say('running; Ctrl-C to stop');
 } catch (error) {

@@ -6,10 +6,12 @@
  * summaries and rejects, the warehouse tables, the processor's LevelDB state (read back through
  * classic-level, and its files raw), the S3 snapshots (gunzipped), every file under the data
  * directory, every log line of every component, and /metrics. None is found except on the input
- * stream and in the cards file, where the search is shown to work. (The image's contents are
+ * stream and in the cards file, where the search is shown to work. A card reported stolen by a
+ * CARD_STATUS_CHANGED (issue 19) is alerted too: its number is kept only sealed. (The image's contents are
  * searched by deploy/image/test/image.check.ts, in CI's image stage.)
  */
 import t from 'tap';
+import { randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -67,6 +69,17 @@ t.test('no card number downstream of the input stream: output, warehouse, state,
     { key: other, data: { ...payment(other, Date.now()), extra: `card ${other}` } },
     { key: s1!, data: payment(s1!, Date.now(), { merchant_id: `shop ${s1}` }) },
     { key: 'not-a-card', data: payment(s2!, Date.now()) },
+    // Not a bad record: a card off the list reported stolen from a minute ago (its number on the
+    // input stream, then kept sealed in the record of recent payments, tokenised in the warehouse).
+    {
+      key: other,
+      data: {
+        event_type: 'CARD_STATUS_CHANGED',
+        event_id: randomUUID(),
+        event_date_origin: new Date().toISOString(),
+        data: { card_number: other, status: 'STOLEN', effective_at: new Date(Date.now() - 60_000).toISOString() },
+      },
+    },
   ];
   await put(client, 'payments', bad);
 
@@ -81,7 +94,7 @@ t.test('no card number downstream of the input stream: output, warehouse, state,
   };
   let out = await stream();
   await waitFor(
-    'alerts of every stolen card that paid, summaries, two rejects, the misrouted copy alerted',
+    'alerts of every stolen card that paid (the reported one too), summaries, two rejects, the misrouted copy alerted',
     async () => {
       out = await stream();
       const texts = out.output.map((e) => e.text);
@@ -89,7 +102,7 @@ t.test('no card number downstream of the input stream: output, warehouse, state,
         texts.filter((x) => x.startsWith('{"event_type":"PAYMENT_ALERT"')).map((x) => (JSON.parse(x) as { data: { card_token: string } }).data.card_token),
       );
       return (
-        [s0!, s1!, s2!].every((c) => alerted.has(tokenizer.token(c))) &&
+        [s0!, s1!, s2!, other].every((c) => alerted.has(tokenizer.token(c))) &&
         texts.some((x) => x.startsWith('{"event_type":"PAYMENT_ALERT_SUMMARY"')) &&
         texts.filter((x) => x.startsWith('{"event_type":"PAYMENT_EVENT_REJECTED"')).length >= 2
       );

@@ -26,6 +26,13 @@ export const processorEnv = {
   OUT_OF_ORDERNESS_MS: intEnv(1_000, 0, 3_600_000),
   IDLE_TIMEOUT_MS: intEnv(5_000, 100, 3_600_000),
   IDLE_LAG_MS: intEnv(3_000, 0, 3_600_000),
+  /**
+   * How far back (stream time) a card reported stolen still gets its payments already read alerted
+   * (retro: true), and a recovered one its summaries corrected: the span of the record of recent
+   * payments each shard keeps (~74 B per payment: 22 MB per shard at 1 000 payments/s for the
+   * default 5 min; docs/semantics.md, "Card status"). 0 keeps no record.
+   */
+  RETRO_ALERT_MS: intEnv(300_000, 0, 3_600_000),
   /** First start of a shard without checkpoint: read from AT_TIMESTAMP now − this. */
   START_LOOKBACK_MS: intEnv(3_600_000, 0, 7 * 24 * 3_600_000),
   /** Records per GetRecords call (Kinesis caps it at 10 000). */

@@ -345,6 +345,7 @@ async function start(): Promise<void> {
       outOfOrdernessMs: config.OUT_OF_ORDERNESS_MS,
       idleTimeoutMs: config.IDLE_TIMEOUT_MS,
       idleLagMs: config.IDLE_LAG_MS,
+      retroAlertMs: config.RETRO_ALERT_MS,
     },
     now: Date.now,
     monotonic: monotonicNow,

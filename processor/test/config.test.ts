@@ -12,6 +12,8 @@ t.test('defaults are the local stack and the documented semantics', async (t) =>
   t.equal(c.OUT_OF_ORDERNESS_MS, 1000);
   t.equal(c.IDLE_TIMEOUT_MS, 5000);
   t.equal(c.IDLE_LAG_MS, 3000);
+  t.equal(c.RETRO_ALERT_MS, 300_000, 'retro alerts reach back 5 min');
+  t.equal(loadProcessorConfig({ RETRO_ALERT_MS: '0' }).RETRO_ALERT_MS, 0, '0: no record, no retro alerts');
   t.equal(c.START_LOOKBACK_MS, 3_600_000);
   t.ok(Object.isFrozen(c), 'frozen');
   t.equal(loadProcessorConfig({ KINESIS_ENDPOINT: '' }).KINESIS_ENDPOINT, undefined, 'empty endpoint = AWS');

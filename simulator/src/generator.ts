@@ -15,8 +15,8 @@
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { v4 as uuidv4 } from 'uuid';
-import { MAX_AMOUNT, type PaymentEvent } from '../../common/src/events.js';
-import { LATE_MAX_MS, LATE_MIN_MS } from './options.js';
+import { MAX_AMOUNT, type CardStatusEvent, type PaymentEvent } from '../../common/src/events.js';
+import { LATE_MAX_MS, LATE_MIN_MS, REPORT_BACKDATE_MAX_MS } from './options.js';
 
 export type Random = () => number;
 
@@ -251,6 +251,51 @@ export function createPaymentGenerator(options: GeneratorOptions): () => Payment
         mcc: merchant.mcc,
         country: merchant.country,
       },
+    };
+  };
+}
+
+export interface StatusGeneratorOptions {
+  cards: readonly string[];
+  random: Random;
+  now?: () => number;
+  newId?: () => string;
+  /** Share of reports that recover a card this run reported stolen, when there is one (default 0.3). */
+  recoverRatio?: number;
+}
+
+/**
+ * Returns a function that creates the next CARD_STATUS_CHANGED: most often a random card reported
+ * STOLEN from a moment up to REPORT_BACKDATE_MAX_MS ago (so payments already made are alerted
+ * retroactively), otherwise a card this run reported stolen is recovered (ACTIVE) from now.
+ */
+export function createStatusGenerator(options: StatusGeneratorOptions): () => CardStatusEvent {
+  const { cards, random } = options;
+  if (cards.length === 0) throw new RangeError('no cards to report');
+  const now = options.now ?? Date.now;
+  const newId = options.newId ?? uuidv4;
+  const recoverRatio = options.recoverRatio ?? 0.3;
+  const reported: string[] = [];
+  return () => {
+    const t = now();
+    let card: string;
+    let status: CardStatusEvent['data']['status'];
+    let effectiveAt: number;
+    if (reported.length > 0 && random() < recoverRatio) {
+      card = reported.splice(Math.floor(random() * reported.length), 1)[0]!;
+      status = 'ACTIVE';
+      effectiveAt = t;
+    } else {
+      card = cards[Math.floor(random() * cards.length)]!;
+      reported.push(card);
+      status = 'STOLEN';
+      effectiveAt = t - Math.floor(random() * REPORT_BACKDATE_MAX_MS);
+    }
+    return {
+      event_type: 'CARD_STATUS_CHANGED',
+      event_id: newId(),
+      event_date_origin: new Date(t).toISOString(),
+      data: { card_number: card, status, effective_at: new Date(effectiveAt).toISOString(), reported_by: 'simulator' },
     };
   };
 }

@@ -16,7 +16,7 @@ import { awsErrorName, createKinesisClient } from '../../common/src/kinesis.js';
 import { readCardsFile } from '../../common/src/cards-file.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { USAGE, parseOptions } from './options.js';
-import { createPaymentGenerator, seededRandom } from './generator.js';
+import { createPaymentGenerator, createStatusGenerator, seededRandom } from './generator.js';
 import { Progress } from './progress.js';
 import { RunState, runSimulation, type RunTotals } from './simulator.js';
 
@@ -133,14 +133,20 @@ async function main(argv: string[]): Promise<number> {
   log(
     `publishing to stream ${env.KINESIS_STREAM} at ${env.KINESIS_ENDPOINT ?? `AWS ${env.AWS_REGION}`}: ${cards.length} cards, ` +
       `rate ${options.rate === 'max' ? 'max' : `${options.rate}/s`}, ${options.count === undefined ? 'until stopped' : `${options.count} events`}, seed ${seed}` +
-      (options.partitionKey === 'event-id' ? ', partition key event_id (a card spans shards)' : ''),
+      (options.partitionKey === 'event-id' ? ', partition key event_id (a card spans shards)' : '') +
+      (options.reportRate > 0 ? `, ${options.reportRate} card status changes/s` : ''),
   );
   progress.start();
   let totals: RunTotals;
   try {
     totals = await runSimulation(
       { rate: options.rate, count: options.count, signal: stop.signal, partitionKey: options.partitionKey },
-      { producer, generate, onAcknowledged: out ? (_event, json) => out.write(json + '\n') : undefined },
+      {
+        producer,
+        generate,
+        reports: options.reportRate > 0 ? { rate: options.reportRate, generate: createStatusGenerator({ cards, random: seededRandom(seed + 1) }) } : undefined,
+        onAcknowledged: out ? (_event, json) => out.write(json + '\n') : undefined,
+      },
       state,
     );
   } finally {
@@ -155,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
   process.off('SIGTERM', onSignal);
 
   log(
-    `${totals.error ? 'FAILED' : 'done'}: generated ${totals.generated}, sent ${totals.sent}, retried ${totals.retried}, ` +
+    `${totals.error ? 'FAILED' : 'done'}: generated ${totals.generated}${totals.reports > 0 ? ` and ${totals.reports} status changes` : ''}, sent ${totals.sent}, retried ${totals.retried}, ` +
       `failed ${totals.failed}, throttles ${totals.throttles}, errors ${totals.errors}, elapsed ${(totals.elapsedMs / 1000).toFixed(2)} s, ` +
       `rate ${totals.rate.toFixed(1)} ev/s` +
       (totals.skippedMs > 0 ? `, schedule skipped ${totals.skippedMs} ms after stalls` : ''),

@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { UsageError } from '../../common/src/errors.js';
 import { LOCAL_DEFAULTS } from '../../common/src/config.js';
 
+/** How far back a simulated STOLEN report reaches (see createStatusGenerator). */
+export const REPORT_BACKDATE_MAX_MS = 2 * 60_000;
+
 /** Late events (--late-ratio) are stamped this far before their creation, uniformly. */
 export const LATE_MIN_MS = 10 * 60_000;
 export const LATE_MAX_MS = 60 * 60_000;
@@ -27,6 +30,9 @@ Options:
   --backfill-ms D     publish history instead: the --count events are stamped evenly over the D ms
                       before the start, in order (e.g. an hour of 1 000 events/s: --backfill-ms 3600000
                       --count 3600000 --rate max); needs --count, excludes --late-ratio
+  --report-rate R     also publish R CARD_STATUS_CHANGED per second (e.g. 0.1): a random card reported
+                      STOLEN from up to ${REPORT_BACKDATE_MAX_MS / 60_000} minutes ago, or one reported earlier recovered (ACTIVE)
+                      from now (default 0: none; not counted in --count)
   --out-events FILE   append every acknowledged event to FILE as one JSON line
   --partition-key K   card (default): key each record by its card number, so a card stays on one shard;
                       event-id: key it by its event_id, spreading a card over shards (a misbehaving
@@ -53,6 +59,8 @@ export interface SimulatorOptions {
   /** Stamp the --count events evenly over this many ms before the start (history). */
   backfillMs: number | undefined;
   outEvents: string | undefined;
+  /** CARD_STATUS_CHANGED per second (0: none). */
+  reportRate: number;
   partitionKey: PartitionKeyMode;
   help: boolean;
 }
@@ -85,6 +93,7 @@ const schema = z.object({
   'late-ratio': numberString(0, 1).optional(),
   'backfill-ms': intString(1, 7 * 24 * 3_600_000).optional(),
   'out-events': z.string().min(1, 'must not be empty').optional(),
+  'report-rate': numberString(0, 1_000).optional(),
   'partition-key': z.enum(PARTITION_KEYS, { error: 'must be "card" or "event-id"' }).optional(),
   help: z.boolean().optional(),
 });
@@ -106,6 +115,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
         'late-ratio': { type: 'string' },
         'backfill-ms': { type: 'string' },
         'out-events': { type: 'string' },
+        'report-rate': { type: 'string' },
         'partition-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -130,6 +140,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     lateRatio: v['late-ratio'] ?? 0,
     backfillMs: v['backfill-ms'],
     outEvents: v['out-events'],
+    reportRate: v['report-rate'] ?? 0,
     partitionKey: v['partition-key'] ?? 'card',
     help: v.help ?? false,
   });

@@ -9,7 +9,7 @@
  * dropped silently, the failure is returned in the totals.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { encodeEvent, type PaymentEvent } from '../../common/src/events.js';
+import { encodeEvent, type CardStatusEvent, type PaymentEvent } from '../../common/src/events.js';
 import type { KinesisProducer } from '../../common/src/producer.js';
 import { sleep as defaultSleep } from '../../common/src/retry.js';
 import { Pacer } from './pacer.js';
@@ -26,17 +26,24 @@ export interface RunOptions {
   partitionKey?: PartitionKeyMode | undefined;
 }
 
+/** What the simulator publishes: payments, and (with --report-rate) card status changes. Both are keyed by card. */
+export type SimulatedEvent = PaymentEvent | CardStatusEvent;
+
 export interface RunDeps {
   producer: KinesisProducer;
   generate: () => PaymentEvent;
+  /** Card status changes published beside the payments, `rate` per second (not counted in --count). */
+  reports?: { rate: number; generate: () => CardStatusEvent } | undefined;
   now?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Called once per acknowledged event, in acknowledgement order, with its JSON text. */
-  onAcknowledged?: (event: PaymentEvent, json: string) => void;
+  onAcknowledged?: (event: SimulatedEvent, json: string) => void;
 }
 
 export interface RunTotals {
   generated: number;
+  /** Card status changes generated (--report-rate). */
+  reports: number;
   sent: number;
   retried: number;
   failed: number;
@@ -54,6 +61,7 @@ export interface RunTotals {
 /** Live counters of a run, for the progress line. */
 export class RunState {
   generated = 0;
+  reports = 0;
   sent = 0;
   failed = 0;
   error: Error | undefined;
@@ -67,9 +75,10 @@ export async function runSimulation(options: RunOptions, deps: RunDeps, state = 
   const limit = options.count ?? Infinity;
   const started = now();
   const pacer = new Pacer(options.rate, started);
-  const keyOf = options.partitionKey === 'event-id' ? (e: PaymentEvent) => e.event_id : (e: PaymentEvent) => e.data.card_number;
+  const reportPacer = deps.reports ? new Pacer(deps.reports.rate, started) : undefined;
+  const keyOf = options.partitionKey === 'event-id' ? (e: SimulatedEvent) => e.event_id : (e: SimulatedEvent) => e.data.card_number;
 
-  const publish = (event: PaymentEvent) => {
+  const publish = (event: SimulatedEvent) => {
     const data = encodeEvent(event);
     producer.send([{ data, partitionKey: keyOf(event) }]).then(
       () => {
@@ -84,9 +93,14 @@ export async function runSimulation(options: RunOptions, deps: RunDeps, state = 
   };
 
   while (!signal.aborted && state.generated < limit && state.error === undefined) {
+    const reports = reportPacer ? Math.min(reportPacer.due(now()), MAX_PER_TURN) : 0;
+    for (let i = 0; i < reports; i++) publish(deps.reports!.generate());
+    reportPacer?.take(reports);
+    state.reports += reports;
     const n = Math.min(pacer.due(now()), limit - state.generated, MAX_PER_TURN);
     if (n <= 0) {
-      await sleep(Math.max(1, Math.ceil(pacer.waitMs(now()))), signal);
+      const wait = Math.min(pacer.waitMs(now()), reportPacer?.waitMs(now()) ?? Infinity);
+      await sleep(Math.max(1, Math.ceil(wait)), signal);
       continue;
     }
     await producer.ready(signal);
@@ -102,6 +116,7 @@ export async function runSimulation(options: RunOptions, deps: RunDeps, state = 
   const c = producer.counters;
   return {
     generated: state.generated,
+    reports: state.reports,
     sent: state.sent,
     retried: c.recordsRetried,
     failed: state.failed,

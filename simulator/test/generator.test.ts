@@ -1,7 +1,7 @@
 import t from 'tap';
 import { decodeRecord, encodeEvent, hasAtMostTwoDecimals } from '../../common/src/events.js';
-import { createPaymentGenerator, seededRandom } from '../src/generator.js';
-import { LATE_MAX_MS, LATE_MIN_MS } from '../src/options.js';
+import { createPaymentGenerator, createStatusGenerator, seededRandom } from '../src/generator.js';
+import { LATE_MAX_MS, LATE_MIN_MS, REPORT_BACKDATE_MAX_MS } from '../src/options.js';
 import { makeCards } from './helpers.js';
 
 const cards = makeCards(50);
@@ -110,3 +110,28 @@ t.test('backfill: the events cover the span evenly, in order, whatever the clock
 t.test('refuses an empty card list', async (t) => {
   t.throws(() => createPaymentGenerator({ cards: [], random: Math.random }), RangeError);
 });
+
+t.test(
+  'status changes: valid CARD_STATUS_CHANGED, STOLEN from up to the backdate ago, ACTIVE only for a card this run reported stolen, from now',
+  async (t) => {
+    const now = Date.UTC(2026, 11, 6, 12, 0, 0);
+    const generate = createStatusGenerator({ cards, random: seededRandom(4), now: () => now });
+    const stolen = new Set<string>();
+    let recovered = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const e = generate();
+      const decoded = decodeRecord(encodeEvent(e));
+      if (!decoded.ok) t.fail(decoded.detail);
+      const at = Date.parse(e.data.effective_at);
+      if (e.data.status === 'STOLEN') {
+        t.ok(at <= now && at > now - REPORT_BACKDATE_MAX_MS, 'STOLEN from the recent past') || t.comment(e);
+        stolen.add(e.data.card_number);
+      } else {
+        t.ok(stolen.has(e.data.card_number), 'ACTIVE: a card reported stolen before') || t.comment(e);
+        t.equal(at, now, 'from now');
+        recovered++;
+      }
+    }
+    t.ok(recovered > 300 && recovered < 900, `both kinds (${recovered} of 2 000 recoveries)`);
+  },
+);

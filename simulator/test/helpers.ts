@@ -31,9 +31,9 @@ export interface CliRun {
   stderr(): string;
 }
 
-/** Runs `node --import tsx simulator/src/main.ts ...args` from the repository root; killed at teardown. */
-export function runCli(t: Test, args: string[], env: Record<string, string> = {}): CliRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'simulator/src/main.ts', ...args], {
+/** Runs `node --import tsx simulator/src/main.ts ...args` (or another entry point) from the repository root; killed at teardown. */
+export function runCli(t: Test, args: string[], env: Record<string, string> = {}, entry = 'simulator/src/main.ts'): CliRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: new URL('../..', import.meta.url).pathname,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,6 +11,7 @@ t.test('defaults', async (t) => {
     lateRatio: 0,
     backfillMs: undefined,
     outEvents: undefined,
+    reportRate: 0,
     partitionKey: 'card',
     help: false,
   });
@@ -32,6 +33,13 @@ t.test('every flag', async (t) => {
   t.equal(parseOptions(['--rate', 'max']).rate, 'max');
   t.equal(parseOptions(['--rate=1000']).rate, 1000);
   t.equal(parseOptions(['-h']).help, true);
+});
+
+t.test('--report-rate: card status changes per second, 0 to 1 000', async (t) => {
+  t.equal(parseOptions(['--report-rate', '0.5']).reportRate, 0.5);
+  t.equal(parseOptions(['--report-rate', '0']).reportRate, 0);
+  t.throws(() => parseOptions(['--report-rate=-1']), { name: 'UsageError', message: /--report-rate: must be a number/ });
+  t.throws(() => parseOptions(['--report-rate', '2000']), { name: 'UsageError', message: /--report-rate/ });
 });
 
 t.test('every problem in one usage error', async (t) => {

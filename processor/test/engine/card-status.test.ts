@@ -68,87 +68,81 @@ t.test('a payment is judged by its card status at its own event time, with every
   t.same(summaryOf(out, OTHER)[0]?.data.payment_event_ids, [after.id, later.id], 'the summary counts the stolen-time payments only');
 });
 
-t.test(
-  'retro: a STOLEN report read after the windows fired alerts the payments from effective_at, retro: true, back to retroAlertMs, and they count in every summary not yet emitted',
-  async (t) => {
-    const e = engine({ retroAlertMs: 60_000 });
-    const tooOld = pay({ at: T0 + 1_000, card: OTHER });
-    const alsoTooOld = pay({ at: T0 + 20_000, card: OTHER });
-    const inReach = pay({ at: T0 + 70_000, card: OTHER, merchant: 'shop 4111111111111111' });
-    for (const p of [tooOld, alsoTooOld, inReach]) feed(e, p);
-    advance(e, T0 + 100_000);
-    let out = drainAll(e, T0 + 100_000);
-    t.same(alerted(out), [], 'not stolen when their windows fired');
-    t.same(summaryOf(out, OTHER), [], 'and in no summary');
-    // Read at watermark T0 + 100 s: the record reaches back to T0 + 40 s (retroAlertMs, down to its pane start).
-    const outcome = report(e, OTHER, 'STOLEN', T0);
-    t.same(outcome, { held: 0, retro: 1 }, 'one payment within reach, its window long fired');
-    out = drainAll(e, T0 + 100_500);
-    const [alert] = alertsOf(out);
-    t.equal(alert?.data.payment_event_id, inReach.id, 'the payment within retroAlertMs is alerted at the next drain');
-    t.equal(alert?.data.retro, true, 'flagged retro');
-    t.equal(alert?.data.late, false, 'not late: the payment itself arrived in time');
-    t.equal(alert?.data.card_token, token(OTHER), 'named by its token');
-    t.equal(alert?.data.merchant_id, 'shop 411111******1111', 'a card number in the merchant id is masked, as for any alert');
-    t.equal(alert?.data.window_end, new Date(T0 + 75_000).toISOString(), "its own payment's window");
-    advance(e, T0 + 110_000);
-    out = drainAll(e, T0 + 110_000);
-    t.same(
-      summaryOf(out, OTHER).map((s) => [s.data.window_end, s.data.payment_event_ids]),
-      [[new Date(T0 + 110_000).toISOString(), [inReach.id]]],
-      'the next summary counts it; the payments beyond reach are in none',
-    );
-    t.same(report(e, OTHER, 'STOLEN', T0), { held: 0, retro: 0 }, 'the same report again changes nothing');
-    t.same(alerted(drainAll(e, T0 + 111_000)), [], 'and alerts nothing again');
-  },
-);
+t.test('retro: a late STOLEN report alerts payments from effective_at with retro: true, back to retroAlertMs; later summaries count them', async (t) => {
+  const e = engine({ retroAlertMs: 60_000 });
+  const tooOld = pay({ at: T0 + 1_000, card: OTHER });
+  const alsoTooOld = pay({ at: T0 + 20_000, card: OTHER });
+  const inReach = pay({ at: T0 + 70_000, card: OTHER, merchant: 'shop 4111111111111111' });
+  for (const p of [tooOld, alsoTooOld, inReach]) feed(e, p);
+  advance(e, T0 + 100_000);
+  let out = drainAll(e, T0 + 100_000);
+  t.same(alerted(out), [], 'not stolen when their windows fired');
+  t.same(summaryOf(out, OTHER), [], 'and in no summary');
+  // Read at watermark T0 + 100 s: the record reaches back to T0 + 40 s (retroAlertMs, down to its pane start).
+  const outcome = report(e, OTHER, 'STOLEN', T0);
+  t.same(outcome, { held: 0, retro: 1 }, 'one payment within reach, its window long fired');
+  out = drainAll(e, T0 + 100_500);
+  const [alert] = alertsOf(out);
+  t.equal(alert?.data.payment_event_id, inReach.id, 'the payment within retroAlertMs is alerted at the next drain');
+  t.equal(alert?.data.retro, true, 'flagged retro');
+  t.equal(alert?.data.late, false, 'not late: the payment itself arrived in time');
+  t.equal(alert?.data.card_token, token(OTHER), 'named by its token');
+  t.equal(alert?.data.merchant_id, 'shop 411111******1111', 'a card number in the merchant id is masked, as for any alert');
+  t.equal(alert?.data.window_end, new Date(T0 + 75_000).toISOString(), "its own payment's window");
+  advance(e, T0 + 110_000);
+  out = drainAll(e, T0 + 110_000);
+  t.same(
+    summaryOf(out, OTHER).map((s) => [s.data.window_end, s.data.payment_event_ids]),
+    [[new Date(T0 + 110_000).toISOString(), [inReach.id]]],
+    'the next summary counts it; the payments beyond reach are in none',
+  );
+  t.same(report(e, OTHER, 'STOLEN', T0), { held: 0, retro: 0 }, 'the same report again changes nothing');
+  t.same(alerted(drainAll(e, T0 + 111_000)), [], 'and alerts nothing again');
+});
 
-t.test(
-  'recovery: an ACTIVE report stops alerts from effective_at, also of payments held for their window, and summaries count only the payments made while stolen',
-  async (t) => {
-    const e = engine();
-    const q1 = pay({ at: T0 + 1_000, card: LISTED });
-    const q2 = pay({ at: T0 + 3_000, card: LISTED });
-    feed(e, q1);
-    feed(e, q2);
-    t.same(e.stats().pendingAlertWindows, 1, 'both held: the card is on the stolen list');
-    report(e, LISTED, 'ACTIVE', T0 + 2_000);
-    advance(e, T0 + 10_000);
-    let out = drainAll(e, T0 + 11_000);
-    t.same(alerted(out), [q1.id], 'the held payment after effective_at is not alerted when its window fires');
-    t.same(summaryOf(out, LISTED)[0]?.data.payment_event_ids, [q1.id], 'nor counted in the summary');
-    t.same(summaryOf(out, LISTED)[0]?.data.payment_count, 1);
+t.test('recovery: ACTIVE stops alerts from effective_at, held payments included, and summaries count only payments made while stolen', async (t) => {
+  const e = engine();
+  const q1 = pay({ at: T0 + 1_000, card: LISTED });
+  const q2 = pay({ at: T0 + 3_000, card: LISTED });
+  feed(e, q1);
+  feed(e, q2);
+  t.same(e.stats().pendingAlertWindows, 1, 'both held: the card is on the stolen list');
+  report(e, LISTED, 'ACTIVE', T0 + 2_000);
+  advance(e, T0 + 10_000);
+  let out = drainAll(e, T0 + 11_000);
+  t.same(alerted(out), [q1.id], 'the held payment after effective_at is not alerted when its window fires');
+  t.same(summaryOf(out, LISTED)[0]?.data.payment_event_ids, [q1.id], 'nor counted in the summary');
+  t.same(summaryOf(out, LISTED)[0]?.data.payment_count, 1);
 
-    // Stolen again from T0 + 11 s; a payment alerted and summarised; then recovered from before it.
-    report(e, LISTED, 'STOLEN', T0 + 11_000);
-    const q3 = pay({ at: T0 + 12_000, card: LISTED });
-    feed(e, q3);
-    advance(e, T0 + 20_000);
-    out = drainAll(e, T0 + 21_000);
-    t.same(alerted(out), [q3.id], 'stolen again: alerted');
-    t.same(summaryOf(out, LISTED)[0]?.data.payment_event_ids, [q1.id, q3.id], 'and counted');
-    const store = new MemoryStore();
-    store.apply(e.takeChanges());
-    report(e, LISTED, 'ACTIVE', T0 + 11_500);
-    const q4 = pay({ at: T0 + 21_000, card: LISTED });
-    feed(e, q4);
-    advance(e, T0 + 30_000);
-    out = drainAll(e, T0 + 31_000);
-    t.same(alerted(out), [], 'a payment after the recovery is not alerted');
-    t.same(summaryOf(out, LISTED)[0]?.data.payment_event_ids, [q1.id], 'a recovery read late takes its payments out of every later summary');
-    store.apply(e.takeChanges());
-    t.ok(
-      [...store.map.entries()].some(([k, v]) => k.startsWith('panes/') && Object.values(v as object).includes(null)),
-      'the removed pane, stored before, is stored as removed',
-    );
-    const restored = ShardEngine.restore(
-      [...store.map].sort(([a], [b]) => (a < b ? -1 : 1)),
-      {},
-      LIST,
-    );
-    t.same(restored.stats().panes, e.stats().panes, 'restored, the removed pane stays removed');
-  },
-);
+  // Stolen again from T0 + 11 s; a payment alerted and summarised; then recovered from before it.
+  report(e, LISTED, 'STOLEN', T0 + 11_000);
+  const q3 = pay({ at: T0 + 12_000, card: LISTED });
+  feed(e, q3);
+  advance(e, T0 + 20_000);
+  out = drainAll(e, T0 + 21_000);
+  t.same(alerted(out), [q3.id], 'stolen again: alerted');
+  t.same(summaryOf(out, LISTED)[0]?.data.payment_event_ids, [q1.id, q3.id], 'and counted');
+  const store = new MemoryStore();
+  store.apply(e.takeChanges());
+  report(e, LISTED, 'ACTIVE', T0 + 11_500);
+  const q4 = pay({ at: T0 + 21_000, card: LISTED });
+  feed(e, q4);
+  advance(e, T0 + 30_000);
+  out = drainAll(e, T0 + 31_000);
+  t.same(alerted(out), [], 'a payment after the recovery is not alerted');
+  t.same(summaryOf(out, LISTED)[0]?.data.payment_event_ids, [q1.id], 'a recovery read late takes its payments out of every later summary');
+  store.apply(e.takeChanges());
+  t.ok(
+    [...store.map.entries()].some(([k, v]) => k.startsWith('panes/') && Object.values(v as object).includes(null)),
+    'the removed pane, stored before, is stored as removed',
+  );
+  const restored = ShardEngine.restore(
+    [...store.map].sort(([a], [b]) => (a < b ? -1 : 1)),
+    {},
+    LIST,
+  );
+  t.same(restored.stats().panes, e.stats().panes, 'restored, the removed pane stays removed');
+});
 
 t.test('a report exactly at a window boundary: a payment at effective_at has the new status, one a millisecond before the old', async (t) => {
   const e = engine();
