@@ -46,6 +46,7 @@ const A_MERCHANT = lit('","merchant_id":');
 const A_WSTART = lit(',"window_start":"');
 const A_LATE = lit('","late":');
 const A_CLOCK_AHEAD = lit(',"clock_ahead_ms":');
+const A_RETRO = lit(',"retro":true');
 const A_END = lit('}}');
 const TRUE = lit('true');
 const FALSE = lit('false');
@@ -156,6 +157,7 @@ function writeAlert(w: JsonWriter, e: AlertEvent, s: Segments): void {
     w.bytes(A_CLOCK_AHEAD);
     w.number(d.clock_ahead_ms);
   }
+  if (d.retro) w.bytes(A_RETRO);
   w.bytes(A_END);
 }
 

@@ -7,7 +7,7 @@ import t from 'tap';
 import { ShardEngine, type Emission } from '../../src/engine/index.js';
 import { encodeOutput, encodeOutputs } from '../../src/sink/encode.js';
 import type { RejectedEvent } from '../../../common/src/events.js';
-import { card, pay, pid, rng, toEvent } from '../engine/helpers.js';
+import { card, pay, pid, ref, rng, testTokenizer, toEvent } from '../engine/helpers.js';
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const MERCHANTS = ['m-1', 'shop "quoted"', 'back\\slash', 'tab\there', 'ünïcödé', 'emoji 💳', 'line\nbreak', '\u0000nul', '\u2028sep'];
@@ -61,6 +61,27 @@ t.test('alerts and summaries from the engine encode byte for byte as JSON.string
   t.ok(alerts > 1_000 && summaries > 500, `${alerts} alerts and ${summaries} summaries compared`);
   t.ok(manyIds, 'a summary lists the full 100 ids');
   t.ok(multiCurrency, 'a summary has several currencies');
+});
+
+t.test('a retro alert (issue 19) and one with a clock ahead encode as JSON.stringify, their flags included', async (t) => {
+  // An empty stolen list: the card is stolen by the report only.
+  const e = new ShardEngine({}, undefined, { refOfToken: () => undefined, sealer: testTokenizer });
+  const T = Date.UTC(2026, 11, 6, 12, 0, 0);
+  const p = pay({ at: T + 1_000, card: card(5) });
+  e.recent!.add(p.card, p.id, p.at, p.amount, p.currency, p.merchant);
+  e.onNotStolenPayment(T + 30_000);
+  t.same(e.onStatus({ card: ref(p.card), number: Buffer.from(p.card), stolen: true, effectiveAtMs: T }), { held: 0, retro: 1 });
+  e.onClockAheadPayment(toEvent(pay({ at: T + 7_200_000, card: card(1) })), T + 7_200_000, T + 30_000);
+  const out = e.drain(10, T + 30_000);
+  const alerts = out.filter((a) => a.event_type === 'PAYMENT_ALERT');
+  t.same(
+    alerts.map((a) => [a.event_type === 'PAYMENT_ALERT' && a.data.retro, a.event_type === 'PAYMENT_ALERT' && a.data.clock_ahead_ms]),
+    [
+      [undefined, 7_170_000],
+      [true, undefined],
+    ],
+  );
+  for (const a of out) t.equal(encodeOutput(a).toString('utf8'), JSON.stringify(a), a.event_type);
 });
 
 t.test("a whole chunk encoded into one buffer: each record is its own bytes, also past the buffer's first size", async (t) => {
