@@ -268,6 +268,15 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    and \`card_masked\` in place of \`card_number\`, any other PAN masked), against the same
    classification without tokens (decode and the row's JSON, what the transform did before), five
    alternating repetitions in one process. Target: ratio ≤ 2. Beside it, one token alone.
+13. **Card status on the stream** (\`card-status.ts\`, issue 19). The throughput scenario's
+   ShardTask path and records (300 000 payments, 1 M cards, 10 % stolen), three repetitions each,
+   in one process: with the record of recent payments (the default \`RETRO_ALERT_MS\`: every
+   payment copied into it as bytes, each commit's part sealed) against \`retroAlertMs\` 0 (no
+   record), target ratio ≥ 0.8; and after 1 000 \`CARD_STATUS_CHANGED\` (cards off the list,
+   reported STOLEN) against none, target ratio ≥ 0.9 (every payment is then also tested against
+   the reported cards' truncated forms, and theirs are named by token and judged by status).
+   Beside them, the record's bytes per payment, and what the default 5 min holds per shard at
+   1 000 payments/s.
 
 ## Findings
 

@@ -14,6 +14,7 @@ import { createMetrics } from '../../processor/src/metrics.js';
 import { ShardTask } from '../../processor/src/source/shard-task.js';
 import type { StateStore } from '../../processor/src/state/index.js';
 import type { StolenCards } from '../../processor/src/source/stolen-cards.js';
+import type { EngineConfig } from '../../processor/src/engine/index.js';
 
 /**
  * A stateless client (the position is in the iterator), so one serves every run. Build it before
@@ -76,7 +77,13 @@ export interface ShardRun {
 }
 
 /** Runs one ShardTask over the fake shard to its end; returns wall time and output counts. */
-export async function runShardTask(store: StateStore, stolen: StolenCards, kinesis: KinesisClient, now: () => number = Date.now): Promise<ShardRun> {
+export async function runShardTask(
+  store: StateStore,
+  stolen: StolenCards,
+  kinesis: KinesisClient,
+  now: () => number = Date.now,
+  engineConfig: Partial<EngineConfig> = {},
+): Promise<ShardRun> {
   const producer = new CountingProducer();
   const task = new ShardTask(
     { shardId: 'shardId-000000000000' },
@@ -88,7 +95,7 @@ export async function runShardTask(store: StateStore, stolen: StolenCards, kines
       stolen,
       metrics: createMetrics(new Registry()),
       log: pino({ level: 'silent' }),
-      engineConfig: {},
+      engineConfig,
       now,
       monotonic: () => performance.now(),
       maxRecordBytes: 64 * 1024,

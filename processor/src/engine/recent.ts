@@ -45,19 +45,66 @@ export interface RecentPayment {
   merchant: string;
 }
 
+/**
+ * Chunks a bucket's entries are written into: fixed-size, never grown or copied (a bucket at a
+ * full shard is ~1 MB; growing one buffer by doubling cost a copy of it and much external memory
+ * churn per bucket). An entry never spans two chunks.
+ */
+const CHUNK_BYTES = 64 * 1024;
+
 class Bucket {
-  bytes = Buffer.allocUnsafe(16 * 1024);
-  used = 0;
-  /** Bytes up to here are in the store already. */
-  stored = 0;
+  /** The chunks, the last one being written; `ends[i]`: the bytes of chunk i in use. */
+  readonly chunks: Buffer[] = [];
+  readonly ends: number[] = [];
+  /** Everything before chunk `storedChunk` at `storedAt` is in the store already. */
+  storedChunk = 0;
+  storedAt = 0;
   /** The stored keys holding this bucket's parts (deleted when it is purged). */
   keys: string[] = [];
 
-  reserve(n: number): void {
-    if (this.used + n <= this.bytes.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + n));
-    this.bytes.copy(bigger, 0, 0, this.used);
-    this.bytes = bigger;
+  get used(): number {
+    let n = 0;
+    for (const e of this.ends) n += e;
+    return n;
+  }
+
+  /** The index of the chunk to write `n` more bytes into at its end. */
+  room(n: number): number {
+    const last = this.chunks.length - 1;
+    if (last >= 0 && (this.ends[last] as number) + n <= (this.chunks[last] as Buffer).length) return last;
+    this.chunks.push(Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n)));
+    this.ends.push(0);
+    return last + 1;
+  }
+
+  /** Adds bytes read back from the store, as stored. */
+  addStored(clear: Buffer): void {
+    this.chunks.push(clear);
+    this.ends.push(clear.length);
+    this.markStored();
+  }
+
+  /** The bytes written since the last markStored (a view when they are in one chunk). */
+  unstored(): Buffer {
+    const parts: Buffer[] = [];
+    for (let i = this.storedChunk; i < this.chunks.length; i++) {
+      const from = i === this.storedChunk ? this.storedAt : 0;
+      if ((this.ends[i] as number) > from) parts.push((this.chunks[i] as Buffer).subarray(from, this.ends[i]));
+    }
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+
+  all(): Buffer {
+    return Buffer.concat(this.chunks.map((c, i) => c.subarray(0, this.ends[i])));
+  }
+
+  markStored(): void {
+    this.storedChunk = Math.max(0, this.chunks.length - 1);
+    this.storedAt = this.ends[this.storedChunk] ?? 0;
+  }
+
+  get hasUnstored(): boolean {
+    return this.storedChunk < this.chunks.length - 1 || (this.ends[this.storedChunk] ?? 0) > this.storedAt;
   }
 }
 
@@ -97,30 +144,34 @@ export class RecentPayments {
     merchantAt: number,
     merchantEnd: number,
   ): void {
+    // Byte loops, no subarray or string write: per payment, those views and native calls cost
+    // ~1.5 µs, more than the rest of a payment's processing (bench "card-status").
     const cardLength = cardEnd - cardAt;
     const merchantLength = merchantEnd - merchantAt;
     const b = this.#bucketOf(at);
-    b.reserve(FIXED_BYTES + cardLength + merchantLength);
-    const out = b.bytes;
-    let p = b.used;
+    const c = b.room(FIXED_BYTES + cardLength + merchantLength);
+    const out = b.chunks[c] as Buffer;
+    let p = b.ends[c] as number;
     out[p++] = cardLength;
-    out.set(bytes.subarray(cardAt, cardEnd), p);
-    p = out.writeDoubleLE(at, p + cardLength);
-    out.set(bytes.subarray(idAt, idAt + ID_BYTES), p);
-    p = out.writeDoubleLE(amount, p + ID_BYTES);
-    p += out.write(currency, p, 3, 'latin1');
+    for (let i = cardAt; i < cardEnd; i++) out[p++] = bytes[i] as number;
+    p = out.writeDoubleLE(at, p);
+    for (let i = idAt; i < idAt + ID_BYTES; i++) out[p++] = bytes[i] as number;
+    p = out.writeDoubleLE(amount, p);
+    out[p++] = currency.charCodeAt(0);
+    out[p++] = currency.charCodeAt(1);
+    out[p++] = currency.charCodeAt(2);
     out[p++] = merchantLength;
-    out.set(bytes.subarray(merchantAt, merchantEnd), p);
-    b.used = p + merchantLength;
+    for (let i = merchantAt; i < merchantEnd; i++) out[p++] = bytes[i] as number;
+    b.ends[c] = p;
   }
 
   /** Records a payment given as strings (a record the scanner left to the decoder). */
   add(card: string, id: string, at: number, amount: number, currency: string, merchant: string): void {
     const merchantBytes = Buffer.from(merchant, 'utf8');
     const b = this.#bucketOf(at);
-    b.reserve(FIXED_BYTES + card.length + merchantBytes.length);
-    const out = b.bytes;
-    let p = b.used;
+    const c = b.room(FIXED_BYTES + card.length + merchantBytes.length);
+    const out = b.chunks[c] as Buffer;
+    let p = b.ends[c] as number;
     out[p++] = card.length;
     p += out.write(card, p, 'latin1');
     p = out.writeDoubleLE(at, p);
@@ -129,7 +180,7 @@ export class RecentPayments {
     p += out.write(currency, p, 3, 'latin1');
     out[p++] = merchantBytes.length;
     merchantBytes.copy(out, p);
-    b.used = p + merchantBytes.length;
+    b.ends[c] = p + merchantBytes.length;
   }
 
   /**
@@ -141,30 +192,7 @@ export class RecentPayments {
     for (const start of this.#starts) {
       if (start + this.#bucketMs <= from || start >= until) continue;
       const b = this.#buckets.get(start) as Bucket;
-      const bytes = b.bytes;
-      for (let p = 0; p < b.used;) {
-        const cardLength = bytes[p] as number;
-        const atAt = p + 1 + cardLength;
-        const merchantLength = bytes[atAt + 8 + ID_BYTES + 8 + 3] as number;
-        const next = atAt + 8 + ID_BYTES + 8 + 3 + 1 + merchantLength;
-        if (cardLength === card.length && sameBytes(bytes, p + 1, card)) {
-          const at = bytes.readDoubleLE(atAt);
-          const idAt = atAt + 8;
-          const id = bytes.toString('latin1', idAt, idAt + ID_BYTES);
-          if (at >= from && at < until && !found.has(id)) {
-            const amountAt = idAt + ID_BYTES;
-            found.set(id, {
-              id,
-              at,
-              origin: iso(at),
-              amount: bytes.readDoubleLE(amountAt),
-              currency: bytes.toString('latin1', amountAt + 8, amountAt + 11),
-              merchant: bytes.toString('utf8', amountAt + 12, next),
-            });
-          }
-        }
-        p = next;
-      }
+      for (let c = 0; c < b.chunks.length; c++) findIn(b.chunks[c] as Buffer, b.ends[c] as number, card, from, until, found);
     }
     return [...found.values()].sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
@@ -181,10 +209,12 @@ export class RecentPayments {
   /** Takes back one stored part, sealed (any order; a restore reads them as stored). */
   restore(key: string, value: unknown): void {
     const m = RECENT_KEY.exec(key);
-    if (!m || typeof value !== 'string') throw new EngineStateError(`state entry ${key} is not a part of the recent payments`);
+    // As a store reads it back (the base64 text), or as takeDirty/entries wrote it (that text's JSON bytes).
+    const base64 = value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1').slice(1, -1) : value;
+    if (!m || typeof base64 !== 'string') throw new EngineStateError(`state entry ${key} is not a part of the recent payments`);
     let clear: Buffer;
     try {
-      clear = this.#sealer.open(Buffer.from(value, 'base64'));
+      clear = this.#sealer.open(Buffer.from(base64, 'base64'));
     } catch {
       throw new EngineStateError(`state entry ${key} cannot be opened with this processor's card key (sealed with another key, or damaged)`);
     }
@@ -192,34 +222,31 @@ export class RecentPayments {
     const start = Number(m[1]);
     const part = Number(m[2]);
     const b = this.#bucket(start);
-    b.reserve(clear.length);
-    clear.copy(b.bytes, b.used);
-    b.used += clear.length;
-    b.stored = b.used;
+    b.addStored(clear);
     b.keys.push(key);
     if (part >= this.#nextPart) this.#nextPart = part + 1;
   }
 
   /** Every bucket as one stored part (a state written whole; see discardDirty). */
-  *entries(): IterableIterator<[string, string]> {
+  *entries(): IterableIterator<[string, Uint8Array]> {
     for (const start of this.#starts) {
       const b = this.#buckets.get(start) as Bucket;
-      if (b.used > 0) yield [recentKey(start, WHOLE_PART), this.#sealed(b.bytes.subarray(0, b.used))];
+      if (b.used > 0) yield [recentKey(start, WHOLE_PART), this.#sealed(b.all())];
     }
   }
 
   /** Parts written since the last call (one per bucket that grew), and the keys of purged buckets. */
-  takeDirty(): [string, string | undefined][] {
-    const out: [string, string | undefined][] = this.#purged.map((key) => [key, undefined]);
+  takeDirty(): [string, Uint8Array | undefined][] {
+    const out: [string, Uint8Array | undefined][] = this.#purged.map((key) => [key, undefined]);
     this.#purged = [];
     let part: number | undefined;
     for (const start of this.#starts) {
       const b = this.#buckets.get(start) as Bucket;
-      if (b.used === b.stored) continue;
+      if (!b.hasUnstored) continue;
       part ??= this.#nextPart++;
       const key = recentKey(start, part);
-      out.push([key, this.#sealed(b.bytes.subarray(b.stored, b.used))]);
-      b.stored = b.used;
+      out.push([key, this.#sealed(b.unstored())]);
+      b.markStored();
       b.keys.push(key);
     }
     return out;
@@ -229,13 +256,23 @@ export class RecentPayments {
   discardDirty(): void {
     this.#purged = [];
     for (const [start, b] of this.#buckets) {
-      b.stored = b.used;
+      b.markStored();
       b.keys = b.used > 0 ? [recentKey(start, WHOLE_PART)] : [];
     }
   }
 
-  #sealed(clear: Uint8Array): string {
-    return this.#sealer.seal(clear).toString('base64');
+  /**
+   * The stored value of a part: the JSON text of its seal's base64, as bytes (the store writes
+   * them as they are). Made here rather than by JSON.stringify and the store's UTF-8 encoding of a
+   * MB-long string: those two cost as much again as the seal (bench "card-status").
+   */
+  #sealed(clear: Uint8Array): Uint8Array {
+    const base64 = this.#sealer.seal(clear).toString('base64');
+    const json = Buffer.allocUnsafe(base64.length + 2);
+    json[0] = 0x22;
+    json.write(base64, 1, 'latin1');
+    json[json.length - 1] = 0x22;
+    return json;
   }
 
   #bucketOf(at: number): Bucket {
@@ -252,6 +289,33 @@ export class RecentPayments {
       this.#starts.splice(i, 0, start);
     }
     return b;
+  }
+}
+
+/** Adds the entries of `card` in bytes[0, used) with event time in [from, until) to `found` (each id once). */
+function findIn(bytes: Buffer, used: number, card: Uint8Array, from: number, until: number, found: Map<string, RecentPayment>): void {
+  for (let p = 0; p < used;) {
+    const cardLength = bytes[p] as number;
+    const atAt = p + 1 + cardLength;
+    const merchantLength = bytes[atAt + 8 + ID_BYTES + 8 + 3] as number;
+    const next = atAt + 8 + ID_BYTES + 8 + 3 + 1 + merchantLength;
+    if (cardLength === card.length && sameBytes(bytes, p + 1, card)) {
+      const at = bytes.readDoubleLE(atAt);
+      const idAt = atAt + 8;
+      const id = bytes.toString('latin1', idAt, idAt + ID_BYTES);
+      if (at >= from && at < until && !found.has(id)) {
+        const amountAt = idAt + ID_BYTES;
+        found.set(id, {
+          id,
+          at,
+          origin: iso(at),
+          amount: bytes.readDoubleLE(amountAt),
+          currency: bytes.toString('latin1', amountAt + 8, amountAt + 11),
+          merchant: bytes.toString('utf8', amountAt + 12, next),
+        });
+      }
+    }
+    p = next;
   }
 }
 
