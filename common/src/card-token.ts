@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { AppError } from './errors.js';
 import { LOCAL_DEFAULTS } from './config.js';
 import { maskCardNumber } from './luhn.js';
+import { sipKeyOf, type SipKey } from './siphash.js';
 import type { AwsEndpointConfig } from './kinesis.js';
 
 /** Where `npm start` keeps the local key. */
@@ -100,9 +101,11 @@ export class CardTokenizer {
   readonly #key: Buffer;
   /** The AES-256 key of routes, derived from the token key (so one secret serves both). */
   readonly #routeKey: Buffer;
-  /** The AES-256 key of sealed state (`seal`) and the HMAC key of its nonces, derived alike. */
-  readonly #sealKey: Buffer;
-  readonly #nonceKey: Buffer;
+  /**
+   * The SipHash key of the processor's record of recent payments (common/src/siphash.ts), derived
+   * alike: the record knows cards by this keyed hash of their number, never by the number.
+   */
+  readonly recordKey: SipKey;
 
   constructor(keyId: string, key: string | Buffer) {
     if (!CARD_KEY_ID.test(keyId)) throw new TypeError(`card token key id ${JSON.stringify(keyId)} is not of the form ${CARD_KEY_ID}`);
@@ -110,30 +113,7 @@ export class CardTokenizer {
     this.#key = Buffer.from(key);
     if (this.#key.length < 32) throw new TypeError('a card token key must be at least 32 bytes');
     this.#routeKey = createHmac('sha256', this.#key).update('card-route/v1').digest();
-    this.#sealKey = createHmac('sha256', this.#key).update('sealed-state/v1').digest();
-    this.#nonceKey = createHmac('sha256', this.#key).update('sealed-state-nonce/v1').digest();
-  }
-
-  /**
-   * `clear` encrypted and authenticated (AES-256-GCM): nonce, tag, then the ciphertext. What the
-   * processor stores that holds card numbers (its record of recent payments) is stored sealed, so
-   * neither its disk nor a snapshot holds a number in clear. The nonce is synthetic, an HMAC of
-   * the clear bytes (as in SIV): the same bytes seal the same way, so a state written twice is
-   * the same bytes, and a nonce repeats only with its plaintext.
-   */
-  seal(clear: Uint8Array): Buffer {
-    const nonce = createHmac('sha256', this.#nonceKey).update(clear).digest().subarray(0, 12);
-    const cipher = createCipheriv('aes-256-gcm', this.#sealKey, nonce);
-    const body = Buffer.concat([cipher.update(clear), cipher.final()]);
-    return Buffer.concat([nonce, cipher.getAuthTag(), body]);
-  }
-
-  /** The clear bytes of a `seal`; throws when `sealed` is not this key's seal, intact. */
-  open(sealed: Uint8Array): Buffer {
-    if (sealed.length < 28) throw new AppError('CARD_KEY', 'sealed bytes are too short to be a seal');
-    const decipher = createDecipheriv('aes-256-gcm', this.#sealKey, sealed.subarray(0, 12));
-    decipher.setAuthTag(sealed.subarray(12, 28));
-    return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
+    this.recordKey = sipKeyOf(createHmac('sha256', this.#key).update('recent-payments/v1').digest().subarray(0, 16));
   }
 
   /** Reads the key's JSON text (see the file comment); `source` names where it came from in errors. */

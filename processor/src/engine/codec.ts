@@ -21,7 +21,7 @@
  *   state 48.8 MB on disk instead of 36.2 (bench "memory"). Held and prompt payments keep their
  *   whole card ref: their alerts need it whatever the list says by then.
  * - `card/<token>`: a reported card's status history (card-status.ts), written whole when it changes.
- * - `recent/<bucketStart>/<part>`: payments of every card of one event-time bucket, sealed
+ * - `recent/<bucketStart>/<part>`: payments of every card of one event-time bucket, cards by keyed hash
  *   (recent.ts); all of a bucket's parts are deleted when it leaves the retro span.
  * Values are JSON. Held groups and pane groups are written as UTF-8 JSON bytes straight from the
  * engine's objects (byte for byte JSON.stringify of the stored form; tests compare the two).
@@ -296,7 +296,7 @@ export interface StateSink {
   cardStatus(stored: StoredCardStatus): void;
   /** The card ref of a reported card's token (restored before its panes: `card/` keys sort first). */
   reportedRef(token: string): string | undefined;
-  /** A stored part of the record of recent payments (checked by the record itself: it is sealed). */
+  /** A stored part of the record of recent payments (checked by the record itself). */
   recent(key: string, value: unknown): void;
 }
 

@@ -6,4 +6,4 @@ export type { CardDirectory, Emission, IdleInput, PaymentInput, PaymentOutcome, 
 export { alertEventId, summaryEventId, EventIds, ALERT_ID_NAMESPACE, SUMMARY_ID_NAMESPACE } from './ids.js';
 export { META_KEY, META_VERSION, PANE_KEY_PREFIX, hashKeyOf, inheritEntries, type EngineMeta } from './codec.js';
 export type { ReportedCards } from './card-status.js';
-export type { Sealer } from './recent.js';
+export type { SipKey } from './recent.js';

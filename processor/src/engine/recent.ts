@@ -1,39 +1,53 @@
 /**
  * The shard's record of recent payments, of every card: what a STOLEN report needs to alert the
- * payments its card made before the report was read (retroactive alerts, docs/semantics.md). Kept
- * for RETRO_ALERT_MS of stream time, in event-time buckets, purged by bucket.
+ * payments its card made before the report was read, and a recovery to take them out of its
+ * summaries (docs/semantics.md, "Card status"). Kept for RETRO_ALERT_MS of stream time, in
+ * event-time buckets, purged by bucket.
  *
- * A payment of a card not (yet) stolen is never turned into objects: its fields are copied as
- * bytes from the record into the bucket's buffer, one entry after another:
- *   u8 card length, card digits (ASCII), f64 event time, event id (36 ASCII), f64 amount,
- *   currency (3 ASCII), u8 merchant length, merchant id (UTF-8).
- * A report reads its card's entries back by comparing digits; reports are rare, payments are not.
+ * A payment of a card nobody reported is never turned into objects: its fields are written from
+ * the record's bytes into the bucket's chunk as one line of ASCII with fixed-width fields:
+ *   card hash (16 hex) · event time (13 digits, ms) · event id (36) · amount (12 digits, cents) ·
+ *   currency (3) · merchant length (3 digits) · merchant kind (a: as is, h: hex of its UTF-8) ·
+ *   merchant id.
+ * The card is kept as its keyed hash (SipHash-2-4 under a key derived from the card token key,
+ * common/src/siphash.ts), never as its number: the record can be stored as it is, with no
+ * encryption, and LevelDB compresses it (a sealed record, incompressible, cost ~0.2 of the
+ * processor's CPU ratio in compactions: bench "card-status"). A merchant id holding a card number
+ * is masked first. A report reads its card's lines back by comparing hashes.
  *
- * The card numbers here never leave the process in clear: each stored part is sealed (AES-256-GCM,
- * Sealer) before it is written, `recent/<bucketStart>/<part>` → base64 of the sealed bytes. A
- * split gives every child all of its parent's parts (the card of an entry is only known by its
- * number, whose hash key is not worth computing per payment): a report reaches only the child that
- * owns its card, so the copies elsewhere are never matched, only purged with their bucket.
+ * Stored as `recent/<bucketStart>/<part>` → the part's text, a JSON string as it is (every
+ * character of a line is JSON-safe). A split gives every child all of its parent's parts (an
+ * entry's card is known only by its hash, not by its Kinesis hash key): a report reaches only the
+ * child that owns its card, so the copies elsewhere are never matched, only purged with their
+ * bucket.
  */
+import { scrubPans } from '../../../common/src/pan-scrub.js';
+import { sipHash64, sipLow, type SipKey } from '../../../common/src/siphash.js';
 import { EngineStateError } from './errors.js';
 import { padTime } from './codec.js';
 import { floorTo, iso } from './time.js';
 
-/** Seals stored parts: the processor's CardTokenizer (common/src/card-token.ts). */
-export interface Sealer {
-  seal(clear: Uint8Array): Buffer;
-  /** Throws when `sealed` is not one of this key's seals, intact. */
-  open(sealed: Uint8Array): Buffer;
-}
+export type { SipKey };
 
 export const RECENT_KEY_PREFIX = 'recent/';
 export const RECENT_KEY = /^recent\/(\d{13})\/(\d{13})$/;
 export const recentKey = (bucket: number, part: number): string => `${RECENT_KEY_PREFIX}${padTime(bucket)}/${padTime(part)}`;
 /** The part number of a bucket written whole (entries()); commits number theirs from 1. */
 const WHOLE_PART = 0;
-/** An entry's bytes besides its card and merchant: lengths, time, id, amount, currency. */
-const FIXED_BYTES = 1 + 8 + 36 + 8 + 3 + 1;
-const ID_BYTES = 36;
+
+// A line's fields: offsets from its start.
+const HASH = 0;
+const TIME = 16;
+const ID = 29;
+const CENTS = 65;
+const CURRENCY = 77;
+const MERCHANT_LENGTH = 80;
+const MERCHANT_KIND = 83;
+const MERCHANT = 84;
+/** The longest merchant field: 64 characters of UTF-8 as hex. */
+const MAX_MERCHANT = 64 * 3 * 2;
+
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
 /** A payment as a report reads it back from the record. */
 export interface RecentPayment {
@@ -43,6 +57,49 @@ export interface RecentPayment {
   amount: number;
   currency: string;
   merchant: string;
+}
+
+/** Writes `value` (a non-negative integer) as `width` decimal digits ending before `end`. */
+function digits(out: Uint8Array, end: number, width: number, value: number): void {
+  for (let i = end - 1; i >= end - width; i--) {
+    out[i] = 0x30 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+}
+
+/** The decimal number in bytes[at, at + width). */
+function readDigits(bytes: Uint8Array, at: number, width: number): number {
+  let v = 0;
+  for (let i = at; i < at + width; i++) v = v * 10 + (bytes[i] as number) - 0x30;
+  return v;
+}
+
+/** Writes the 64-bit hash (high, low) as 16 hex digits at `at`. */
+function hex64(out: Uint8Array, at: number, high: number, low: number): void {
+  for (let i = 7; i >= 0; i--) {
+    out[at + i] = HEX[high & 15] as number;
+    high >>>= 4;
+    out[at + 8 + i] = HEX[low & 15] as number;
+    low >>>= 4;
+  }
+}
+
+/** True when bytes[start, end) hold a run of 12 or more digits (a card number could be there). */
+function holdsDigitRun(bytes: Uint8Array, start: number, end: number): boolean {
+  let run = 0;
+  for (let i = start; i < end; i++) {
+    const d = (bytes[i] as number) - 0x30;
+    run = d >= 0 && d <= 9 ? run + 1 : 0;
+    if (run >= 12) return true;
+  }
+  return false;
+}
+
+/** A merchant id as it is stored: as is when every character is printable ASCII but `"` and `\`, else as hex of its UTF-8. */
+function merchantField(merchant: string): { kind: number; text: string } {
+  return /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.test(merchant)
+    ? { kind: 0x61, text: merchant }
+    : { kind: 0x68, text: Buffer.from(merchant, 'utf8').toString('hex') };
 }
 
 /**
@@ -110,16 +167,20 @@ class Bucket {
 
 export class RecentPayments {
   readonly #bucketMs: number;
-  readonly #sealer: Sealer;
+  readonly #key: SipKey;
   /** Bucket start → bucket, ascending (buckets are created in any order; kept sorted on insert). */
   readonly #buckets = new Map<number, Bucket>();
   #starts: number[] = [];
   #purged: string[] = [];
   #nextPart = WHOLE_PART + 1;
+  /** The bucket last written: payments come in event-time order, mostly into the same one. */
+  #last: Bucket | undefined;
+  #lastStart = NaN;
 
-  constructor(bucketMs: number, sealer: Sealer) {
+  /** `key`: the key of the cards' hashes (CardTokenizer.recordKey). */
+  constructor(bucketMs: number, key: SipKey) {
     this.#bucketMs = bucketMs;
-    this.#sealer = sealer;
+    this.#key = key;
   }
 
   /** Bytes of payments held (payments are not counted: it would cost per payment). */
@@ -131,7 +192,8 @@ export class RecentPayments {
 
   /**
    * Records a payment read from the ASCII of its record: the card in bytes[cardAt, cardEnd), the
-   * id at idAt (36 bytes), the merchant id in bytes[merchantAt, merchantEnd) (printable ASCII).
+   * id at idAt (36 characters), the merchant id in bytes[merchantAt, merchantEnd) (printable
+   * ASCII without quotes or backslashes, as the scanner accepts it).
    */
   addAscii(
     bytes: Uint8Array,
@@ -144,43 +206,62 @@ export class RecentPayments {
     merchantAt: number,
     merchantEnd: number,
   ): void {
+    if (holdsDigitRun(bytes, merchantAt, merchantEnd)) {
+      this.#add(
+        bytes,
+        cardAt,
+        cardEnd,
+        Buffer.from(bytes.buffer, bytes.byteOffset + idAt, 36).toString('latin1'),
+        at,
+        amount,
+        currency,
+        Buffer.from(bytes.buffer, bytes.byteOffset + merchantAt, merchantEnd - merchantAt).toString('latin1'),
+      );
+      return;
+    }
     // Byte loops, no subarray or string write: per payment, those views and native calls cost
-    // ~1.5 µs, more than the rest of a payment's processing (bench "card-status").
-    const cardLength = cardEnd - cardAt;
+    // more than the rest of a payment's processing (bench "card-status").
     const merchantLength = merchantEnd - merchantAt;
     const b = this.#bucketOf(at);
-    const c = b.room(FIXED_BYTES + cardLength + merchantLength);
+    const c = b.room(MERCHANT + merchantLength);
     const out = b.chunks[c] as Buffer;
-    let p = b.ends[c] as number;
-    out[p++] = cardLength;
-    for (let i = cardAt; i < cardEnd; i++) out[p++] = bytes[i] as number;
-    p = out.writeDoubleLE(at, p);
-    for (let i = idAt; i < idAt + ID_BYTES; i++) out[p++] = bytes[i] as number;
-    p = out.writeDoubleLE(amount, p);
-    out[p++] = currency.charCodeAt(0);
-    out[p++] = currency.charCodeAt(1);
-    out[p++] = currency.charCodeAt(2);
-    out[p++] = merchantLength;
-    for (let i = merchantAt; i < merchantEnd; i++) out[p++] = bytes[i] as number;
-    b.ends[c] = p;
+    const p = b.ends[c] as number;
+    const high = sipHash64(this.#key, bytes, cardAt, cardEnd);
+    hex64(out, p + HASH, high, sipLow);
+    digits(out, p + ID, ID - TIME, at);
+    for (let i = 0; i < 36; i++) out[p + ID + i] = bytes[idAt + i] as number;
+    digits(out, p + CURRENCY, CURRENCY - CENTS, Math.round(amount * 100));
+    out[p + CURRENCY] = currency.charCodeAt(0);
+    out[p + CURRENCY + 1] = currency.charCodeAt(1);
+    out[p + CURRENCY + 2] = currency.charCodeAt(2);
+    digits(out, p + MERCHANT_KIND, 3, merchantLength);
+    out[p + MERCHANT_KIND] = 0x61;
+    for (let i = 0; i < merchantLength; i++) out[p + MERCHANT + i] = bytes[merchantAt + i] as number;
+    b.ends[c] = p + MERCHANT + merchantLength;
   }
 
   /** Records a payment given as strings (a record the scanner left to the decoder). */
   add(card: string, id: string, at: number, amount: number, currency: string, merchant: string): void {
-    const merchantBytes = Buffer.from(merchant, 'utf8');
+    const bytes = Buffer.from(card, 'latin1');
+    this.#add(bytes, 0, bytes.length, id, at, amount, currency, merchant);
+  }
+
+  #add(card: Uint8Array, cardAt: number, cardEnd: number, id: string, at: number, amount: number, currency: string, merchant: string): void {
+    const { kind, text } = merchantField(scrubPans(merchant));
     const b = this.#bucketOf(at);
-    const c = b.room(FIXED_BYTES + card.length + merchantBytes.length);
+    const c = b.room(MERCHANT + text.length);
     const out = b.chunks[c] as Buffer;
-    let p = b.ends[c] as number;
-    out[p++] = card.length;
-    p += out.write(card, p, 'latin1');
-    p = out.writeDoubleLE(at, p);
-    p += out.write(id, p, ID_BYTES, 'latin1');
-    p = out.writeDoubleLE(amount, p);
-    p += out.write(currency, p, 3, 'latin1');
-    out[p++] = merchantBytes.length;
-    merchantBytes.copy(out, p);
-    b.ends[c] = p + merchantBytes.length;
+    const p = b.ends[c] as number;
+    const high = sipHash64(this.#key, card, cardAt, cardEnd);
+    hex64(out, p + HASH, high, sipLow);
+    digits(out, p + ID, ID - TIME, at);
+    out.write(id, p + ID, 36, 'latin1');
+    digits(out, p + CURRENCY, CURRENCY - CENTS, Math.round(amount * 100));
+    out.write(currency, p + CURRENCY, 3, 'latin1');
+    digits(out, p + MERCHANT_KIND, 3, text.length);
+    out[p + MERCHANT_KIND] = kind;
+    out.write(text, p + MERCHANT, 'latin1');
+    b.ends[c] = p + MERCHANT + text.length;
   }
 
   /**
@@ -188,11 +269,13 @@ export class RecentPayments {
    * [from, until), each id once, in event-time order (ties by id).
    */
   find(card: Uint8Array, from: number, until: number): RecentPayment[] {
+    const hash = Buffer.alloc(16);
+    hex64(hash, 0, sipHash64(this.#key, card), sipLow);
     const found = new Map<string, RecentPayment>();
     for (const start of this.#starts) {
       if (start + this.#bucketMs <= from || start >= until) continue;
       const b = this.#buckets.get(start) as Bucket;
-      for (let c = 0; c < b.chunks.length; c++) findIn(b.chunks[c] as Buffer, b.ends[c] as number, card, from, until, found);
+      for (let c = 0; c < b.chunks.length; c++) findIn(b.chunks[c] as Buffer, b.ends[c] as number, hash, from, until, found);
     }
     return [...found.values()].sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
@@ -203,35 +286,30 @@ export class RecentPayments {
       const start = this.#starts.shift() as number;
       this.#purged.push(...(this.#buckets.get(start) as Bucket).keys);
       this.#buckets.delete(start);
+      if (start === this.#lastStart) this.#last = undefined;
     }
   }
 
-  /** Takes back one stored part, sealed (any order; a restore reads them as stored). */
+  /** Takes back one stored part (any order; a restore reads them as stored). */
   restore(key: string, value: unknown): void {
     const m = RECENT_KEY.exec(key);
-    // As a store reads it back (the base64 text), or as takeDirty/entries wrote it (that text's JSON bytes).
-    const base64 = value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1').slice(1, -1) : value;
-    if (!m || typeof base64 !== 'string') throw new EngineStateError(`state entry ${key} is not a part of the recent payments`);
-    let clear: Buffer;
-    try {
-      clear = this.#sealer.open(Buffer.from(base64, 'base64'));
-    } catch {
-      throw new EngineStateError(`state entry ${key} cannot be opened with this processor's card key (sealed with another key, or damaged)`);
-    }
-    checkEntries(key, clear);
-    const start = Number(m[1]);
-    const part = Number(m[2]);
-    const b = this.#bucket(start);
-    b.addStored(clear);
+    // As a store reads it back (the text), or as takeDirty/entries wrote it (that text's JSON bytes).
+    const text = value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1').slice(1, -1) : value;
+    if (!m || typeof text !== 'string') throw new EngineStateError(`state entry ${key} is not a part of the recent payments`);
+    const bytes = Buffer.from(text, 'latin1');
+    const problem = linesProblem(bytes);
+    if (problem) throw new EngineStateError(`state entry ${key} does not hold recent payments: ${problem}`);
+    const b = this.#bucket(Number(m[1]));
+    b.addStored(bytes);
     b.keys.push(key);
-    if (part >= this.#nextPart) this.#nextPart = part + 1;
+    if (Number(m[2]) >= this.#nextPart) this.#nextPart = Number(m[2]) + 1;
   }
 
   /** Every bucket as one stored part (a state written whole; see discardDirty). */
   *entries(): IterableIterator<[string, Uint8Array]> {
     for (const start of this.#starts) {
       const b = this.#buckets.get(start) as Bucket;
-      if (b.used > 0) yield [recentKey(start, WHOLE_PART), this.#sealed(b.all())];
+      if (b.used > 0) yield [recentKey(start, WHOLE_PART), jsonOf(b.all())];
     }
   }
 
@@ -245,7 +323,7 @@ export class RecentPayments {
       if (!b.hasUnstored) continue;
       part ??= this.#nextPart++;
       const key = recentKey(start, part);
-      out.push([key, this.#sealed(b.unstored())]);
+      out.push([key, jsonOf(b.unstored())]);
       b.markStored();
       b.keys.push(key);
     }
@@ -261,22 +339,12 @@ export class RecentPayments {
     }
   }
 
-  /**
-   * The stored value of a part: the JSON text of its seal's base64, as bytes (the store writes
-   * them as they are). Made here rather than by JSON.stringify and the store's UTF-8 encoding of a
-   * MB-long string: those two cost as much again as the seal (bench "card-status").
-   */
-  #sealed(clear: Uint8Array): Uint8Array {
-    const base64 = this.#sealer.seal(clear).toString('base64');
-    const json = Buffer.allocUnsafe(base64.length + 2);
-    json[0] = 0x22;
-    json.write(base64, 1, 'latin1');
-    json[json.length - 1] = 0x22;
-    return json;
-  }
-
   #bucketOf(at: number): Bucket {
-    return this.#bucket(floorTo(at, this.#bucketMs));
+    if (at >= this.#lastStart && at < this.#lastStart + this.#bucketMs && this.#last) return this.#last;
+    const start = floorTo(at, this.#bucketMs);
+    this.#last = this.#bucket(start);
+    this.#lastStart = start;
+    return this.#last;
   }
 
   #bucket(start: number): Bucket {
@@ -292,46 +360,65 @@ export class RecentPayments {
   }
 }
 
-/** Adds the entries of `card` in bytes[0, used) with event time in [from, until) to `found` (each id once). */
-function findIn(bytes: Buffer, used: number, card: Uint8Array, from: number, until: number, found: Map<string, RecentPayment>): void {
-  for (let p = 0; p < used;) {
-    const cardLength = bytes[p] as number;
-    const atAt = p + 1 + cardLength;
-    const merchantLength = bytes[atAt + 8 + ID_BYTES + 8 + 3] as number;
-    const next = atAt + 8 + ID_BYTES + 8 + 3 + 1 + merchantLength;
-    if (cardLength === card.length && sameBytes(bytes, p + 1, card)) {
-      const at = bytes.readDoubleLE(atAt);
-      const idAt = atAt + 8;
-      const id = bytes.toString('latin1', idAt, idAt + ID_BYTES);
-      if (at >= from && at < until && !found.has(id)) {
-        const amountAt = idAt + ID_BYTES;
-        found.set(id, {
-          id,
-          at,
-          origin: iso(at),
-          amount: bytes.readDoubleLE(amountAt),
-          currency: bytes.toString('latin1', amountAt + 8, amountAt + 11),
-          merchant: bytes.toString('utf8', amountAt + 12, next),
-        });
-      }
-    }
-    p = next;
+/** A part's stored value: its text as a JSON string, in bytes (the store writes them as they are). */
+function jsonOf(text: Uint8Array): Uint8Array {
+  const json = Buffer.allocUnsafe(text.length + 2);
+  json[0] = 0x22;
+  json.set(text, 1);
+  json[json.length - 1] = 0x22;
+  return json;
+}
+
+/** The end of the line starting at `p` (its merchant field's length read from it). */
+const lineEnd = (bytes: Uint8Array, p: number): number => p + MERCHANT + readDigits(bytes, p + MERCHANT_LENGTH, 3);
+
+/** Adds the lines of `hash` (16 hex) in bytes[0, used) with event time in [from, until) to `found` (each id once). */
+function findIn(bytes: Buffer, used: number, hash: Uint8Array, from: number, until: number, found: Map<string, RecentPayment>): void {
+  for (let p = 0; p < used; p = lineEnd(bytes, p)) {
+    let same = true;
+    for (let i = 0; i < 16 && same; i++) same = bytes[p + i] === hash[i];
+    if (!same) continue;
+    const at = readDigits(bytes, p + TIME, ID - TIME);
+    const id = bytes.toString('latin1', p + ID, p + ID + 36);
+    if (at < from || at >= until || found.has(id)) continue;
+    const end = lineEnd(bytes, p);
+    const text = bytes.toString('latin1', p + MERCHANT, end);
+    found.set(id, {
+      id,
+      at,
+      origin: iso(at),
+      amount: readDigits(bytes, p + CENTS, CURRENCY - CENTS) / 100,
+      currency: bytes.toString('latin1', p + CURRENCY, p + CURRENCY + 3),
+      merchant: bytes[p + MERCHANT_KIND] === 0x68 ? Buffer.from(text, 'hex').toString('utf8') : text,
+    });
   }
 }
 
-function sameBytes(bytes: Uint8Array, at: number, card: Uint8Array): boolean {
-  for (let i = 0; i < card.length; i++) if (bytes[at + i] !== card[i]) return false;
-  return true;
-}
-
-/** Throws unless `clear` is a whole number of entries (the seal vouches for the rest). */
-function checkEntries(key: string, clear: Buffer): void {
+/** Why `bytes` are not whole lines of recent payments, or undefined. */
+function linesProblem(bytes: Uint8Array): string | undefined {
   let p = 0;
-  while (p < clear.length) {
-    const cardLength = clear[p] as number;
-    const merchantAt = p + 1 + cardLength + 8 + ID_BYTES + 8 + 3;
-    if (merchantAt >= clear.length) break;
-    p = merchantAt + 1 + (clear[merchantAt] as number);
+  while (p < bytes.length) {
+    if (p + MERCHANT > bytes.length) return `a line is cut at byte ${p}`;
+    for (let i = p; i < p + MERCHANT_KIND; i++) {
+      const x = bytes[i] as number;
+      const isDigit = x >= 0x30 && x <= 0x39;
+      const ok =
+        i < p + TIME
+          ? isDigit || (x >= 0x61 && x <= 0x66)
+          : i >= p + ID && i < p + CENTS
+            ? x >= 0x20 && x <= 0x7e
+            : i >= p + CURRENCY && i < p + MERCHANT_LENGTH
+              ? x >= 0x41 && x <= 0x5a
+              : isDigit;
+      if (!ok) return `byte ${i} is not what its field holds`;
+    }
+    const kind = bytes[p + MERCHANT_KIND];
+    const length = readDigits(bytes, p + MERCHANT_LENGTH, 3);
+    if ((kind !== 0x61 && kind !== 0x68) || length > MAX_MERCHANT || p + MERCHANT + length > bytes.length) return `the merchant field at byte ${p} is not one`;
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset + p + MERCHANT, length).toString('latin1');
+    if (!(kind === 0x61 ? /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/ : /^([0-9a-f]{2})*$/).test(text))
+      return `the merchant id at byte ${p} is not stored as its kind says`;
+    p += MERCHANT + length;
   }
-  if (p !== clear.length) throw new EngineStateError(`state entry ${key} does not hold whole recent payments`);
+  return p === bytes.length ? undefined : 'the last line is cut';
 }

@@ -76,14 +76,14 @@ export class ShardEngine {
 
   /**
    * `cards`: the stolen list's cards. They name stored panes' cards, say which cards were stolen
-   * before any report, and seal the record of recent payments (without a sealer no record is kept,
+   * before any report, and key the record of recent payments (without a record key no record is kept,
    * and no report reaches back into payments already read).
    */
   constructor(config: Partial<EngineConfig> = {}, meta?: EngineMeta, cards?: CardDirectory) {
     this.config = engineConfig(config);
     const c = this.config;
     this.#stolenList = cards;
-    this.#recent = cards?.sealer && c.retroAlertMs > 0 ? new RecentPayments(c.summaryEveryMs, cards.sealer) : undefined;
+    this.#recent = cards?.recordKey && c.retroAlertMs > 0 ? new RecentPayments(c.summaryEveryMs, cards.recordKey) : undefined;
     this.#watermark = new Watermark(c, meta);
     this.#alerts = new AlertWindows(c.alertWindowMs);
     this.#panes = new PaneStore(c.summaryEveryMs, c.summaryRangeMs);

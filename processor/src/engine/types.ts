@@ -5,7 +5,7 @@
  */
 import type { AlertEvent, SummaryEvent } from '../../../common/src/events.js';
 import type { CardPayment } from '../../../common/src/payment-fast-path.js';
-import type { Sealer } from './recent.js';
+import type { SipKey } from './recent.js';
 
 export type { EngineConfig } from './options.js';
 
@@ -24,10 +24,10 @@ export type PaymentInput = CardPayment;
 export interface CardDirectory {
   refOfToken(token: string): string | undefined;
   /**
-   * Seals what the engine stores that holds card numbers (its record of recent payments, for
-   * retro alerts): the processor's card key. Without it the engine keeps no such record.
+   * The key of the cards' hashes in the engine's record of recent payments (for retro alerts):
+   * derived from the processor's card key. Without it the engine keeps no such record.
    */
-  readonly sealer?: Sealer;
+  readonly recordKey?: SipKey;
 }
 
 /**

@@ -18,6 +18,7 @@ import type { AsciiCardSet } from '../../../common/src/payment-fast-path.js';
 import { AppError } from '../../../common/src/errors.js';
 import { parseCardRef, type CardTokenizer } from '../../../common/src/card-token.js';
 import type { CardDirectory } from '../engine/types.js';
+import type { SipKey } from '../../../common/src/siphash.js';
 
 const FILTER_BITS = 1 << 21;
 const MASK = FILTER_BITS - 1;
@@ -261,9 +262,9 @@ export class StolenCards implements AsciiCardSet, CardDirectory {
     return this.#tokenizer.cardRef(card);
   }
 
-  /** Seals what the engine stores that holds card numbers: this processor's card key (CardDirectory). */
-  get sealer(): CardTokenizer {
-    return this.#tokenizer;
+  /** The key of the cards' hashes in the engine's record of recent payments (CardDirectory). */
+  get recordKey(): SipKey {
+    return this.#tokenizer.recordKey;
   }
 
   /** The card ref of a stolen card's token, or undefined when no stolen card has it. */

@@ -48,7 +48,7 @@ export const testCards: CardDirectory = {
     const c = cardsByToken.get(t);
     return c === undefined ? undefined : ref(c);
   },
-  sealer: testTokenizer,
+  recordKey: testTokenizer.recordKey,
 };
 
 /** Card numbers in the order the engine keeps its cards: by card ref. */

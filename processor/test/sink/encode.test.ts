@@ -65,7 +65,7 @@ t.test('alerts and summaries from the engine encode byte for byte as JSON.string
 
 t.test('a retro alert (issue 19) and one with a clock ahead encode as JSON.stringify, their flags included', async (t) => {
   // An empty stolen list: the card is stolen by the report only.
-  const e = new ShardEngine({}, undefined, { refOfToken: () => undefined, sealer: testTokenizer });
+  const e = new ShardEngine({}, undefined, { refOfToken: () => undefined, recordKey: testTokenizer.recordKey });
   const T = Date.UTC(2026, 11, 6, 12, 0, 0);
   const p = pay({ at: T + 1_000, card: card(5) });
   e.recent!.add(p.card, p.id, p.at, p.amount, p.currency, p.merchant);

@@ -12,7 +12,7 @@ import { ShardCards } from '../../src/source/shard-cards.js';
 import { takeRecords } from '../../src/source/intake.js';
 import { ShardEngine } from '../../src/engine/index.js';
 import { createMetrics } from '../../src/metrics.js';
-import { card, pid, ref, stolenCards, testTokenizer, token, toPaymentEvent, pay } from '../engine/helpers.js';
+import { card, pid, ref, stolenCards, token, toPaymentEvent, pay } from '../engine/helpers.js';
 import { CardTokenizer } from '../../../common/src/card-token.js';
 
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
@@ -135,16 +135,36 @@ t.test('a batch hands a report to its engine, counts it and logs it with the car
   t.notOk(lines.join('').includes(OTHER), 'no card number in any log line');
 });
 
-t.test('sealed state: opened only with its key and intact; the same bytes seal the same way', async (t) => {
-  const clear = Buffer.from('4000000000000002 and more');
-  const sealed = testTokenizer.seal(clear);
-  t.notOk(sealed.includes(Buffer.from('4000000000000002')), 'no number in clear');
-  t.same(testTokenizer.open(sealed), clear, 'opened with its key');
-  t.same(testTokenizer.seal(clear), sealed, 'deterministic: a state written twice is the same bytes');
-  t.not(testTokenizer.seal(Buffer.from('other')).subarray(0, 12).toString('hex'), sealed.subarray(0, 12).toString('hex'), 'another plaintext, another nonce');
-  const damaged = Buffer.from(sealed);
-  damaged.writeUInt8(damaged.readUInt8(damaged.length - 1) ^ 1, damaged.length - 1);
-  t.throws(() => testTokenizer.open(damaged), 'a damaged seal is refused');
-  t.throws(() => new CardTokenizer('other', 'another-card-token-key-of-32-bytes!!').open(sealed), 'another key cannot open it');
-  t.throws(() => testTokenizer.open(sealed.subarray(0, 20)), 'nor can a cut one be opened');
+t.test('the record keeps a card by its keyed hash only: no number stored, a merchant id holding one masked, damage refused', async (t) => {
+  const e = new ShardEngine({}, undefined, stolenCards([LISTED]));
+  const withPan = pay({ at: T0, card: OTHER, merchant: `shop ${LISTED}` });
+  const spaced = pay({ at: T0 + 1, card: OTHER, merchant: 'café "x"' });
+  const opts = { maxRecordBytes: 65_536, nowMs: T0 + 60_000, stolen: new ShardCards(stolenCards([LISTED]), e.reported), recent: e.recent };
+  classifyRecord(bytes(toPaymentEvent(withPan)), opts, T0 + 60_000, OTHER);
+  classifyRecord(Buffer.from(JSON.stringify(toPaymentEvent(spaced), null, 1)), opts, T0 + 60_000, OTHER);
+  const stored = new Map(e.takeChanges().puts.filter(([k]) => k.startsWith('recent/')));
+  const text = [...stored.values()].map((v) => Buffer.from(v as Uint8Array).toString('latin1')).join('');
+  t.ok(stored.size > 0, 'the record is stored');
+  t.notOk(text.includes(OTHER) || text.includes(LISTED), 'no card number in it, as the card or in a merchant id');
+  t.same(
+    e.recent!.find(Buffer.from(OTHER), -Infinity, Infinity).map((p) => p.merchant),
+    [`shop ${LISTED.slice(0, 6)}******${LISTED.slice(-4)}`, 'café "x"'],
+    'merchant ids read back: masked, and any text as it was',
+  );
+  // Another key's record (another processor's card key) finds nothing of this card.
+  const other = new ShardEngine({}, undefined, {
+    refOfToken: () => undefined,
+    recordKey: new CardTokenizer('k2', 'another-card-token-key-of-32-bytes!!').recordKey,
+  });
+  for (const [k, v] of stored) other.recent!.restore(k, v);
+  t.same(other.recent!.find(Buffer.from(OTHER), -Infinity, Infinity), [], 'under another key the hashes match nothing');
+  const restored = new ShardEngine({}, undefined, stolenCards([LISTED]));
+  for (const [k, v] of stored) restored.recent!.restore(k, v);
+  t.equal(restored.recent!.find(Buffer.from(OTHER), -Infinity, Infinity).length, 2, 'under its key, restored, they are found');
+  const [key, value] = [...stored][0]!;
+  const damaged = Buffer.from(value as Uint8Array)
+    .toString('latin1')
+    .slice(1, -2);
+  t.throws(() => restored.recent!.restore(key, damaged), { name: 'EngineStateError', message: /recent payments/ }, 'a cut part is refused');
+  t.throws(() => restored.recent!.restore(key, 'x'.repeat(90)), { name: 'EngineStateError' }, 'so is one that is not lines');
 });
