@@ -402,6 +402,20 @@ and the baseline loop left out); the processor under the end-to-end load:
   maps the larger tables) and a module base +17 MB (the engine imports \`events.ts\`, which a
   processor loads anyway) over the run before tokens. An HMAC costs ~2 µs and is paid only by
   payments whose truncated form (length, first 6, last 4) matches a stolen card's.
+- **Card status on the stream** (issue 19, 2026-12-06). Every payment now goes into the shard's
+  record of recent payments, for retro alerts. Sealed with AES-256-GCM (the record first kept card
+  numbers), it cost 0.42 of the ShardTask path's throughput; byte loops instead of subarray views
+  and string writes, fixed 64 KB chunks instead of a doubling buffer, and a part's JSON bytes made
+  once brought it to 0.64. LevelDB writing and compacting the incompressible sealed parts was ~0.2
+  of the CPU ratio (2.086 persisted, 1.88 not, \`BENCH_ONLY=cpu\`), so the record now keeps cards as
+  SipHash-2-4 of their number (keyed, ~0.08 µs; 0.56 µs while its state was module variables) in
+  compressible text and holds no card number. Still, in the full run at 71ec303 the record costs
+  about half of the path (0.511), the path with no card stolen fell from 1.32 M to 0.24 M
+  records/s, and two targets are missed: engine throughput 0.203 (≥ 0.25) and processor CPU ratio
+  2.133 (≤ 2). The record's JavaScript side measures ~0.3 µs a payment alone; most of the rest is
+  its commit (a MB of record per 10 000-record batch into LevelDB). Next: keep the record out of
+  LevelDB (an append-only file per bucket, deleted whole when purged). The status lookup itself
+  costs nothing measurable (1 000 reported cards: 1.05).
 - **Restore from a snapshot and take-over** (issue 17). First measured (2026-12-05, load average
   1–3) at medians 5.6 and 6.7 s, the target missed: half of the restore wrote back what the
   snapshot already holds as stored JSON text (\`rebuildEngine\` discarded the engine's changes and

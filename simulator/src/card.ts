@@ -6,7 +6,7 @@
  * stdout gets one JSON line (the event id, the card masked, the status and its effective time);
  * the card number is never printed.
  */
-import { ConfigError, UsageError } from '../../common/src/errors.js';
+import { startFailure } from './cli-errors.js';
 import { kinesisEnv, parseEnv } from '../../common/src/config.js';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { KinesisProducer } from '../../common/src/producer.js';
@@ -26,15 +26,7 @@ async function main(argv: string[]): Promise<number> {
     }
     env = parseEnv('card', kinesisEnv);
   } catch (error) {
-    if (error instanceof UsageError) {
-      log(`${error.message} (see --help)`);
-      return 2;
-    }
-    if (error instanceof ConfigError) {
-      log(`invalid configuration: ${error.problems.join('; ')}`);
-      return 2;
-    }
-    throw error;
+    return startFailure(error, log);
   }
   const client = createKinesisClient({ region: env.AWS_REGION, endpoint: env.KINESIS_ENDPOINT });
   const summary = {

@@ -6,10 +6,11 @@
  * Output: the live progress line and the human totals go to stderr; stdout gets exactly one line,
  * the totals as JSON, for scripts and tests. Exit codes are listed in options.ts's USAGE.
  */
+import { startFailure } from './cli-errors.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import { ConfigError, InputFileError, UsageError } from '../../common/src/errors.js';
+import { InputFileError } from '../../common/src/errors.js';
 import { kinesisEnv, parseEnv, s3Env } from '../../common/src/config.js';
 import { createS3Client, parseS3Uri } from '../../common/src/s3.js';
 import { awsErrorName, createKinesisClient } from '../../common/src/kinesis.js';
@@ -36,15 +37,7 @@ async function main(argv: string[]): Promise<number> {
     }
     env = parseEnv('simulator', { ...kinesisEnv, ...s3Env });
   } catch (error) {
-    if (error instanceof UsageError) {
-      log(`${error.message} (see --help)`);
-      return 2;
-    }
-    if (error instanceof ConfigError) {
-      log(`invalid configuration: ${error.problems.join('; ')}`);
-      return 2;
-    }
-    throw error;
+    return startFailure(error, log);
   }
 
   let cards: string[];
