@@ -34,7 +34,7 @@ import { EngineStateError } from './errors.js';
 import type { EngineConfig } from './options.js';
 import type { CardDirectory } from './types.js';
 import type { Pane } from './pane.js';
-import { floorTo } from './time.js';
+import { floorTo, padTime } from './time.js';
 import { CARD_STATUS_KEY_PREFIX, cardStatusKey, type StoredCardStatus } from './card-status.js';
 import { RECENT_KEY, RECENT_KEY_PREFIX, recentKey } from './recent.js';
 
@@ -99,10 +99,7 @@ export interface StoredPane {
   ids: [number, string][];
 }
 
-/** Fixed-width decimal time for state keys (lexicographic order = numeric order for t ≥ 0). */
-export function padTime(t: number): string {
-  return String(t).padStart(13, '0');
-}
+export { padTime };
 
 export const heldKey = (windowStart: number, first: { at: number; id: string }): string => `win/${padTime(windowStart)}/${padTime(first.at)}/${first.id}`;
 /** Every stored pane group's key starts with it (a restore may leave those entries for later). */

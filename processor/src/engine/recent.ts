@@ -24,8 +24,7 @@
 import { scrubPans } from '../../../common/src/pan-scrub.js';
 import { sipHash64, sipLow, type SipKey } from '../../../common/src/siphash.js';
 import { EngineStateError } from './errors.js';
-import { padTime } from './codec.js';
-import { floorTo, iso } from './time.js';
+import { floorTo, iso, padTime } from './time.js';
 
 export type { SipKey };
 

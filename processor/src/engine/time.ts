@@ -9,3 +9,8 @@ export function floorTo(t: number, size: number): number {
 export function iso(t: number): string {
   return new Date(t).toISOString();
 }
+
+/** Fixed-width decimal time for state keys (lexicographic order = numeric order for t ≥ 0). */
+export function padTime(t: number): string {
+  return String(t).padStart(13, '0');
+}
