@@ -1,11 +1,13 @@
 /**
- * What the processor does with one input record: process it (a valid PAYMENT_EVENT of this
- * shard), set it aside (a payment with an untrusted clock, or one keyed by something else than its
- * card), skip it (any other valid event, e.g. our own alerts), or reject it with a stable reason.
- * Rejection never throws and never blocks the shard: the record becomes a PAYMENT_EVENT_REJECTED
- * event. The same function decides for the live shard and for a rebuild's replay, and it reads
- * nothing but the record (its bytes, partition key and Kinesis arrival time), so a replay decides
- * exactly as the first read did.
+ * What the processor does with one input record: process it (a valid PAYMENT_EVENT or
+ * CARD_STATUS_CHANGED of this shard), set it aside (a payment with an untrusted clock, or a record
+ * keyed by something else than its card), skip it (any other valid event, e.g. our own alerts),
+ * or reject it with a stable reason. Rejection never throws and never blocks the shard: the record
+ * becomes a PAYMENT_EVENT_REJECTED event. The same function decides for the live shard and for a
+ * rebuild's replay. It reads the record (its bytes, partition key and Kinesis arrival time) and the
+ * shard's candidate cards, which only reports read earlier on the same shard change, and it hands
+ * each valid payment to the shard's record of recent payments: a replay decides exactly as the
+ * first read did.
  */
 import type { _Record } from '@aws-sdk/client-kinesis';
 import { v5 as uuidv5 } from 'uuid';

@@ -1,6 +1,6 @@
 /**
  * What one GetRecords batch becomes, record by record (step 1 of the shard task's loop): a valid
- * payment of this shard goes to the engine, a payment with an untrusted clock is alerted without
+ * payment or card status change of this shard goes to the engine, a payment with an untrusted clock is alerted without
  * touching stream time, a payment keyed by something else than its card is re-published keyed by
  * it, a bad record becomes a reject, any other event is counted and skipped. Counted per batch, not
  * per record: a labelled counter update per record was a measurable share of the hot path.

@@ -64,6 +64,8 @@ t.test('a wall clock stepped +30 s on one worker: no lease changes hands, no sha
   t.same(overlapping, [], 'no shard had two emitters at once');
   t.equal((await sim.exit).code, 0);
   for (const w of fleet.workers.values()) w.proc.child.kill('SIGTERM');
+  // Their last lease writes must land before dynalite closes at teardown (it throws, in this process, at a write after close).
+  await Promise.race([Promise.all([...fleet.workers.values()].map((w) => w.proc.exit)), sleep(20_000)]);
 });
 
 t.test('a worker cut off from DynamoDB steps −30 s: it stops emitting before the other takes over', async (t) => {
@@ -98,4 +100,6 @@ t.test('a worker cut off from DynamoDB steps −30 s: it stops emitting before t
   w1.dynamo.setMode('pass');
   t.equal((await sim.exit).code, 0);
   for (const w of fleet.workers.values()) w.proc.child.kill('SIGTERM');
+  // Their last lease writes must land before dynalite closes at teardown (it throws, in this process, at a write after close).
+  await Promise.race([Promise.all([...fleet.workers.values()].map((w) => w.proc.exit)), sleep(20_000)]);
 });
