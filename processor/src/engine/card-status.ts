@@ -11,6 +11,7 @@
  * order knows the reported cards before it meets their panes.
  */
 import { splitCardRef, tokenOfCardRef } from '../../../common/src/card-token.js';
+import { upperBound } from './sorted.js';
 
 export const CARD_STATUS_KEY_PREFIX = 'card/';
 export const cardStatusKey = (token: string): string => `${CARD_STATUS_KEY_PREFIX}${token}`;
@@ -76,15 +77,12 @@ export class CardStatuses implements ReportedCards {
   at(token: string, t: number): boolean | undefined {
     const h = this.#cards.get(token);
     if (h === undefined) return undefined;
-    const i = lastAtOrBefore(h.times, t);
+    const i = upperBound(h.times, t) - 1;
     return i < 0 ? undefined : h.stolen[i];
   }
 
-  /**
-   * Records a change read from the stream. Returns the event-time interval [from, until) whose
-   * status it decides: from its effective time up to the next later change of the card.
-   */
-  record(ref: string, stolen: boolean, effectiveAtMs: number): { from: number; until: number } {
+  /** Records a change read from the stream. */
+  record(ref: string, stolen: boolean, effectiveAtMs: number): void {
     const token = tokenOfCardRef(ref);
     let h = this.#cards.get(token);
     if (h === undefined) {
@@ -93,11 +91,10 @@ export class CardStatuses implements ReportedCards {
       this.#truncated.add(truncatedKeyOfMasked(splitCardRef(ref).card_masked));
     }
     // After every change effective at the same instant: the last one read wins.
-    const i = lastAtOrBefore(h.times, effectiveAtMs) + 1;
+    const i = upperBound(h.times, effectiveAtMs);
     h.times.splice(i, 0, effectiveAtMs);
     h.stolen.splice(i, 0, stolen);
     this.#dirty.add(token);
-    return { from: effectiveAtMs, until: h.times[i + 1] ?? Infinity };
   }
 
   /** Takes back one stored card (already checked by the codec). */
@@ -126,16 +123,4 @@ export class CardStatuses implements ReportedCards {
     const h = this.#cards.get(token) as CardHistory;
     return { ref: h.ref, history: h.times.map((t, i) => [t, h.stolen[i] ? 'STOLEN' : 'ACTIVE']) };
   }
-}
-
-/** Index of the last time ≤ t in ascending `times`, or -1. */
-function lastAtOrBefore(times: readonly number[], t: number): number {
-  let lo = 0;
-  let hi = times.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((times[mid] as number) <= t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo - 1;
 }

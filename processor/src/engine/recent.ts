@@ -24,6 +24,7 @@
 import { scrubPans } from '../../../common/src/pan-scrub.js';
 import { sipHash64, sipLow, type SipKey } from '../../../common/src/siphash.js';
 import { EngineStateError } from './errors.js';
+import { insertUnique } from './sorted.js';
 import { floorTo, iso, padTime } from './time.js';
 
 export type { SipKey };
@@ -351,9 +352,7 @@ export class RecentPayments {
     if (b === undefined) {
       b = new Bucket();
       this.#buckets.set(start, b);
-      let i = this.#starts.length;
-      while (i > 0 && (this.#starts[i - 1] as number) > start) i--;
-      this.#starts.splice(i, 0, start);
+      insertUnique(this.#starts, start);
     }
     return b;
   }
