@@ -59,11 +59,19 @@ export interface RecentPayment {
   merchant: string;
 }
 
-/** Writes `value` (a non-negative integer) as `width` decimal digits ending before `end`. */
+/**
+ * Writes `value` (a non-negative integer below 10^16) as `width` (≤ 16) decimal digits ending
+ * before `end`. In two halves of 8 digits with integer division: `%` on a double above 2^31 is a
+ * floating-point remainder, which made this the dearest step of recording a payment.
+ */
 function digits(out: Uint8Array, end: number, width: number, value: number): void {
+  let low = value % 1e8;
+  const high = (value - low) / 1e8;
   for (let i = end - 1; i >= end - width; i--) {
-    out[i] = 0x30 + (value % 10);
-    value = Math.floor(value / 10);
+    if (i === end - 9) low = high;
+    const q = (low / 10) | 0;
+    out[i] = 0x30 + low - q * 10;
+    low = q;
   }
 }
 
