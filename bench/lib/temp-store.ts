@@ -17,10 +17,13 @@ export async function tempLevelStore(): Promise<{ store: StateStore; dir: string
   };
 }
 
-/** Bytes of every file under `dir` (LevelDB's tables, log and manifest). */
+/** Bytes of every file under `dir` (LevelDB's tables, log and manifest, and the entries kept as files). */
 export async function dirBytes(dir: string): Promise<number> {
   const { readdir, stat } = await import('node:fs/promises');
   let total = 0;
-  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
+  for (const name of await readdir(dir, { recursive: true })) {
+    const s = await stat(join(dir, name));
+    if (s.isFile()) total += s.size;
+  }
   return total;
 }

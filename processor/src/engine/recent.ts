@@ -10,13 +10,15 @@
  *   currency (3) · merchant length (3 digits) · merchant kind (a: as is, h: hex of its UTF-8) ·
  *   merchant id.
  * The card is kept as its keyed hash (SipHash-2-4 under a key derived from the card token key,
- * common/src/siphash.ts), never as its number: the record can be stored as it is, with no
- * encryption, and LevelDB compresses it (a sealed record, incompressible, cost ~0.2 of the
- * processor's CPU ratio in compactions: bench "card-status"). A merchant id holding a card number
- * is masked first. A report reads its card's lines back by comparing hashes.
+ * common/src/siphash.ts), never as its number, so the record is stored as it is, with no
+ * encryption (sealing it cost more than the rest of the record: bench "card-status"). A merchant
+ * id holding a card number is masked first. A report reads its card's lines back by comparing hashes.
  *
  * Stored as `recent/<bucketStart>/<part>` → the part's text, a JSON string as it is (every
- * character of a line is JSON-safe). A split gives every child all of its parent's parts (an
+ * character of a line is JSON-safe). The store keeps these entries as files beside LevelDB
+ * (state/entry-files.ts): a part is written once and deleted with its bucket, and through LevelDB
+ * its bytes were rewritten by every compaction. After a crash, a part whose commit was lost can be
+ * read back beside the replay that records its payments again: `find` gives each id once. A split gives every child all of its parent's parts (an
  * entry's card is known only by its hash, not by its Kinesis hash key): a report reaches only the
  * child that owns its card, so the copies elsewhere are never matched, only purged with their
  * bucket.

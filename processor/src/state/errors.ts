@@ -8,6 +8,7 @@ export const STATE_ERROR_CODES = {
   STATE_LOCKED: 'the LevelDB directory is locked by another process (or another open store in this one)',
   STATE_OPEN_FAILED: 'the LevelDB directory could not be opened (permissions, corruption, not a directory)',
   STATE_CORRUPT: 'a stored value is not what this layout wrote (bad JSON or checkpoint shape)',
+  STATE_FILES_FAILED: 'an entry kept as a file beside LevelDB could not be written, read or removed (disk full, permissions)',
 } as const;
 
 export type StateErrorCode = keyof typeof STATE_ERROR_CODES;

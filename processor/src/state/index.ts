@@ -3,7 +3,7 @@
  * Key layout in keys.ts. Only main.ts opens a store; the engine and source receive it.
  */
 import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
 import { StateStoreError } from './errors.js';
@@ -34,7 +34,9 @@ export async function openStateStore(options: StateStoreOptions): Promise<StateS
       });
     }
     const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-    store = new LevelStateStore(db, { dir, approximateSize: (gte, lt) => db.approximateSize(gte, lt) });
+    // The record of recent payments goes to files in a directory of its own inside LevelDB's (which
+    // LevelDB leaves alone: it touches only the file names it makes).
+    store = new LevelStateStore(db, { dir, approximateSize: (gte, lt) => db.approximateSize(gte, lt), filesDir: join(dir, 'entries') });
   } else {
     // Stored as bytes: a value of encoded JSON bytes is put as bytes, which a store of strings cannot take.
     store = new LevelStateStore(new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8', storeEncoding: 'view' }), {

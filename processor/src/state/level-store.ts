@@ -5,6 +5,7 @@
  * values) and every encoding error is thrown before a batch is handed to the database.
  */
 import { z } from 'zod';
+import { EntryFiles, isFileKey } from './entry-files.js';
 import { StateStoreError } from './errors.js';
 import { assertShardId, keys, type KeyRange } from './keys.js';
 import type { ChangeSet, LoadedShard, ShardCheckpoint, ShardExport, StateStore, StoreStats } from './types.js';
@@ -45,6 +46,11 @@ export interface LevelStateStoreOptions {
    * the store holds only its bytes and nothing the caller does later can change them.
    */
   keepsByteArrays?: boolean;
+  /**
+   * Where the entries that entry-files.ts names (the record of recent payments) are kept as
+   * files instead of in the database; without it, they are kept in the database like the rest.
+   */
+  filesDir?: string;
 }
 
 const SCAN_CHUNK = 1000;
@@ -88,12 +94,14 @@ export class LevelStateStore implements StateStore {
   readonly #dir: string | undefined;
   readonly #approximateSize: LevelStateStoreOptions['approximateSize'];
   readonly #copyBytes: boolean;
+  readonly #files: EntryFiles | undefined;
 
   constructor(db: LevelLike, options: LevelStateStoreOptions = {}) {
     this.#db = db;
     this.#dir = options.dir;
     this.#approximateSize = options.approximateSize;
     this.#copyBytes = options.keepsByteArrays ?? false;
+    this.#files = options.filesDir === undefined ? undefined : new EntryFiles(options.filesDir);
   }
 
   async open(): Promise<void> {
@@ -124,26 +132,42 @@ export class LevelStateStore implements StateStore {
     assertShardId(shardId);
     const valid = checkpointSchema.safeParse(checkpoint);
     if (!valid.success) throw new TypeError(`commitShard(${shardId}): invalid checkpoint: ${valid.error.message}`);
+    const files = this.#files;
     const ops: BatchOp[] = [];
-    for (const key of changes.dels) ops.push({ type: 'del', key: keys.entry(shardId, key) });
+    const filePuts: [string, Uint8Array | string][] = [];
+    const fileDels: string[] = [];
+    for (const key of changes.dels) {
+      if (files && isFileKey(key)) fileDels.push(key);
+      else ops.push({ type: 'del', key: keys.entry(shardId, key) });
+    }
     for (const [key, value] of changes.puts) {
-      if (value instanceof Uint8Array) {
+      const what = `commitShard(${shardId}) key ${JSON.stringify(key)}`;
+      if (files && isFileKey(key)) {
+        filePuts.push([key, value instanceof Uint8Array ? value : encodeValue(what, value)]);
+      } else if (value instanceof Uint8Array) {
         ops.push({
           type: 'put',
           key: keys.entry(shardId, key),
           value: this.#copyBytes ? new Uint8Array(value) : value,
           valueEncoding: 'view',
         });
-      } else
-        ops.push({
-          type: 'put',
-          key: keys.entry(shardId, key),
-          value: encodeValue(`commitShard(${shardId}) key ${JSON.stringify(key)}`, value),
-        });
+      } else ops.push({ type: 'put', key: keys.entry(shardId, key), value: encodeValue(what, value) });
     }
     // Last, see StateStore.commitShard: the checkpoint never becomes durable ahead of its state.
     ops.push({ type: 'put', key: keys.checkpoint(shardId), value: JSON.stringify(valid.data) });
+    if (!files) {
+      await this.#db.batch(ops);
+      return;
+    }
+    // Files before the batch and removals after it (entry-files.ts says why); a key both deleted
+    // and put in this change set ends up put, as in the database.
+    await files.write(shardId, filePuts);
     await this.#db.batch(ops);
+    const put = new Set(filePuts.map(([key]) => key));
+    await files.remove(
+      shardId,
+      fileDels.filter((key) => !put.has(key)),
+    );
   }
 
   async loadShard(shardId: string): Promise<LoadedShard> {
@@ -154,27 +178,43 @@ export class LevelStateStore implements StateStore {
 
   async *scanShard(shardId: string): AsyncGenerator<[string, unknown]> {
     assertShardId(shardId);
+    const fileKeys = this.#files ? await this.#files.keys(shardId) : [];
     const it = this.#db.iterator(keys.entries(shardId));
     try {
       for (let chunk = await it.nextv(SCAN_CHUNK); chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {
-        for (const [storeKey, text] of chunk) yield [keys.engineKeyOf(shardId, storeKey), decodeValue(storeKey, text)];
+        for (const [storeKey, text] of chunk) {
+          const key = keys.engineKeyOf(shardId, storeKey);
+          while (fileKeys.length > 0 && (fileKeys[0] as string) < key) yield await this.#fileEntry(shardId, fileKeys.shift() as string);
+          yield [key, decodeValue(storeKey, text)];
+        }
       }
+      for (const key of fileKeys) yield await this.#fileEntry(shardId, key);
     } finally {
       await it.close();
     }
   }
 
+  async #fileEntry(shardId: string, key: string): Promise<[string, unknown]> {
+    return [key, decodeValue(`${shardId} file ${key}`, await (this.#files as EntryFiles).read(shardId, key))];
+  }
+
   async exportShard(shardId: string): Promise<ShardExport> {
     assertShardId(shardId);
     // Created before the first await: LevelDB (and memory-level) iterators read the database as it
-    // was when they were created, so later commits never show through.
+    // was when they were created, so later commits never show through. The files the export will
+    // read stay until it is done (entry-files.ts).
     const it = this.#db.iterator(keys.shard(shardId));
+    const files = this.#files;
+    const endExport = files?.beginExport(shardId);
     const checkpointKey = keys.checkpoint(shardId);
     let first: Array<[string, string]>;
+    let fileKeys: string[];
     try {
       first = await it.nextv(SCAN_CHUNK);
+      fileKeys = files ? await files.keys(shardId) : [];
     } catch (error) {
       await it.close();
+      await endExport?.();
       throw error;
     }
     // `checkpoint` sorts before `e/`, so when the shard has one it is the first key of its range.
@@ -182,10 +222,19 @@ export class LevelStateStore implements StateStore {
     async function* entries(): AsyncGenerator<[string, string]> {
       try {
         for (let chunk = first; chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {
-          for (const [storeKey, text] of chunk) yield [keys.engineKeyOf(shardId, storeKey), text];
+          for (const [storeKey, text] of chunk) {
+            const key = keys.engineKeyOf(shardId, storeKey);
+            while (fileKeys.length > 0 && (fileKeys[0] as string) < key) {
+              const fileKey = fileKeys.shift() as string;
+              yield [fileKey, await (files as EntryFiles).read(shardId, fileKey)];
+            }
+            yield [key, text];
+          }
         }
+        for (const fileKey of fileKeys) yield [fileKey, await (files as EntryFiles).read(shardId, fileKey)];
       } finally {
         await it.close();
+        await endExport?.();
       }
     }
     return { checkpoint, entries: entries() };
@@ -214,6 +263,9 @@ export class LevelStateStore implements StateStore {
     // shard could be left with entries but no checkpoint after a crash.
     const all = await this.#keysIn(keys.shard(shardId));
     if (all.length > 0) await this.#db.batch(all.map((key) => ({ type: 'del', key })));
+    // After the batch: files left by a crash here are read back only with a new state of this shard,
+    // as entries from its past that its first purges delete.
+    await this.#files?.removeShard(shardId);
   }
 
   async listShards(): Promise<string[]> {
@@ -253,6 +305,13 @@ export class LevelStateStore implements StateStore {
   }
 
   async stats(): Promise<StoreStats> {
+    const db = await this.#dbStats();
+    if (!this.#files) return db;
+    const files = await this.#files.size();
+    return { keys: db.keys + files.files, approximateBytes: db.approximateBytes + files.bytes };
+  }
+
+  async #dbStats(): Promise<StoreStats> {
     const range = keys.everything;
     if (this.#approximateSize) {
       const it = this.#db.keys(range);

@@ -57,12 +57,12 @@ export interface ShardExport {
 }
 
 export interface StoreStats {
-  /** Number of keys in the store (engine entries, checkpoints and stolen cards). */
+  /** Number of keys in the store (engine entries, checkpoints and stolen cards), entries kept as files included. */
   readonly keys: number;
   /**
    * Size estimate in bytes. LevelDB: on-disk size from `approximateSize` (compressed tables; the
    * write buffer not yet flushed, at most a few MiB, is not counted). Memory: UTF-8 bytes of
-   * every key and value.
+   * every key and value. Entries kept as files (entry-files.ts) add their files' bytes.
    */
   readonly approximateBytes: number;
 }
