@@ -18,7 +18,7 @@ import { ShardEngine } from '../../processor/src/engine/index.js';
 import { classifyRecord } from '../../processor/src/source/classify.js';
 import { ShardCards } from '../../processor/src/source/shard-cards.js';
 
-const REPS = 3;
+const REPS = 7;
 const COUNT = QUICK ? 100_000 : 300_000;
 /** Event-time density: 10 000 events/s, as the throughput scenario. */
 const STEP_MS = 0.1;

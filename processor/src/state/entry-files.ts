@@ -48,16 +48,16 @@ export class EntryFiles {
 
   /** Writes each entry whole (temporary name, then rename). Values: JSON text, as bytes or a string. */
   async write(shardId: string, entries: ReadonlyArray<readonly [string, Uint8Array | string]>): Promise<void> {
-    const made = new Set<string>();
     for (const [key, value] of entries) {
       const path = this.#path(shardId, key);
       await this.#fs(`write ${key} of ${shardId}`, async () => {
-        const parent = dirname(path);
-        if (!made.has(parent)) {
-          await mkdir(parent, { recursive: true });
-          made.add(parent);
-        }
-        await writeFile(path + TEMPORARY, value);
+        // A bucket's directory is made by its first part only: a mkdir at every commit queued
+        // behind LevelDB's work in libuv's thread pool and cost ~4 ms a commit (bench "card-status").
+        await writeFile(path + TEMPORARY, value).catch(async (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+          await mkdir(dirname(path), { recursive: true });
+          await writeFile(path + TEMPORARY, value);
+        });
         await rename(path + TEMPORARY, path);
       });
     }
