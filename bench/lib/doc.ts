@@ -104,8 +104,9 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
 5. **Memory and state** (\`memory.ts\`). The parent writes the 1 M-card file and a shard's committed
    state holding all 100 000 stolen cards active in the 60-minute window (3.6 payments per card: one
    shard at 1 000 events/s, 10 % stolen, for an hour) to a classic-level directory, as an hour of
-   traffic would leave them. A fresh process (one per repetition, \`--expose-gc\`) then does what the
-   processor does at a restart: reads the cards file, mirrors the stolen cards into LevelDB, keeps
+   traffic would leave them. A fresh process (one per repetition, \`--expose-gc\`, running the code
+   compiled by tsc as the image does: under tsx, whose loader thread and transpiler no task has,
+   the same process is reported beside it, one run) then does what the processor does at a restart: reads the cards file, mirrors the stolen cards into LevelDB, keeps
    only their lookup (\`StolenCards\`),
    restores the shard's engine from the store (\`restoreLocalState\`, streamed entry by entry), runs
    a full GC and reads RSS. State bytes: the LevelDB directory on disk.
@@ -269,10 +270,10 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    classification without tokens (decode and the row's JSON, what the transform did before), five
    alternating repetitions in one process. Target: ratio ≤ 2. Beside it, one token alone.
 13. **Card status on the stream** (\`card-status.ts\`, issue 19). The throughput scenario's
-   ShardTask path and records (300 000 payments, 1 M cards, 10 % stolen), three repetitions each,
-   in one process: with the record of recent payments (the default \`RETRO_ALERT_MS\`: every
-   payment copied into it as bytes, each commit's part sealed) against \`retroAlertMs\` 0 (no
-   record), target ratio ≥ 0.8; and after 1 000 \`CARD_STATUS_CHANGED\` (cards off the list,
+   ShardTask path and records (300 000 payments, 1 M cards, 10 % stolen), seven interleaved
+   repetitions each, in one process: with the record of recent payments (the default
+   \`RETRO_ALERT_MS\`: every payment written into it as a line, each commit's part a file beside
+   LevelDB) against \`retroAlertMs\` 0 (no record), target ratio ≥ 0.8; and after 1 000 \`CARD_STATUS_CHANGED\` (cards off the list,
    reported STOLEN) against none, target ratio ≥ 0.9 (every payment is then also tested against
    the reported cards' truncated forms, and theirs are named by token and judged by status).
    Beside them, the record's bytes per payment, and what the default 5 min holds per shard at

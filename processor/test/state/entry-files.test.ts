@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { MemoryLevel } from 'memory-level';
-import { LevelStateStore, openStateStore, StateStoreError, type LevelLike, type ShardCheckpoint } from '../../src/state/index.js';
+import { LevelStateStore, openStateStore, StateStoreError, type ShardCheckpoint } from '../../src/state/index.js';
 import { FILE_KEY } from '../../src/state/entry-files.js';
 import type { BatchOp } from '../../src/state/level-store.js';
 import { recentKey } from '../../src/engine/recent.js';
+import { asLevelOps, withBatch } from './helpers.js';
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sca-files-'));
@@ -32,20 +33,10 @@ const json = (text: string) => Buffer.from(JSON.stringify(text), 'latin1');
 /** A memory-level store with files in `filesDir`, whose batches `before` sees first (and may refuse). */
 function storeWith(filesDir: string, before: (ops: BatchOp[]) => Promise<void> = async () => {}) {
   const db = new MemoryLevel<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8', storeEncoding: 'view' });
-  const level: LevelLike = {
-    get status() {
-      return db.status;
-    },
-    open: () => db.open(),
-    close: () => db.close(),
-    get: (key) => db.get(key),
-    keys: (range) => db.keys(range),
-    iterator: (range) => db.iterator(range),
-    batch: async (ops) => {
-      await before(ops);
-      await db.batch(ops as never);
-    },
-  };
+  const level = withBatch(db, async (ops) => {
+    await before(ops);
+    await db.batch(asLevelOps(ops));
+  });
   return new LevelStateStore(level, { keepsByteArrays: true, filesDir });
 }
 

@@ -7,26 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryLevel } from 'memory-level';
-import { LevelStateStore, openStateStore, StateStoreError, type LevelLike, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
+import { LevelStateStore, openStateStore, StateStoreError, type ShardCheckpoint, type StateStore } from '../../src/state/index.js';
 import type { BatchOp } from '../../src/state/level-store.js';
-
-/** A LevelLike that forwards to `db` except for `batch`. */
-function withBatch(db: MemoryLevel<string, string>, batch: (ops: BatchOp[]) => Promise<void>): LevelLike {
-  return {
-    get status() {
-      return db.status;
-    },
-    open: () => db.open(),
-    close: () => db.close(),
-    get: (key) => db.get(key),
-    keys: (range) => db.keys(range),
-    iterator: (range) => db.iterator(range),
-    batch,
-  };
-}
-
-/** MemoryLevel<string, string>'s types know no per-op value encoding (a put of encoded bytes); the database itself does. */
-const asLevelOps = (ops: BatchOp[]) => ops as never;
+import { asLevelOps, withBatch } from './helpers.js';
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sca-state-'));
