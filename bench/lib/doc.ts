@@ -408,15 +408,28 @@ and the baseline loop left out); the processor under the end-to-end load:
   numbers), it cost 0.42 of the ShardTask path's throughput; byte loops instead of subarray views
   and string writes, fixed 64 KB chunks instead of a doubling buffer, and a part's JSON bytes made
   once brought it to 0.64. LevelDB writing and compacting the incompressible sealed parts was ~0.2
-  of the CPU ratio (2.086 persisted, 1.88 not, \`BENCH_ONLY=cpu\`), so the record now keeps cards as
-  SipHash-2-4 of their number (keyed, ~0.08 µs; 0.56 µs while its state was module variables) in
-  compressible text and holds no card number. Still, in the full run at 71ec303 the record costs
-  about half of the path (0.511), the path with no card stolen fell from 1.32 M to 0.24 M
-  records/s, and two targets are missed: engine throughput 0.203 (≥ 0.25) and processor CPU ratio
-  2.133 (≤ 2). The record's JavaScript side measures ~0.3 µs a payment alone; most of the rest is
-  its commit (a MB of record per 10 000-record batch into LevelDB). Next: keep the record out of
-  LevelDB (an append-only file per bucket, deleted whole when purged). The status lookup itself
-  costs nothing measurable (1 000 reported cards: 1.05).
+  of the CPU ratio (2.086 persisted, 1.88 not, \`BENCH_ONLY=cpu\`), so the record keeps cards as
+  SipHash-2-4 of their number (keyed) in text and holds no card number. The full run at 71ec303
+  still gave 0.511 for the record, engine throughput 0.203 (≥ 0.25 missed) and 240 631 records/s
+  with no card stolen (1.32 M before). Then (stop 21): timed inside the path, a 10 000-payment
+  commit spent ~7 ms putting a MB of record into LevelDB; with the record never persisted the
+  ratio was 0.834, persisted 0.681 (7 interleaved runs). The record's parts are now files beside
+  LevelDB (\`processor/src/state/entry-files.ts\`: written before the batch, deleted after it), and
+  a commit's mkdir, queued behind LevelDB in libuv's pool at ~4 ms a commit, happens only for a
+  bucket's first part. Classify alone showed the rest: 0.73 µs a payment for the record, of it
+  the two 13-digit numbers (\`%\` on a double is a floating-point remainder: 0.34 → 0.12 µs in
+  integer halves) and SipHash (~10 % less with 32-bit signed locals and carries by bit logic).
+  This run: engine throughput **0.286** (met), no card stolen 613 234 records/s, the record
+  **0.622** (my target 0.8 missed: ~0.9 µs a payment on a path of ~2.9 µs; \`BENCH_ONLY=card-status\`
+  spread 0.62–0.85 between runs of 3 repetitions, 0.62–0.65 with 7), the status lookup 1.154.
+  **The CPU ratio (2.356 here) is missed by the code from before issue 19 as well**: one session,
+  \`BENCH_ONLY=cpu\` alternately at 3225adb and at 08553a8, ratios 2.156, 2.063 (before) and 2.214,
+  2.171 (after), the processor's own CPU 17.25, 16.4 and 17.05, 16.5 µs a payment. A profile of
+  the processor under this scenario: the record is ~6 % of its CPU (\`addAscii\` + SipHash), the
+  HMAC of candidate cards ~3 %, GC ~14 %, the AWS SDK's GetRecords parsing ~18 % (the bare reader's
+  too). Running it compiled instead of under tsx did not move the ratio (2.175, 2.188).
+  The RSS target is now measured on compiled JavaScript, as the image runs it: 283 MB (267–287),
+  met; the same process under tsx, as up to stop 20, 299 MB (its loader thread and transpiler).
 - **Restore from a snapshot and take-over** (issue 17). First measured (2026-12-05, load average
   1–3) at medians 5.6 and 6.7 s, the target missed: half of the restore wrote back what the
   snapshot already holds as stored JSON text (\`rebuildEngine\` discarded the engine's changes and
