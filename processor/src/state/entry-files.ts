@@ -92,8 +92,13 @@ export class EntryFiles {
     await this.#fs(`remove the entries of ${shardId}`, () => rm(this.#shardDir(shardId), { recursive: true, force: true }));
   }
 
-  /** The shard's entry keys, sorted (code unit order, which is byte order for these ASCII keys). */
-  async keys(shardId: string): Promise<string[]> {
+  /**
+   * The shard's entry keys, sorted (code unit order, which is byte order for these ASCII keys).
+   * `clearTemporary`: also delete the temporary files of writes that never finished, for a caller
+   * that knows no commit of the shard is under way (a restore); an export runs beside commits,
+   * whose writes in progress it must not touch.
+   */
+  async keys(shardId: string, clearTemporary = false): Promise<string[]> {
     const root = this.#shardDir(shardId);
     const found: string[] = [];
     await this.#fs(`list the entries of ${shardId}`, async () => {
@@ -106,9 +111,10 @@ export class EntryFiles {
       }
       for (const name of names) {
         const key = name.split(sep).join('/');
-        // A temporary file is a write that never finished: its commit never happened either.
-        if (key.endsWith(TEMPORARY)) await unlink(join(root, name)).catch(ignore('ENOENT'));
-        else if (isFileKey(key)) found.push(key);
+        // A temporary file is a write not finished: its commit has not happened (or never will).
+        if (key.endsWith(TEMPORARY)) {
+          if (clearTemporary) await unlink(join(root, name)).catch(ignore('ENOENT'));
+        } else if (isFileKey(key)) found.push(key);
       }
     });
     return found.sort();

@@ -178,7 +178,8 @@ export class LevelStateStore implements StateStore {
 
   async *scanShard(shardId: string): AsyncGenerator<[string, unknown]> {
     assertShardId(shardId);
-    const fileKeys = this.#files ? await this.#files.keys(shardId) : [];
+    // A scan reads a shard that is not being written (a restore): writes cut short are cleared.
+    const fileKeys = this.#files ? await this.#files.keys(shardId, true) : [];
     const it = this.#db.iterator(keys.entries(shardId));
     try {
       for (let chunk = await it.nextv(SCAN_CHUNK); chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {

@@ -121,6 +121,21 @@ t.test('a batch refused after its files were written (a crash between): the part
   );
 });
 
+t.test('an export beside a commit in progress leaves its temporary file alone', async (t) => {
+  const files = await tempDir(t);
+  const store = storeWith(files);
+  await store.open();
+  await store.commitShard('sh', { puts: [[part(1, 1), json('a')]], dels: [] }, cp('1'));
+  // A write that has not yet been renamed, as a commit running beside the export leaves it.
+  const writing = join(files, 's-sh', ...part(1, 2).split('/')) + '.tmp';
+  await writeFile(writing, '"b"');
+  const exported = await store.exportShard('sh');
+  const read: string[] = [];
+  for await (const [key] of exported.entries) read.push(key);
+  t.same(read, [part(1, 1)], 'not an entry');
+  t.ok(await exists(writing), 'and still there for its commit to rename');
+});
+
 t.test('an export keeps every file it listed until it is read, however many purges land meanwhile', async (t) => {
   const files = await tempDir(t);
   const store = storeWith(files);
