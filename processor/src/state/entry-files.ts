@@ -16,6 +16,9 @@
  *   read back at restore, it is deleted again by the next purge of its bucket.
  * - An export (a snapshot being written) reads the files it listed when it started; removals wait
  *   until every export of the shard is done, so none of those disappears under it.
+ * - Files of a shard without a checkpoint are left from a crash before its first batch (or after
+ *   the batch of deleteShard): no state. A scan removes them and an export skips them, so they
+ *   never make a shard look stored, which would restore it from them instead of its parents.
  */
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';

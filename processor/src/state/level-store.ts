@@ -178,8 +178,7 @@ export class LevelStateStore implements StateStore {
 
   async *scanShard(shardId: string): AsyncGenerator<[string, unknown]> {
     assertShardId(shardId);
-    // A scan reads a shard that is not being written (a restore): writes cut short are cleared.
-    const fileKeys = this.#files ? await this.#files.keys(shardId, true) : [];
+    const fileKeys = this.#files ? await this.#ownFileKeys(shardId) : [];
     const it = this.#db.iterator(keys.entries(shardId));
     try {
       for (let chunk = await it.nextv(SCAN_CHUNK); chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {
@@ -193,6 +192,22 @@ export class LevelStateStore implements StateStore {
     } finally {
       await it.close();
     }
+  }
+
+  /**
+   * The keys of the shard's files, for a scan (a restore: nothing of the shard is being written,
+   * so writes cut short are cleared). Files are written before the batch that writes a shard's
+   * first checkpoint and removed after the batch that deletes it: files of a shard without a
+   * checkpoint are left from a crash between the two, never state. They are removed, so that
+   * they neither make the shard look stored nor join a later state of it.
+   */
+  async #ownFileKeys(shardId: string): Promise<string[]> {
+    const files = this.#files as EntryFiles;
+    if ((await this.#db.get(keys.checkpoint(shardId))) === undefined) {
+      await files.removeShard(shardId);
+      return [];
+    }
+    return files.keys(shardId, true);
   }
 
   async #fileEntry(shardId: string, key: string): Promise<[string, unknown]> {
@@ -212,7 +227,8 @@ export class LevelStateStore implements StateStore {
     let fileKeys: string[];
     try {
       first = await it.nextv(SCAN_CHUNK);
-      fileKeys = files ? await files.keys(shardId) : [];
+      // Without a checkpoint the shard has no state, and its files are none of it (#ownFileKeys).
+      fileKeys = files && first[0]?.[0] === checkpointKey ? await files.keys(shardId) : [];
     } catch (error) {
       await it.close();
       await endExport?.();

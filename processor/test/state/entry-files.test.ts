@@ -136,6 +136,33 @@ t.test('an export beside a commit in progress leaves its temporary file alone', 
   t.ok(await exists(writing), 'and still there for its commit to rename');
 });
 
+t.test('files of a shard without a checkpoint (a crash before its first batch) are no state, and a scan removes them', async (t) => {
+  const files = await tempDir(t);
+  const store = storeWith(files, async () => {
+    throw new Error('crash before the batch');
+  });
+  await store.open();
+  await t.rejects(
+    store.commitShard(
+      'child',
+      {
+        puts: [
+          [part(1, 1), json('a')],
+          ['meta', 1],
+        ],
+        dels: [],
+      },
+      cp('1'),
+    ),
+  );
+  t.ok(await exists(join(files, 's-child')), 'the part was written before the batch failed');
+  const exported = await store.exportShard('child');
+  for await (const _ of exported.entries) t.fail('an export of a shard never committed holds nothing');
+  const loaded = await store.loadShard('child');
+  t.same([loaded.checkpoint, loaded.entries], [undefined, []], 'the shard looks as never stored (a restore then inherits or starts empty)');
+  t.notOk(await exists(join(files, 's-child')), 'and its files are gone');
+});
+
 t.test('an export keeps every file it listed until it is read, however many purges land meanwhile', async (t) => {
   const files = await tempDir(t);
   const store = storeWith(files);
