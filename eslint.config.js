@@ -8,6 +8,7 @@ export default tseslint.config({
   files: [
     'common/src/**/*.ts',
     'processor/src/**/*.ts',
+    'console/src/**/*.ts',
     'simulator/src/**/*.ts',
     'cardgen/src/**/*.ts',
     'deploy/local/**/*.ts',

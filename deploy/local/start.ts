@@ -31,11 +31,13 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const USAGE = `Usage: npm start -- [options]
 
 Runs the pipeline locally: Kinesis emulator, embedded warehouse, Firehose stand-in, cardgen (when
-the cards file is missing), simulator and processor. Ctrl-C stops everything cleanly.
+the cards file is missing), simulator, processor and the risk console (its URL is printed).
+Ctrl-C stops everything cleanly.
 
 Options:
   --no-simulator      do not run the simulator (publish your own events)
   --no-processor      do not run the processor (run it by hand: npm run processor)
+  --no-console        do not run the risk console (run it by hand: npm run console)
   --processors N      processors to run (default 1)
   --rate N            simulator events per second (default 100)
   --report-rate R     card status changes per second the simulator also publishes: cards reported
@@ -48,6 +50,7 @@ Environment (defaults in brackets):
   KINESIS_STREAM [${LOCAL_DEFAULTS.KINESIS_STREAM}]  KINESIS_SHARDS [4]  AWS_REGION [${LOCAL_DEFAULTS.AWS_REGION}]
   WAREHOUSE_URL [embedded at ${LOCAL_DEFAULTS.WAREHOUSE_URL}]
   CARDS_FILE [${LOCAL_DEFAULTS.CARDS_FILE}]  HTTP_PORT [${LOCAL_DEFAULTS.HTTP_PORT}]  STATE_DIR [${LOCAL_DEFAULTS.STATE_DIR}]
+  CONSOLE_PORT [8090]  the risk console, on 127.0.0.1
   DYNAMODB_ENDPOINT [http://127.0.0.1:4568]  LEASE_TABLE [payments-leases] (empty: no leases, one processor)
   S3_ENDPOINT [http://127.0.0.1:4569]  SNAPSHOT_BUCKET [payments-snapshots] (empty: no state snapshots)
   CARD_TOKEN_KEY_FILE [\$DATA_DIR/card-token-key.json]  the card token key, created on first start
@@ -66,6 +69,7 @@ try {
     options: {
       'no-simulator': { type: 'boolean', default: false },
       'no-processor': { type: 'boolean', default: false },
+      'no-console': { type: 'boolean', default: false },
       processors: { type: 'string', default: '1' },
       rate: { type: 'string', default: '100' },
       'report-rate': { type: 'string', default: '0.05' },
@@ -99,6 +103,7 @@ try {
     CARDS_FILE: z.string().default(LOCAL_DEFAULTS.CARDS_FILE),
     STOLEN_LIST: z.string().optional(),
     HTTP_PORT: intEnv(LOCAL_DEFAULTS.HTTP_PORT, 1, 65_535),
+    CONSOLE_PORT: intEnv(8090, 1, 65_535),
     STATE_DIR: z.string().default(LOCAL_DEFAULTS.STATE_DIR),
     DATA_DIR: z.string().default('data'),
     WAREHOUSE_EMBEDDED_PORT: intEnv(Number(new URL(LOCAL_DEFAULTS.WAREHOUSE_URL).port), 1, 65_535),
@@ -275,6 +280,10 @@ try {
       run(name, processorMain, [], { HTTP_PORT: String(port), STATE_DIR: stateDir, WORKER_ID: name });
       say(`${name.padEnd(11)} http://127.0.0.1:${port}/health  /ready  /metrics   state ${stateDir}`);
     }
+  }
+  if (!args['no-console']) {
+    run('console', 'console/src/main.ts', [], { CONSOLE_PORT: String(config.CONSOLE_PORT), CONSOLE_HOST: '127.0.0.1' });
+    say(`console     http://127.0.0.1:${config.CONSOLE_PORT}   live alerts, cards, reports (the risk team's page)`);
   }
   if (!args['no-simulator']) {
     run('simulator', 'simulator/src/main.ts', ['--rate', args.rate, '--cards', config.CARDS_FILE, '--report-rate', args['report-rate']]);

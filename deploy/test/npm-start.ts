@@ -3,12 +3,15 @@ import type { Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { ROOT, waitFor } from '../../common/test/helpers.js';
+import { freePort } from '../local/loopback.js';
 
 /** Starts `npm start -- <args>` (default: 200 payments/s over 500 cards) in its own process group. */
 export async function npmStart(t: Test, env: Record<string, string>, args = ['--rate', '200', '--cards', '500']) {
+  // The console's default port (8090) is not free when another stack runs on the machine.
+  const consolePort = env.CONSOLE_PORT ?? String(await freePort());
   const child = spawn('npm', ['start', '--', ...args], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, LOG_LEVEL: 'warn', CONSOLE_PORT: consolePort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, like a terminal's foreground job, so Ctrl-C can be sent to the group.
     detached: true,

@@ -17,7 +17,13 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
   const dir = await withTempDir(t, 'sca-start-');
   // Every port free, none a default: the lease table's DynamoDB default (4568) made this test fail
   // whenever another stack was running on the machine.
-  const [kinesisPort, warehousePort, httpPort, dynamoPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [kinesisPort, warehousePort, httpPort, dynamoPort, consolePort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const env = {
     DATA_DIR: join(dir, 'data'),
     CARDS_FILE: join(dir, 'data', 'cards.csv'),
@@ -26,6 +32,7 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
     WAREHOUSE_EMBEDDED_PORT: String(warehousePort),
     HTTP_PORT: String(httpPort),
     DYNAMODB_ENDPOINT: `http://127.0.0.1:${dynamoPort}`,
+    CONSOLE_PORT: String(consolePort),
   };
   const url = `postgres://postgres:postgres@127.0.0.1:${warehousePort}/postgres`;
   const payments = async () => {
@@ -54,6 +61,18 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
       const { rows } = await db.query(`SELECT count(*) AS n FROM staging.payment_events WHERE event_type = 'PAYMENT_ALERT'`);
       await db.end();
       return Number(rows[0].n) > 0;
+    },
+    60_000,
+    1000,
+  );
+
+  // The risk console: its URL printed, and the processor's alerts on it, read from the stream.
+  t.match(run.output(), `console     http://127.0.0.1:${consolePort}`, 'prints the console URL');
+  await waitFor(
+    'alerts on the console',
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${consolePort}/api/alerts`).catch(() => undefined);
+      return res?.ok === true && ((await res.json()) as unknown[]).length > 0;
     },
     60_000,
     1000,

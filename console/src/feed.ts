@@ -1,0 +1,99 @@
+/**
+ * The console's own consumer of the output stream: every shard read by GetRecords polling (the
+ * processor's ShardReader, paced at one call per second per shard so that it takes a fifth of a
+ * shard's 5 calls/s), from BACKFILL_MS ago at start so that a restarted console shows the last
+ * minutes again. Alerts and summaries go into the view; everything else on the stream (locally,
+ * the payments themselves) is skipped before it is decoded. New shards (a reshard) are found by
+ * listing the stream again every LIST_EVERY_MS. It never touches the processor or its state.
+ */
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { Logger } from 'pino';
+import { decodeRecord, type AlertEvent, type SummaryEvent } from '../../common/src/events.js';
+import { listAllShards, ShardReader } from '../../common/src/shard-reader.js';
+import { sleep } from '../../common/src/retry.js';
+import type { ConsoleView } from './view.js';
+
+export const BACKFILL_MS = 10 * 60_000;
+const LIST_EVERY_MS = 30_000;
+const CALL_INTERVAL_MS = 1_000;
+
+const ALERT = Buffer.from('"PAYMENT_ALERT');
+
+export interface FeedOptions {
+  client: KinesisClient;
+  stream: string;
+  view: ConsoleView;
+  log: Logger;
+  signal: AbortSignal;
+  now?: () => number;
+  /** Called when the stream cannot be read (and again when it can), for /health and the status line. */
+  onState?: (state: { readable: boolean; shards: number; error?: string }) => void;
+}
+
+/** What one output record is to the view, by its bytes. */
+export function applyRecord(view: ConsoleView, data: Uint8Array): 'alert' | 'summary' | 'other' {
+  // Both output types start with "PAYMENT_ALERT; payments and rejects never contain it as a type.
+  if (Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf(ALERT) < 0) return 'other';
+  const decoded = decodeRecord(data);
+  if (!decoded.ok) return 'other';
+  if (decoded.event.event_type === 'PAYMENT_ALERT') {
+    view.addAlert(decoded.event as AlertEvent);
+    return 'alert';
+  }
+  if (decoded.event.event_type === 'PAYMENT_ALERT_SUMMARY') {
+    view.setSummary(decoded.event as SummaryEvent);
+    return 'summary';
+  }
+  return 'other';
+}
+
+/** Reads until `signal` aborts. */
+export async function runFeed(o: FeedOptions): Promise<void> {
+  const now = o.now ?? Date.now;
+  const startMs = now() - BACKFILL_MS;
+  const reading = new Map<string, Promise<void>>();
+  while (!o.signal.aborted) {
+    try {
+      const shards = await listAllShards(o.client, o.stream);
+      for (const shard of shards) {
+        const id = shard.ShardId as string;
+        if (reading.has(id)) continue;
+        reading.set(id, readShard(o, id, startMs));
+      }
+      o.onState?.({ readable: true, shards: reading.size });
+    } catch (error) {
+      o.log.warn({ err: (error as Error).message, stream: o.stream }, 'cannot list the output stream; retrying');
+      o.onState?.({ readable: false, shards: reading.size, error: (error as Error).message });
+    }
+    await sleep(LIST_EVERY_MS, o.signal).catch(() => undefined);
+  }
+  await Promise.allSettled(reading.values());
+}
+
+async function readShard(o: FeedOptions, shardId: string, startMs: number): Promise<void> {
+  const reader = new ShardReader(
+    o.client,
+    o.stream,
+    shardId,
+    { type: 'AT_TIMESTAMP', timestampMs: startMs },
+    {
+      minCallIntervalMs: CALL_INTERVAL_MS,
+      signal: o.signal,
+      onRetry: ({ reason, delayMs }) => o.log.debug({ shardId, reason, delayMs }, 'output stream read waits'),
+    },
+  );
+  while (!o.signal.aborted) {
+    let batch;
+    try {
+      batch = await reader.next();
+    } catch (error) {
+      if (o.signal.aborted) return;
+      o.log.warn({ err: (error as Error).message, shardId }, 'output shard read failed; retrying');
+      o.onState?.({ readable: false, shards: 0, error: (error as Error).message });
+      await sleep(CALL_INTERVAL_MS * 5, o.signal).catch(() => undefined);
+      continue;
+    }
+    for (const record of batch.records) if (record.Data) applyRecord(o.view, record.Data);
+    if (batch.end) return;
+  }
+}

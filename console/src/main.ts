@@ -1,0 +1,84 @@
+/**
+ * `npm run console`: the risk team's page (issue 20), http://127.0.0.1:8090 by default. It reads
+ * the processor's output stream with its own consumer (feed.ts), keeps a bounded view in memory
+ * (view.ts), and publishes the cards reported from the page to the payments stream.
+ *
+ * Environment: CONSOLE_PORT (8090), CONSOLE_HOST (127.0.0.1: locally the page is for this machine
+ * only; in AWS it sits behind a load balancer with sign-in), KINESIS_ENDPOINT, KINESIS_STREAM (the
+ * payments stream, where reports go), OUTPUT_STREAM (where alerts are read; default: the payments
+ * stream), AWS_REGION, LOG_LEVEL.
+ */
+import { z } from 'zod';
+import { kinesisEnv, parseEnv } from '../../common/src/config.js';
+import { encodeEvent } from '../../common/src/events.js';
+import { createKinesisClient } from '../../common/src/kinesis.js';
+import { createLogger } from '../../common/src/log.js';
+import { KinesisProducer } from '../../common/src/producer.js';
+import { runFeed } from './feed.js';
+import { buildConsoleServer } from './server.js';
+import { ConsoleView } from './view.js';
+
+const consoleEnv = {
+  ...kinesisEnv,
+  OUTPUT_STREAM: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name')
+    .optional(),
+  CONSOLE_PORT: z.coerce.number().int().min(0).max(65_535).default(8090),
+  CONSOLE_HOST: z.string().min(1).default('127.0.0.1'),
+};
+
+const USAGE = `Usage: npm run console
+
+The risk console: live alerts, a card's latest summary and alerts, and reports of cards stolen or
+recovered (published as CARD_STATUS_CHANGED). Prints its URL; Ctrl-C stops it.
+
+Environment (defaults in brackets): CONSOLE_PORT [8090], CONSOLE_HOST [127.0.0.1],
+KINESIS_ENDPOINT [local emulator; empty = AWS], KINESIS_STREAM [payments] (reports go there),
+OUTPUT_STREAM [= KINESIS_STREAM] (alerts are read there), AWS_REGION, LOG_LEVEL.`;
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const log = createLogger('console');
+  const env = parseEnv('console', consoleEnv);
+  const client = createKinesisClient({ region: env.AWS_REGION, endpoint: env.KINESIS_ENDPOINT });
+  const producer = new KinesisProducer(client, env.KINESIS_STREAM);
+  const view = new ConsoleView();
+  const stopping = new AbortController();
+  const app = buildConsoleServer({
+    view,
+    logger: log,
+    publish: (event) => producer.send([{ data: encodeEvent(event), partitionKey: event.data.card_number }]),
+  });
+  const output = env.OUTPUT_STREAM ?? env.KINESIS_STREAM;
+  const feed = runFeed({ client, stream: output, view, log, signal: stopping.signal });
+  await app.listen({ port: env.CONSOLE_PORT, host: env.CONSOLE_HOST });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : env.CONSOLE_PORT;
+  log.info({ url: `http://${env.CONSOLE_HOST}:${port}`, output }, `risk console on http://${env.CONSOLE_HOST}:${port}`);
+  const stop = async () => {
+    stopping.abort();
+    await app.close();
+    await feed;
+    client.destroy();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error({ err: (error as Error).message }, 'console did not stop cleanly');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`console: ${(error as Error)?.message ?? String(error)}\n`);
+  process.exit(2);
+});

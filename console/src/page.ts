@@ -1,0 +1,175 @@
+/**
+ * The console's one page, rendered on the server, and the small script that keeps it live.
+ *
+ * Everything shown is escaped: merchant ids (and every other field) are the producer's free text,
+ * so the server renders them through escape-html and the script only ever sets `textContent`.
+ * The Content-Security-Policy (server.ts) allows no inline script, handler or style besides, so
+ * markup that slipped through would still not run.
+ *
+ * Markup contract (tests and users rely on it): the feed is `#alerts`, each row a `tr` carrying
+ * `data-event-id` (the alert's event_id) and `data-payment-id` (its payment_event_id).
+ */
+import escapeHtml from 'escape-html';
+import type { ConsoleAlert } from './view.js';
+
+/** Rows the page keeps in its feed (older ones are dropped from the DOM, not from the server). */
+export const PAGE_ROWS = 200;
+
+const COLUMNS = ['time', 'card', 'amount', 'merchant', 'window', 'flags'] as const;
+
+function flags(a: ConsoleAlert): string {
+  return [a.late ? 'late' : '', a.retro ? 'retro' : ''].filter(Boolean).join(' ');
+}
+
+/** A row's cells as text, in COLUMNS order (the script builds the same from the same data). */
+export function cellsOf(a: ConsoleAlert): string[] {
+  return [a.created_at, a.card_masked, `${a.amount.toFixed(2)} ${a.currency}`, a.merchant_id, `${a.window_start} – ${a.window_end}`, flags(a)];
+}
+
+function row(a: ConsoleAlert): string {
+  const cells = cellsOf(a)
+    .map((c) => `<td>${escapeHtml(c)}</td>`)
+    .join('');
+  return `<tr data-event-id="${escapeHtml(a.event_id)}" data-payment-id="${escapeHtml(a.payment_event_id)}" data-card-token="${escapeHtml(a.card_token)}">${cells}</tr>`;
+}
+
+export function renderPage(alerts: readonly ConsoleAlert[], csrfToken: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="csrf-token" content="${escapeHtml(csrfToken)}">
+<title>Stolen-card alerts</title>
+<link rel="stylesheet" href="/console.css">
+<script src="/console.js" defer></script>
+</head>
+<body>
+<header><h1>Stolen-card alerts</h1><span id="status">connecting…</span></header>
+<main>
+<section id="feed">
+<h2>Live alerts</h2>
+<table>
+<thead><tr>${COLUMNS.map((c) => `<th>${c}</th>`).join('')}</tr></thead>
+<tbody id="alerts">${alerts.slice(0, PAGE_ROWS).map(row).join('')}</tbody>
+</table>
+</section>
+<aside>
+<section id="card" hidden>
+<h2>Card <span id="card-masked"></span></h2>
+<p>token <code id="card-token"></code></p>
+<dl id="card-summary"></dl>
+<ul id="card-alerts"></ul>
+</section>
+<section id="report">
+<h2>Report a card</h2>
+<form id="report-form">
+<label>Card number <input name="card_number" inputmode="numeric" autocomplete="off" required></label>
+<label>Status <select name="status"><option value="STOLEN">stolen</option><option value="ACTIVE">recovered</option></select></label>
+<label>From <input name="effective_at" placeholder="now, or an ISO time"></label>
+<label>Reason <input name="reason" maxlength="256"></label>
+<button type="submit">Report</button>
+</form>
+<p id="report-result" role="status"></p>
+</section>
+</aside>
+</main>
+</body>
+</html>
+`;
+}
+
+export const CONSOLE_CSS = `body{font:14px system-ui,sans-serif;margin:0}header{display:flex;gap:1em;align-items:baseline;padding:.5em 1em;background:#222;color:#eee}
+main{display:grid;grid-template-columns:1fr 24em;gap:1em;padding:1em}table{border-collapse:collapse;width:100%}
+td,th{padding:2px 6px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap;overflow:hidden;max-width:22em;text-overflow:ellipsis}
+tbody tr{cursor:pointer}tbody tr:hover{background:#f3f3f3}label{display:block;margin:.3em 0}#status.down{color:#f66}`;
+
+/**
+ * The page's script: a server-sent event stream of alert batches, rows built with textContent and
+ * added once per animation frame (at 100 alerts/s the page does one DOM update per frame, not one
+ * per alert), the feed trimmed to PAGE_ROWS; a row's card view; the report form (CSRF token from
+ * the page, refreshed once if the console restarted since).
+ */
+export const CONSOLE_JS = `'use strict';
+(() => {
+  const ROWS = ${PAGE_ROWS};
+  const tbody = document.getElementById('alerts');
+  const status = document.getElementById('status');
+  let csrf = document.querySelector('meta[name="csrf-token"]').content;
+  let pending = [];
+  let scheduled = false;
+  const cell = (text) => { const td = document.createElement('td'); td.textContent = text; return td; };
+  const flags = (a) => [a.late ? 'late' : '', a.retro ? 'retro' : ''].filter(Boolean).join(' ');
+  function rowOf(a) {
+    const tr = document.createElement('tr');
+    tr.dataset.eventId = a.event_id;
+    tr.dataset.paymentId = a.payment_event_id;
+    tr.dataset.cardToken = a.card_token;
+    for (const text of [a.created_at, a.card_masked, a.amount.toFixed(2) + ' ' + a.currency, a.merchant_id, a.window_start + ' – ' + a.window_end, flags(a)]) tr.appendChild(cell(text));
+    return tr;
+  }
+  function flush() {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    const fragment = document.createDocumentFragment();
+    for (let i = batch.length - 1; i >= 0 && fragment.childNodes.length < ROWS; i--) {
+      if (document.querySelector('tr[data-event-id="' + CSS.escape(batch[i].event_id) + '"]')) continue;
+      fragment.appendChild(rowOf(batch[i]));
+    }
+    tbody.insertBefore(fragment, tbody.firstChild);
+    while (tbody.rows.length > ROWS) tbody.deleteRow(tbody.rows.length - 1);
+  }
+  function connect() {
+    const events = new EventSource('/events');
+    events.addEventListener('open', () => { status.textContent = 'live'; status.className = ''; });
+    events.addEventListener('error', () => { status.textContent = 'reconnecting…'; status.className = 'down'; });
+    events.addEventListener('alerts', (e) => {
+      for (const a of JSON.parse(e.data)) pending.push(a);
+      if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
+    });
+  }
+  async function showCard(token) {
+    const res = await fetch('/api/cards/' + encodeURIComponent(token));
+    if (!res.ok) return;
+    const card = await res.json();
+    document.getElementById('card').hidden = false;
+    document.getElementById('card-token').textContent = token;
+    document.getElementById('card-masked').textContent = card.alerts[0] ? card.alerts[0].card_masked : (card.summary ? card.summary.card_masked : '');
+    const dl = document.getElementById('card-summary');
+    dl.replaceChildren();
+    const s = card.summary;
+    const add = (k, v) => { const dt = document.createElement('dt'); dt.textContent = k; const dd = document.createElement('dd'); dd.textContent = v; dl.append(dt, dd); };
+    if (s) {
+      add('last 60 min, up to', s.window_end);
+      add('payments', String(s.payment_count));
+      for (const [cur, t] of Object.entries(s.amounts)) add(cur, t.total.toFixed(2) + ' (' + t.count + ')');
+      add('merchants', String(s.merchant_count));
+      add('first payment', s.first_payment_at);
+      add('last payment', s.last_payment_at);
+    } else add('summary', 'none yet');
+    const ul = document.getElementById('card-alerts');
+    ul.replaceChildren(...card.alerts.map((a) => { const li = document.createElement('li'); li.textContent = a.created_at + ' ' + a.amount.toFixed(2) + ' ' + a.currency + ' at ' + a.merchant_id; return li; }));
+  }
+  tbody.addEventListener('click', (e) => { const tr = e.target.closest('tr'); if (tr) void showCard(tr.dataset.cardToken); });
+  async function report(body, retried) {
+    const res = await fetch('/api/cards/status', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
+    if (res.status === 403 && !retried) {
+      csrf = (await (await fetch('/api/csrf-token')).json()).token;
+      return report(body, true);
+    }
+    return res;
+  }
+  document.getElementById('report-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target);
+    const body = { card_number: String(form.get('card_number')).replace(/[\\s-]/g, ''), status: form.get('status') };
+    if (form.get('effective_at')) body.effective_at = String(form.get('effective_at'));
+    if (form.get('reason')) body.reason = String(form.get('reason'));
+    const res = await report(body, false);
+    const out = await res.json();
+    document.getElementById('report-result').textContent = res.ok ? 'published ' + out.event_id : 'refused: ' + out.error;
+    if (res.ok) e.target.reset();
+  });
+  connect();
+})();
+`;

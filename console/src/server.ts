@@ -1,0 +1,125 @@
+/**
+ * The risk console's HTTP surface (fastify), tested with `inject()`:
+ *
+ * GET  /                      the page: the latest alerts rendered, then kept live by /events
+ * GET  /events                server-sent events: `alerts`, a JSON array of new alerts, at most
+ *                             one message per BATCH_MS (100 alerts/s arrive as ~10 messages/s)
+ * GET  /api/alerts            the latest alerts, newest first (JSON)
+ * GET  /api/cards/:token      a card's latest summary and its alerts held (JSON)
+ * GET  /api/alerts-per-minute alerts per minute over the last hour (JSON)
+ * GET  /api/csrf-token        the token a state-changing request must carry
+ * POST /api/cards/status      reports a card STOLEN (from a time) or ACTIVE again: publishes one
+ *                             CARD_STATUS_CHANGED to the payments stream; 202 {event_id}
+ * GET  /health                200 while the process runs
+ *
+ * CSRF: a POST must carry the header `x-csrf-token` with this process's random token. Another site
+ * cannot read it (same-origin policy), and a request with that header from another origin needs a
+ * CORS preflight this server never grants. The card number of a report is never logged or echoed.
+ */
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { cardStatusData, type CardStatusEvent } from '../../common/src/events.js';
+import { maskCardNumber } from '../../common/src/luhn.js';
+import { CONSOLE_CSS, CONSOLE_JS, renderPage } from './page.js';
+import type { ConsoleAlert, ConsoleView } from './view.js';
+
+/** The longest a new alert waits before it is sent to the pages (one SSE message per batch). */
+export const BATCH_MS = 100;
+/** A page that has this much unsent data is too slow to follow: its stream is closed (it reconnects). */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+export interface ConsoleServerOptions {
+  view: ConsoleView;
+  /** Publishes a status change (keyed by its card number, like the card's payments). */
+  publish: (event: CardStatusEvent) => Promise<void>;
+  logger?: FastifyBaseLogger;
+  now?: () => number;
+  /** The CSRF token (default: 32 random bytes, base64url, new at each start). */
+  csrfToken?: string;
+}
+
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstance {
+  const { view, publish } = options;
+  const now = options.now ?? Date.now;
+  const csrf = Buffer.from(options.csrfToken ?? randomBytes(32).toString('base64url'));
+  const app = Fastify({ loggerInstance: options.logger, disableRequestLogging: true, bodyLimit: 4096 });
+
+  app.addHook('onSend', async (_request, reply) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+  });
+
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderPage(view.latestAlerts(), csrf.toString())));
+  app.get('/console.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(CONSOLE_JS));
+  app.get('/console.css', async (_request, reply) => reply.type('text/css; charset=utf-8').send(CONSOLE_CSS));
+  app.get('/health', async () => ({ status: 'ok', ...view.sizes }));
+  app.get('/api/alerts', async () => view.latestAlerts());
+  app.get('/api/alerts-per-minute', async () => view.alertsPerMinute());
+  app.get<{ Params: { token: string } }>('/api/cards/:token', async (request) => view.card(request.params.token));
+  app.get('/api/csrf-token', async () => ({ token: csrf.toString() }));
+
+  app.post('/api/cards/status', async (request, reply) => {
+    const sent = Buffer.from(String(request.headers['x-csrf-token'] ?? ''));
+    if (sent.length !== csrf.length || !timingSafeEqual(sent, csrf)) return reply.code(403).send({ error: 'missing or wrong x-csrf-token' });
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const at = new Date(now()).toISOString();
+    const checked = cardStatusData.safeParse({ reported_by: 'console', ...body, effective_at: body.effective_at ?? at });
+    if (!checked.success) {
+      // Field names only: the card number is never echoed.
+      const fields = [...new Set(checked.error.issues.map((i) => String(i.path[0] ?? 'body')))];
+      return reply.code(400).send({ error: `invalid ${fields.join(', ')}` });
+    }
+    const event: CardStatusEvent = { event_type: 'CARD_STATUS_CHANGED', event_id: randomUUID(), event_date_origin: at, data: checked.data };
+    try {
+      await publish(event);
+    } catch (error) {
+      request.log.error({ err: (error as Error).message, card: maskCardNumber(checked.data.card_number) }, 'card status not published');
+      return reply.code(502).send({ error: 'the payments stream refused the report; try again' });
+    }
+    request.log.info(
+      { eventId: event.event_id, card: maskCardNumber(checked.data.card_number), status: checked.data.status, effectiveAt: checked.data.effective_at },
+      'card status published',
+    );
+    return reply.code(202).send({ event_id: event.event_id });
+  });
+
+  app.get('/events', (request, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' });
+    res.write('retry: 2000\n\n');
+    let batch: ConsoleAlert[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const send = () => {
+      timer = undefined;
+      if (batch.length === 0) return;
+      if (res.writableLength > MAX_BUFFERED_BYTES) {
+        request.log.warn({ buffered: res.writableLength }, 'an alert page is too slow to follow: its stream is closed');
+        res.destroy();
+        return;
+      }
+      res.write(`event: alerts\ndata: ${JSON.stringify(batch)}\n\n`);
+      batch = [];
+    };
+    const unsubscribe = view.subscribe((alert) => {
+      batch.push(alert);
+      timer ??= setTimeout(send, BATCH_MS);
+    });
+    // Comments keep proxies (and the load balancer's idle timeout) from closing a quiet stream.
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    res.on('close', () => {
+      unsubscribe();
+      clearInterval(keepAlive);
+      if (timer) clearTimeout(timer);
+    });
+  });
+
+  return app;
+}
