@@ -17,6 +17,7 @@
  * CORS preflight this server never grants. The card number of a report is never logged or echoed.
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { cardStatusData, type CardStatusEvent } from '../../common/src/events.js';
 import { maskCardNumber } from '../../common/src/luhn.js';
@@ -90,9 +91,16 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
     return reply.code(202).send({ event_id: event.event_id });
   });
 
+  // Event streams never end by themselves: closing the server ends them (the pages reconnect).
+  const streams = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.end();
+  });
+
   app.get('/events', (request, reply) => {
     reply.hijack();
     const res = reply.raw;
+    streams.add(res);
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' });
     res.write('retry: 2000\n\n');
     let batch: ConsoleAlert[] = [];
@@ -115,6 +123,7 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
     // Comments keep proxies (and the load balancer's idle timeout) from closing a quiet stream.
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     res.on('close', () => {
+      streams.delete(res);
       unsubscribe();
       clearInterval(keepAlive);
       if (timer) clearTimeout(timer);
