@@ -40,7 +40,9 @@ export function renderPage(alerts: readonly ConsoleAlert[], csrfToken: string): 
 <meta charset="utf-8">
 <meta name="csrf-token" content="${escapeHtml(csrfToken)}">
 <title>Stolen-card alerts</title>
+<link rel="stylesheet" href="/vendor/uplot.css">
 <link rel="stylesheet" href="/console.css">
+<script src="/vendor/uplot.js" defer></script>
 <script src="/console.js" defer></script>
 </head>
 <body>
@@ -54,6 +56,10 @@ export function renderPage(alerts: readonly ConsoleAlert[], csrfToken: string): 
 </table>
 </section>
 <aside>
+<section id="rate">
+<h2>Alerts per minute</h2>
+<div id="rate-chart"></div>
+</section>
 <section id="card" hidden>
 <h2>Card <span id="card-masked"></span></h2>
 <p>token <code id="card-token"></code></p>
@@ -119,14 +125,22 @@ export const CONSOLE_JS = `'use strict';
     tbody.insertBefore(fragment, tbody.firstChild);
     while (tbody.rows.length > ROWS) tbody.deleteRow(tbody.rows.length - 1);
   }
+  const enqueue = (alerts) => {
+    for (const a of alerts) pending.push(a);
+    if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
+  };
+  let opened = false;
   function connect() {
     const events = new EventSource('/events');
-    events.addEventListener('open', () => { status.textContent = 'live'; status.className = ''; });
-    events.addEventListener('error', () => { status.textContent = 'reconnecting…'; status.className = 'down'; });
-    events.addEventListener('alerts', (e) => {
-      for (const a of JSON.parse(e.data)) pending.push(a);
-      if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
+    events.addEventListener('open', () => {
+      status.textContent = 'live';
+      status.className = '';
+      // Back after a drop (a console restart): what arrived meanwhile is fetched, rows already shown are kept once.
+      if (opened) void fetch('/api/alerts').then((res) => (res.ok ? res.json() : [])).then((alerts) => enqueue(alerts.reverse()));
+      opened = true;
     });
+    events.addEventListener('error', () => { status.textContent = 'reconnecting…'; status.className = 'down'; });
+    events.addEventListener('alerts', (e) => enqueue(JSON.parse(e.data)));
   }
   async function showCard(token) {
     const res = await fetch('/api/cards/' + encodeURIComponent(token));
@@ -170,6 +184,18 @@ export const CONSOLE_JS = `'use strict';
     document.getElementById('report-result').textContent = res.ok ? 'published ' + out.event_id : 'refused: ' + out.error;
     if (res.ok) e.target.reset();
   });
+  // Alerts per minute over the last hour, redrawn every 10 s (uPlot, a canvas).
+  let chart;
+  async function drawRate() {
+    const res = await fetch('/api/alerts-per-minute');
+    if (!res.ok) return;
+    const rows = await res.json();
+    const data = [rows.map((r) => Date.parse(r.minute) / 1000), rows.map((r) => r.alerts)];
+    if (chart) chart.setData(data);
+    else chart = new uPlot({ width: 360, height: 160, scales: { x: { time: true } }, series: [{}, { label: 'alerts', stroke: '#c33', fill: 'rgba(204,51,51,0.15)' }] }, data, document.getElementById('rate-chart'));
+  }
+  void drawRate();
+  setInterval(() => void drawRate(), 10000);
   connect();
 })();
 `;

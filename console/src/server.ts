@@ -6,7 +6,7 @@
  *                             one message per BATCH_MS (100 alerts/s arrive as ~10 messages/s)
  * GET  /api/alerts            the latest alerts, newest first (JSON)
  * GET  /api/cards/:token      a card's latest summary and its alerts held (JSON)
- * GET  /api/alerts-per-minute alerts per minute over the last hour (JSON)
+ * GET  /api/alerts-per-minute alerts per minute over the last hour (JSON), drawn by uPlot
  * GET  /api/csrf-token        the token a state-changing request must carry
  * POST /api/cards/status      reports a card STOLEN (from a time) or ACTIVE again: publishes one
  *                             CARD_STATUS_CHANGED to the payments stream; 202 {event_id}
@@ -17,12 +17,19 @@
  * CORS preflight this server never grants. The card number of a report is never logged or echoed.
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { cardStatusData, type CardStatusEvent } from '../../common/src/events.js';
 import { maskCardNumber } from '../../common/src/luhn.js';
 import { CONSOLE_CSS, CONSOLE_JS, renderPage } from './page.js';
 import type { ConsoleAlert, ConsoleView } from './view.js';
+
+// The chart library, served from this origin (the CSP allows scripts from 'self' only).
+const resolve = createRequire(import.meta.url).resolve;
+const UPLOT_JS = readFileSync(resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
+const UPLOT_CSS = readFileSync(resolve('uplot/dist/uPlot.min.css'), 'utf8');
 
 /** The longest a new alert waits before it is sent to the pages (one SSE message per batch). */
 export const BATCH_MS = 100;
@@ -60,6 +67,8 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(renderPage(view.latestAlerts(), csrf.toString())));
   app.get('/console.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(CONSOLE_JS));
   app.get('/console.css', async (_request, reply) => reply.type('text/css; charset=utf-8').send(CONSOLE_CSS));
+  app.get('/vendor/uplot.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(UPLOT_JS));
+  app.get('/vendor/uplot.css', async (_request, reply) => reply.type('text/css; charset=utf-8').send(UPLOT_CSS));
   app.get('/health', async () => ({ status: 'ok', ...view.sizes }));
   app.get('/api/alerts', async () => view.latestAlerts());
   app.get('/api/alerts-per-minute', async () => view.alertsPerMinute());

@@ -49,6 +49,8 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
     t.equal(await first.getAttribute('data-payment-id'), rendered.data.payment_event_id, 'rendered on the server, with the markup contract');
     t.equal(await first.locator('td').nth(3).textContent(), HOSTILE, 'the hostile merchant id is text');
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live', undefined, { timeout: 10_000 });
+    await page.locator('#rate-chart canvas').first().waitFor({ timeout: 10_000 });
+    t.pass('the alerts-per-minute chart is drawn (uPlot, served from this origin)');
 
     // Live: an alert added to the view appears as a row within 10 s, hostile text as text again.
     const live = alertEvent(Date.now(), TOKEN_B, { merchant_id: HOSTILE });
@@ -88,10 +90,13 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
     // The console restarts (a new CSRF token, an empty view): the page reconnects and goes on.
     const port = consoleServer.port;
     await consoleServer.app.close();
+    await page.waitForFunction(() => document.getElementById('status')?.textContent !== 'live', undefined, { timeout: 10_000 });
+    t.pass('the page shows the connection lost');
     consoleServer = await start(port, 'second-token');
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live', undefined, { timeout: 15_000 });
+    // At once, maybe before the page is back: it fetches what it missed when it reconnects.
     const after = alertEvent(Date.now(), TOKEN_B);
     consoleServer.view.addAlert(after);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live', undefined, { timeout: 15_000 });
     await page.locator(`#alerts tr[data-event-id="${after.event_id}"]`).waitFor({ timeout: 10_000 });
     t.pass('a row after the restart');
     t.match(await report('5555555555554444'), /^published /, 'a report after the restart: the page fetched the new token');
