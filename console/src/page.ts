@@ -192,7 +192,7 @@ export const CONSOLE_JS = `'use strict';
     const rows = await res.json();
     const data = [rows.map((r) => Date.parse(r.minute) / 1000), rows.map((r) => r.alerts)];
     if (chart) chart.setData(data);
-    else chart = new uPlot({ width: 360, height: 160, scales: { x: { time: true } }, series: [{}, { label: 'alerts', stroke: '#c33', fill: 'rgba(204,51,51,0.15)' }] }, data, document.getElementById('rate-chart'));
+    else chart = new uPlot({ width: 320, height: 160, scales: { x: { time: true, range: () => { const t = Date.now() / 1000; return [t - 3600, t + 60]; } } }, series: [{}, { label: 'alerts', stroke: '#c33', fill: 'rgba(204,51,51,0.15)' }] }, data, document.getElementById('rate-chart'));
   }
   void drawRate();
   setInterval(() => void drawRate(), 10000);
