@@ -14,7 +14,21 @@ import { QUICK, RESULT_PREFIX, type Figure } from './lib/figures.js';
 import { renderDoc } from './lib/doc.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const SCENARIOS = ['throughput', 'jump', 'e2e', 'memory', 'rebuild', 'restart', 'cpu', 'snapshot', 'takeover', 'tokenise', 'card-status', 'failover'] as const;
+const SCENARIOS = [
+  'throughput',
+  'jump',
+  'e2e',
+  'memory',
+  'rebuild',
+  'restart',
+  'cpu',
+  'snapshot',
+  'takeover',
+  'tokenise',
+  'card-status',
+  'console',
+  'failover',
+] as const;
 /** Scenarios too long for the default run (> 5 min): run only when BENCH_ONLY names them. */
 const ON_REQUEST: readonly string[] = ['failover'];
 const only = process.env.BENCH_ONLY?.split(',').filter(Boolean);

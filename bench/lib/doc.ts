@@ -278,6 +278,13 @@ Each scenario runs in its own process (\`bench/scenarios/*.ts\`), started by \`b
    the reported cards' truncated forms, and theirs are named by token and judged by status).
    Beside them, the record's bytes per payment, and what the default 5 min holds per shard at
    1 000 payments/s.
+14. **The risk console under load** (\`console.ts\`, issue 20). 100 alerts/s for 60 s (10 every
+   100 ms, 1 000 cards, one merchant id in five hostile markup) into the console's view, its page
+   open in Debian's chromium through playwright-core. In the page, sampled every 50 ms: the gaps
+   between animation frames (target p99 ≤ 100 ms) and how late a 0 ms timer fires, what an input
+   would wait for (target p99 ≤ 100 ms); its JS heap after a GC at the end against the start
+   (target ≤ 2 × start + 10 MB; the feed keeps 200 rows). The server's heap after a GC at the
+   end against the start (target ≤ start + 50 MB; it keeps 1 000 alerts and 20 000 summaries).
 
 ## Findings
 
