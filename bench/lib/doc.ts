@@ -418,12 +418,13 @@ and the baseline loop left out); the processor under the end-to-end load:
   of the CPU ratio (2.086 persisted, 1.88 not, \`BENCH_ONLY=cpu\`), so the record keeps cards as
   SipHash-2-4 of their number (keyed) in text and holds no card number. The full run at 71ec303
   still gave 0.511 for the record, engine throughput 0.203 (≥ 0.25 missed) and 240 631 records/s
-  with no card stolen (1.32 M before). Then (stop 21): timed inside the path, a 10 000-payment
-  commit spent ~7 ms putting a MB of record into LevelDB; with the record never persisted the
-  ratio was 0.834, persisted 0.681 (7 interleaved runs). The record's parts are now files beside
-  LevelDB (\`processor/src/state/entry-files.ts\`: written before the batch, deleted after it), and
-  a commit's mkdir, queued behind LevelDB in libuv's pool at ~4 ms a commit, happens only for a
-  bucket's first part. Classify alone showed the rest: 0.73 µs a payment for the record, of it
+  with no card stolen (1.32 M before). Then (stop 21): with the record kept in LevelDB the
+  ratio was 0.554 (3 runs), 0.689 with the record never persisted. The record's parts are now
+  files beside LevelDB (\`processor/src/state/entry-files.ts\`: written before the batch, deleted
+  after it): 0.639. Timed inside the path, each 1 MB part then took ~5–7 ms to write, most of it
+  a mkdir at every commit queued behind LevelDB in libuv's pool (7 interleaved runs in one
+  process: 0.681 persisted, 0.834 never persisted); the mkdir now happens only for a bucket's
+  first part (0.76 in that process). Classify alone showed the rest: 0.73 µs a payment for the record, of it
   the two 13-digit numbers (\`%\` on a double is a floating-point remainder: 0.34 → 0.12 µs in
   integer halves) and SipHash (~10 % less with 32-bit signed locals and carries by bit logic).
   This run: engine throughput **0.286** (met), no card stolen 613 234 records/s, the record
