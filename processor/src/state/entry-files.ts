@@ -105,14 +105,7 @@ export class EntryFiles {
     const root = this.#shardDir(shardId);
     const found: string[] = [];
     await this.#fs(`list the entries of ${shardId}`, async () => {
-      let names: string[];
-      try {
-        names = await readdir(root, { recursive: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw error;
-      }
-      for (const name of names) {
+      for (const name of await namesUnder(root)) {
         const key = name.split(sep).join('/');
         // A temporary file is a write not finished: its commit has not happened (or never will).
         if (key.endsWith(TEMPORARY)) {
@@ -133,14 +126,7 @@ export class EntryFiles {
     let files = 0;
     let bytes = 0;
     await this.#fs('size the entry files', async () => {
-      let names: string[];
-      try {
-        names = await readdir(this.#dir, { recursive: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw error;
-      }
-      for (const name of names) {
+      for (const name of await namesUnder(this.#dir)) {
         if (!isFileKey(name.split(sep).slice(1).join('/'))) continue;
         const s = await stat(join(this.#dir, name)).catch(() => undefined);
         if (s?.isFile()) {
@@ -180,6 +166,16 @@ export class EntryFiles {
         cause,
       });
     }
+  }
+}
+
+/** Every path under `dir`, relative to it; none when it does not exist. */
+async function namesUnder(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
   }
 }
 

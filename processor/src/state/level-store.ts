@@ -82,6 +82,14 @@ function decodeValue(what: string, text: string): unknown {
   }
 }
 
+/**
+ * Takes from the front of `fileKeys` (sorted) every key before `key` (all when undefined) and
+ * yields its entry: a shard's files, read between its database entries, in key order.
+ */
+async function* filesBefore<T>(key: string | undefined, fileKeys: string[], read: (key: string) => Promise<T>): AsyncGenerator<T> {
+  while (fileKeys.length > 0 && (key === undefined || (fileKeys[0] as string) < key)) yield await read(fileKeys.shift() as string);
+}
+
 function isLockError(error: unknown): boolean {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
     if ((e as { code?: unknown }).code === 'LEVEL_LOCKED') return true;
@@ -181,14 +189,15 @@ export class LevelStateStore implements StateStore {
     const fileKeys = this.#files ? await this.#ownFileKeys(shardId) : [];
     const it = this.#db.iterator(keys.entries(shardId));
     try {
+      const read = async (key: string): Promise<[string, unknown]> => [key, decodeValue(`${shardId} file ${key}`, await this.#readFile(shardId, key))];
       for (let chunk = await it.nextv(SCAN_CHUNK); chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {
         for (const [storeKey, text] of chunk) {
           const key = keys.engineKeyOf(shardId, storeKey);
-          while (fileKeys.length > 0 && (fileKeys[0] as string) < key) yield await this.#fileEntry(shardId, fileKeys.shift() as string);
+          yield* filesBefore(key, fileKeys, read);
           yield [key, decodeValue(storeKey, text)];
         }
       }
-      for (const key of fileKeys) yield await this.#fileEntry(shardId, key);
+      yield* filesBefore(undefined, fileKeys, read);
     } finally {
       await it.close();
     }
@@ -210,8 +219,8 @@ export class LevelStateStore implements StateStore {
     return files.keys(shardId, true);
   }
 
-  async #fileEntry(shardId: string, key: string): Promise<[string, unknown]> {
-    return [key, decodeValue(`${shardId} file ${key}`, await (this.#files as EntryFiles).read(shardId, key))];
+  #readFile(shardId: string, key: string): Promise<string> {
+    return (this.#files as EntryFiles).read(shardId, key);
   }
 
   async exportShard(shardId: string): Promise<ShardExport> {
@@ -236,19 +245,17 @@ export class LevelStateStore implements StateStore {
     }
     // `checkpoint` sorts before `e/`, so when the shard has one it is the first key of its range.
     const checkpoint = first[0]?.[0] === checkpointKey ? this.#parseCheckpoint(shardId, first.shift()![1]) : undefined;
+    const read = async (key: string): Promise<[string, string]> => [key, await this.#readFile(shardId, key)];
     async function* entries(): AsyncGenerator<[string, string]> {
       try {
         for (let chunk = first; chunk.length > 0; chunk = await it.nextv(SCAN_CHUNK)) {
           for (const [storeKey, text] of chunk) {
             const key = keys.engineKeyOf(shardId, storeKey);
-            while (fileKeys.length > 0 && (fileKeys[0] as string) < key) {
-              const fileKey = fileKeys.shift() as string;
-              yield [fileKey, await (files as EntryFiles).read(shardId, fileKey)];
-            }
+            yield* filesBefore(key, fileKeys, read);
             yield [key, text];
           }
         }
-        for (const fileKey of fileKeys) yield [fileKey, await (files as EntryFiles).read(shardId, fileKey)];
+        yield* filesBefore(undefined, fileKeys, read);
       } finally {
         await it.close();
         await endExport?.();
