@@ -272,17 +272,23 @@ try {
   say('firehose    stand-in delivering every record to staging.payment_events');
 
   const processorMain = 'processor/src/main.ts';
+  const processorUrls: string[] = [];
   if (!args['no-processor'] && existsSync(join(ROOT, processorMain))) {
     for (let i = 0; i < processors; i++) {
       const name = processors === 1 ? 'processor' : `processor-${i + 1}`;
       const port = config.HTTP_PORT + i;
       const stateDir = processors === 1 ? config.STATE_DIR : join(config.STATE_DIR, `p${i + 1}`);
       run(name, processorMain, [], { HTTP_PORT: String(port), STATE_DIR: stateDir, WORKER_ID: name });
+      processorUrls.push(`http://127.0.0.1:${port}`);
       say(`${name.padEnd(11)} http://127.0.0.1:${port}/health  /ready  /metrics   state ${stateDir}`);
     }
   }
   if (!args['no-console']) {
-    run('console', 'console/src/main.ts', [], { CONSOLE_PORT: String(config.CONSOLE_PORT), CONSOLE_HOST: '127.0.0.1' });
+    run('console', 'console/src/main.ts', [], {
+      CONSOLE_PORT: String(config.CONSOLE_PORT),
+      CONSOLE_HOST: '127.0.0.1',
+      PROCESSOR_URLS: processorUrls.join(','),
+    });
     say(`console     http://127.0.0.1:${config.CONSOLE_PORT}   live alerts, cards, reports (the risk team's page)`);
   }
   if (!args['no-simulator']) {
