@@ -6,7 +6,7 @@
  * Environment: CONSOLE_PORT (8090), CONSOLE_HOST (127.0.0.1: locally the page is for this machine
  * only; in AWS it sits behind a load balancer with sign-in), KINESIS_ENDPOINT, KINESIS_STREAM (the
  * payments stream, where reports go), OUTPUT_STREAM (where alerts are read; default: the payments
- * stream), AWS_REGION, LOG_LEVEL.
+ * stream), PROCESSOR_URLS (the processors whose /ready the fleet panel shows), AWS_REGION, LOG_LEVEL.
  */
 import { z } from 'zod';
 import { kinesisEnv, parseEnv } from '../../common/src/config.js';
@@ -15,6 +15,7 @@ import { createKinesisClient } from '../../common/src/kinesis.js';
 import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { runFeed } from './feed.js';
+import { Fleet, parseProcessorUrls } from './fleet.js';
 import { buildConsoleServer } from './server.js';
 import { ConsoleView } from './view.js';
 
@@ -26,6 +27,17 @@ const consoleEnv = {
     .optional(),
   CONSOLE_PORT: z.coerce.number().int().min(0).max(65_535).default(8090),
   CONSOLE_HOST: z.string().min(1).default('127.0.0.1'),
+  PROCESSOR_URLS: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      try {
+        return parseProcessorUrls(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
 };
 
 const USAGE = `Usage: npm run console
@@ -35,7 +47,10 @@ recovered (published as CARD_STATUS_CHANGED). Prints its URL; Ctrl-C stops it.
 
 Environment (defaults in brackets): CONSOLE_PORT [8090], CONSOLE_HOST [127.0.0.1],
 KINESIS_ENDPOINT [local emulator; empty = AWS], KINESIS_STREAM [payments] (reports go there),
-OUTPUT_STREAM [= KINESIS_STREAM] (alerts are read there), AWS_REGION, LOG_LEVEL.`;
+OUTPUT_STREAM [= KINESIS_STREAM] (alerts are read there), PROCESSOR_URLS [none] (comma-separated
+base URLs of the processors, e.g. http://127.0.0.1:8080; each one's /ready is polled every 5 s for
+the fleet health panel, and a host name is polled at every address it resolves to), AWS_REGION,
+LOG_LEVEL.`;
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -48,13 +63,16 @@ async function main(): Promise<void> {
   const producer = new KinesisProducer(client, env.KINESIS_STREAM);
   const view = new ConsoleView();
   const stopping = new AbortController();
+  const fleet = new Fleet({ urls: env.PROCESSOR_URLS, log });
   const app = buildConsoleServer({
     view,
+    fleet,
     logger: log,
     publish: (event) => producer.send([{ data: encodeEvent(event), partitionKey: event.data.card_number }]),
   });
   const output = env.OUTPUT_STREAM ?? env.KINESIS_STREAM;
   const feed = runFeed({ client, stream: output, view, log, signal: stopping.signal });
+  const polling = fleet.run(stopping.signal);
   await app.listen({ port: env.CONSOLE_PORT, host: env.CONSOLE_HOST });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : env.CONSOLE_PORT;
@@ -62,7 +80,7 @@ async function main(): Promise<void> {
   const stop = async () => {
     stopping.abort();
     await app.close();
-    await feed;
+    await Promise.all([feed, polling]);
     client.destroy();
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -60,6 +60,13 @@ export function renderPage(alerts: readonly ConsoleAlert[], csrfToken: string): 
 <h2>Alerts per minute</h2>
 <div id="rate-chart"></div>
 </section>
+<section id="fleet">
+<h2>Processors</h2>
+<table>
+<thead><tr><th>processor</th><th>shard</th><th>state</th><th>behind tip</th><th>watermark lag</th></tr></thead>
+<tbody id="fleet-rows"><tr><td colspan="5">not polled yet</td></tr></tbody>
+</table>
+</section>
 <section id="card" hidden>
 <h2>Card <span id="card-masked"></span></h2>
 <p>token <code id="card-token"></code></p>
@@ -87,7 +94,8 @@ export function renderPage(alerts: readonly ConsoleAlert[], csrfToken: string): 
 export const CONSOLE_CSS = `body{font:14px system-ui,sans-serif;margin:0}header{display:flex;gap:1em;align-items:baseline;padding:.5em 1em;background:#222;color:#eee}
 main{display:grid;grid-template-columns:1fr 24em;gap:1em;padding:1em}table{border-collapse:collapse;width:100%}
 td,th{padding:2px 6px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap;overflow:hidden;max-width:22em;text-overflow:ellipsis}
-tbody tr{cursor:pointer}tbody tr:hover{background:#f3f3f3}label{display:block;margin:.3em 0}#status.down{color:#f66}`;
+#alerts tr{cursor:pointer}#alerts tr:hover{background:#f3f3f3}label{display:block;margin:.3em 0}#status.down{color:#f66}
+#fleet td{max-width:9em}#fleet tr.down td,#fleet tr.not-ready td{color:#b00}`;
 
 /**
  * The page's script: a server-sent event stream of alert batches, rows built with textContent and
@@ -196,6 +204,25 @@ export const CONSOLE_JS = `'use strict';
   }
   void drawRate();
   setInterval(() => void drawRate(), 10000);
+  // Fleet health: one row per shard of each processor (one row for a processor that owns none or is down).
+  const seconds = (ms) => (ms === null ? '–' : (ms / 1000).toFixed(1) + ' s');
+  async function drawFleet() {
+    const res = await fetch('/api/fleet').catch(() => undefined);
+    if (!res || !res.ok) return;
+    const members = await res.json();
+    const rows = [];
+    for (const m of members) {
+      const name = m.url.replace(/^https?:[/][/]/, '');
+      const tr = (cells, cls, title) => { const r = document.createElement('tr'); r.className = cls; if (title) r.title = title; for (const c of cells) r.appendChild(cell(c)); r.dataset.processor = m.url; rows.push(r); };
+      if (!m.up) tr([name, '', 'down', '', ''], 'down', m.reason || '');
+      else if (m.shards.length === 0) tr([name, '', m.reason || 'no shard', '', ''], m.ready ? '' : 'not-ready', m.reason || '');
+      else for (const s of m.shards) tr([name, s.shardId.replace(/^shardId-0*/, ''), s.ready ? s.state : s.state + ' (not ready)', seconds(s.millisBehindLatest), seconds(s.watermarkLagMs)], s.ready ? '' : 'not-ready', s.reason || '');
+    }
+    if (rows.length === 0) rows.push((() => { const r = document.createElement('tr'); const td = cell('no processor configured (PROCESSOR_URLS)'); td.colSpan = 5; r.appendChild(td); return r; })());
+    document.getElementById('fleet-rows').replaceChildren(...rows);
+  }
+  void drawFleet();
+  setInterval(() => void drawFleet(), 5000);
   connect();
 })();
 `;

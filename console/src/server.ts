@@ -7,6 +7,7 @@
  * GET  /api/alerts            the latest alerts, newest first (JSON)
  * GET  /api/cards/:token      a card's latest summary and its alerts held (JSON)
  * GET  /api/alerts-per-minute alerts per minute over the last hour (JSON), drawn by uPlot
+ * GET  /api/fleet             each processor's readiness and shards, as last polled (fleet.ts)
  * GET  /api/csrf-token        the token a state-changing request must carry
  * POST /api/cards/status      reports a card STOLEN (from a time) or ACTIVE again: publishes one
  *                             CARD_STATUS_CHANGED to the payments stream; 202 {event_id}
@@ -20,10 +21,11 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { cardStatusData, type CardStatusEvent } from '../../common/src/events.js';
 import { maskCardNumber } from '../../common/src/luhn.js';
 import { CONSOLE_CSS, CONSOLE_JS, renderPage } from './page.js';
+import type { FleetMember } from './fleet.js';
 import type { ConsoleAlert, ConsoleView } from './view.js';
 
 // The chart library, served from this origin (the CSP allows scripts from 'self' only).
@@ -40,6 +42,8 @@ export interface ConsoleServerOptions {
   view: ConsoleView;
   /** Publishes a status change (keyed by its card number, like the card's payments). */
   publish: (event: CardStatusEvent) => Promise<void>;
+  /** The processors' health (fleet.ts); an empty list when absent. */
+  fleet?: { members(): FleetMember[] };
   logger?: FastifyBaseLogger;
   now?: () => number;
   /** The CSRF token (default: 32 random bytes, base64url, new at each start). */
@@ -58,7 +62,8 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
   const { view, publish } = options;
   const now = options.now ?? Date.now;
   const csrf = Buffer.from(options.csrfToken ?? randomBytes(32).toString('base64url'));
-  const app = Fastify({ loggerInstance: options.logger, disableRequestLogging: true, bodyLimit: 4096 });
+  // No line per request: pages poll every few seconds and stream events; errors are still logged.
+  const app = Fastify({ loggerInstance: options.logger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 4096 });
 
   app.addHook('onSend', async (_request, reply) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
@@ -73,6 +78,7 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
   app.get('/api/alerts', async () => view.latestAlerts());
   app.get('/api/alerts-per-minute', async () => view.alertsPerMinute());
   app.get<{ Params: { token: string } }>('/api/cards/:token', async (request) => view.card(request.params.token));
+  app.get('/api/fleet', async () => options.fleet?.members() ?? []);
   app.get('/api/csrf-token', async () => ({ token: csrf.toString() }));
 
   app.post('/api/cards/status', async (request, reply) => {
