@@ -5,23 +5,22 @@
  * CI installs chromium (.ci/run); on a machine without it this file is skipped, except under CI.
  */
 import t from 'tap';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import type { CardStatusEvent } from '../../common/src/events.js';
 import { buildConsoleServer } from '../src/server.js';
 import { ConsoleView } from '../src/view.js';
 import { alertEvent, TOKEN_B } from './fixtures.js';
+import { launchBrowser, noBrowser } from './browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HOSTILE = '<img src=x onerror="window.__xss=1">';
 
-if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
-  t.plan(0, `no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+const skip = noBrowser();
+if (skip) {
+  t.plan(0, skip);
 } else {
   t.test('the page in Chromium', async (t) => {
-    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    t.teardown(() => browser.close());
+    const browser: Browser = await launchBrowser(t);
     const published: CardStatusEvent[] = [];
     const start = async (port: number, csrfToken: string) => {
       const view = new ConsoleView();
