@@ -6,7 +6,8 @@
  * Environment: CONSOLE_PORT (8090), CONSOLE_HOST (127.0.0.1: locally the page is for this machine
  * only; in AWS it sits behind a load balancer with sign-in), KINESIS_ENDPOINT, KINESIS_STREAM (the
  * payments stream, where reports go), OUTPUT_STREAM (where alerts are read; default: the payments
- * stream), PROCESSOR_URLS (the processors whose /ready the fleet panel shows), AWS_REGION, LOG_LEVEL.
+ * stream), PROCESSOR_URLS (the processors whose /ready the fleet panel shows), WAREHOUSE_URL (a
+ * card's alert history), AWS_REGION, LOG_LEVEL.
  */
 import { z } from 'zod';
 import { kinesisEnv, parseEnv } from '../../common/src/config.js';
@@ -16,6 +17,7 @@ import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { runFeed } from './feed.js';
 import { Fleet, parseProcessorUrls } from './fleet.js';
+import { WarehouseHistory } from './history.js';
 import { buildConsoleServer } from './server.js';
 import { ConsoleView } from './view.js';
 
@@ -27,6 +29,10 @@ const consoleEnv = {
     .optional(),
   CONSOLE_PORT: z.coerce.number().int().min(0).max(65_535).default(8090),
   CONSOLE_HOST: z.string().min(1).default('127.0.0.1'),
+  WAREHOUSE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (Redshift: postgres://user:password@cluster-endpoint:5439/db)')
+    .optional(),
   PROCESSOR_URLS: z
     .string()
     .default('')
@@ -49,8 +55,9 @@ Environment (defaults in brackets): CONSOLE_PORT [8090], CONSOLE_HOST [127.0.0.1
 KINESIS_ENDPOINT [local emulator; empty = AWS], KINESIS_STREAM [payments] (reports go there),
 OUTPUT_STREAM [= KINESIS_STREAM] (alerts are read there), PROCESSOR_URLS [none] (comma-separated
 base URLs of the processors, e.g. http://127.0.0.1:8080; each one's /ready is polled every 5 s for
-the fleet health panel, and a host name is polled at every address it resolves to), AWS_REGION,
-LOG_LEVEL.`;
+the fleet health panel, and a host name is polled at every address it resolves to),
+WAREHOUSE_URL [none] (postgres:// URL of the warehouse, for a card's alert history; Redshift in
+AWS, as a user that may only read the staging schema), AWS_REGION, LOG_LEVEL.`;
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -64,9 +71,11 @@ async function main(): Promise<void> {
   const view = new ConsoleView();
   const stopping = new AbortController();
   const fleet = new Fleet({ urls: env.PROCESSOR_URLS, log });
+  const history = env.WAREHOUSE_URL ? new WarehouseHistory(env.WAREHOUSE_URL) : undefined;
   const app = buildConsoleServer({
     view,
     fleet,
+    ...(history ? { history } : {}),
     logger: log,
     publish: (event) => producer.send([{ data: encodeEvent(event), partitionKey: event.data.card_number }]),
   });
@@ -81,6 +90,7 @@ async function main(): Promise<void> {
     stopping.abort();
     await app.close();
     await Promise.all([feed, polling]);
+    await history?.close();
     client.destroy();
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

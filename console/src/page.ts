@@ -10,6 +10,7 @@
  * `data-event-id` (the alert's event_id) and `data-payment-id` (its payment_event_id).
  */
 import escapeHtml from 'escape-html';
+import { HISTORY_DAYS } from './history.js';
 import type { ConsoleAlert } from './view.js';
 
 /** Rows the page keeps in its feed (older ones are dropped from the DOM, not from the server). */
@@ -72,6 +73,9 @@ export function renderPage(alerts: readonly ConsoleAlert[], csrfToken: string): 
 <p>token <code id="card-token"></code></p>
 <dl id="card-summary"></dl>
 <ul id="card-alerts"></ul>
+<h3>History (warehouse)</h3>
+<p id="card-history-status"></p>
+<ul id="card-history"></ul>
 </section>
 <section id="report">
 <h2>Report a card</h2>
@@ -150,9 +154,12 @@ export const CONSOLE_JS = `'use strict';
     events.addEventListener('error', () => { status.textContent = 'reconnecting…'; status.className = 'down'; });
     events.addEventListener('alerts', (e) => enqueue(JSON.parse(e.data)));
   }
+  let cardShown = 0;
   async function showCard(token) {
+    // A later click wins: answers for an earlier card are dropped.
+    const mine = ++cardShown;
     const res = await fetch('/api/cards/' + encodeURIComponent(token));
-    if (!res.ok) return;
+    if (!res.ok || mine !== cardShown) return;
     const card = await res.json();
     document.getElementById('card').hidden = false;
     document.getElementById('card-token').textContent = token;
@@ -170,7 +177,19 @@ export const CONSOLE_JS = `'use strict';
       add('last payment', s.last_payment_at);
     } else add('summary', 'none yet');
     const ul = document.getElementById('card-alerts');
-    ul.replaceChildren(...card.alerts.map((a) => { const li = document.createElement('li'); li.textContent = a.created_at + ' ' + a.amount.toFixed(2) + ' ' + a.currency + ' at ' + a.merchant_id; return li; }));
+    const item = (at, a) => { const li = document.createElement('li'); li.textContent = at + ' ' + a.amount.toFixed(2) + ' ' + a.currency + ' at ' + a.merchant_id + (a.retro ? ' (retro)' : ''); return li; };
+    ul.replaceChildren(...card.alerts.map((a) => item(a.created_at, a)));
+    // Older alerts from the warehouse (a minute or so behind the live feed).
+    const historyStatus = document.getElementById('card-history-status');
+    const history = document.getElementById('card-history');
+    historyStatus.textContent = 'loading…';
+    history.replaceChildren();
+    const h = await fetch('/api/cards/' + encodeURIComponent(token) + '/history').catch(() => undefined);
+    const body = h ? await h.json().catch(() => ({})) : {};
+    if (mine !== cardShown) return;
+    if (!h || !h.ok) { historyStatus.textContent = 'not available: ' + (body.error || 'no answer'); return; }
+    historyStatus.textContent = body.alerts.length + ' alerts in the last ${HISTORY_DAYS} days';
+    history.replaceChildren(...body.alerts.map((a) => item(a.created_at, a.data)));
   }
   tbody.addEventListener('click', (e) => { const tr = e.target.closest('tr'); if (tr) void showCard(tr.dataset.cardToken); });
   async function report(body, retried) {

@@ -6,6 +6,8 @@
  *                             one message per BATCH_MS (100 alerts/s arrive as ~10 messages/s)
  * GET  /api/alerts            the latest alerts, newest first (JSON)
  * GET  /api/cards/:token      a card's latest summary and its alerts held (JSON)
+ * GET  /api/cards/:token/history  the card's alerts in the warehouse (history.ts), newest first;
+ *                             503 when there is no warehouse or it does not answer
  * GET  /api/alerts-per-minute alerts per minute over the last hour (JSON), drawn by uPlot
  * GET  /api/fleet             each processor's readiness and shards, as last polled (fleet.ts)
  * GET  /api/csrf-token        the token a state-changing request must carry
@@ -24,8 +26,10 @@ import type { ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { cardStatusData, type CardStatusEvent } from '../../common/src/events.js';
 import { maskCardNumber } from '../../common/src/luhn.js';
+import { CARD_TOKEN } from '../../common/src/card-token.js';
 import { CONSOLE_CSS, CONSOLE_JS, renderPage } from './page.js';
 import type { FleetMember } from './fleet.js';
+import { HistoryError, type CardHistory } from './history.js';
 import type { ConsoleAlert, ConsoleView } from './view.js';
 
 // The chart library, served from this origin (the CSP allows scripts from 'self' only).
@@ -33,6 +37,8 @@ const resolve = createRequire(import.meta.url).resolve;
 const UPLOT_JS = readFileSync(resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
 const UPLOT_CSS = readFileSync(resolve('uplot/dist/uPlot.min.css'), 'utf8');
 
+/** Alerts of a card's history a page gets at most. */
+const HISTORY_ROWS = 200;
 /** The longest a new alert waits before it is sent to the pages (one SSE message per batch). */
 export const BATCH_MS = 100;
 /** A page that has this much unsent data is too slow to follow: its stream is closed (it reconnects). */
@@ -42,6 +48,8 @@ export interface ConsoleServerOptions {
   view: ConsoleView;
   /** Publishes a status change (keyed by its card number, like the card's payments). */
   publish: (event: CardStatusEvent) => Promise<void>;
+  /** A card's alerts in the warehouse (history.ts); the history route answers 503 when absent. */
+  history?: CardHistory;
   /** The processors' health (fleet.ts); an empty list when absent. */
   fleet?: { members(): FleetMember[] };
   logger?: FastifyBaseLogger;
@@ -78,6 +86,17 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
   app.get('/api/alerts', async () => view.latestAlerts());
   app.get('/api/alerts-per-minute', async () => view.alertsPerMinute());
   app.get<{ Params: { token: string } }>('/api/cards/:token', async (request) => view.card(request.params.token));
+  app.get<{ Params: { token: string } }>('/api/cards/:token/history', async (request, reply) => {
+    if (!CARD_TOKEN.test(request.params.token)) return reply.code(400).send({ error: 'not a card token' });
+    if (!options.history) return reply.code(503).send({ error: 'no warehouse configured (WAREHOUSE_URL)' });
+    try {
+      return { alerts: await options.history.alerts(request.params.token, HISTORY_ROWS) };
+    } catch (error) {
+      if (!(error instanceof HistoryError)) throw error;
+      request.log.warn({ err: error.message }, 'card history not read');
+      return reply.code(503).send({ error: error.message });
+    }
+  });
   app.get('/api/fleet', async () => options.fleet?.members() ?? []);
   app.get('/api/csrf-token', async () => ({ token: csrf.toString() }));
 
