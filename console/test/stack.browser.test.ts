@@ -3,7 +3,7 @@
  * processor, the console, the simulator at a low rate for background traffic, no status reports
  * of its own) and the page in Chromium:
  * - a stolen card's payment, published here, shows as a row within 10 s, its merchant id (hostile
- *   markup) as text;
+ *   markup) as text; its card view shows it in the card's history from the warehouse;
  * - a card reported stolen from the page: its payment before the report is not alerted, its next
  *   payment is;
  * - the processor killed (kill -9) and started again, as a replaced task would be: the page shows it
@@ -113,6 +113,21 @@ if (skip) {
     t.equal(await rowOf(hostile.event_id).locator('td').nth(3).textContent(), HOSTILE, 'its merchant id is text');
     t.equal(await page.locator('img').count(), 0, 'no img element');
     t.equal(await page.evaluate('window.__xss'), undefined, 'no handler ran');
+
+    // Its card: the view opens, and the alert is in the card's history once the delivery has landed it.
+    const landedBy = Date.now() + 60_000;
+    let history = 0;
+    while (history === 0 && Date.now() < landedBy) {
+      await rowOf(hostile.event_id).click();
+      await page.waitForFunction(() => /alerts in the last|not available/.test(document.getElementById('card-history-status')?.textContent ?? ''), undefined, {
+        timeout: 10_000,
+      });
+      // The simulator pays with this card too: its other alerts may be there as well.
+      history = await page.locator('#card-history li', { hasText: HOSTILE }).count();
+      if (history === 0) await new Promise((r) => setTimeout(r, 2_000));
+    }
+    t.equal(history, 1, "the alert is in the card's history from the warehouse, its merchant id as text there too");
+    t.match(await page.locator('#card-history-status').textContent(), /^\d+ alerts in the last 30 days$/);
 
     // 2. A card reported stolen from the page: the payment before the report is not alerted, the next one is.
     const card = active[0]!;
