@@ -7,6 +7,10 @@
  * simulator and the processor(s). Ctrl-C stops the producers first, then the processor, then the
  * delivery, then the servers, so every event already published is delivered before exit. All
  * data lives under data/; a second start reuses it and continues.
+ *
+ * What it prints (terminal.ts): in a terminal, the components' JSON logs as readable lines; into a
+ * file or a pipe, the JSON as is, each line prefixed with its component's name. Either way a
+ * `[status]` line every STATUS_INTERVAL_MS from the processors' /metrics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,6 +30,7 @@ import { startEmbeddedWarehouse, type EmbeddedWarehouse } from './warehouse.js';
 import { startDynamoEmulator } from './dynamodb-emulator.js';
 import { startS3Emulator } from './s3-emulator.js';
 import { applyStagingSchema, connectWarehouse } from '../warehouse/schema.js';
+import { StatusLine, createLineFormatter, scrapeProcessor } from './terminal.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const USAGE = `Usage: npm start -- [options]
@@ -43,7 +48,15 @@ Options:
   --report-rate R     card status changes per second the simulator also publishes: cards reported
                       stolen from up to 2 minutes ago (retro alerts) or recovered (default 0.05)
   --cards N           cards to generate when the cards file is missing (default 10000)
+  --pretty            show the components' logs as readable lines (the default when stdout is a terminal)
+  --json              print the components' JSON log lines as they are, each prefixed [component]
+                      (the default when stdout is a file or a pipe)
   -h, --help          this text
+
+Every STATUS_INTERVAL_MS, in a terminal or a file alike, a [status] line sums up the processors'
+/metrics (none with --no-processor): payments/s read, alerts, summaries and rejects emitted in the
+interval (and since start), the largest lag of any shard (watermark behind now, or reads behind
+the stream's tip), and which processors do not answer.
 
 Environment (defaults in brackets):
   KINESIS_ENDPOINT [${LOCAL_DEFAULTS.KINESIS_ENDPOINT}]  emulator started here when local
@@ -56,7 +69,8 @@ Environment (defaults in brackets):
   CARD_TOKEN_KEY_FILE [\$DATA_DIR/card-token-key.json]  the card token key, created on first start
   STOLEN_LIST [\$DATA_DIR/stolen-cards.csv]  the processors' stolen list (tokens), written at each start
   DATA_DIR [data]  where the emulator and the embedded warehouse keep their data
-  WAREHOUSE_EMBEDDED_PORT [5433]  port of the embedded warehouse (when WAREHOUSE_URL is unset)`;
+  WAREHOUSE_EMBEDDED_PORT [5433]  port of the embedded warehouse (when WAREHOUSE_URL is unset)
+  STATUS_INTERVAL_MS [10000]  how often the [status] line is printed, the first that long after the processors start`;
 
 function fail(message: string, code = 2): never {
   console.error(message);
@@ -74,6 +88,8 @@ try {
       rate: { type: 'string', default: '100' },
       'report-rate': { type: 'string', default: '0.05' },
       cards: { type: 'string', default: '10000' },
+      pretty: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -90,6 +106,7 @@ if (!Number.isInteger(processors) || processors < 1 || processors > 16) fail('st
 if (!/^(\d+(\.\d+)?|max)$/.test(args.rate)) fail('start: --rate must be a positive number or "max"');
 if (!/^\d+$/.test(args.cards) || Number(args.cards) < 1) fail('start: --cards must be a positive integer');
 if (!/^\d+(\.\d+)?$/.test(args['report-rate'])) fail('start: --report-rate must be a number of status changes per second (0: none)');
+if (args.pretty && args.json) fail('start: --pretty and --json exclude each other');
 
 let config;
 try {
@@ -112,6 +129,7 @@ try {
     S3_ENDPOINT: z.string().default('http://127.0.0.1:4569'),
     SNAPSHOT_BUCKET: z.string().default('payments-snapshots'),
     CARD_TOKEN_KEY_FILE: z.string().min(1).optional(),
+    STATUS_INTERVAL_MS: intEnv(10_000, 100),
   });
 } catch (e) {
   if (e instanceof ConfigError) fail(e.message);
@@ -119,6 +137,8 @@ try {
 }
 
 const say = (line: string) => console.log(`[start] ${line}`);
+const formatLine = createLineFormatter({ pretty: args.pretty || (!args.json && process.stdout.isTTY === true) });
+let statusTimer: NodeJS.Timeout | undefined;
 const children = new Map<string, ChildProcess>();
 let kinesis: KinesisEmulator | undefined;
 let warehouse: EmbeddedWarehouse | undefined;
@@ -135,7 +155,7 @@ function run(name: string, script: string, scriptArgs: string[] = [], env: Recor
     detached: true,
   });
   for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
+    createInterface({ input: stream }).on('line', (line) => console.log(formatLine(name, line)));
   }
   children.set(name, child);
   child.on('exit', (code, signal) => {
@@ -165,6 +185,7 @@ async function stopChild(name: string, timeoutMs = 35_000): Promise<void> {
 async function shutdown(reason: string, exitCode = 0): Promise<never> {
   if (stopping) return new Promise(() => {});
   stopping = true;
+  clearTimeout(statusTimer);
   say(`stopping (${reason})`);
   // Producers first, then the processor (checkpoints), then the delivery (flushes everything).
   await stopChild('simulator');
@@ -192,6 +213,28 @@ process.on('exit', () => {
 });
 
 const stackEnv: Record<string, string> = {};
+
+/**
+ * A [status] line every `intervalMs` from the processors' /metrics, the first one interval after
+ * they started. The next scrape is timed from the end of this one, so that a slow processor never
+ * makes scrapes pile up.
+ */
+function printStatusEvery(intervalMs: number, names: string[], urls: string[]): void {
+  const status = new StatusLine(Date.now());
+  const tick = async () => {
+    const scrapes = await Promise.all(names.map((name, i) => scrapeProcessor(name, urls[i]!, Math.min(2000, intervalMs))));
+    if (stopping) return;
+    console.log(`[status] ${status.next(scrapes, Date.now())}`);
+    schedule();
+  };
+  // scrapeProcessor turns every failure into "down"; anything else is a bug, said once, and the line stops.
+  const schedule = () => {
+    statusTimer = setTimeout(() => {
+      tick().catch((error: unknown) => say(`status line failed: ${(error as Error)?.message ?? String(error)}`));
+    }, intervalMs);
+  };
+  schedule();
+}
 
 try {
   const dataDir = config.DATA_DIR;
@@ -273,6 +316,7 @@ try {
 
   const processorMain = 'processor/src/main.ts';
   const processorUrls: string[] = [];
+  const processorNames: string[] = [];
   if (!args['no-processor'] && existsSync(join(ROOT, processorMain))) {
     for (let i = 0; i < processors; i++) {
       const name = processors === 1 ? 'processor' : `processor-${i + 1}`;
@@ -280,8 +324,10 @@ try {
       const stateDir = processors === 1 ? config.STATE_DIR : join(config.STATE_DIR, `p${i + 1}`);
       run(name, processorMain, [], { HTTP_PORT: String(port), STATE_DIR: stateDir, WORKER_ID: name });
       processorUrls.push(`http://127.0.0.1:${port}`);
+      processorNames.push(name);
       say(`${name.padEnd(11)} http://127.0.0.1:${port}/health  /ready  /metrics   state ${stateDir}`);
     }
+    printStatusEvery(config.STATUS_INTERVAL_MS, processorNames, processorUrls);
   }
   if (!args['no-console']) {
     run('console', 'console/src/main.ts', [], {

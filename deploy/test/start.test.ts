@@ -2,8 +2,11 @@
  * Issue 2, acceptance 1: `npm start` on a fresh data directory prints its endpoints, rows appear in
  * staging.payment_events within a minute, Ctrl-C (SIGINT) stops everything with exit 0, and a
  * second start reuses the data and continues.
+ *
+ * Issue 20: what it prints. Into a pipe (the first start) the components' JSON lines as they are,
+ * with --pretty (the second) readable lines; both times a [status] line with the payments read.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { loadCardTokenKeyFile } from '../../common/src/card-token.js';
@@ -12,6 +15,15 @@ import { waitFor, withTempDir } from '../../common/test/helpers.js';
 import { npmStart, stoppedCleanly, untilRunning } from './npm-start.js';
 import { freePort } from '../../processor/test/integration/harness.js';
 import { connectWarehouse } from '../warehouse/schema.js';
+
+/** Until `npm start` prints a [status] line with payments read, its one processor up. */
+async function untilStatus(t: Test, run: Awaited<ReturnType<typeof npmStart>>) {
+  const STATUS =
+    /^\[status\] (\d+\.\d) payments\/s {2}alerts \+\d+ \(\d+\) {2}summaries \+\d+ \(\d+\) {2}rejects \+\d+ \(\d+\) {2}max lag (-|\d+\.\d s) {2}processors 1\/1 up$/gm;
+  const withPayments = () => [...run.output().matchAll(STATUS)].find((m) => Number(m[1]) > 0)?.[0];
+  await waitFor('a [status] line with payments/s > 0', () => withPayments() !== undefined, 30_000, 500);
+  t.pass(`a status line: ${withPayments()}`);
+}
 
 t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', async (t) => {
   const dir = await withTempDir(t, 'sca-start-');
@@ -33,6 +45,9 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
     HTTP_PORT: String(httpPort),
     DYNAMODB_ENDPOINT: `http://127.0.0.1:${dynamoPort}`,
     CONSOLE_PORT: String(consolePort),
+    // Info, not npmStart's warn, so that every component prints lines whose format can be checked.
+    LOG_LEVEL: 'info',
+    STATUS_INTERVAL_MS: '2000',
   };
   const url = `postgres://postgres:postgres@127.0.0.1:${warehousePort}/postgres`;
   const payments = async () => {
@@ -84,13 +99,17 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
   const keyId = (await loadCardTokenKeyFile(keyFile)).keyId;
   t.match(run.output(), `card tokens key ${keyId}`, 'and its key id printed');
 
+  // Into a pipe: each component's JSON line as it printed it, and the status from the processor's /metrics.
+  t.match(run.output(), /^\[firehose\] \{"level":30,.*"msg":"delivering"\}$/m, 'not a terminal: the JSON lines, prefixed [component]');
+  await untilStatus(t, run);
+
   const stopAt = Date.now();
   run.ctrlC();
   await stoppedCleanly(t, run, kinesisPort, warehousePort, dynamoPort);
   t.equal((await loadCardTokenKeyFile(keyFile)).keyId, keyId, 'the key outlives a stop');
   t.comment(`Ctrl-C to exit: ${((Date.now() - stopAt) / 1000).toFixed(1)} s`);
 
-  run = await npmStart(t, env);
+  run = await npmStart(t, env, ['--rate', '200', '--cards', '500', '--pretty']);
   await untilRunning(run, 'the second start');
   t.notMatch(run.output(), /is missing: generating/, 'the cards file is reused');
   const before = await payments();
@@ -99,6 +118,9 @@ t.test('npm start runs the pipeline, stops on Ctrl-C and continues on restart', 
   const after = await payments();
   t.equal(after.distinct, after.n, `no payment landed twice across the restart (${after.n} rows)`);
   t.equal((await loadCardTokenKeyFile(keyFile)).keyId, keyId, 'the second start reuses the key');
+  t.match(run.output(), /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: \[firehose\] delivering \{"stream":"payments",/m, '--pretty: readable lines');
+  t.notMatch(run.output(), /^\[\w+(-\d+)?\] \{"level"/m, '--pretty: no JSON log line left');
+  await untilStatus(t, run);
 
   // No card number of the cards file in the warehouse: payments, alerts, summaries, rejects.
   const { cards } = await readCardsFile(env.CARDS_FILE);
