@@ -12,6 +12,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
+import { sleep } from '../../common/src/retry.js';
 
 export interface FleetShard {
   shardId: string;
@@ -100,10 +101,8 @@ export class Fleet {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.poll();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#intervalMs);
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      // Its listener is removed after each wait: one added per round would pile up on the signal.
+      await sleep(this.#intervalMs, signal);
     }
   }
 

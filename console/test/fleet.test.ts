@@ -3,6 +3,7 @@
  * that a change of that body's shape fails here: shards and lags read, a processor down, a host
  * name standing for several tasks, a task that goes away, an answer that is not a processor's.
  */
+import { getEventListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
@@ -141,4 +142,23 @@ t.test('GET /api/fleet serves the last round', async (t) => {
   t.match((await app.inject('/api/fleet')).json(), [{ up: true, ready: true, shards: [{ shardId: 'shardId-000000000000' }] }]);
   const bare = buildConsoleServer({ view: new ConsoleView(), publish: async () => undefined });
   t.same((await bare.inject('/api/fleet')).json(), [], 'no fleet configured: an empty list');
+});
+
+t.test('run() polls every interval until aborted, without piling listeners on the signal', async (t) => {
+  const stopping = new AbortController();
+  let rounds = 0;
+  const fleet = new Fleet({
+    urls: ['http://127.0.0.1:9'],
+    intervalMs: 5,
+    fetch: (async () => (rounds++, Promise.reject(new Error('refused')))) as typeof fetch,
+  });
+  const run = fleet.run(stopping.signal);
+  await new Promise((r) => setTimeout(r, 300));
+  t.ok(rounds > 10, `${rounds} rounds`);
+  t.ok(getEventListeners(stopping.signal, 'abort').length <= 1, 'at most the current wait listens');
+  stopping.abort();
+  await run;
+  const after = rounds;
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(rounds, after, 'no round after the abort');
 });
