@@ -1,15 +1,18 @@
 /**
- * The console's own consumer of the output stream: every shard read by GetRecords polling (the
- * processor's ShardReader, paced at one call per second per shard so that it takes a fifth of a
- * shard's 5 calls/s), from BACKFILL_MS ago at start so that a restarted console shows the last
- * minutes again. Alerts and summaries go into the view; everything else on the stream (locally,
+ * The console's own consumer of the output stream, every shard read from BACKFILL_MS ago at start so
+ * that a restarted console shows the last minutes again, by one of the processor's two readers:
+ * - enhanced fan-out (common/src/fanout-reader.ts) through its own registered stream consumer, the
+ *   default in AWS: its own 2 MiB/s per shard, and none of the shard's 5 GetRecords calls/s, which
+ *   the processor (2/s) and Firehose (1/s) already use;
+ * - GetRecords polling (ShardReader), against an emulator, paced at one call per second per shard. Alerts and summaries go into the view; everything else on the stream (locally,
  * the payments themselves) is skipped before it is decoded. New shards (a reshard) are found by
  * listing the stream again every LIST_EVERY_MS. It never touches the processor or its state.
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
 import { decodeRecord, type AlertEvent, type SummaryEvent } from '../../common/src/events.js';
-import { listAllShards, ShardReader } from '../../common/src/shard-reader.js';
+import { FanOutShardReader } from '../../common/src/fanout-reader.js';
+import { listAllShards, ShardReader, type ShardRecordSource } from '../../common/src/shard-reader.js';
 import { sleep } from '../../common/src/retry.js';
 import type { ConsoleView } from './view.js';
 
@@ -26,6 +29,8 @@ export interface FeedOptions {
   log: Logger;
   signal: AbortSignal;
   now?: () => number;
+  /** Read by enhanced fan-out through this registered consumer; GetRecords polling when absent. */
+  fanOut?: { client: KinesisClient; consumerArn: string };
   /** Called when the stream cannot be read (and again when it can), for /health and the status line. */
   onState?: (state: { readable: boolean; shards: number; error?: string }) => void;
 }
@@ -70,18 +75,15 @@ export async function runFeed(o: FeedOptions): Promise<void> {
   await Promise.allSettled(reading.values());
 }
 
+function openReader(o: FeedOptions, shardId: string, startMs: number): ShardRecordSource {
+  const start = { type: 'AT_TIMESTAMP', timestampMs: startMs } as const;
+  const onRetry = ({ reason, delayMs }: { reason: string; delayMs: number }) => o.log.debug({ shardId, reason, delayMs }, 'output stream read waits');
+  if (o.fanOut) return new FanOutShardReader(o.fanOut.client, o.fanOut.consumerArn, shardId, start, { signal: o.signal, onRetry });
+  return new ShardReader(o.client, o.stream, shardId, start, { minCallIntervalMs: CALL_INTERVAL_MS, signal: o.signal, onRetry });
+}
+
 async function readShard(o: FeedOptions, shardId: string, startMs: number): Promise<void> {
-  const reader = new ShardReader(
-    o.client,
-    o.stream,
-    shardId,
-    { type: 'AT_TIMESTAMP', timestampMs: startMs },
-    {
-      minCallIntervalMs: CALL_INTERVAL_MS,
-      signal: o.signal,
-      onRetry: ({ reason, delayMs }) => o.log.debug({ shardId, reason, delayMs }, 'output stream read waits'),
-    },
-  );
+  const reader = openReader(o, shardId, startMs);
   while (!o.signal.aborted) {
     let batch;
     try {

@@ -6,13 +6,16 @@
  * Environment: CONSOLE_PORT (8090), CONSOLE_HOST (127.0.0.1: locally the page is for this machine
  * only; in AWS it sits behind a load balancer with sign-in), KINESIS_ENDPOINT, KINESIS_STREAM (the
  * payments stream, where reports go), OUTPUT_STREAM (where alerts are read; default: the payments
- * stream), PROCESSOR_URLS (the processors whose /ready the fleet panel shows), WAREHOUSE_URL (a
+ * stream), KINESIS_READ and CONSOLE_CONSUMER_NAME (enhanced fan-out in AWS), PROCESSOR_URLS (the processors whose /ready the fleet panel shows), WAREHOUSE_URL (a
  * card's alert history), AWS_REGION, LOG_LEVEL.
  */
 import { z } from 'zod';
 import { kinesisEnv, parseEnv } from '../../common/src/config.js';
 import { encodeEvent } from '../../common/src/events.js';
+import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../common/src/kinesis.js';
+import { createFanOutKinesisClient } from '../../common/src/fanout-reader.js';
+import { ensureStreamConsumer } from '../../common/src/stream-consumer.js';
 import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { runFeed } from './feed.js';
@@ -27,6 +30,13 @@ const consoleEnv = {
     .string()
     .regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name')
     .optional(),
+  /** As the processor's: fan-out against AWS (KINESIS_ENDPOINT empty), polling against an emulator. */
+  KINESIS_READ: z.enum(['auto', 'fanout', 'polling']).default('auto'),
+  /** The console's own stream consumer (not the processor's: each consumer gets its own 2 MiB/s per shard). */
+  CONSOLE_CONSUMER_NAME: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis consumer name')
+    .default('risk-console'),
   CONSOLE_PORT: z.coerce.number().int().min(0).max(65_535).default(8090),
   CONSOLE_HOST: z.string().min(1).default('127.0.0.1'),
   WAREHOUSE_URL: z
@@ -53,6 +63,8 @@ recovered (published as CARD_STATUS_CHANGED). Prints its URL; Ctrl-C stops it.
 
 Environment (defaults in brackets): CONSOLE_PORT [8090], CONSOLE_HOST [127.0.0.1],
 KINESIS_ENDPOINT [local emulator; empty = AWS], KINESIS_STREAM [payments] (reports go there),
+KINESIS_READ [auto: enhanced fan-out in AWS, polling against an emulator; or fanout, polling],
+CONSOLE_CONSUMER_NAME [risk-console] (its stream consumer for fan-out),
 OUTPUT_STREAM [= KINESIS_STREAM] (alerts are read there), PROCESSOR_URLS [none] (comma-separated
 base URLs of the processors, e.g. http://127.0.0.1:8080; each one's /ready is polled every 5 s for
 the fleet health panel, and a host name is polled at every address it resolves to),
@@ -80,7 +92,17 @@ async function main(): Promise<void> {
     publish: (event) => producer.send([{ data: encodeEvent(event), partitionKey: event.data.card_number }]),
   });
   const output = env.OUTPUT_STREAM ?? env.KINESIS_STREAM;
-  const feed = runFeed({ client, stream: output, view, log, signal: stopping.signal });
+  const fanOutMode = env.KINESIS_READ === 'fanout' || (env.KINESIS_READ === 'auto' && !env.KINESIS_ENDPOINT);
+  const fanOutClient = fanOutMode ? createFanOutKinesisClient({ region: env.AWS_REGION, endpoint: env.KINESIS_ENDPOINT }) : undefined;
+  let fanOut: { client: typeof client; consumerArn: string } | undefined;
+  if (fanOutClient) {
+    // A refusal (no such stream, access denied) ends the console with the reason, before it listens.
+    const { StreamDescriptionSummary: s } = await fanOutClient.send(new DescribeStreamSummaryCommand({ StreamName: output }));
+    const consumerArn = await ensureStreamConsumer(fanOutClient, s!.StreamARN!, env.CONSOLE_CONSUMER_NAME, { signal: stopping.signal });
+    fanOut = { client: fanOutClient, consumerArn };
+    log.info({ consumer: env.CONSOLE_CONSUMER_NAME, consumerArn }, 'reading the output stream by enhanced fan-out');
+  }
+  const feed = runFeed({ client, stream: output, view, log, signal: stopping.signal, ...(fanOut ? { fanOut } : {}) });
   const polling = fleet.run(stopping.signal);
   await app.listen({ port: env.CONSOLE_PORT, host: env.CONSOLE_HOST });
   const address = app.server.address();
@@ -92,6 +114,7 @@ async function main(): Promise<void> {
     await Promise.all([feed, polling]);
     await history?.close();
     client.destroy();
+    fanOutClient?.destroy();
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

@@ -1,4 +1,12 @@
-/** The console's consumer of the output stream, against the local Kinesis emulator. */
+/**
+ * The console's consumer of the output stream: polling against kinesalite (the local stack's
+ * emulator), enhanced fan-out against kinesis-local (the npm emulator that implements it).
+ */
+import type { Test } from 'tap';
+import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import { createFanOutKinesisClient } from '../../common/src/fanout-reader.js';
+import { ensureStreamConsumer } from '../../common/src/stream-consumer.js';
+import { startKinesisLocal } from '../../deploy/local/kinesis-local.js';
 import t from 'tap';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { createLogger } from '../../common/src/log.js';
@@ -9,8 +17,11 @@ import { runFeed } from '../src/feed.js';
 import { ConsoleView } from '../src/view.js';
 import { alertEvent, summaryEvent } from './fixtures.js';
 
-t.test('alerts and summaries published to the output stream reach the view; payments on it are skipped', async (t) => {
-  const emulator = await startKinesisEmulator();
+t.test('polling: alerts and summaries published to the output stream reach the view; payments on it are skipped', (t) => read(t, 'polling'));
+t.test("fan-out: the same through the console's own stream consumer", (t) => read(t, 'fanout'));
+
+async function read(t: Test, mode: 'polling' | 'fanout') {
+  const emulator = mode === 'fanout' ? await startKinesisLocal() : await startKinesisEmulator();
   t.teardown(() => emulator.close());
   const client = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint });
   t.teardown(() => client.destroy());
@@ -26,7 +37,35 @@ t.test('alerts and summaries published to the output stream reach the view; paym
   ]);
   const view = new ConsoleView();
   const stopping = new AbortController();
-  const feed = runFeed({ client, stream: 'out', view, log: createLogger('console', 'silent'), signal: stopping.signal });
+  let fanOut;
+  if (mode === 'fanout') {
+    const fanOutClient = createFanOutKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint });
+    t.teardown(() => fanOutClient.destroy());
+    const { StreamDescriptionSummary: s } = await fanOutClient.send(new DescribeStreamSummaryCommand({ StreamName: 'out' }));
+    fanOut = { client: fanOutClient, consumerArn: await ensureStreamConsumer(fanOutClient, s!.StreamARN!, 'risk-console') };
+  }
+  // In the fan-out run, a GetRecords or GetShardIterator call fails the read: only SubscribeToShard may deliver.
+  const polled: string[] = [];
+  if (mode === 'fanout') {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (/^Get(Records|ShardIterator)/.test(context.commandName ?? '')) {
+          polled.push(context.commandName!);
+          throw new Error('polled');
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+  }
+  const feed = runFeed({
+    client,
+    stream: 'out',
+    view,
+    log: createLogger('console', 'silent'),
+    signal: stopping.signal,
+    ...(fanOut ? { fanOut } : {}),
+  });
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline && (view.sizes.alerts === 0 || view.sizes.cards === 0)) await new Promise((r) => setTimeout(r, 100));
   stopping.abort();
@@ -37,4 +76,5 @@ t.test('alerts and summaries published to the output stream reach the view; paym
     'the alert, read from before the console started (backfill)',
   );
   t.equal(view.card(summary.data.card_token).summary?.window_end, summary.data.window_end, 'the summary');
-});
+  t.same(polled, [], 'no GetRecords call');
+}
