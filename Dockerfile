@@ -1,4 +1,5 @@
-# The processor image (docs/deployment.md); the ECS simulator task runs it too. Two stages on one
+# The processor image (docs/deployment.md); the ECS simulator and risk console tasks run it too,
+# with their own commands (ecs/). Two stages on one
 # pinned base: `build` compiles the TypeScript with every dependency; the runtime stage holds Node,
 # the production dependencies and the compiled JavaScript, nothing else: no sources, no card data
 # (the stolen list is mounted, or read from S3 in AWS), no emulator, no build tool.
@@ -18,7 +19,8 @@ COPY scripts/ scripts/
 COPY common/src/ common/src/
 COPY simulator/src/ simulator/src/
 COPY processor/src/ processor/src/
-# /out/dist: the compiled processor and simulator.
+COPY console/src/ console/src/
+# /out/dist: the compiled processor, simulator and console.
 RUN sh scripts/build-dist.sh /out
 
 FROM ${NODE_IMAGE}

@@ -300,7 +300,8 @@ export class ProcessorService extends Construct {
 
     const securityGroup = (this.securityGroup = new ec2.SecurityGroup(this, 'Tasks', {
       vpc: props.cluster.vpc,
-      description: 'Processor tasks: no inbound traffic; outbound HTTPS to the AWS APIs (VPC endpoints) and the public collector image',
+      description:
+        'Processor tasks: inbound only what the stack opens (the console, to the status port); outbound HTTPS to the AWS APIs and the collector image',
       allowAllOutbound: false,
     }));
     securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');

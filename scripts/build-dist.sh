@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds what the image runs into OUT (default ./build): OUT/dist holds the compiled entry points
-# the image needs, the processor and the simulator (its ECS task). Used by the Dockerfile's build
-# stage and by deploy/test/cdk/image-run.test.ts, so both run the same build.
+# the image needs, the processor, the simulator and the risk console (their ECS tasks). Used by the
+# Dockerfile's build stage and by deploy/test/cdk/image-run.test.ts, so both run the same build.
 set -eu
 out="${1:-build}"
 mkdir -p "$out"

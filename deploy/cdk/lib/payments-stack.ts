@@ -4,10 +4,12 @@
  *   consumer, leases in DynamoDB, shard snapshots in S3, a metrics collector beside each task) →
  *   the same stream;
  *   Firehose → transformation Lambda → S3 staging (tables/, errors/) → Redshift auto-copy;
+ *   the risk console (ECS/Fargate, the same image) behind a load balancer with Cognito sign-in;
  *   Managed Prometheus + Managed Grafana + CloudWatch alarms → one SNS alert topic.
  *
  * Environment-agnostic (no account/region lookups), so `cdk synth` works offline. Deploy-time
- * choices are CloudFormation parameters: the shard count and the node type.
+ * choices are CloudFormation parameters: the shard count and the node type. The console's domain
+ * and certificate are CDK context (deploy/cdk/lib/console.ts), required unless `-c console=false`.
  * Each role gets exactly the actions its component calls, on exactly its resources (no `grant*`
  * helpers, which add actions the components never use); deploy/test/cdk/stack.test.ts pins them.
  */
@@ -24,11 +26,14 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { DELIVERY, firehoseDeliveryStreamInput } from '../../delivery-stream.js';
-import { ProcessorService, SNAPSHOTS } from '../../../ecs/processor-service.js';
+import { ConsoleService } from '../../../ecs/console-service.js';
+import { PROCESSOR_CONTAINER, ProcessorService, SNAPSHOTS } from '../../../ecs/processor-service.js';
 import { bundledCode } from './bundle.js';
+import { ConsoleAccess, consoleContext, type ConsoleEndpoint } from './console.js';
 import { cfnDeliveryStreamProps } from './delivery.js';
 import { Observability, addAwsAlarms } from './observability.js';
 import { Warehouse } from './warehouse.js';
@@ -58,7 +63,16 @@ export interface PaymentsStackProps extends StackProps {
   image?: ecs.ContainerImage;
   /** Define the simulator task definition too (default true). */
   simulator?: boolean;
+  /**
+   * The risk console's domain and certificate, or false for no console. Default: from the CDK
+   * context (`consoleDomain`, `consoleCertificateArn`; `console=false`), and the synth fails
+   * naming what is missing.
+   */
+  console?: ConsoleEndpoint | false;
 }
+
+/** The private DNS name the processor tasks register under (one A record per task): the console polls each. */
+export const PROCESSOR_DNS = Object.freeze({ namespace: 'payments.internal', service: 'processor' });
 
 export class PaymentsStack extends Stack {
   readonly vpc: ec2.Vpc;
@@ -77,6 +91,7 @@ export class PaymentsStack extends Stack {
   readonly firehoseSourceRole: iam.Role;
   readonly firehoseDeliveryRole: iam.Role;
   readonly processor: ProcessorService;
+  readonly console?: { service: ConsoleService; access: ConsoleAccess; namespace: servicediscovery.PrivateDnsNamespace };
   readonly observability: Observability;
   readonly endpoints: { gateway: ec2.GatewayVpcEndpoint[]; interface: ec2.InterfaceVpcEndpoint[] };
 
@@ -342,9 +357,10 @@ export class PaymentsStack extends Stack {
 
     // ---- the processor service
     const ecsCluster = new ecs.Cluster(this, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+    const processorImage = props.image ?? ecs.ContainerImage.fromAsset(REPO_ROOT, { file: 'Dockerfile', exclude: ['deploy/cdk.out'] });
     const processor = (this.processor = new ProcessorService(this, 'Processor', {
       cluster: ecsCluster,
-      image: props.image ?? ecs.ContainerImage.fromAsset(REPO_ROOT, { file: 'Dockerfile', exclude: ['deploy/cdk.out'] }),
+      image: processorImage,
       stream,
       streamKey,
       leaseTable,
@@ -359,6 +375,48 @@ export class PaymentsStack extends Stack {
       snapshots: { bucket: snapshots },
     }));
     processor.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the AWS APIs (VPC endpoints) and the public collector image');
+
+    // ---- the risk console (ecs/console-service.ts, lib/console.ts): the processor's image, its
+    // own consumer of the stream, reports published to it; sign-in at the load balancer. It finds
+    // the processor tasks for fleet health by a Cloud Map name with one A record per task
+    // (multivalue), each polled on the processor's status port.
+    const endpoint = props.console === undefined ? consoleContext(this) : props.console || undefined;
+    if (endpoint) {
+      const namespace = new servicediscovery.PrivateDnsNamespace(this, 'Namespace', {
+        name: PROCESSOR_DNS.namespace,
+        vpc,
+        description: 'Private names of the payments services (the processor tasks, for the console)',
+      });
+      processor.service.enableCloudMap({
+        cloudMapNamespace: namespace,
+        name: PROCESSOR_DNS.service,
+        dnsRecordType: servicediscovery.DnsRecordType.A,
+        // A stopped task's record goes within seconds; the console then stops polling it.
+        dnsTtl: Duration.seconds(10),
+      });
+      const consoleService = new ConsoleService(this, 'Console', {
+        cluster: ecsCluster,
+        image: processorImage,
+        input: { stream, key: streamKey },
+        // The processor writes its alerts and summaries to the payments stream (no OUTPUT_STREAM).
+        output: { stream, key: streamKey },
+        processorUrls: [`http://${PROCESSOR_DNS.service}.${PROCESSOR_DNS.namespace}:${PROCESSOR_CONTAINER.port}`],
+        processorSecurityGroup: processor.securityGroup,
+        subnets: privateSubnets,
+        logRetention: LOG_RETENTION,
+      });
+      const access = new ConsoleAccess(this, 'ConsoleAccess', { ...endpoint, vpc, service: consoleService, accessLogs });
+      this.console = { service: consoleService, access, namespace };
+      new CfnOutput(this, 'ConsoleUrl', { value: `https://${endpoint.domain}/`, description: 'The risk console: sign in with a user of ConsoleUserPoolId' });
+      new CfnOutput(this, 'ConsoleLoadBalancerDns', {
+        value: access.loadBalancer.loadBalancerDnsName,
+        description: `Point ${endpoint.domain} here (a CNAME, or a Route 53 alias)`,
+      });
+      new CfnOutput(this, 'ConsoleUserPoolId', {
+        value: access.userPool.userPoolId,
+        description: 'Add console users with aws cognito-idp admin-create-user --user-pool-id <this> (docs/deployment.md)',
+      });
+    }
 
     addAwsAlarms(this, {
       topic: observability.topic,
@@ -444,6 +502,20 @@ export class PaymentsStack extends Stack {
         processor.simulatorTaskDefinition.obtainExecutionRole(),
         'IAM5[Resource::*]',
         'ecr:GetAuthorizationToken supports no resource-level permission (added by CDK for the image asset).',
+      );
+    }
+    if (this.console) {
+      const { service, access } = this.console;
+      ack(service.taskDefinition, 'ECS2', 'The environment holds names and settings only (streams, port, host, the processors URL); no secret.');
+      ack(
+        service.taskDefinition.obtainExecutionRole(),
+        'IAM5[Resource::*]',
+        'ecr:GetAuthorizationToken supports no resource-level permission (added by CDK for the image asset); the image pull actions are scoped to the asset repository.',
+      );
+      ack(
+        access.loadBalancer.connections.securityGroups[0]!,
+        'EC23',
+        'The console is reached from the internet on 443 (and 80, redirected to 443) on purpose: every request is signed in with Cognito (MFA) at the load balancer before it is forwarded.',
       );
     }
     for (const role of [warehouse.stepRole, observability.provisionerRole]) {

@@ -2,7 +2,8 @@
  * The image's start command, outside Docker: build as the Dockerfile's build stage does
  * (scripts/build-dist.sh), lay the result out as its runtime stage's COPY lines do, run the exact
  * CMD with the image's ENV against a Kinesis emulator, and check the exact HEALTHCHECK command
- * reports healthy and that SIGTERM ends the process with 0 within 30 s.
+ * reports healthy and that SIGTERM ends the process with 0 within 30 s. The risk console's ECS
+ * command runs from the same layout: its page and the chart library it serves from node_modules.
  */
 import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { ROOT, waitFor, withCardTokenKey, withKinesis, withTempDir } from '../../../common/test/helpers.js';
 import { stolenRefsOfCardsFile, writeStolenList } from '../../../common/src/stolen-list.js';
 import { freePort } from '../../../processor/test/integration/harness.js';
+import { CONSOLE_CONTAINER } from '../../../ecs/console-service.js';
 import { envOf, execForm, healthcheck, last, readDockerfile } from './dockerfile.js';
 
 const { runtime, build } = readDockerfile();
@@ -146,3 +148,40 @@ async function runImageCmd(t: Test) {
 }
 
 t.test('the image CMD runs the compiled processor: healthy, reads, stops with 0 within 30 s of SIGTERM', (t) => runImageCmd(t));
+
+t.test('the console task command runs the compiled console from the image layout: healthy, serves its page and uPlot, stops with 0', async (t) => {
+  const k = await withKinesis(t, { shards: 1, stream: 'payments' });
+  const port = await freePort();
+  // The task's own settings, but the loopback and a free port here (the task: 0.0.0.0, 8090).
+  const env = imageEnv({ KINESIS_ENDPOINT: k.endpoint, KINESIS_STREAM: k.stream, CONSOLE_PORT: String(port), CONSOLE_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const [cmd, ...args] = CONSOLE_CONTAINER.command;
+  t.equal(cmd, 'node');
+  const child = spawn(process.execPath, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  // The task definition's health check command, told this port instead of the task's.
+  const [hcCmd, ...hcArgs] = CONSOLE_CONTAINER.healthCheckCommand;
+  t.equal(hcCmd, 'node');
+  t.equal(hcArgs.at(-1), String(CONSOLE_CONTAINER.port), 'the health check names the console port');
+  const healthy = () =>
+    new Promise<boolean>((resolve) =>
+      spawn(process.execPath, [...hcArgs.slice(0, -1), String(port)], { cwd: app, env, stdio: 'ignore' }).once('exit', (code) => resolve(code === 0)),
+    );
+  await waitFor('the console health check to pass', async () => child.exitCode === null && (await healthy()), 30_000, 250).catch((e) => {
+    throw new Error(`${e.message}\n${output}`);
+  });
+  const page = await fetch(`http://127.0.0.1:${port}/`);
+  t.equal(page.status, 200, 'GET /');
+  const uplot = await fetch(`http://127.0.0.1:${port}/vendor/uplot.js`);
+  t.equal(uplot.status, 200, 'uPlot is found from dist/ in node_modules');
+  t.ok((await uplot.text()).length > 10_000, 'and served whole');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  t.equal(await exited, 0, `exit 0 after SIGTERM (output: ${output})`);
+  clearTimeout(timer);
+});

@@ -14,6 +14,7 @@ import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { CONSOLE_CONTAINER, ConsoleService } from '../../../ecs/console-service.js';
 import { PROCESSOR_CONTAINER as C, ProcessorService } from '../../../ecs/processor-service.js';
 import { processorEnv, loadProcessorConfig } from '../../../processor/src/config.js';
 import { envOf, execForm, healthcheck, last, readDockerfile, seconds } from './dockerfile.js';
@@ -25,10 +26,13 @@ const env = envOf(runtime);
 const stack = new Stack(new App(), 'EcsOnly');
 const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, subnetConfiguration: [{ name: 'p', subnetType: ec2.SubnetType.PUBLIC }] });
 const key = new kms.Key(stack, 'Key');
-new ProcessorService(stack, 'Processor', {
-  cluster: new ecs.Cluster(stack, 'Cluster', { vpc }),
-  image: ecs.ContainerImage.fromRegistry('example/processor:test'),
-  stream: new kinesis.Stream(stack, 'Stream', { encryptionKey: key }),
+const cluster = new ecs.Cluster(stack, 'Cluster', { vpc });
+const image = ecs.ContainerImage.fromRegistry('example/processor:test');
+const stream = new kinesis.Stream(stack, 'Stream', { encryptionKey: key });
+const processor = new ProcessorService(stack, 'Processor', {
+  cluster,
+  image,
+  stream,
   streamKey: key,
   leaseTable: new dynamodb.Table(stack, 'Leases', { partitionKey: { name: 'leaseKey', type: dynamodb.AttributeType.STRING } }),
   cards: { bucket: new s3.Bucket(stack, 'Cards'), key: 'cards.csv' },
@@ -42,8 +46,18 @@ new ProcessorService(stack, 'Processor', {
     remoteWriteUrl: 'https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-test/api/v1/remote_write',
   },
 });
-const taskDefs = Object.values(Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition'));
-const task = taskDefs[0]!.Properties;
+const consoleService = new ConsoleService(stack, 'Console', {
+  cluster,
+  image,
+  input: { stream },
+  output: { stream },
+  processorUrls: ['http://processor.example.internal:8080'],
+  processorSecurityGroup: processor.securityGroup,
+  subnets: { subnetType: ec2.SubnetType.PUBLIC },
+});
+const taskDefs = Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition');
+const taskOf = (td: ecs.TaskDefinition) => taskDefs[stack.getLogicalId(td.node.defaultChild as ecs.CfnTaskDefinition)]!.Properties;
+const task = taskOf(processor.taskDefinition);
 const container = task.ContainerDefinitions[0];
 const ecsEnv = Object.fromEntries((container.Environment as { Name: string; Value: string }[]).map((e) => [e.Name, e.Value]));
 
@@ -56,7 +70,7 @@ t.test('base images: one pinned Node 22 (exact patch) slim in both stages, depen
     'production dependencies only, without install scripts (patch-package is a dev tool)',
   );
   t.notOk(
-    runtime.instructions.some((i) => i.op === 'COPY' && /^(\.|common|processor|simulator|deploy)\b/.test(i.args)),
+    runtime.instructions.some((i) => i.op === 'COPY' && /^(\.|common|processor|simulator|console|deploy)\b/.test(i.args)),
     'no TypeScript sources in the runtime stage',
   );
   t.notOk(
@@ -140,6 +154,28 @@ t.test('environment: every variable the image sets is one the processor reads; E
   t.ok(ecsEnv.CARD_TOKEN_KEY_SECRET, 'and the key from Secrets Manager');
   t.notOk('CARDS_FILE' in ecsEnv, 'the processor task names no cards file');
   t.equal(last(runtime, 'WORKDIR'), '/app');
+});
+
+t.test('the console task runs this image: a command the build compiles, the image health check script on its port, the same user', async (t) => {
+  const container = taskOf(consoleService.taskDefinition).ContainerDefinitions[0];
+  t.same(container.Command, [...CONSOLE_CONTAINER.command]);
+  const [node, entry] = CONSOLE_CONTAINER.command;
+  t.equal(node, 'node');
+  // dist/<path>.js is compiled from <path>.ts by scripts/build-dist.sh, the build stage's RUN.
+  const files = (JSON.parse(readFileSync(new URL('../../../scripts/tsconfig.build.json', import.meta.url), 'utf8')) as { files: string[] }).files;
+  t.ok(files.includes(`../${entry!.replace(/^dist\//, '').replace(/\.js$/, '.ts')}`), `${entry} is built`);
+  t.ok(
+    build.instructions.some((i) => i.op === 'COPY' && i.args.startsWith('console/src/')),
+    'its sources are in the build stage',
+  );
+  const imageCheck = healthcheck(last(runtime, 'HEALTHCHECK')!).command;
+  t.same(container.HealthCheck.Command, ['CMD', ...imageCheck, String(CONSOLE_CONTAINER.port)], "the image's script, told the console port");
+  const script = readFileSync(new URL('../../../scripts/healthcheck.mjs', import.meta.url), 'utf8');
+  t.match(script, /process\.argv\[2\]/, 'the script takes the port as its argument');
+  t.equal(container.User, last(runtime, 'USER'));
+  t.equal(container.ReadonlyRootFilesystem, true);
+  t.same(container.PortMappings, [{ ContainerPort: CONSOLE_CONTAINER.port, Protocol: 'tcp' }]);
+  t.equal(container.LinuxParameters.InitProcessEnabled, true);
 });
 
 t.test('docs/deployment.md: docker run with the same stop timeout, port, state volume and --init', async (t) => {

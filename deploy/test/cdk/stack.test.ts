@@ -21,7 +21,12 @@ import { contentHash } from '../../grafana/provisioner.js';
 import { parse } from 'yaml';
 
 const outdir = t.testdir();
-const { app, stack } = buildApp({ outdir });
+// The console's domain and certificate are the deployer's (deploy/test/cdk/console.test.ts tests it).
+const context = {
+  consoleDomain: 'console.example.com',
+  consoleCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-4000-8000-000000000000',
+};
+const { app, stack } = buildApp({ outdir, context });
 const started = Date.now();
 app.synth();
 t.comment(`synth with cdk-nag: ${Date.now() - started} ms`);
@@ -277,7 +282,10 @@ t.test('Redshift: private, enhanced VPC routing, managed admin password, snapsho
     [0, 0],
     'the isolated subnets have no route out (only the S3 gateway endpoint)',
   );
-  const ingress = ofType('AWS::EC2::SecurityGroupIngress').map(([, v]) => v.Properties);
+  // Every rule admitting anything to the warehouse (the console's rules: console.test.ts).
+  const ingress = ofType('AWS::EC2::SecurityGroupIngress')
+    .map(([, v]) => v.Properties)
+    .filter((p) => JSON.stringify(p.GroupId) === JSON.stringify({ 'Fn::GetAtt': [sgId, 'GroupId'] }));
   t.same(ingress, [
     {
       IpProtocol: 'tcp',
@@ -435,7 +443,7 @@ t.test('VPC endpoints for every AWS API the tasks call; NAT gateways one per AZ'
 
 t.test('ECS: cluster, Fargate service with circuit breaker rollback, tasks bounded by the shard count', async (t) => {
   template.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
-  const svc = only('AWS::ECS::Service');
+  const svc = resources[stack.getLogicalId(stack.processor.service.node.defaultChild as CfnElement)]!.Properties;
   t.same(svc.DeploymentConfiguration.DeploymentCircuitBreaker, { Enable: true, Rollback: true });
   t.equal(svc.LaunchType, 'FARGATE');
   t.equal(svc.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp, 'DISABLED');
@@ -716,7 +724,7 @@ t.test('the Cards bucket: private, encrypted, TLS only, versioned, logged, kept 
 t.test('optional simulator task definition', async (t) => {
   const td = r(stack.processor.simulatorTaskDefinition!.taskDefinitionArn) as { Ref: string };
   t.same(resources[td.Ref]!.Properties.ContainerDefinitions[0].Command, [...SIMULATOR_COMMAND]);
-  const without = buildApp({ outdir: t.testdir(), context: { simulator: 'false' } });
+  const without = buildApp({ outdir: t.testdir(), context: { ...context, simulator: 'false' } });
   t.equal(without.stack.processor.simulatorTaskDefinition, undefined);
 });
 

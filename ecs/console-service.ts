@@ -1,0 +1,147 @@
+/**
+ * The risk console's ECS service on Fargate (console/src/main.ts): the processor's image with
+ * another command, one task, reachable only from the load balancer in front of it
+ * (deploy/cdk/lib/console.ts adds the sign-in and the public entry).
+ *
+ * Why one task: the console keeps its view in memory and its CSRF token is per process, so a page
+ * belongs to the task that served it; a second task would double the GetRecords calls on every
+ * shard (5 per second per shard, shared with Firehose) for no data it would not also lose on a
+ * restart. ECS replaces a failed task; the target group's stickiness keeps a page on its task
+ * while a deployment briefly runs two.
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { PROCESSOR_CONTAINER } from './processor-service.js';
+
+export const CONSOLE_CONTAINER = Object.freeze({
+  name: 'console',
+  /** CONSOLE_PORT; the target group and the security groups use the same number. */
+  port: 8090,
+  /** CONSOLE_HOST: the task's own interface, where the load balancer reaches it (the default is loopback). */
+  host: '0.0.0.0',
+  command: ['node', 'dist/console/src/main.js'],
+  /** The image's health check script, told the console's port (its default is the processor's). */
+  healthCheckCommand: ['node', 'scripts/healthcheck.mjs', '8090'],
+  healthCheck: { intervalSeconds: 10, timeoutSeconds: 5, startPeriodSeconds: 20, retries: 3 },
+  cpu: 256,
+  memoryMiB: 512,
+});
+
+export interface ConsoleServiceProps {
+  cluster: ecs.ICluster;
+  /** The processor's image (the Dockerfile builds both entry points). */
+  image: ecs.ContainerImage;
+  /** Where reports go (KINESIS_STREAM): PutRecords only; `key` when the stream is encrypted with a customer key. */
+  input: { stream: kinesis.IStream; key?: kms.IKey };
+  /** Where alerts and summaries are read (OUTPUT_STREAM): polling reads only. */
+  output: { stream: kinesis.IStream; key?: kms.IKey };
+  /** PROCESSOR_URLS: base URLs of the processors' status endpoint (`/ready`), for fleet health. */
+  processorUrls: string[];
+  /** The processor tasks' security group: it admits the console on the processor's status port. */
+  processorSecurityGroup: ec2.ISecurityGroup;
+  subnets: ec2.SubnetSelection;
+  logRetention?: logs.RetentionDays;
+}
+
+export class ConsoleService extends Construct {
+  readonly service: ecs.FargateService;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+  readonly logGroup: logs.LogGroup;
+  readonly securityGroup: ec2.SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: ConsoleServiceProps) {
+    super(scope, id);
+    const c = CONSOLE_CONTAINER;
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: c.cpu,
+      memoryLimitMiB: c.memoryMiB,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+    // Exactly what the console calls: console/src/feed.ts reads the output stream through
+    // common/src/shard-reader.ts (ListShards, GetShardIterator AT_TIMESTAMP, GetRecords), and
+    // console/src/main.ts publishes reports through common/src/producer.ts (PutRecords). Nothing
+    // else: no lease table, no snapshots, no secret, no warehouse.
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOutputStream',
+        actions: ['kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'],
+        resources: [props.output.stream.streamArn],
+      }),
+    );
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({ sid: 'ReportToInputStream', actions: ['kinesis:PutRecords'], resources: [props.input.stream.streamArn] }),
+    );
+    // A customer-key stream decrypts on read and generates a data key on write, under the caller's
+    // permissions; each grant on the key of the stream it serves.
+    if (props.output.key) {
+      this.taskDefinition.addToTaskRolePolicy(
+        new iam.PolicyStatement({ sid: 'OutputStreamKey', actions: ['kms:Decrypt'], resources: [props.output.key.keyArn] }),
+      );
+    }
+    if (props.input.key) {
+      this.taskDefinition.addToTaskRolePolicy(
+        new iam.PolicyStatement({ sid: 'InputStreamKey', actions: ['kms:GenerateDataKey'], resources: [props.input.key.keyArn] }),
+      );
+    }
+
+    this.container = this.taskDefinition.addContainer('Console', {
+      containerName: c.name,
+      image: props.image,
+      command: [...c.command],
+      user: PROCESSOR_CONTAINER.user,
+      readonlyRootFilesystem: true,
+      essential: true,
+      linuxParameters: new ecs.LinuxParameters(this, 'Linux', { initProcessEnabled: true }),
+      portMappings: [{ containerPort: c.port, protocol: ecs.Protocol.TCP }],
+      healthCheck: {
+        command: ['CMD', ...c.healthCheckCommand],
+        interval: Duration.seconds(c.healthCheck.intervalSeconds),
+        timeout: Duration.seconds(c.healthCheck.timeoutSeconds),
+        startPeriod: Duration.seconds(c.healthCheck.startPeriodSeconds),
+        retries: c.healthCheck.retries,
+      },
+      environment: {
+        AWS_REGION: Stack.of(this).region,
+        KINESIS_ENDPOINT: '',
+        KINESIS_STREAM: props.input.stream.streamName,
+        OUTPUT_STREAM: props.output.stream.streamName,
+        CONSOLE_PORT: String(c.port),
+        CONSOLE_HOST: c.host,
+        PROCESSOR_URLS: props.processorUrls.join(','),
+        LOG_LEVEL: 'info',
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'console' }),
+    });
+
+    const securityGroup = (this.securityGroup = new ec2.SecurityGroup(this, 'Tasks', {
+      vpc: props.cluster.vpc,
+      description: 'Console tasks: inbound from the load balancer only; outbound HTTPS to the AWS APIs and the processors status port',
+      allowAllOutbound: false,
+    }));
+    securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the AWS APIs (VPC endpoints) and the image layers (S3)');
+    // Fleet health: the console polls each processor task's GET /ready.
+    securityGroup.connections.allowTo(props.processorSecurityGroup, ec2.Port.tcp(PROCESSOR_CONTAINER.port), 'The console reads the processors /ready');
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: props.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: 1,
+      vpcSubnets: props.subnets,
+      securityGroups: [securityGroup],
+      assignPublicIp: false,
+      circuitBreaker: { enable: true, rollback: true },
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      enableExecuteCommand: false,
+    });
+  }
+}
