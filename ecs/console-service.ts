@@ -4,16 +4,18 @@
  * (deploy/cdk/lib/console.ts adds the sign-in and the public entry).
  *
  * Why one task: the console keeps its view in memory and its CSRF token is per process, so a page
- * belongs to the task that served it; a second task would double the GetRecords calls on every
- * shard (5 per second per shard, shared with Firehose) for no data it would not also lose on a
- * restart. ECS replaces a failed task; the target group's stickiness keeps a page on its task
- * while a deployment briefly runs two.
+ * belongs to the task that served it. ECS replaces a failed task; the target group's stickiness
+ * keeps a page on its task while a deployment briefly runs two.
+ *
+ * It reads by enhanced fan-out through its own stream consumer (CONSOLE_FAN_OUT), registered here
+ * before the service exists, so it takes none of a shard's 5 GetRecords calls per second that
+ * Firehose (and the processor, when it polls) share.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -32,6 +34,9 @@ export const CONSOLE_CONTAINER = Object.freeze({
   cpu: 256,
   memoryMiB: 512,
 });
+
+/** The console's stream consumer on the output stream (console/src/main.ts CONSOLE_CONSUMER_NAME, its default). */
+export const CONSOLE_FAN_OUT = Object.freeze({ consumerName: 'risk-console' });
 
 export interface ConsoleServiceProps {
   cluster: ecs.ICluster;
@@ -55,6 +60,7 @@ export class ConsoleService extends Construct {
   readonly container: ecs.ContainerDefinition;
   readonly logGroup: logs.LogGroup;
   readonly securityGroup: ec2.SecurityGroup;
+  readonly streamConsumer: kinesis.CfnStreamConsumer;
 
   constructor(scope: Construct, id: string, props: ConsoleServiceProps) {
     super(scope, id);
@@ -66,15 +72,36 @@ export class ConsoleService extends Construct {
       memoryLimitMiB: c.memoryMiB,
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
-    // Exactly what the console calls: console/src/feed.ts reads the output stream through
-    // common/src/shard-reader.ts (ListShards, GetShardIterator AT_TIMESTAMP, GetRecords), and
-    // console/src/main.ts publishes reports through common/src/producer.ts (PutRecords). Nothing
-    // else: no lease table, no snapshots, no secret, no warehouse.
+    // Exactly what the console calls. console/src/main.ts: DescribeStreamSummary (the output
+    // stream's ARN), then DescribeStreamConsumer by stream ARN and name (common/src/stream-consumer.ts;
+    // IAM names the consumer <stream ARN>/consumer/<name> then, and by its full ARN for
+    // SubscribeToShard); console/src/feed.ts: ListShards, and per shard SubscribeToShard
+    // (common/src/fanout-reader.ts), or GetShardIterator and GetRecords with KINESIS_READ=polling,
+    // the fallback, kept as for the processor. Reports: PutRecords (common/src/producer.ts).
+    // Nothing else: no lease table, no snapshots, no secret, no warehouse; no RegisterStreamConsumer.
+    const consumer = (this.streamConsumer = new kinesis.CfnStreamConsumer(this, 'StreamConsumer', {
+      consumerName: CONSOLE_FAN_OUT.consumerName,
+      streamArn: props.output.stream.streamArn,
+    }));
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadOutputStream',
-        actions: ['kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'],
+        actions: ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'],
         resources: [props.output.stream.streamArn],
+      }),
+    );
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FanOutConsumer',
+        actions: ['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard'],
+        resources: [consumer.attrConsumerArn],
+      }),
+    );
+    this.taskDefinition.addToTaskRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FanOutConsumerByName',
+        actions: ['kinesis:DescribeStreamConsumer'],
+        resources: [`${props.output.stream.streamArn}/consumer/${CONSOLE_FAN_OUT.consumerName}`],
       }),
     );
     this.taskDefinition.addToTaskRolePolicy(
@@ -114,6 +141,8 @@ export class ConsoleService extends Construct {
         KINESIS_ENDPOINT: '',
         KINESIS_STREAM: props.input.stream.streamName,
         OUTPUT_STREAM: props.output.stream.streamName,
+        KINESIS_READ: 'fanout',
+        CONSOLE_CONSUMER_NAME: CONSOLE_FAN_OUT.consumerName,
         CONSOLE_PORT: String(c.port),
         CONSOLE_HOST: c.host,
         PROCESSOR_URLS: props.processorUrls.join(','),
@@ -143,5 +172,8 @@ export class ConsoleService extends Construct {
       maxHealthyPercent: 200,
       enableExecuteCommand: false,
     });
+    // Tasks start once the consumer exists: the console would otherwise register it, which its
+    // role may not.
+    this.service.node.addDependency(consumer);
   }
 }

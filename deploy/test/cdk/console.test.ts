@@ -12,7 +12,7 @@ import type { IConstruct } from 'constructs';
 import { buildApp } from '../../cdk/lib/build-app.js';
 import { ACCESS_LOG_PREFIX, CONSOLE_CONTEXT, CONSOLE_SIGN_IN } from '../../cdk/lib/console.js';
 import { PROCESSOR_DNS } from '../../cdk/lib/payments-stack.js';
-import { CONSOLE_CONTAINER } from '../../../ecs/console-service.js';
+import { CONSOLE_CONTAINER, CONSOLE_FAN_OUT } from '../../../ecs/console-service.js';
 import { PROCESSOR_CONTAINER } from '../../../ecs/processor-service.js';
 
 const DOMAIN = 'console.example.com';
@@ -271,6 +271,8 @@ t.test("the console task: the processor's image, the console command and environ
     KINESIS_ENDPOINT: '',
     KINESIS_STREAM: r(stack.stream.streamName),
     OUTPUT_STREAM: r(stack.stream.streamName),
+    KINESIS_READ: 'fanout',
+    CONSOLE_CONSUMER_NAME: CONSOLE_FAN_OUT.consumerName,
     CONSOLE_PORT: String(CONSOLE_CONTAINER.port),
     CONSOLE_HOST: '0.0.0.0',
     PROCESSOR_URLS: `http://${PROCESSOR_DNS.service}.${PROCESSOR_DNS.namespace}:${PROCESSOR_CONTAINER.port}`,
@@ -289,6 +291,13 @@ t.test("the console task: the processor's image, the console command and environ
   t.equal(svc.LaunchType, 'FARGATE');
   for (const name of ['ConsoleUrl', 'ConsoleLoadBalancerDns', 'ConsoleUserPoolId']) t.ok(json.Outputs[name], `output ${name}`);
   t.equal(json.Outputs.ConsoleUrl.Value, `https://${DOMAIN}/`);
+});
+
+t.test('enhanced fan-out: the console reads through its own stream consumer, registered before its tasks start', async (t) => {
+  const id = stack.getLogicalId(consoleService.streamConsumer);
+  t.same(resources[id]!.Properties, { ConsumerName: CONSOLE_FAN_OUT.consumerName, StreamARN: r(stack.stream.streamArn) }, 'on the output stream');
+  t.not(CONSOLE_FAN_OUT.consumerName, resources[stack.getLogicalId(stack.processor.streamConsumer)]!.Properties.ConsumerName, "not the processor's");
+  t.ok(resources[idOf(consoleService.service)]!.DependsOn?.includes(id), 'the service after the consumer: the console finds it, never registers it');
 });
 
 interface Statement {
@@ -313,8 +322,15 @@ t.test('least privilege: the console role reads the output stream and publishes 
   t.same(
     norm(statements),
     norm([
-      // common/src/shard-reader.ts via console/src/feed.ts; common/src/producer.ts via console/src/main.ts.
-      { actions: ['kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'], resources: [r(stack.stream.streamArn)] },
+      // console/src/main.ts and feed.ts: the stream, its shards, the console's consumer (by name and
+      // by ARN), SubscribeToShard; GetShardIterator/GetRecords for KINESIS_READ=polling, the fallback.
+      {
+        actions: ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'],
+        resources: [r(stack.stream.streamArn)],
+      },
+      { actions: ['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard'], resources: [r(consoleService.streamConsumer.attrConsumerArn)] },
+      { actions: ['kinesis:DescribeStreamConsumer'], resources: [r(`${stack.stream.streamArn}/consumer/${CONSOLE_FAN_OUT.consumerName}`)] },
+      // common/src/producer.ts: the reports.
       { actions: ['kinesis:PutRecords'], resources: [r(stack.stream.streamArn)] },
       { actions: ['kms:Decrypt'], resources: [r(stack.streamKey.keyArn)] },
       { actions: ['kms:GenerateDataKey'], resources: [r(stack.streamKey.keyArn)] },

@@ -635,12 +635,13 @@ t.test('processor task: health check, stop timeout, ephemeral state, logs, envir
   const literal = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string'));
   const config = loadProcessorConfig({ ...literal, LEASE_TABLE: 'leases', SNAPSHOT_BUCKET: 'example-snapshots' });
   t.equal(readMode(config), 'fanout');
-  t.equal(config.KINESIS_CONSUMER_NAME, only('AWS::Kinesis::StreamConsumer').ConsumerName);
+  t.equal(config.KINESIS_CONSUMER_NAME, resources[stack.getLogicalId(stack.processor.streamConsumer)]!.Properties.ConsumerName);
   t.equal(config.SNAPSHOT_PREFIX, SNAPSHOTS.prefix);
 });
 
-t.test('enhanced fan-out: one stream consumer on the input stream, registered before any task starts', async (t) => {
-  const consumer = only('AWS::Kinesis::StreamConsumer');
+t.test("enhanced fan-out: the processor's stream consumer on the input stream, registered before any task starts", async (t) => {
+  // The processor's; the console has its own (console.test.ts).
+  const consumer = resources[stack.getLogicalId(stack.processor.streamConsumer)]!.Properties;
   t.same(consumer, { ConsumerName: FAN_OUT.consumerName, StreamARN: r(stack.stream.streamArn) });
   const serviceId = stack.getLogicalId(stack.processor.service.node.defaultChild as CfnElement);
   t.ok(
