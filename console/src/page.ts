@@ -16,7 +16,7 @@ import type { ConsoleAlert } from './view.js';
 /** Rows the page keeps in its feed (older ones are dropped from the DOM, not from the server). */
 export const PAGE_ROWS = 200;
 
-const COLUMNS = ['time', 'card', 'amount', 'merchant', 'window', 'flags'] as const;
+const COLUMNS = ['time', 'card', 'amount', 'merchant', 'window (UTC)', 'flags'] as const;
 
 function flags(a: ConsoleAlert): string {
   return [a.late ? 'late' : '', a.retro ? 'retro' : ''].filter(Boolean).join(' ');
@@ -24,7 +24,14 @@ function flags(a: ConsoleAlert): string {
 
 /** A row's cells as text, in COLUMNS order (the script builds the same from the same data). */
 export function cellsOf(a: ConsoleAlert): string[] {
-  return [a.created_at, a.card_masked, `${a.amount.toFixed(2)} ${a.currency}`, a.merchant_id, `${a.window_start} – ${a.window_end}`, flags(a)];
+  return [
+    a.created_at,
+    a.card_masked,
+    `${a.amount.toFixed(2)} ${a.currency}`,
+    a.merchant_id,
+    `${a.window_start.slice(11, 19)}–${a.window_end.slice(11, 19)}`,
+    flags(a),
+  ];
 }
 
 function row(a: ConsoleAlert): string {
@@ -96,10 +103,10 @@ export function renderPage(alerts: readonly ConsoleAlert[], csrfToken: string): 
 }
 
 export const CONSOLE_CSS = `body{font:14px system-ui,sans-serif;margin:0}header{display:flex;gap:1em;align-items:baseline;padding:.5em 1em;background:#222;color:#eee}
-main{display:grid;grid-template-columns:1fr 24em;gap:1em;padding:1em}table{border-collapse:collapse;width:100%}
+main{display:grid;grid-template-columns:minmax(0,1fr) 28em;gap:1em;padding:1em}aside,#feed{min-width:0}#feed{overflow-x:auto}table{border-collapse:collapse;width:100%}
 td,th{padding:2px 6px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap;overflow:hidden;max-width:22em;text-overflow:ellipsis}
 #alerts tr{cursor:pointer}#alerts tr:hover{background:#f3f3f3}label{display:block;margin:.3em 0}#status.down{color:#f66}
-#fleet td{max-width:9em}#fleet tr.down td,#fleet tr.not-ready td{color:#b00}`;
+#fleet table{font-size:12px}#fleet td{max-width:8em}#card-token{word-break:break-all}dd{margin:0 0 .2em 1em}#fleet tr.down td,#fleet tr.not-ready td{color:#b00}`;
 
 /**
  * The page's script: a server-sent event stream of alert batches, rows built with textContent and
@@ -122,7 +129,7 @@ export const CONSOLE_JS = `'use strict';
     tr.dataset.eventId = a.event_id;
     tr.dataset.paymentId = a.payment_event_id;
     tr.dataset.cardToken = a.card_token;
-    for (const text of [a.created_at, a.card_masked, a.amount.toFixed(2) + ' ' + a.currency, a.merchant_id, a.window_start + ' – ' + a.window_end, flags(a)]) tr.appendChild(cell(text));
+    for (const text of [a.created_at, a.card_masked, a.amount.toFixed(2) + ' ' + a.currency, a.merchant_id, a.window_start.slice(11, 19) + '–' + a.window_end.slice(11, 19), flags(a)]) tr.appendChild(cell(text));
     return tr;
   }
   function flush() {
@@ -219,7 +226,7 @@ export const CONSOLE_JS = `'use strict';
     const rows = await res.json();
     const data = [rows.map((r) => Date.parse(r.minute) / 1000), rows.map((r) => r.alerts)];
     if (chart) chart.setData(data);
-    else chart = new uPlot({ width: 320, height: 160, scales: { x: { time: true, range: () => { const t = Date.now() / 1000; return [t - 3600, t + 60]; } } }, series: [{}, { label: 'alerts', stroke: '#c33', fill: 'rgba(204,51,51,0.15)' }] }, data, document.getElementById('rate-chart'));
+    else chart = new uPlot({ width: 380, height: 160, axes: [{}, { size: 60 }], scales: { x: { time: true, range: () => { const t = Date.now() / 1000; return [t - 3600, t + 60]; } } }, series: [{}, { label: 'alerts', stroke: '#c33', fill: 'rgba(204,51,51,0.15)' }] }, data, document.getElementById('rate-chart'));
   }
   void drawRate();
   setInterval(() => void drawRate(), 10000);
