@@ -20,6 +20,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PROCESSOR_CONTAINER } from './processor-service.js';
+import { fanOutConsumer } from './fan-out.js';
 
 export const CONSOLE_CONTAINER = Object.freeze({
   name: 'console',
@@ -79,29 +80,12 @@ export class ConsoleService extends Construct {
     // (common/src/fanout-reader.ts), or GetShardIterator and GetRecords with KINESIS_READ=polling,
     // the fallback, kept as for the processor. Reports: PutRecords (common/src/producer.ts).
     // Nothing else: no lease table, no snapshots, no secret, no warehouse; no RegisterStreamConsumer.
-    const consumer = (this.streamConsumer = new kinesis.CfnStreamConsumer(this, 'StreamConsumer', {
-      consumerName: CONSOLE_FAN_OUT.consumerName,
-      streamArn: props.output.stream.streamArn,
-    }));
+    this.streamConsumer = fanOutConsumer(this, this.taskDefinition, props.output.stream.streamArn, CONSOLE_FAN_OUT.consumerName);
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadOutputStream',
         actions: ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards'],
         resources: [props.output.stream.streamArn],
-      }),
-    );
-    this.taskDefinition.addToTaskRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'FanOutConsumer',
-        actions: ['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard'],
-        resources: [consumer.attrConsumerArn],
-      }),
-    );
-    this.taskDefinition.addToTaskRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'FanOutConsumerByName',
-        actions: ['kinesis:DescribeStreamConsumer'],
-        resources: [`${props.output.stream.streamArn}/consumer/${CONSOLE_FAN_OUT.consumerName}`],
       }),
     );
     this.taskDefinition.addToTaskRolePolicy(
@@ -174,6 +158,6 @@ export class ConsoleService extends Construct {
     });
     // Tasks start once the consumer exists: the console would otherwise register it, which its
     // role may not.
-    this.service.node.addDependency(consumer);
+    this.service.node.addDependency(this.streamConsumer);
   }
 }

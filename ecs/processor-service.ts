@@ -23,6 +23,7 @@ import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { COLLECTOR_IMAGE, LAG_METRIC, collectorConfigYaml } from './collector.js';
+import { fanOutConsumer } from './fan-out.js';
 
 export const PROCESSOR_CONTAINER = Object.freeze({
   name: 'processor',
@@ -152,29 +153,9 @@ export class ProcessorService extends Construct {
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({ sid: 'StreamKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.streamKey.keyArn] }),
     );
-    // Enhanced fan-out (common/src/stream-consumer.ts, common/src/fanout-reader.ts); the polling
-    // grants above stay: KINESIS_READ=polling is the fallback. IAM names the consumer by its ARN
-    // (with its creation timestamp) for SubscribeToShard, but as <stream ARN>/consumer/<name>,
-    // without the timestamp, when it is described by stream and name, as the processor does: so
-    // DescribeStreamConsumer is granted under both names, of this one consumer only.
-    const consumer = (this.streamConsumer = new kinesis.CfnStreamConsumer(this, 'StreamConsumer', {
-      consumerName: FAN_OUT.consumerName,
-      streamArn: props.stream.streamArn,
-    }));
-    this.taskDefinition.addToTaskRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'FanOutConsumer',
-        actions: ['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard'],
-        resources: [consumer.attrConsumerArn],
-      }),
-    );
-    this.taskDefinition.addToTaskRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'FanOutConsumerByName',
-        actions: ['kinesis:DescribeStreamConsumer'],
-        resources: [`${props.stream.streamArn}/consumer/${FAN_OUT.consumerName}`],
-      }),
-    );
+    // Enhanced fan-out through its own consumer (fan-out.ts); the polling grants above stay:
+    // KINESIS_READ=polling is the fallback.
+    this.streamConsumer = fanOutConsumer(this, this.taskDefinition, props.stream.streamArn, FAN_OUT.consumerName);
     if (props.snapshots) {
       // processor/src/snapshot/s3-snapshots.ts: PutObject, GetObject, DeleteObjects (which needs
       // s3:DeleteObject per key), ListObjectsV2 with a Prefix under SNAPSHOTS.prefix.
@@ -319,7 +300,7 @@ export class ProcessorService extends Construct {
     });
     // Tasks start once the consumer exists: otherwise the processor would try to register it, which
     // its role may not.
-    this.service.node.addDependency(consumer);
+    this.service.node.addDependency(this.streamConsumer);
     const scaling = (this.scaling = this.service.autoScaleTaskCount({ minCapacity: 1, maxCapacity: props.maxTasks }));
     const lag = (this.lagMetric = new cloudwatch.Metric({
       namespace: LAG_METRIC.namespace,
