@@ -6,7 +6,7 @@
  * Environment: CONSOLE_PORT (8090), CONSOLE_HOST (127.0.0.1: locally the page is for this machine
  * only; in AWS it sits behind a load balancer with sign-in), KINESIS_ENDPOINT, KINESIS_STREAM (the
  * payments stream, where reports go), OUTPUT_STREAM (where alerts are read; default: the payments
- * stream), KINESIS_READ and CONSOLE_CONSUMER_NAME (enhanced fan-out in AWS), PROCESSOR_URLS (the processors whose /ready the fleet panel shows), WAREHOUSE_URL (a
+ * stream), CONSOLE_ALB_ARN (reports record the user the load balancer signed in), KINESIS_READ and CONSOLE_CONSUMER_NAME (enhanced fan-out in AWS), PROCESSOR_URLS (the processors whose /ready the fleet panel shows), WAREHOUSE_URL (a
  * card's alert history), AWS_REGION, LOG_LEVEL.
  */
 import { z } from 'zod';
@@ -21,6 +21,7 @@ import { KinesisProducer } from '../../common/src/producer.js';
 import { runFeed } from './feed.js';
 import { Fleet, parseProcessorUrls } from './fleet.js';
 import { WarehouseHistory } from './history.js';
+import { AlbIdentity } from './identity.js';
 import { buildConsoleServer } from './server.js';
 import { ConsoleView } from './view.js';
 
@@ -39,6 +40,13 @@ const consoleEnv = {
     .default('risk-console'),
   CONSOLE_PORT: z.coerce.number().int().min(0).max(65_535).default(8090),
   CONSOLE_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Behind the load balancer's sign-in (AWS): its ARN; then every report must carry its verified user. */
+  CONSOLE_ALB_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer\/app\/.+/, 'must be an application load balancer ARN')
+    .optional(),
+  /** Where the load balancer's public keys are (default: AWS's, for AWS_REGION). */
+  ALB_KEYS_URL: z.string().url().optional(),
   WAREHOUSE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (Redshift: postgres://user:password@cluster-endpoint:5439/db)')
@@ -68,6 +76,8 @@ CONSOLE_CONSUMER_NAME [risk-console] (its stream consumer for fan-out),
 OUTPUT_STREAM [= KINESIS_STREAM] (alerts are read there), PROCESSOR_URLS [none] (comma-separated
 base URLs of the processors, e.g. http://127.0.0.1:8080; each one's /ready is polled every 5 s for
 the fleet health panel, and a host name is polled at every address it resolves to),
+CONSOLE_ALB_ARN [none] (behind the load balancer's Cognito sign-in: its ARN; each report then
+needs the user it signs, verified with ALB_KEYS_URL [AWS's for AWS_REGION], and records it),
 WAREHOUSE_URL [none] (postgres:// URL of the warehouse, for a card's alert history; Redshift in
 AWS, as a user that may only read the staging schema), AWS_REGION, LOG_LEVEL.`;
 
@@ -84,10 +94,14 @@ async function main(): Promise<void> {
   const stopping = new AbortController();
   const fleet = new Fleet({ urls: env.PROCESSOR_URLS, log });
   const history = env.WAREHOUSE_URL ? new WarehouseHistory(env.WAREHOUSE_URL) : undefined;
+  const identity = env.CONSOLE_ALB_ARN
+    ? new AlbIdentity({ albArn: env.CONSOLE_ALB_ARN, keysUrl: env.ALB_KEYS_URL ?? `https://public-keys.auth.elb.${env.AWS_REGION}.amazonaws.com` })
+    : undefined;
   const app = buildConsoleServer({
     view,
     fleet,
     ...(history ? { history } : {}),
+    ...(identity ? { identity } : {}),
     logger: log,
     publish: (event) => producer.send([{ data: encodeEvent(event), partitionKey: event.data.card_number }]),
   });

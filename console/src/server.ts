@@ -30,6 +30,7 @@ import { CARD_TOKEN } from '../../common/src/card-token.js';
 import { CONSOLE_CSS, CONSOLE_JS, renderPage } from './page.js';
 import type { FleetMember } from './fleet.js';
 import { HistoryError, type CardHistory } from './history.js';
+import { IdentityError, type AlbIdentity } from './identity.js';
 import type { ConsoleAlert, ConsoleView } from './view.js';
 
 // The chart library, served from this origin (the CSP allows scripts from 'self' only).
@@ -48,6 +49,11 @@ export interface ConsoleServerOptions {
   view: ConsoleView;
   /** Publishes a status change (keyed by its card number, like the card's payments). */
   publish: (event: CardStatusEvent) => Promise<void>;
+  /**
+   * Sign-in through the load balancer (identity.ts): when given, a report needs a valid
+   * x-amzn-oidc-data and records the user as `reported_by`; without, reports are `console`'s.
+   */
+  identity?: Pick<AlbIdentity, 'userOf'>;
   /** A card's alerts in the warehouse (history.ts); the history route answers 503 when absent. */
   history?: CardHistory;
   /** The processors' health (fleet.ts); an empty list when absent. */
@@ -103,9 +109,21 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
   app.post('/api/cards/status', async (request, reply) => {
     const sent = Buffer.from(String(request.headers['x-csrf-token'] ?? ''));
     if (sent.length !== csrf.length || !timingSafeEqual(sent, csrf)) return reply.code(403).send({ error: 'missing or wrong x-csrf-token' });
+    let reportedBy = 'console';
+    if (options.identity) {
+      try {
+        const header = request.headers['x-amzn-oidc-data'];
+        reportedBy = `console:${(await options.identity.userOf(typeof header === 'string' ? header : undefined)).name}`.slice(0, 128);
+      } catch (error) {
+        if (!(error instanceof IdentityError)) throw error;
+        request.log.warn({ err: error.message }, 'a report without a verified sign-in was refused');
+        return reply.code(401).send({ error: `not signed in: ${error.message}` });
+      }
+    }
     const body = (request.body ?? {}) as Record<string, unknown>;
     const at = new Date(now()).toISOString();
-    const checked = cardStatusData.safeParse({ reported_by: 'console', ...body, effective_at: body.effective_at ?? at });
+    // Who reports is the server's to say, not the page's.
+    const checked = cardStatusData.safeParse({ ...body, reported_by: reportedBy, effective_at: body.effective_at ?? at });
     if (!checked.success) {
       // Field names only: the card number is never echoed.
       const fields = [...new Set(checked.error.issues.map((i) => String(i.path[0] ?? 'body')))];
@@ -119,7 +137,13 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
       return reply.code(502).send({ error: 'the payments stream refused the report; try again' });
     }
     request.log.info(
-      { eventId: event.event_id, card: maskCardNumber(checked.data.card_number), status: checked.data.status, effectiveAt: checked.data.effective_at },
+      {
+        eventId: event.event_id,
+        card: maskCardNumber(checked.data.card_number),
+        status: checked.data.status,
+        effectiveAt: checked.data.effective_at,
+        reportedBy: checked.data.reported_by,
+      },
       'card status published',
     );
     return reply.code(202).send({ event_id: event.event_id });

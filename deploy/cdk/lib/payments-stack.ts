@@ -406,6 +406,8 @@ export class PaymentsStack extends Stack {
         logRetention: LOG_RETENTION,
       });
       const access = new ConsoleAccess(this, 'ConsoleAccess', { ...endpoint, vpc, service: consoleService, accessLogs });
+      // Reports record the user this load balancer signed in, verified against its ARN (console/src/identity.ts).
+      consoleService.container.addEnvironment('CONSOLE_ALB_ARN', access.loadBalancer.loadBalancerArn);
       this.console = { service: consoleService, access, namespace };
       new CfnOutput(this, 'ConsoleUrl', { value: `https://${endpoint.domain}/`, description: 'The risk console: sign in with a user of ConsoleUserPoolId' });
       new CfnOutput(this, 'ConsoleLoadBalancerDns', {

@@ -276,6 +276,8 @@ t.test("the console task: the processor's image, the console command and environ
     CONSOLE_PORT: String(CONSOLE_CONTAINER.port),
     CONSOLE_HOST: '0.0.0.0',
     PROCESSOR_URLS: `http://${PROCESSOR_DNS.service}.${PROCESSOR_DNS.namespace}:${PROCESSOR_CONTAINER.port}`,
+    // Reports record the user this load balancer signs in (console/src/identity.ts checks the signer).
+    CONSOLE_ALB_ARN: { Ref: idOf(stack.console!.access.loadBalancer) },
     LOG_LEVEL: 'info',
   });
   t.same(c.PortMappings, [{ ContainerPort: CONSOLE_CONTAINER.port, Protocol: 'tcp' }]);
