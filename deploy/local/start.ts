@@ -219,8 +219,8 @@ const stackEnv: Record<string, string> = {};
  * they started. The next scrape is timed from the end of this one, so that a slow processor never
  * makes scrapes pile up.
  */
-function printStatusEvery(intervalMs: number, names: string[], urls: string[]): void {
-  const status = new StatusLine(Date.now());
+function printStatusEvery(intervalMs: number, names: string[], urls: string[], streamShards: number): void {
+  const status = new StatusLine(Date.now(), streamShards);
   const tick = async () => {
     const scrapes = await Promise.all(names.map((name, i) => scrapeProcessor(name, urls[i]!, Math.min(2000, intervalMs))));
     if (stopping) return;
@@ -327,7 +327,7 @@ try {
       processorNames.push(name);
       say(`${name.padEnd(11)} http://127.0.0.1:${port}/health  /ready  /metrics   state ${stateDir}`);
     }
-    printStatusEvery(config.STATUS_INTERVAL_MS, processorNames, processorUrls);
+    printStatusEvery(config.STATUS_INTERVAL_MS, processorNames, processorUrls, shards);
   }
   if (!args['no-console']) {
     run('console', 'console/src/main.ts', [], {

@@ -139,6 +139,8 @@ export interface ProcessorCounters {
   rejects: number;
   /** The largest watermark lag or behind-the-tip of its shards, ms; null when it owns no shard yet. */
   maxLagMs: number | null;
+  /** The shards it owns now (their lags are the ones above). */
+  shards: string[];
 }
 
 export type Scrape = { name: string; up: true; counters: ProcessorCounters } | { name: string; up: false; error: string };
@@ -158,6 +160,11 @@ export function countersOf(samples: Sample[]): ProcessorCounters {
     summaries: sum(samples, 'payments_summaries_emitted_total'),
     rejects: sum(samples, 'payments_records_rejected_total'),
     maxLagMs: lags.length > 0 ? Math.max(...lags) : null,
+    // One sample per owned shard, whatever its state (a shard without a watermark yet has no lag).
+    shards: samples
+      .filter((s) => s.name === 'payments_shard_stuck')
+      .map((s) => s.labels.shard ?? '')
+      .sort(),
   };
 }
 
@@ -187,18 +194,26 @@ export class StatusLine {
   readonly #last = new Map<string, { atMs: number; counters: Record<Counted, number> }>();
   readonly #totals: Record<Counted, number> = { payments: 0, alerts: 0, summaries: 0, rejects: 0 };
   readonly #startMs: number;
+  readonly #streamShards: number | undefined;
 
-  /** `startMs`: when the processors started, their counters at 0. */
-  constructor(startMs: number) {
+  /**
+   * `startMs`: when the processors started, their counters at 0. `streamShards`: the stream's open
+   * shards, to show how many are owned: the max lag covers owned shards only, so a shard nobody
+   * reads (its processor died, its lease not yet expired) shows there, not in the lag.
+   */
+  constructor(startMs: number, streamShards?: number) {
     this.#startMs = startMs;
+    this.#streamShards = streamShards;
   }
 
   next(scrapes: readonly Scrape[], nowMs: number): string {
     const interval: Record<Counted, number> = { payments: 0, alerts: 0, summaries: 0, rejects: 0 };
     let paymentsPerSecond = 0;
     let maxLagMs: number | null = null;
+    const owned = new Set<string>();
     for (const scrape of scrapes) {
       if (!scrape.up) continue;
+      for (const shard of scrape.counters.shards) owned.add(shard);
       const last = this.#last.get(scrape.name) ?? { atMs: this.#startMs, counters: { payments: 0, alerts: 0, summaries: 0, rejects: 0 } };
       const increase = (k: Counted) => (scrape.counters[k] >= last.counters[k] ? scrape.counters[k] - last.counters[k] : scrape.counters[k]);
       for (const k of COUNTED) interval[k] += increase(k);
@@ -219,6 +234,7 @@ export class StatusLine {
       `summaries ${count('summaries')}`,
       `rejects ${count('rejects')}`,
       `max lag ${maxLagMs === null ? '-' : `${(maxLagMs / 1000).toFixed(1)} s`}`,
+      ...(this.#streamShards === undefined ? [] : [`shards ${owned.size}/${this.#streamShards} owned`]),
       `processors ${up}/${scrapes.length} up`,
       ...down,
     ].join('  ');

@@ -19,7 +19,7 @@ import { connectWarehouse } from '../warehouse/schema.js';
 /** Until `npm start` prints a [status] line with payments read, its one processor up. */
 async function untilStatus(t: Test, run: Awaited<ReturnType<typeof npmStart>>) {
   const STATUS =
-    /^\[status\] (\d+\.\d) payments\/s {2}alerts \+\d+ \(\d+\) {2}summaries \+\d+ \(\d+\) {2}rejects \+\d+ \(\d+\) {2}max lag (-|\d+\.\d s) {2}processors 1\/1 up$/gm;
+    /^\[status\] (\d+\.\d) payments\/s {2}alerts \+\d+ \(\d+\) {2}summaries \+\d+ \(\d+\) {2}rejects \+\d+ \(\d+\) {2}max lag (-|\d+\.\d s) {2}shards \d+\/\d+ owned {2}processors 1\/1 up$/gm;
   const withPayments = () => [...run.output().matchAll(STATUS)].find((m) => Number(m[1]) > 0)?.[0];
   await waitFor('a [status] line with payments/s > 0', () => withPayments() !== undefined, 30_000, 500);
   t.pass(`a status line: ${withPayments()}`);

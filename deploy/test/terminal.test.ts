@@ -108,8 +108,15 @@ t.test("a processor's real /metrics text gives the status line's numbers", async
   const counters = countersOf(parsePrometheusText(await registry.metrics()));
   t.same(
     counters,
-    { payments: 1000, alerts: 34, summaries: 12, rejects: 3, maxLagMs: 7250 },
-    'payments only, alerts late and on time, every reject, the largest lag of either kind',
+    {
+      payments: 1000,
+      alerts: 34,
+      summaries: 12,
+      rejects: 3,
+      maxLagMs: 7250,
+      shards: ['shardId-000000000001', 'shardId-000000000002', 'shardId-000000000003'],
+    },
+    'payments only, alerts late and on time, every reject, the largest lag of either kind, the shards owned',
   );
   t.equal(countersOf(parsePrometheusText(await processorRegistry().metrics())).maxLagMs, null, 'no shard owned: no lag');
 });
@@ -141,7 +148,15 @@ t.test('the text format: labels with escapes, NaN and infinities, timestamps, an
   t.throws(() => parsePrometheusText('x_total five'), /bad value/, 'a value that is not a number');
 });
 
-const counters = (over: Partial<ProcessorCounters> = {}): ProcessorCounters => ({ payments: 0, alerts: 0, summaries: 0, rejects: 0, maxLagMs: null, ...over });
+const counters = (over: Partial<ProcessorCounters> = {}): ProcessorCounters => ({
+  payments: 0,
+  alerts: 0,
+  summaries: 0,
+  rejects: 0,
+  maxLagMs: null,
+  ...over,
+  shards: over.shards ?? [],
+});
 const up = (name: string, over: Partial<ProcessorCounters> = {}): Scrape => ({ name, up: true, counters: counters(over) });
 
 t.test('the status line: rates between scrapes, counts in the interval and in total, summed and maxed over the processors', async (t) => {
@@ -181,6 +196,22 @@ t.test('a processor that does not answer is named, and the others still counted'
   );
 });
 
+t.test('shards owned of the stream: a shard nobody reads shows there, since the max lag covers owned shards only', async (t) => {
+  const status = new StatusLine(0, 4);
+  const a = ['shardId-000000000000', 'shardId-000000000001'];
+  const b = ['shardId-000000000002', 'shardId-000000000003'];
+  t.match(
+    status.next([up('processor-1', { shards: a, maxLagMs: 500 }), up('processor-2', { shards: b, maxLagMs: 700 })], 10_000),
+    /max lag 0\.7 s {2}shards 4\/4 owned {2}processors 2\/2 up$/,
+  );
+  t.match(
+    status.next([up('processor-1', { shards: a, maxLagMs: 500 }), { name: 'processor-2', up: false, error: 'ECONNREFUSED' }], 20_000),
+    /max lag 0\.5 s {2}shards 2\/4 owned {2}processors 1\/2 up {2}processor-2 down/,
+  );
+  // A shard handed over while both answer is counted once.
+  t.match(status.next([up('processor-1', { shards: [...a, b[0]!] }), up('processor-2', { shards: b })], 30_000), /shards 4\/4 owned/);
+});
+
 t.test('a counter reset (the processor restarted) counts from 0 again, never a negative rate or a shrinking total', async (t) => {
   const status = new StatusLine(0);
   status.next([up('processor', { payments: 5000, alerts: 40, summaries: 100, rejects: 3 })], 10_000);
@@ -211,7 +242,7 @@ t.test('scrapeProcessor: a /metrics over HTTP, and down when refused, failing, u
   t.same(await scrapeProcessor('processor-1', ok), {
     name: 'processor-1',
     up: true,
-    counters: { payments: 1000, alerts: 34, summaries: 12, rejects: 3, maxLagMs: 2000 },
+    counters: { payments: 1000, alerts: 34, summaries: 12, rejects: 3, maxLagMs: 2000, shards: ['shardId-000000000001'] },
   });
 
   const refused = `http://127.0.0.1:${await freePort()}`;
