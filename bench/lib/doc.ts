@@ -430,7 +430,7 @@ and the baseline loop left out); the processor under the end-to-end load:
   The full run at 2ee574b (stop 21): engine throughput **0.286** (met), no card stolen 613 234 records/s, the record
   **0.622** (my target 0.8 missed: ~0.9 µs a payment on a path of ~2.9 µs; \`BENCH_ONLY=card-status\`
   spread 0.62–0.85 between runs of 3 repetitions, 0.62–0.65 with 7), the status lookup 1.154.
-  **The CPU ratio (2.356 at 2ee574b; 2.195 in 5 runs at 8a84abc, stop 22) is missed by the code from before issue 19 as well**: one session,
+  **The CPU ratio (2.356 at 2ee574b; 2.195 at 8a84abc and 2.346 in the full run at a4a3933, stop 22) is missed by the code from before issue 19 as well**: one session,
   \`BENCH_ONLY=cpu\` alternately at 3225adb and at 08553a8, ratios 2.156, 2.063 (before) and 2.214,
   2.171 (after), the processor's own CPU 17.25, 16.4 and 17.05, 16.5 µs a payment. A profile of
   the processor under this scenario: the record is ~6 % of its CPU (\`addAscii\` + SipHash), the
@@ -447,8 +447,8 @@ and the baseline loop left out); the processor under the end-to-end load:
 - **The risk console** (issue 20, \`console.ts\`, stops 21–22): 100 alerts/s for 60 s into the
   console's view, its page open in Chromium. The page adds rows once per animation frame: the
   frame gap p99 stays at one frame (16.8 ms in every run); the input delay p99 (a 0 ms timer every
-  50 ms) was 6.5–30 ms between runs, the machine's noise more than the page's; the page's heap ends
-  at ~2.6 MB, the server's at ~53 MB (its 20 000-card summary map and 1 000 alerts). The screenshot
+  50 ms) was 6.5–31.3 ms between runs, the machine's noise more than the page's; the page's heap ends
+  at 1.8–2.6 MB, the server's at 52–53 MB (its 20 000-card summary map and 1 000 alerts). The screenshot
   (docs/console-under-load.png) is this scenario's, taken with \`CONSOLE_SCREENSHOT\`.
 - **Restore from a snapshot and take-over** (issue 17). First measured (2026-12-05, load average
   1–3) at medians 5.6 and 6.7 s, the target missed: half of the restore wrote back what the
