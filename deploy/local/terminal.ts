@@ -13,6 +13,7 @@
  * named as down.
  */
 import { prettyFactory } from 'pino-pretty';
+import { prometheusSamples, type Sample } from '../../common/src/prom-text.js';
 
 // ---------------------------------------------------------------------------------------------
 // Log lines
@@ -84,51 +85,6 @@ export function createLineFormatter(options: LineFormatOptions): (name: string, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Prometheus text format, the few lines the status needs
-
-export interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+-?\d+)?$/;
-const LABEL = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?/y;
-
-/**
- * The samples of a Prometheus text exposition (version 0.0.4, what prom-client serves): comments
- * and blank lines skipped, label values unescaped, NaN and ±Inf as numbers. No well-kept npm
- * package parses this format (prom-client only writes it), hence these few lines. A line that does not
- * parse is an error: the status line would rather say a processor's metrics are unreadable than
- * show a number made of half a line.
- */
-export function parsePrometheusText(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const m = SAMPLE.exec(line);
-    if (!m) throw new Error(`not a Prometheus sample: ${JSON.stringify(line.slice(0, 120))}`);
-    const [, name, labelText, valueText] = m as unknown as [string, string, string | undefined, string];
-    const labels: Record<string, string> = {};
-    if (labelText !== undefined) {
-      LABEL.lastIndex = 0;
-      while (LABEL.lastIndex < labelText.length) {
-        const l = LABEL.exec(labelText) as [string, string, string] | null;
-        if (!l) throw new Error(`bad labels in ${JSON.stringify(line.slice(0, 120))}`);
-        labels[l[1]] = l[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-      }
-    }
-    // Go's ParseFloat, which Prometheus uses, takes NaN and Inf in any case, and prom-client writes `Nan`.
-    const lower = valueText.toLowerCase();
-    const value = lower === 'nan' ? NaN : /^[+-]?inf$/.test(lower) ? (lower.startsWith('-') ? -Infinity : Infinity) : Number(valueText);
-    if (Number.isNaN(value) && lower !== 'nan') throw new Error(`bad value in ${JSON.stringify(line.slice(0, 120))}`);
-    samples.push({ name, labels, value });
-  }
-  return samples;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The status line
 
 /** What the status line takes from one processor's /metrics. Counters since that process started. */
@@ -173,7 +129,7 @@ export async function scrapeProcessor(name: string, baseUrl: string, timeoutMs =
   try {
     const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) return { name, up: false, error: `HTTP ${res.status}` };
-    return { name, up: true, counters: countersOf(parsePrometheusText(await res.text())) };
+    return { name, up: true, counters: countersOf(prometheusSamples(await res.text())) };
   } catch (error) {
     const e = error as Error & { cause?: { code?: string } };
     return { name, up: false, error: e.cause?.code ?? (e.name === 'TimeoutError' ? 'timeout' : e.message) };

@@ -10,7 +10,8 @@ import { createLogger } from '../../common/src/log.js';
 import { createMetrics } from '../../processor/src/metrics.js';
 import type { ShardStatus } from '../../processor/src/http/status.js';
 import { freePort } from '../local/loopback.js';
-import { StatusLine, countersOf, createLineFormatter, parsePrometheusText, scrapeProcessor, type ProcessorCounters, type Scrape } from '../local/terminal.js';
+import { StatusLine, countersOf, createLineFormatter, scrapeProcessor, type ProcessorCounters, type Scrape } from '../local/terminal.js';
+import { prometheusSamples } from '../../common/src/prom-text.js';
 
 /** One JSON line as the components write it (common/src/log.ts), from `write`. */
 function logLine(component: string, write: (log: ReturnType<typeof createLogger>) => void): string {
@@ -105,7 +106,7 @@ t.test("a processor's real /metrics text gives the status line's numbers", async
     shard('shardId-000000000002', { watermarkMs: 1_000_000 - 1_500, behindLatestMs: 7_250 }),
     shard('shardId-000000000003', { watermarkMs: null, behindLatestMs: null, state: 'CREATED' }),
   ]);
-  const counters = countersOf(parsePrometheusText(await registry.metrics()));
+  const counters = countersOf(prometheusSamples(await registry.metrics()));
   t.same(
     counters,
     {
@@ -118,34 +119,7 @@ t.test("a processor's real /metrics text gives the status line's numbers", async
     },
     'payments only, alerts late and on time, every reject, the largest lag of either kind, the shards owned',
   );
-  t.equal(countersOf(parsePrometheusText(await processorRegistry().metrics())).maxLagMs, null, 'no shard owned: no lag');
-});
-
-t.test('the text format: labels with escapes, NaN and infinities, timestamps, and a broken line refused', async (t) => {
-  const samples = parsePrometheusText(
-    [
-      '# HELP x_total A help with "quotes".',
-      '# TYPE x_total counter',
-      'x_total{a="1",b="q\\"uo\\\\te\\n",c="}{, "} 5',
-      'y 1.5e3 1700000000000',
-      'z{} Nan',
-      'w{le="+Inf"} +Inf',
-      'v -Inf',
-      '',
-    ].join('\n'),
-  );
-  t.same(samples.slice(0, 2), [
-    { name: 'x_total', labels: { a: '1', b: 'q"uo\\te\n', c: '}{, ' }, value: 5 },
-    { name: 'y', labels: {}, value: 1500 },
-  ]);
-  t.ok(Number.isNaN(samples[2]!.value), 'Nan (as prom-client writes it) is NaN');
-  t.same(
-    samples.slice(3).map((s) => s.value),
-    [Infinity, -Infinity],
-  );
-  t.throws(() => parsePrometheusText('x_total{a="1" 5'), /not a Prometheus sample|bad labels/, 'half a line');
-  t.throws(() => parsePrometheusText('x_total{a=1} 5'), /bad labels/, 'an unquoted label value');
-  t.throws(() => parsePrometheusText('x_total five'), /bad value/, 'a value that is not a number');
+  t.equal(countersOf(prometheusSamples(await processorRegistry().metrics())).maxLagMs, null, 'no shard owned: no lag');
 });
 
 const counters = (over: Partial<ProcessorCounters> = {}): ProcessorCounters => ({
@@ -250,7 +224,7 @@ t.test('scrapeProcessor: a /metrics over HTTP, and down when refused, failing, u
   const failing = await listen(t, (_req, res) => void res.writeHead(503).end('no'));
   t.same(await scrapeProcessor('processor-3', failing), { name: 'processor-3', up: false, error: 'HTTP 503' });
   const garbage = await listen(t, (_req, res) => void res.writeHead(200).end('<html>not metrics</html>'));
-  t.match(await scrapeProcessor('processor-4', garbage), { up: false, error: /not a Prometheus sample/ });
+  t.match(await scrapeProcessor('processor-4', garbage), { up: false, error: /not a sample line/ });
   const silent = await listen(t, () => undefined);
   t.same(await scrapeProcessor('processor-5', silent, 200), { name: 'processor-5', up: false, error: 'timeout' });
 });

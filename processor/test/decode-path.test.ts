@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { classifyRecord, DECODE_PATHS, decodePathCounts, type DecodePath } from '../src/source/classify.js';
 import { stolenCards } from './engine/helpers.js';
 import { createMetrics } from '../src/metrics.js';
-import { parsePrometheusText } from './http/prom-text.js';
+import { parsePrometheusText } from '../../common/src/prom-text.js';
 
 const T0 = Date.UTC(2026, 10, 27, 12, 0, 0);
 const payment = {

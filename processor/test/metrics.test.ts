@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { Registry, register as globalRegistry } from 'prom-client';
 import { ALERT_LATENCY_BUCKETS, createMetrics } from '../src/metrics.js';
-import { parsePrometheusText, SAMPLE_LINE } from './http/prom-text.js';
+import { parsePrometheusText, SAMPLE_LINE } from '../../common/src/prom-text.js';
 
 const EXPECTED = {
   payments_records_read_total: { type: 'counter', labels: ['event_type'] },

@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { listAllShards } from '../../../common/src/shard-reader.js';
 import type { PaymentEvent } from '../../../common/src/events.js';
 import { hashKeyOf } from '../../src/engine/codec.js';
-import { parsePrometheusText } from '../http/prom-text.js';
+import { parsePrometheusText } from '../../../common/src/prom-text.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

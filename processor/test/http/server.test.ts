@@ -4,7 +4,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createMetrics } from '../../src/metrics.js';
 import { buildHttpServer, type ProcessorStatus, type ShardStatus } from '../../src/http/server.js';
-import { parsePrometheusText, SAMPLE_LINE } from './prom-text.js';
+import { parsePrometheusText, SAMPLE_LINE } from '../../../common/src/prom-text.js';
 
 const NOW = Date.parse('2026-11-27T04:31:34.123Z');
 

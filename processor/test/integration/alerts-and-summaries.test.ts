@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { startStack } from './harness.js';
-import { parsePrometheusText } from '../http/prom-text.js';
+import { parsePrometheusText } from '../../../common/src/prom-text.js';
 import { untilFinalSummaries, verifyAlerts, verifySummaries } from './verify.js';
 
 t.test('alerts and summaries from a 20 000-event run, checked independently', async (t) => {

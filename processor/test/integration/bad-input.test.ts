@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { startStack } from './harness.js';
 import { verifyAlerts } from './verify.js';
-import { parsePrometheusText } from '../http/prom-text.js';
+import { parsePrometheusText } from '../../../common/src/prom-text.js';
 
 function good(card = '4111111111111111') {
   return {

@@ -1,7 +1,9 @@
 /**
- * A small, strict parser of the Prometheus text exposition format (version 0.0.4), for tests:
+ * A small, strict parser of the Prometheus text exposition format (version 0.0.4, what prom-client
+ * serves), for the tests of the metrics and for `npm start`'s status line (deploy/local/terminal.ts):
  * it throws on the first line that is not a HELP/TYPE comment or a well-formed sample, on a sample
- * without a declared family, and on a histogram whose buckets are not cumulative.
+ * without a declared family, and on a histogram whose buckets are not cumulative. No well-kept npm
+ * package parses this format (prom-client only writes it).
  */
 
 export interface Sample {
@@ -109,4 +111,9 @@ function checkHistogram(f: Family): void {
     const last = buckets.at(-1);
     if (!last || last[0] !== Infinity || last[1] !== count) throw new Error(`${f.name}${key}: le="+Inf" must equal _count`);
   }
+}
+
+/** Every sample of every family, in the order of the text. */
+export function prometheusSamples(text: string): Sample[] {
+  return [...parsePrometheusText(text).values()].flatMap((f) => f.samples);
 }
