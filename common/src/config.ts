@@ -37,6 +37,23 @@ export const kinesisEnv = {
 };
 
 /**
+ * How a stream's shards are read, by the processor and by the console: `fanout` (enhanced fan-out:
+ * a registered stream consumer, SubscribeToShard, a dedicated 2 MiB/s per shard, records pushed),
+ * `polling` (GetRecords, sharing the shard's 5 calls/s and 2 MiB/s with every other polling reader,
+ * Firehose included), or `auto`: fan-out against AWS (KINESIS_ENDPOINT empty), polling against an
+ * emulator (kinesalite has no fan-out).
+ */
+export const kinesisReadEnv = {
+  KINESIS_READ: z.enum(['auto', 'fanout', 'polling']).default('auto'),
+};
+
+/** KINESIS_READ resolved: `auto` is fan-out against AWS's endpoint, polling against an emulator. */
+export function readMode(config: { KINESIS_READ: 'auto' | 'fanout' | 'polling'; KINESIS_ENDPOINT?: string | undefined }): 'fanout' | 'polling' {
+  if (config.KINESIS_READ !== 'auto') return config.KINESIS_READ;
+  return config.KINESIS_ENDPOINT ? 'polling' : 'fanout';
+}
+
+/**
  * S3_ENDPOINT: for an `s3://` CARDS_FILE. Absent or empty means AWS's endpoint for AWS_REGION;
  * set, an S3-compatible server (tests use s3rver).
  */

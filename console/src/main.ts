@@ -10,7 +10,8 @@
  * card's alert history), AWS_REGION, LOG_LEVEL.
  */
 import { z } from 'zod';
-import { kinesisEnv, parseEnv } from '../../common/src/config.js';
+import { kinesisEnv, kinesisReadEnv, parseEnv, readMode } from '../../common/src/config.js';
+import { ConfigError } from '../../common/src/errors.js';
 import { encodeEvent } from '../../common/src/events.js';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../common/src/kinesis.js';
@@ -31,8 +32,7 @@ const consoleEnv = {
     .string()
     .regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name')
     .optional(),
-  /** As the processor's: fan-out against AWS (KINESIS_ENDPOINT empty), polling against an emulator. */
-  KINESIS_READ: z.enum(['auto', 'fanout', 'polling']).default('auto'),
+  ...kinesisReadEnv,
   /** The console's own stream consumer (not the processor's: each consumer gets its own 2 MiB/s per shard). */
   CONSOLE_CONSUMER_NAME: z
     .string()
@@ -106,8 +106,7 @@ async function main(): Promise<void> {
     publish: (event) => producer.send([{ data: encodeEvent(event), partitionKey: event.data.card_number }]),
   });
   const output = env.OUTPUT_STREAM ?? env.KINESIS_STREAM;
-  const fanOutMode = env.KINESIS_READ === 'fanout' || (env.KINESIS_READ === 'auto' && !env.KINESIS_ENDPOINT);
-  const fanOutClient = fanOutMode ? createFanOutKinesisClient({ region: env.AWS_REGION, endpoint: env.KINESIS_ENDPOINT }) : undefined;
+  const fanOutClient = readMode(env) === 'fanout' ? createFanOutKinesisClient({ region: env.AWS_REGION, endpoint: env.KINESIS_ENDPOINT }) : undefined;
   let fanOut: { client: typeof client; consumerArn: string } | undefined;
   if (fanOutClient) {
     // A refusal (no such stream, access denied) ends the console with the reason, before it listens.
@@ -144,6 +143,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`console: ${(error as Error)?.message ?? String(error)}\n`);
+  // A ConfigError's message already names the component.
+  process.stderr.write(`${error instanceof ConfigError ? error.message : `console: ${(error as Error)?.message ?? String(error)}`}\n`);
   process.exit(2);
 });

@@ -3,7 +3,7 @@
  * in main.ts. Cross-field rules are checked here too, so a bad combination fails at start.
  */
 import { z } from 'zod';
-import { LOCAL_DEFAULTS, cardTokenKeyEnv, intEnv, kinesisEnv, parseEnv, s3Env } from '../../common/src/config.js';
+import { LOCAL_DEFAULTS, cardTokenKeyEnv, intEnv, kinesisEnv, kinesisReadEnv, parseEnv, s3Env } from '../../common/src/config.js';
 import { ConfigError } from '../../common/src/errors.js';
 
 export const processorEnv = {
@@ -45,13 +45,8 @@ export const processorEnv = {
    * most half a second.
    */
   POLL_INTERVAL_MS: intEnv(500, 200, 60_000),
-  /**
-   * How shards are read: `fanout` (enhanced fan-out: a registered stream consumer, SubscribeToShard,
-   * a dedicated 2 MiB/s per shard, records pushed), `polling` (GetRecords, sharing the shard's 5
-   * calls/s and 2 MiB/s with every other polling reader, Firehose included), or `auto`: fan-out
-   * against AWS (KINESIS_ENDPOINT empty), polling against an emulator (kinesalite has no fan-out).
-   */
-  KINESIS_READ: z.enum(['auto', 'fanout', 'polling']).default('auto'),
+  /** How shards are read (common/src/config.ts). */
+  ...kinesisReadEnv,
   /** The stream consumer fan-out reads through (the CDK stack registers it; found or registered at start). */
   KINESIS_CONSUMER_NAME: z
     .string()
@@ -127,12 +122,6 @@ export const processorEnv = {
 };
 
 export type ProcessorConfig = Readonly<z.infer<z.ZodObject<typeof processorEnv>>>;
-
-/** KINESIS_READ resolved: `auto` is fan-out against AWS's endpoint, polling against an emulator. */
-export function readMode(config: Pick<ProcessorConfig, 'KINESIS_READ' | 'KINESIS_ENDPOINT'>): 'fanout' | 'polling' {
-  if (config.KINESIS_READ !== 'auto') return config.KINESIS_READ;
-  return config.KINESIS_ENDPOINT ? 'polling' : 'fanout';
-}
 
 export function loadProcessorConfig(env: Record<string, string | undefined> = process.env): ProcessorConfig {
   const config = parseEnv('processor', processorEnv, env);
