@@ -5,6 +5,7 @@
  */
 import {
   DescribeStreamConsumerCommand,
+  DescribeStreamSummaryCommand,
   RegisterStreamConsumerCommand,
   type Consumer,
   type ConsumerDescription,
@@ -71,4 +72,13 @@ export async function ensureStreamConsumer(client: KinesisClient, streamArn: str
     }
     await wait(delayMs, signal);
   }
+}
+
+/** ensureStreamConsumer on the stream named `stream` (its ARN looked up first): the consumer's ARN. */
+export async function ensureStreamConsumerOf(client: KinesisClient, stream: string, name: string, options: StreamConsumerOptions = {}): Promise<string> {
+  const { StreamDescriptionSummary: s } = await client.send(new DescribeStreamSummaryCommand({ StreamName: stream }), {
+    ...(options.signal ? { abortSignal: options.signal } : {}),
+  });
+  if (!s?.StreamARN) throw new Error(`stream ${stream}: DescribeStreamSummary gave no ARN`);
+  return ensureStreamConsumer(client, s.StreamARN, name, options);
 }

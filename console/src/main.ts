@@ -13,10 +13,9 @@ import { z } from 'zod';
 import { kinesisEnv, kinesisReadEnv, parseEnv, readMode } from '../../common/src/config.js';
 import { ConfigError } from '../../common/src/errors.js';
 import { encodeEvent } from '../../common/src/events.js';
-import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../common/src/kinesis.js';
 import { createFanOutKinesisClient } from '../../common/src/fanout-reader.js';
-import { ensureStreamConsumer } from '../../common/src/stream-consumer.js';
+import { ensureStreamConsumerOf } from '../../common/src/stream-consumer.js';
 import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { runFeed } from './feed.js';
@@ -110,8 +109,7 @@ async function main(): Promise<void> {
   let fanOut: { client: typeof client; consumerArn: string } | undefined;
   if (fanOutClient) {
     // A refusal (no such stream, access denied) ends the console with the reason, before it listens.
-    const { StreamDescriptionSummary: s } = await fanOutClient.send(new DescribeStreamSummaryCommand({ StreamName: output }));
-    const consumerArn = await ensureStreamConsumer(fanOutClient, s!.StreamARN!, env.CONSOLE_CONSUMER_NAME, { signal: stopping.signal });
+    const consumerArn = await ensureStreamConsumerOf(fanOutClient, output, env.CONSOLE_CONSUMER_NAME, { signal: stopping.signal });
     fanOut = { client: fanOutClient, consumerArn };
     log.info({ consumer: env.CONSOLE_CONSUMER_NAME, consumerArn }, 'reading the output stream by enhanced fan-out');
   }

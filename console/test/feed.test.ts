@@ -3,9 +3,8 @@
  * emulator), enhanced fan-out against kinesis-local (the npm emulator that implements it).
  */
 import type { Test } from 'tap';
-import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { createFanOutKinesisClient } from '../../common/src/fanout-reader.js';
-import { ensureStreamConsumer } from '../../common/src/stream-consumer.js';
+import { ensureStreamConsumerOf } from '../../common/src/stream-consumer.js';
 import { startKinesisLocal } from '../../deploy/local/kinesis-local.js';
 import t from 'tap';
 import { createKinesisClient } from '../../common/src/kinesis.js';
@@ -41,8 +40,7 @@ async function read(t: Test, mode: 'polling' | 'fanout') {
   if (mode === 'fanout') {
     const fanOutClient = createFanOutKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint });
     t.teardown(() => fanOutClient.destroy());
-    const { StreamDescriptionSummary: s } = await fanOutClient.send(new DescribeStreamSummaryCommand({ StreamName: 'out' }));
-    fanOut = { client: fanOutClient, consumerArn: await ensureStreamConsumer(fanOutClient, s!.StreamARN!, 'risk-console') };
+    fanOut = { client: fanOutClient, consumerArn: await ensureStreamConsumerOf(fanOutClient, 'out', 'risk-console') };
   }
   // In the fan-out run, a GetRecords or GetShardIterator call fails the read: only SubscribeToShard may deliver.
   const polled: string[] = [];

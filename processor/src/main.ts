@@ -15,11 +15,11 @@ import { Registry } from 'prom-client';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createKinesisClient, isThrottle, isUnavailable } from '../../common/src/kinesis.js';
 import { createFanOutKinesisClient } from '../../common/src/fanout-reader.js';
-import { ensureStreamConsumer } from '../../common/src/stream-consumer.js';
+import { ensureStreamConsumerOf } from '../../common/src/stream-consumer.js';
 import { loadCardTokenizer, type CardTokenizer } from '../../common/src/card-token.js';
 import { readStolenList } from '../../common/src/stolen-list.js';
 import { AppError, ConfigError } from '../../common/src/errors.js';
@@ -176,10 +176,7 @@ async function connectFanOut(signal: AbortSignal): Promise<{ client: KinesisClie
   const client = fanOutClient;
   for (let attempt = 1; !signal.aborted; attempt++) {
     try {
-      const { StreamDescriptionSummary: s } = await client.send(new DescribeStreamSummaryCommand({ StreamName: config.KINESIS_STREAM }), {
-        abortSignal: signal,
-      });
-      const consumerArn = await ensureStreamConsumer(client, s!.StreamARN!, config.KINESIS_CONSUMER_NAME, { signal });
+      const consumerArn = await ensureStreamConsumerOf(client, config.KINESIS_STREAM, config.KINESIS_CONSUMER_NAME, { signal });
       dependencies.up('kinesis');
       log.info({ consumer: config.KINESIS_CONSUMER_NAME, consumerArn }, 'reading shards by enhanced fan-out');
       return { client, consumerArn };
