@@ -31,8 +31,11 @@ export interface FeedOptions {
   now?: () => number;
   /** Read by enhanced fan-out through this registered consumer; GetRecords polling when absent. */
   fanOut?: { client: KinesisClient; consumerArn: string };
-  /** Called when the stream cannot be read (and again when it can), for /health and the status line. */
-  onState?: (state: { readable: boolean; shards: number; error?: string }) => void;
+  /**
+   * Told after every outcome: readable after a listing or a read that worked, not readable (with
+   * why) after one that failed or a wait because Kinesis does not answer. main.ts turns it into /health.
+   */
+  onState?: (state: { readable: true } | { readable: false; error: string }) => void;
 }
 
 /** What one output record is to the view, by its bytes. */
@@ -52,6 +55,22 @@ export function applyRecord(view: ConsoleView, data: Uint8Array): 'alert' | 'sum
   return 'other';
 }
 
+/** The feed's last outcome, for /health: down since its first failure after a success. */
+export class FeedState {
+  #down: { error: string; sinceMs: number } | undefined;
+  readonly #now: () => number;
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+  readonly set = (state: { readable: true } | { readable: false; error: string }): void => {
+    if (state.readable) this.#down = undefined;
+    else this.#down = { error: state.error, sinceMs: this.#down?.sinceMs ?? this.#now() };
+  };
+  down(): { error: string; forSeconds: number } | undefined {
+    return this.#down && { error: this.#down.error, forSeconds: Math.round((this.#now() - this.#down.sinceMs) / 100) / 10 };
+  }
+}
+
 /** Reads until `signal` aborts. */
 export async function runFeed(o: FeedOptions): Promise<void> {
   const now = o.now ?? Date.now;
@@ -65,10 +84,10 @@ export async function runFeed(o: FeedOptions): Promise<void> {
         if (reading.has(id)) continue;
         reading.set(id, readShard(o, id, startMs));
       }
-      o.onState?.({ readable: true, shards: reading.size });
+      o.onState?.({ readable: true });
     } catch (error) {
       o.log.warn({ err: (error as Error).message, stream: o.stream }, 'cannot list the output stream; retrying');
-      o.onState?.({ readable: false, shards: reading.size, error: (error as Error).message });
+      o.onState?.({ readable: false, error: `listing the shards: ${(error as Error).message}` });
     }
     await sleep(LIST_EVERY_MS, o.signal).catch(() => undefined);
   }
@@ -77,7 +96,11 @@ export async function runFeed(o: FeedOptions): Promise<void> {
 
 function openReader(o: FeedOptions, shardId: string, startMs: number): ShardRecordSource {
   const start = { type: 'AT_TIMESTAMP', timestampMs: startMs } as const;
-  const onRetry = ({ reason, delayMs }: { reason: string; delayMs: number }) => o.log.debug({ shardId, reason, delayMs }, 'output stream read waits');
+  const onRetry = ({ reason, delayMs, error }: { reason: string; delayMs: number; error: unknown }) => {
+    o.log.debug({ shardId, reason, delayMs }, 'output stream read waits');
+    // Throttling is the shard's limits at work; a Kinesis that does not answer is the feed down.
+    if (reason === 'unavailable') o.onState?.({ readable: false, error: `reading ${shardId}: ${(error as Error)?.message ?? String(error)}` });
+  };
   if (o.fanOut) return new FanOutShardReader(o.fanOut.client, o.fanOut.consumerArn, shardId, start, { signal: o.signal, onRetry });
   return new ShardReader(o.client, o.stream, shardId, start, { minCallIntervalMs: CALL_INTERVAL_MS, signal: o.signal, onRetry });
 }
@@ -91,10 +114,11 @@ async function readShard(o: FeedOptions, shardId: string, startMs: number): Prom
     } catch (error) {
       if (o.signal.aborted) return;
       o.log.warn({ err: (error as Error).message, shardId }, 'output shard read failed; retrying');
-      o.onState?.({ readable: false, shards: 0, error: (error as Error).message });
+      o.onState?.({ readable: false, error: `reading ${shardId}: ${(error as Error).message}` });
       await sleep(CALL_INTERVAL_MS * 5, o.signal).catch(() => undefined);
       continue;
     }
+    o.onState?.({ readable: true });
     for (const record of batch.records) if (record.Data) applyRecord(o.view, record.Data);
     if (batch.end) return;
   }

@@ -18,7 +18,7 @@ import { createFanOutKinesisClient } from '../../common/src/fanout-reader.js';
 import { ensureStreamConsumerOf } from '../../common/src/stream-consumer.js';
 import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
-import { runFeed } from './feed.js';
+import { FeedState, runFeed } from './feed.js';
 import { Fleet, parseProcessorUrls } from './fleet.js';
 import { WarehouseHistory } from './history.js';
 import { AlbIdentity } from './identity.js';
@@ -96,8 +96,10 @@ async function main(): Promise<void> {
   const identity = env.CONSOLE_ALB_ARN
     ? new AlbIdentity({ albArn: env.CONSOLE_ALB_ARN, keysUrl: env.ALB_KEYS_URL ?? `https://public-keys.auth.elb.${env.AWS_REGION}.amazonaws.com` })
     : undefined;
+  const feedState = new FeedState();
   const app = buildConsoleServer({
     view,
+    feedDown: () => feedState.down(),
     fleet,
     ...(history ? { history } : {}),
     ...(identity ? { identity } : {}),
@@ -113,7 +115,7 @@ async function main(): Promise<void> {
     fanOut = { client: fanOutClient, consumerArn };
     log.info({ consumer: env.CONSOLE_CONSUMER_NAME, consumerArn }, 'reading the output stream by enhanced fan-out');
   }
-  const feed = runFeed({ client, stream: output, view, log, signal: stopping.signal, ...(fanOut ? { fanOut } : {}) });
+  const feed = runFeed({ client, stream: output, view, log, signal: stopping.signal, onState: feedState.set, ...(fanOut ? { fanOut } : {}) });
   const polling = fleet.run(stopping.signal);
   await app.listen({ port: env.CONSOLE_PORT, host: env.CONSOLE_HOST });
   const address = app.server.address();

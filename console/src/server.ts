@@ -13,7 +13,8 @@
  * GET  /api/csrf-token        the token a state-changing request must carry
  * POST /api/cards/status      reports a card STOLEN (from a time) or ACTIVE again: publishes one
  *                             CARD_STATUS_CHANGED to the payments stream; 202 {event_id}
- * GET  /health                200 while the process runs
+ * GET  /health                200 while the process runs and its feed reads the stream; 503 with why
+ *                             while the feed cannot
  *
  * CSRF: a POST must carry the header `x-csrf-token` with this process's random token. Another site
  * cannot read it (same-origin policy), and a request with that header from another origin needs a
@@ -56,6 +57,8 @@ export interface ConsoleServerOptions {
   identity?: Pick<AlbIdentity, 'userOf'>;
   /** A card's alerts in the warehouse (history.ts); the history route answers 503 when absent. */
   history?: CardHistory;
+  /** Whether the feed reads the output stream (main.ts); /health fails while it does not. */
+  feedDown?: () => { error: string; forSeconds: number } | undefined;
   /** The processors' health (fleet.ts); an empty list when absent. */
   fleet?: { members(): FleetMember[] };
   logger?: FastifyBaseLogger;
@@ -88,7 +91,13 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
   app.get('/console.css', async (_request, reply) => reply.type('text/css; charset=utf-8').send(CONSOLE_CSS));
   app.get('/vendor/uplot.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(UPLOT_JS));
   app.get('/vendor/uplot.css', async (_request, reply) => reply.type('text/css; charset=utf-8').send(UPLOT_CSS));
-  app.get('/health', async () => ({ status: 'ok', ...view.sizes }));
+  // A console that cannot read the stream shows no new alert: it says so here (the container's health
+  // check, the load balancer) rather than look healthy.
+  app.get('/health', async (_request, reply) => {
+    const down = options.feedDown?.();
+    if (down) return reply.code(503).send({ status: 'feed_down', ...down, ...view.sizes });
+    return { status: 'ok', ...view.sizes };
+  });
   app.get('/api/alerts', async () => view.latestAlerts());
   app.get('/api/alerts-per-minute', async () => view.alertsPerMinute());
   app.get<{ Params: { token: string } }>('/api/cards/:token', async (request) => view.card(request.params.token));

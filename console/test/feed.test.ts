@@ -12,7 +12,8 @@ import { createLogger } from '../../common/src/log.js';
 import { encodeEvent } from '../../common/src/events.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { ensureStream, startKinesisEmulator } from '../../deploy/local/kinesis-emulator.js';
-import { runFeed } from '../src/feed.js';
+import { FeedState, runFeed } from '../src/feed.js';
+import { buildConsoleServer } from '../src/server.js';
 import { ConsoleView } from '../src/view.js';
 import { alertEvent, summaryEvent } from './fixtures.js';
 
@@ -76,3 +77,43 @@ async function read(t: Test, mode: 'polling' | 'fanout') {
   t.equal(view.card(summary.data.card_token).summary?.window_end, summary.data.window_end, 'the summary');
   t.same(polled, [], 'no GetRecords call');
 }
+
+t.test('a stream that stops answering is the feed down, in /health, until a read works again', async (t) => {
+  const emulator = await startKinesisEmulator();
+  let closed = false;
+  t.teardown(() => (closed ? undefined : emulator.close()));
+  const client = createKinesisClient({ region: 'us-east-1', endpoint: emulator.endpoint });
+  t.teardown(() => client.destroy());
+  await ensureStream(client, 'out', 1);
+  let now = 1_000_000;
+  const state = new FeedState(() => now);
+  const stopping = new AbortController();
+  const view = new ConsoleView();
+  let reads = 0;
+  const onState = (s: Parameters<typeof state.set>[0]) => {
+    if (s.readable) reads++;
+    state.set(s);
+  };
+  const feed = runFeed({ client, stream: 'out', view, log: createLogger('console', 'silent'), signal: stopping.signal, onState });
+  const app = buildConsoleServer({ view, publish: async () => undefined, feedDown: () => state.down() });
+  const until = async (what: string, check: () => boolean) => {
+    const deadline = Date.now() + 20_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`not within 20 s: ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  await until('a listing and a read that worked', () => reads >= 2);
+  t.equal((await app.inject('/health')).statusCode, 200, 'reading: healthy');
+  await emulator.close();
+  closed = true;
+  await until('the feed down', () => state.down() !== undefined);
+  now += 12_000;
+  const res = await app.inject('/health');
+  t.equal(res.statusCode, 503, 'not reading: /health fails');
+  t.match(res.json(), { status: 'feed_down', error: /^(reading shardId-000000000000|listing the shards): /, forSeconds: 12 });
+  state.set({ readable: true });
+  t.equal((await app.inject('/health')).statusCode, 200, 'a read that works again: healthy');
+  stopping.abort();
+  await feed;
+});
