@@ -79,7 +79,8 @@ export interface PaymentsMetrics {
   recordRejected(reason: string, count?: number): void;
   alertEmitted(late: boolean, count?: number): void;
   /** Counts what one chunk sent: alerts on time and late (and their latency), summaries. */
-  emissionsSent(emissions: readonly Emission[], nowMs: number): void;
+  /** Counts a chunk of emissions once Kinesis acknowledged them (`tallyEmissions` taken before sending). */
+  emissionsSent(sent: EmissionTally, nowMs: number): void;
   /** Alert latency = alert creation − payment event time (negative skew is clamped to 0). */
   observeAlertLatency(alertCreatedMs: number, paymentEventMs: number): void;
   /** Counts a valid payment set aside on the shard it was read from. */
@@ -91,6 +92,34 @@ export interface PaymentsMetrics {
   observeShards(shards: () => { shards: readonly ShardStatus[]; nowMs: number }): void;
   setDependency(dependency: DependencyName, up: boolean): void;
   setStateStats(stats: { keys: number; approximateBytes: number }): void;
+}
+
+/**
+ * What the metrics need of a chunk of emissions, taken before it is sent, so that the emissions
+ * themselves can be dropped during Kinesis's round trip (see ShardTask#emitAndCommit).
+ */
+export interface EmissionTally {
+  summaries: number;
+  onTime: number;
+  late: number;
+  retro: number;
+  /** The payment event time of each alert but the retro ones, for the alert latency. */
+  alertPaymentTimesMs: number[];
+}
+
+export function tallyEmissions(emissions: readonly Emission[]): EmissionTally {
+  const t: EmissionTally = { summaries: 0, onTime: 0, late: 0, retro: 0, alertPaymentTimesMs: [] };
+  for (const e of emissions) {
+    if (e.event_type !== 'PAYMENT_ALERT') {
+      t.summaries++;
+      continue;
+    }
+    if (e.data.late) t.late++;
+    else t.onTime++;
+    if (e.data.retro) t.retro++;
+    else t.alertPaymentTimesMs.push(Date.parse(e.data.payment_date_origin));
+  }
+  return t;
 }
 
 /** Defines every metric, plus Node's default process metrics, on `registry`. Call once per registry. */
@@ -384,27 +413,14 @@ export function createMetrics(registry: Registry): PaymentsMetrics {
     alertEmitted(late, count = 1) {
       alertsEmitted.inc({ late: late ? 'true' : 'false' }, count);
     },
-    emissionsSent(emissions, nowMs) {
-      let summaries = 0;
-      let onTime = 0;
-      let late = 0;
-      let retro = 0;
-      for (const e of emissions) {
-        if (e.event_type === 'PAYMENT_ALERT') {
-          if (e.data.late) late++;
-          else onTime++;
-          // A retro alert's delay is the report's, not the processor's.
-          if (e.data.retro) retro++;
-          else alertLatency.observe(Math.max(0, nowMs - Date.parse(e.data.payment_date_origin)) / 1000);
-        } else {
-          summaries++;
-        }
-      }
+    emissionsSent(sent, nowMs) {
+      // A retro alert's delay is the report's, not the processor's: its time is not in the tally.
+      for (const eventMs of sent.alertPaymentTimesMs) alertLatency.observe(Math.max(0, nowMs - eventMs) / 1000);
       // Labelled counters once per chunk, not per alert.
-      if (onTime > 0) alertsEmitted.inc({ late: 'false' }, onTime);
-      if (late > 0) alertsEmitted.inc({ late: 'true' }, late);
-      if (summaries > 0) summariesEmitted.inc(summaries);
-      if (retro > 0) retroAlerts.inc(retro);
+      if (sent.onTime > 0) alertsEmitted.inc({ late: 'false' }, sent.onTime);
+      if (sent.late > 0) alertsEmitted.inc({ late: 'true' }, sent.late);
+      if (sent.summaries > 0) summariesEmitted.inc(sent.summaries);
+      if (sent.retro > 0) retroAlerts.inc(sent.retro);
     },
     observeAlertLatency(alertCreatedMs, paymentEventMs) {
       alertLatency.observe(Math.max(0, alertCreatedMs - paymentEventMs) / 1000);

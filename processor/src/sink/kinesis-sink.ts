@@ -35,10 +35,11 @@ export class KinesisSink {
   /**
    * Sends `events` and resolves when all are acknowledged. `progress` is called after every
    * PutRecords call that got records acknowledged: a long send (one card's burst goes out one
-   * record per call) is moving, not stuck.
+   * record per call) is moving, not stuck. Not async: `events` are encoded before it returns and
+   * not kept while Kinesis acknowledges them (ShardTask#emitAndCommit).
    */
-  async emit(events: readonly OutputEvent[], lane: string, progress?: () => void): Promise<void> {
-    if (events.length === 0) return;
+  emit(events: readonly OutputEvent[], lane: string, progress?: () => void): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
     const data = encodeOutputs(events);
     const records = events.map((e, i) =>
       // Alerts and summaries are keyed by their card's token (a card's go to one shard, in order;
@@ -47,7 +48,7 @@ export class KinesisSink {
         ? { data: data[i] as Buffer, partitionKey: e.data.shard_id }
         : { data: data[i] as Buffer, partitionKey: e.data.card_token, orderKey: e.data.card_token },
     );
-    await this.#send(this.#producer(lane, this.#output), records, progress);
+    return this.#send(this.#producer(lane, this.#output), records, progress);
   }
 
   /** Writes `records` to the input stream (where their partition keys route them to their shards). */

@@ -31,11 +31,11 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from 'pino';
-import type { StartPosition } from '../../../common/src/shard-reader.js';
+import type { ShardBatch, StartPosition } from '../../../common/src/shard-reader.js';
 import { ProducerError } from '../../../common/src/producer.js';
 import type { ShardEngine, EngineConfig, Emission } from '../engine/index.js';
 import type { ChangeSet, StateStore, ShardCheckpoint } from '../state/index.js';
-import type { PaymentsMetrics } from '../metrics.js';
+import { tallyEmissions, type PaymentsMetrics } from '../metrics.js';
 import type { KinesisSink } from '../sink/kinesis-sink.js';
 import type { OutputEvent, RepublishedRecord } from '../sink/output.js';
 import type { Dependencies } from '../dependencies.js';
@@ -298,7 +298,8 @@ export class ShardTask {
     const cards = new ShardCards(d.stolen, engine.reported);
     while (!signal.aborted) {
       this.watch.enter('read');
-      const batch = await reader.next();
+      // Dropped before the output's round trip below (see there).
+      let batch: ShardBatch | undefined = await reader.next();
       d.log.trace({ shardId: this.shardId, records: batch.records.length, behindMs: batch.millisBehindLatest, aborted: signal.aborted }, 'batch read');
       if (signal.aborted && batch.records.length === 0) break;
       // A shard's end is checkpointed with the whole state: the panes first (unless stopping).
@@ -323,9 +324,16 @@ export class ShardTask {
       this.watch.note(batch.millisBehindLatest > 0, engine.holdsAlerts());
 
       const sequenceNumber = reader.lastSequenceNumber ?? null;
-      await this.#emitAndCommit(rejects, republish, sequenceNumber, batch.end, batch.records.length > 0);
+      const { end } = batch;
+      const readRecords = batch.records.length > 0;
+      // Taken in whole: its records are garbage from here. A suspended async frame keeps even a
+      // dead local, so without this the batch (up to 10 000 records, 10 MiB) stayed in memory
+      // through the output's round trip and the commit, which under throttling last minutes,
+      // and was copied into the old generation on the way (test: shard-task-memory.test.ts).
+      batch = undefined;
+      await this.#emitAndCommit(rejects, republish, sequenceNumber, end, readRecords);
       await this.#whenPanesRestored(false);
-      if (batch.end) {
+      if (end) {
         this.#finished = true;
         d.log.info({ shardId: this.shardId }, 'shard finished (closed by resharding); its children take over');
         return;
@@ -351,9 +359,9 @@ export class ShardTask {
     do {
       this.watch.enter('process');
       const fireStart = performance.now();
-      const emissions: Emission[] = engine.drain(chunk, d.now());
+      let emissions: Emission[] | undefined = engine.drain(chunk, d.now());
       const fireSeconds = (performance.now() - fireStart) / 1000;
-      const out: OutputEvent[] = first ? [...rejects, ...emissions] : emissions;
+      let out: OutputEvent[] | undefined = first ? [...rejects, ...emissions] : emissions;
       const copies = first ? republish : [];
       // Panes still restoring: alerts go out, nothing is committed (see #whenPanesRestored).
       const whole = !engine.panesPending;
@@ -366,8 +374,13 @@ export class ShardTask {
       // producers check it again before every PutRecords attempt, retries included.
       if (!this.#tenure.isSafe()) throw new LeaseLostError(this.shardId, 'lease not renewed in time');
       this.watch.enter('send');
-      await this.#send(out, copies);
-      d.metrics.emissionsSent(emissions, d.now());
+      const tally = tallyEmissions(emissions);
+      const sending = this.#send(out, copies);
+      // Encoded and handed to the producer (as bytes): the events are garbage during the round
+      // trip, as the batch is in #read.
+      emissions = out = undefined;
+      await sending;
+      d.metrics.emissionsSent(tally, d.now());
       const last = !engine.hasPendingEmissions();
       const checkpoint = this.#checkpointNow(sequenceNumber, shardEnd && last);
       this.watch.enter('commit');
@@ -405,12 +418,19 @@ export class ShardTask {
     await this.#emitAndCommit([], [], null, false, false);
   }
 
-  /** Output and re-published payments, both acknowledged before the commit that follows. */
-  async #send(out: OutputEvent[], copies: RepublishedRecord[]): Promise<void> {
+  /**
+   * Output and re-published payments, both acknowledged before the commit that follows. Not
+   * async: the events are encoded now, and no suspended frame keeps them.
+   */
+  #send(out: OutputEvent[], copies: RepublishedRecord[]): Promise<void> {
     const { sink } = this.#deps;
+    const moving = () => this.watch.enter('send');
+    return this.#acknowledged(Promise.all([sink.emit(out, this.shardId, moving), sink.republish(copies, this.shardId, moving)]));
+  }
+
+  async #acknowledged(sends: Promise<unknown>): Promise<void> {
     try {
-      const moving = () => this.watch.enter('send');
-      await Promise.all([sink.emit(out, this.shardId, moving), sink.republish(copies, this.shardId, moving)]);
+      await sends;
     } catch (error) {
       if (error instanceof ProducerError && error.code === 'FENCED') throw new LeaseLostError(this.shardId, 'lease no longer safe: output stopped');
       throw error;
