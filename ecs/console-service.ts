@@ -11,7 +11,7 @@
  * before the service exists, so it takes none of a shard's 5 GetRecords calls per second that
  * Firehose (and the processor, when it polls) share.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -52,6 +52,11 @@ export interface ConsoleServiceProps {
   /** The processor tasks' security group: it admits the console on the processor's status port. */
   processorSecurityGroup: ec2.ISecurityGroup;
   subnets: ec2.SubnetSelection;
+  /**
+   * The warehouse of a card's alert history: the cluster, its endpoint and security group, and
+   * the read-only database user the console logs in as with temporary IAM credentials.
+   */
+  warehouse?: { clusterId: string; host: string; port: number; database: string; user: string; securityGroup: ec2.ISecurityGroup };
   logRetention?: logs.RetentionDays;
 }
 
@@ -79,7 +84,8 @@ export class ConsoleService extends Construct {
     // SubscribeToShard); console/src/feed.ts: ListShards, and per shard SubscribeToShard
     // (common/src/fanout-reader.ts), or GetShardIterator and GetRecords with KINESIS_READ=polling,
     // the fallback, kept as for the processor. Reports: PutRecords (common/src/producer.ts).
-    // Nothing else: no lease table, no snapshots, no secret, no warehouse; no RegisterStreamConsumer.
+    // With a warehouse: GetClusterCredentials for its one read-only user (console/src/redshift-credentials.ts).
+    // Nothing else: no lease table, no snapshots, no secret; no RegisterStreamConsumer.
     this.streamConsumer = fanOutConsumer(this, this.taskDefinition, props.output.stream.streamArn, CONSOLE_FAN_OUT.consumerName);
     this.taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({
@@ -101,6 +107,20 @@ export class ConsoleService extends Construct {
     if (props.input.key) {
       this.taskDefinition.addToTaskRolePolicy(
         new iam.PolicyStatement({ sid: 'InputStreamKey', actions: ['kms:GenerateDataKey'], resources: [props.input.key.keyArn] }),
+      );
+    }
+
+    const warehouse = props.warehouse;
+    if (warehouse) {
+      const stack = Stack.of(this);
+      const arn = (resource: string, name: string) =>
+        stack.formatArn({ service: 'redshift', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+      this.taskDefinition.addToTaskRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'WarehouseLogin',
+          actions: ['redshift:GetClusterCredentials'],
+          resources: [arn('dbuser', `${warehouse.clusterId}/${warehouse.user}`), arn('dbname', `${warehouse.clusterId}/${warehouse.database}`)],
+        }),
       );
     }
 
@@ -130,6 +150,15 @@ export class ConsoleService extends Construct {
         CONSOLE_PORT: String(c.port),
         CONSOLE_HOST: c.host,
         PROCESSOR_URLS: props.processorUrls.join(','),
+        ...(warehouse
+          ? {
+              WAREHOUSE_REDSHIFT_CLUSTER: warehouse.clusterId,
+              WAREHOUSE_HOST: warehouse.host,
+              WAREHOUSE_PORT: String(warehouse.port),
+              WAREHOUSE_DATABASE: warehouse.database,
+              WAREHOUSE_USER: warehouse.user,
+            }
+          : {}),
         LOG_LEVEL: 'info',
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'console' }),
@@ -143,6 +172,9 @@ export class ConsoleService extends Construct {
     securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the AWS APIs (VPC endpoints) and the image layers (S3)');
     // Fleet health: the console polls each processor task's GET /ready.
     securityGroup.connections.allowTo(props.processorSecurityGroup, ec2.Port.tcp(PROCESSOR_CONTAINER.port), 'The console reads the processors /ready');
+    // A card's alert history: the console reads the warehouse (TLS, the cluster requires it).
+    if (warehouse)
+      securityGroup.connections.allowTo(warehouse.securityGroup, ec2.Port.tcp(warehouse.port), 'The console reads a card history in the warehouse');
 
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: props.cluster,

@@ -3,8 +3,9 @@
  * console's memory holds the last 1 000 alerts; the warehouse holds every one (a minute or so
  * behind, the delivery's buffering). One SQL text runs unchanged on PostgreSQL (locally, the
  * embedded warehouse) and on Redshift (in AWS, through the same `pg` client: Redshift speaks the
- * PostgreSQL protocol), as a user that may only read the staging schema (the `analyst` role,
- * deploy/warehouse/access.sql).
+ * PostgreSQL protocol), as a user that may only read the staging schema (`risk_console`, of the
+ * `analyst` role, deploy/warehouse/access.sql), logged in with a temporary IAM password
+ * (redshift-credentials.ts).
  *
  * The token is matched as the exact text `"card_token":"<token>"` in the event's JSON (the
  * warehouse writes it compact: deploy/warehouse/rows.ts), by POSITION rather than LIKE, whose
@@ -14,6 +15,8 @@
 import pg from 'pg';
 import { CARD_TOKEN } from '../../common/src/card-token.js';
 import { alertData, type AlertEvent } from '../../common/src/events.js';
+import { ConfigError } from '../../common/src/errors.js';
+import { RedshiftCredentials, type CredentialsApi } from './redshift-credentials.js';
 
 export const HISTORY_DAYS = 30;
 const TIMESTAMP_OID = 1114;
@@ -42,16 +45,59 @@ export const HISTORY_SQL = `SELECT event_id, event_date_origin, event_json_data
   ORDER BY event_date_origin DESC
   LIMIT $3`;
 
-/** `WAREHOUSE_URL` (postgres://…; Redshift's endpoint in AWS). */
+/** Redshift in AWS: its endpoint, and a temporary IAM login (no stored password). */
+export interface RedshiftTarget {
+  host: string;
+  port: number;
+  database: string;
+  credentials: RedshiftCredentials;
+}
+
+/** The warehouse settings of the console's environment (console/src/main.ts). */
+export interface WarehouseEnv {
+  WAREHOUSE_URL?: string | undefined;
+  WAREHOUSE_REDSHIFT_CLUSTER?: string | undefined;
+  WAREHOUSE_HOST?: string | undefined;
+  WAREHOUSE_PORT: number;
+  WAREHOUSE_DATABASE: string;
+  WAREHOUSE_USER: string;
+  AWS_REGION?: string | undefined;
+}
+
+/**
+ * The warehouse of a card's history, if one is configured: WAREHOUSE_URL (locally), or Redshift
+ * with a temporary IAM login (in AWS); `api` replaces the Redshift client (tests).
+ */
+export function warehouseTarget(env: WarehouseEnv, api?: CredentialsApi): string | RedshiftTarget | undefined {
+  const cluster = env.WAREHOUSE_REDSHIFT_CLUSTER;
+  if (env.WAREHOUSE_URL && cluster) throw new ConfigError('console', ['WAREHOUSE_URL and WAREHOUSE_REDSHIFT_CLUSTER: set one of them, not both']);
+  if (env.WAREHOUSE_URL) return env.WAREHOUSE_URL;
+  if (!cluster) return undefined;
+  if (!env.WAREHOUSE_HOST) throw new ConfigError('console', ['WAREHOUSE_HOST: required with WAREHOUSE_REDSHIFT_CLUSTER (the cluster endpoint address)']);
+  const credentials = new RedshiftCredentials(
+    { clusterId: cluster, database: env.WAREHOUSE_DATABASE, user: env.WAREHOUSE_USER },
+    { ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}), ...(api ? { api } : {}) },
+  );
+  return { host: env.WAREHOUSE_HOST, port: env.WAREHOUSE_PORT, database: env.WAREHOUSE_DATABASE, credentials };
+}
+
+/** The connection settings of either target; Redshift requires TLS (require_ssl, deploy/cdk/lib/warehouse.ts). */
+export function connection(target: string | RedshiftTarget): pg.PoolConfig {
+  if (typeof target === 'string') return { connectionString: target };
+  const { host, port, database, credentials } = target;
+  return { host, port, database, user: credentials.user, password: () => credentials.password(), ssl: { rejectUnauthorized: true } };
+}
+
+/** `WAREHOUSE_URL` (postgres://…, the embedded warehouse locally), or Redshift in AWS. */
 export class WarehouseHistory implements CardHistory {
   readonly #pool: pg.Pool;
   readonly #now: () => number;
 
-  constructor(url: string, options: { now?: () => number; timeoutMs?: number } = {}) {
+  constructor(target: string | RedshiftTarget, options: { now?: () => number; timeoutMs?: number } = {}) {
     const timeoutMs = options.timeoutMs ?? 5_000;
     // Two connections: the card view is opened by people, one card at a time.
     this.#pool = new pg.Pool({
-      connectionString: url,
+      ...connection(target),
       max: 2,
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: timeoutMs,

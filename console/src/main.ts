@@ -6,8 +6,10 @@
  * Environment: CONSOLE_PORT (8090), CONSOLE_HOST (127.0.0.1: locally the page is for this machine
  * only; in AWS it sits behind a load balancer with sign-in), KINESIS_ENDPOINT, KINESIS_STREAM (the
  * payments stream, where reports go), OUTPUT_STREAM (where alerts are read; default: the payments
- * stream), CONSOLE_ALB_ARN (reports record the user the load balancer signed in), KINESIS_READ and CONSOLE_CONSUMER_NAME (enhanced fan-out in AWS), PROCESSOR_URLS (the processors whose /ready the fleet panel shows), WAREHOUSE_URL (a
- * card's alert history), AWS_REGION, LOG_LEVEL.
+ * stream), CONSOLE_ALB_ARN (reports record the user the load balancer signed in), KINESIS_READ
+ * and CONSOLE_CONSUMER_NAME (enhanced fan-out in AWS), PROCESSOR_URLS (the processors whose /ready
+ * the fleet panel shows), WAREHOUSE_URL or WAREHOUSE_REDSHIFT_CLUSTER and WAREHOUSE_HOST (a card's
+ * alert history), AWS_REGION, LOG_LEVEL; `--help` lists them all.
  */
 import { z } from 'zod';
 import { kinesisEnv, kinesisReadEnv, parseEnv, readMode } from '../../common/src/config.js';
@@ -20,7 +22,7 @@ import { createLogger } from '../../common/src/log.js';
 import { KinesisProducer } from '../../common/src/producer.js';
 import { FeedState, runFeed } from './feed.js';
 import { Fleet, parseProcessorUrls } from './fleet.js';
-import { WarehouseHistory } from './history.js';
+import { WarehouseHistory, warehouseTarget } from './history.js';
 import { AlbIdentity } from './identity.js';
 import { buildConsoleServer } from './server.js';
 import { ConsoleView } from './view.js';
@@ -48,8 +50,17 @@ const consoleEnv = {
   ALB_KEYS_URL: z.string().url().optional(),
   WAREHOUSE_URL: z
     .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL (Redshift: postgres://user:password@cluster-endpoint:5439/db)')
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
+  /** Redshift in AWS, logged in with a temporary IAM password instead of WAREHOUSE_URL (console/src/redshift-credentials.ts). */
+  WAREHOUSE_REDSHIFT_CLUSTER: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a Redshift cluster identifier')
+    .optional(),
+  WAREHOUSE_HOST: z.string().min(1).optional(),
+  WAREHOUSE_PORT: z.coerce.number().int().min(1).max(65_535).default(5439),
+  WAREHOUSE_DATABASE: z.string().min(1).default('payments'),
+  WAREHOUSE_USER: z.string().min(1).default('risk_console'),
   PROCESSOR_URLS: z
     .string()
     .default('')
@@ -77,8 +88,10 @@ base URLs of the processors, e.g. http://127.0.0.1:8080; each one's /ready is po
 the fleet health panel, and a host name is polled at every address it resolves to),
 CONSOLE_ALB_ARN [none] (behind the load balancer's Cognito sign-in: its ARN; each report then
 needs the user it signs, verified with ALB_KEYS_URL [AWS's for AWS_REGION], and records it),
-WAREHOUSE_URL [none] (postgres:// URL of the warehouse, for a card's alert history; Redshift in
-AWS, as a user that may only read the staging schema), AWS_REGION, LOG_LEVEL.`;
+WAREHOUSE_URL [none] (postgres:// URL of the warehouse, for a card's alert history), or in AWS
+WAREHOUSE_REDSHIFT_CLUSTER and WAREHOUSE_HOST (Redshift, logged in as WAREHOUSE_USER [risk_console]
+with a temporary IAM password; WAREHOUSE_PORT [5439], WAREHOUSE_DATABASE [payments]), AWS_REGION,
+LOG_LEVEL.`;
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -92,7 +105,8 @@ async function main(): Promise<void> {
   const view = new ConsoleView();
   const stopping = new AbortController();
   const fleet = new Fleet({ urls: env.PROCESSOR_URLS, log });
-  const history = env.WAREHOUSE_URL ? new WarehouseHistory(env.WAREHOUSE_URL) : undefined;
+  const warehouse = warehouseTarget(env);
+  const history = warehouse ? new WarehouseHistory(warehouse) : undefined;
   const identity = env.CONSOLE_ALB_ARN
     ? new AlbIdentity({ albArn: env.CONSOLE_ALB_ARN, keysUrl: env.ALB_KEYS_URL ?? `https://public-keys.auth.elb.${env.AWS_REGION}.amazonaws.com` })
     : undefined;

@@ -103,7 +103,7 @@ export function buildConsoleServer(options: ConsoleServerOptions): FastifyInstan
   app.get<{ Params: { token: string } }>('/api/cards/:token', async (request) => view.card(request.params.token));
   app.get<{ Params: { token: string } }>('/api/cards/:token/history', async (request, reply) => {
     if (!CARD_TOKEN.test(request.params.token)) return reply.code(400).send({ error: 'not a card token' });
-    if (!options.history) return reply.code(503).send({ error: 'no warehouse configured (WAREHOUSE_URL)' });
+    if (!options.history) return reply.code(503).send({ error: 'no warehouse configured (WAREHOUSE_URL, or WAREHOUSE_REDSHIFT_CLUSTER in AWS)' });
     try {
       return { alerts: await options.history.alerts(request.params.token, HISTORY_ROWS) };
     } catch (error) {

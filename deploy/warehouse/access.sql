@@ -4,6 +4,8 @@
 --   loader   the auto-copy jobs run as this user: it may INSERT into the staging tables, nothing else.
 --   analyst  a role that may read the staging schema: granted to grafana and to the risk team's users.
 --   grafana  Managed Grafana's login (its password is set by the Grafana provisioning step).
+--   risk_console  the risk console's login, for a card's alert history: no password; the console's
+--            task role gets a temporary one from GetClusterCredentials (console/src/redshift-credentials.ts).
 -- The admin (master) user is for deployments and break-glass only; its password is managed and
 -- rotated by Redshift in Secrets Manager.
 
@@ -25,6 +27,7 @@ $$ LANGUAGE plpgsql;
 
 CALL staging.ensure_user('loader');
 CALL staging.ensure_user('grafana');
+CALL staging.ensure_user('risk_console');
 CALL staging.ensure_role('analyst');
 
 GRANT USAGE ON SCHEMA staging TO loader;
@@ -34,3 +37,4 @@ GRANT USAGE ON SCHEMA staging TO ROLE analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA staging TO ROLE analyst;
 ALTER DEFAULT PRIVILEGES IN SCHEMA staging GRANT SELECT ON TABLES TO ROLE analyst;
 GRANT ROLE analyst TO grafana;
+GRANT ROLE analyst TO risk_console;

@@ -36,7 +36,7 @@ import { bundledCode } from './bundle.js';
 import { ConsoleAccess, consoleContext, type ConsoleEndpoint } from './console.js';
 import { cfnDeliveryStreamProps } from './delivery.js';
 import { Observability, addAwsAlarms } from './observability.js';
-import { Warehouse } from './warehouse.js';
+import { WAREHOUSE, Warehouse } from './warehouse.js';
 
 export { WAREHOUSE, sqlStatements } from './warehouse.js';
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -403,6 +403,14 @@ export class PaymentsStack extends Stack {
         processorUrls: [`http://${PROCESSOR_DNS.service}.${PROCESSOR_DNS.namespace}:${PROCESSOR_CONTAINER.port}`],
         processorSecurityGroup: processor.securityGroup,
         subnets: privateSubnets,
+        warehouse: {
+          clusterId: warehouse.cluster.ref,
+          host: warehouse.cluster.attrEndpointAddress,
+          port: WAREHOUSE.port,
+          database: WAREHOUSE.database,
+          user: WAREHOUSE.consoleUser,
+          securityGroup: warehouse.securityGroup,
+        },
         logRetention: LOG_RETENTION,
       });
       const access = new ConsoleAccess(this, 'ConsoleAccess', { ...endpoint, vpc, service: consoleService, accessLogs });

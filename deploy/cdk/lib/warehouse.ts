@@ -34,6 +34,8 @@ export const WAREHOUSE = Object.freeze({
   adminUser: 'payments_admin',
   loaderUser: 'loader',
   readerUser: 'grafana',
+  /** The risk console's user (analyst role), logged in with temporary IAM credentials (console/src/redshift-credentials.ts). */
+  consoleUser: 'risk_console',
   readerRole: 'analyst',
   /** Days of automated snapshots; the last one is also kept when the stack deletes the cluster. */
   snapshotRetentionDays: 35,

@@ -1,17 +1,18 @@
 /**
  * The risk console in the AWS stack (ecs/console-service.ts, deploy/cdk/lib/console.ts), synthesized
  * offline once: nothing reaches the console but the load balancer, and nothing passes the load
- * balancer unsigned-in; the console's role may read the stream and publish reports, nothing else.
+ * balancer unsigned-in; the console's role may read the stream, publish reports and log in to the
+ * warehouse as its read-only user, nothing else.
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import type { CfnElement } from 'aws-cdk-lib';
+import { ArnFormat, type CfnElement } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { buildApp } from '../../cdk/lib/build-app.js';
 import { ACCESS_LOG_PREFIX, CONSOLE_CONTEXT, CONSOLE_SIGN_IN } from '../../cdk/lib/console.js';
-import { PROCESSOR_DNS } from '../../cdk/lib/payments-stack.js';
+import { PROCESSOR_DNS, WAREHOUSE } from '../../cdk/lib/payments-stack.js';
 import { CONSOLE_CONTAINER, CONSOLE_FAN_OUT } from '../../../ecs/console-service.js';
 import { PROCESSOR_CONTAINER } from '../../../ecs/processor-service.js';
 
@@ -36,6 +37,9 @@ const getAtt = (id: string) => ({ 'Fn::GetAtt': [id, 'GroupId'] });
 const lbSg = idOf(access.loadBalancer.connections.securityGroups[0]!);
 const consoleSg = idOf(consoleService.securityGroup);
 const processorSg = idOf(stack.processor.securityGroup);
+const warehouseSg = idOf(stack.warehouse.securityGroup);
+const redshiftArn = (resource: string, name: string) =>
+  r(stack.formatArn({ service: 'redshift', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME }));
 
 t.test('the domain and certificate are required: a clear error without them, no console with console=false', async (t) => {
   t.throws(() => buildApp({ outdir: t.testdir() }), /consoleDomain=.*\n.*consoleCertificateArn=.*\n.*console=false/s, 'both keys named, and the way out');
@@ -204,7 +208,7 @@ function egressFrom(sgId: string) {
   }));
 }
 
-t.test('network: the console only from the load balancer, the processors status port only from the console', async (t) => {
+t.test('network: the console only from the load balancer, the processors status port only from the console, the warehouse from the console too', async (t) => {
   const tcp = (port: number, from: object) => ({ FromPort: port, ToPort: port, IpProtocol: 'tcp', ...from });
   t.same(
     ingressTo(consoleSg),
@@ -233,9 +237,14 @@ t.test('network: the console only from the load balancer, the processors status 
     egressFrom(consoleSg).sort((a, b) => Number(a.FromPort) - Number(b.FromPort)),
     [
       { FromPort: 443, ToPort: 443, CidrIp: '0.0.0.0/0' },
+      { FromPort: WAREHOUSE.port, ToPort: WAREHOUSE.port, DestinationSecurityGroupId: getAtt(warehouseSg) },
       { FromPort: PROCESSOR_CONTAINER.port, ToPort: PROCESSOR_CONTAINER.port, DestinationSecurityGroupId: getAtt(processorSg) },
     ],
-    'the console reaches the AWS APIs and the processors status port',
+    'the console reaches the AWS APIs, the warehouse and the processors status port',
+  );
+  t.ok(
+    ingressTo(warehouseSg).some((x) => JSON.stringify(x) === JSON.stringify(tcp(WAREHOUSE.port, { SourceSecurityGroupId: getAtt(consoleSg) }))),
+    'the warehouse admits the console on its port',
   );
   const svc = resources[idOf(consoleService.service)]!.Properties;
   t.same(svc.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups, [getAtt(consoleSg)]);
@@ -278,6 +287,12 @@ t.test("the console task: the processor's image, the console command and environ
     PROCESSOR_URLS: `http://${PROCESSOR_DNS.service}.${PROCESSOR_DNS.namespace}:${PROCESSOR_CONTAINER.port}`,
     // Reports record the user this load balancer signs in (console/src/identity.ts checks the signer).
     CONSOLE_ALB_ARN: { Ref: idOf(stack.console!.access.loadBalancer) },
+    // A card's history: Redshift, logged in as the read-only user with a temporary IAM password.
+    WAREHOUSE_REDSHIFT_CLUSTER: r(stack.warehouse.cluster.ref),
+    WAREHOUSE_HOST: r(stack.warehouse.cluster.attrEndpointAddress),
+    WAREHOUSE_PORT: String(WAREHOUSE.port),
+    WAREHOUSE_DATABASE: WAREHOUSE.database,
+    WAREHOUSE_USER: WAREHOUSE.consoleUser,
     LOG_LEVEL: 'info',
   });
   t.same(c.PortMappings, [{ ContainerPort: CONSOLE_CONTAINER.port, Protocol: 'tcp' }]);
@@ -336,6 +351,14 @@ t.test('least privilege: the console role reads the output stream and publishes 
       { actions: ['kinesis:PutRecords'], resources: [r(stack.stream.streamArn)] },
       { actions: ['kms:Decrypt'], resources: [r(stack.streamKey.keyArn)] },
       { actions: ['kms:GenerateDataKey'], resources: [r(stack.streamKey.keyArn)] },
+      // console/src/redshift-credentials.ts: a temporary password of the read-only user, in the one database.
+      {
+        actions: ['redshift:GetClusterCredentials'],
+        resources: [
+          redshiftArn('dbuser', `${stack.warehouse.cluster.ref}/${WAREHOUSE.consoleUser}`),
+          redshiftArn('dbname', `${stack.warehouse.cluster.ref}/${WAREHOUSE.database}`),
+        ],
+      },
     ]),
     'exactly these actions on exactly these resources',
   );
@@ -347,11 +370,16 @@ t.test('least privilege: the console role reads the output stream and publishes 
     ['the cards bucket', stack.cards.bucketArn],
     ['the staging bucket', stack.staging.bucketArn],
     ['the card token key secret', stack.cardTokenKey.secretArn],
-    ['the warehouse', stack.warehouse.clusterArn],
+    ['the warehouse cluster (only its read-only user)', stack.warehouse.clusterArn],
     ["the warehouse admin's secret", stack.warehouse.adminSecretArn],
+    ["the warehouse admin's login", redshiftArn('dbuser', `${stack.warehouse.cluster.ref}/${WAREHOUSE.adminUser}`)],
   ] as const)
     t.notOk(text.includes(JSON.stringify(r(ref))), `no access to ${what}`);
-  t.notMatch(text, /dynamodb:|s3:|secretsmanager:|redshift|aps:|logs:/, 'no other service');
+  t.same(
+    statements.flatMap((s) => s.actions).filter((a) => !/^(kinesis|kms):/.test(a)),
+    ['redshift:GetClusterCredentials'],
+    'no other service: nothing of Redshift but the login',
+  );
   // The execution role: the image pull and its own logs.
   for (const s of statementsOf((consoleService.taskDefinition.obtainExecutionRole() as unknown as { roleName: string }).roleName))
     for (const a of s.actions)

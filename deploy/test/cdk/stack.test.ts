@@ -283,19 +283,21 @@ t.test('Redshift: private, enhanced VPC routing, managed admin password, snapsho
     [0, 0],
     'the isolated subnets have no route out (only the S3 gateway endpoint)',
   );
-  // Every rule admitting anything to the warehouse (the console's rules: console.test.ts).
+  // Every rule admitting anything to the warehouse: Grafana and the risk console, on its port only.
   const ingress = ofType('AWS::EC2::SecurityGroupIngress')
     .map(([, v]) => v.Properties)
     .filter((p) => JSON.stringify(p.GroupId) === JSON.stringify({ 'Fn::GetAtt': [sgId, 'GroupId'] }));
+  const from = (source: unknown, description: string) => ({
+    IpProtocol: 'tcp',
+    FromPort: WAREHOUSE.port,
+    ToPort: WAREHOUSE.port,
+    GroupId: { 'Fn::GetAtt': [sgId, 'GroupId'] },
+    SourceSecurityGroupId: r(source),
+    Description: description,
+  });
   t.same(ingress, [
-    {
-      IpProtocol: 'tcp',
-      FromPort: WAREHOUSE.port,
-      ToPort: WAREHOUSE.port,
-      GroupId: { 'Fn::GetAtt': [sgId, 'GroupId'] },
-      SourceSecurityGroupId: r(stack.observability.grafanaSecurityGroup.securityGroupId),
-      Description: 'Grafana reads the warehouse',
-    },
+    from(stack.observability.grafanaSecurityGroup.securityGroupId, 'Grafana reads the warehouse'),
+    from(stack.console!.service.securityGroup.securityGroupId, 'The console reads a card history in the warehouse'),
   ]);
   t.notMatch(JSON.stringify(resources), /"CidrIp":"0\.0\.0\.0\/0","Description":"[^"]*","FromPort":5439/, 'never the world on 5439');
   t.equal(template.toJSON().Parameters.FirehoseCidr, undefined, 'no Firehose CIDR: Firehose does not connect to the cluster');
@@ -401,6 +403,8 @@ t.test('warehouse DDL: tables, users and grants through the Data API, waited for
     'GRANT INSERT ON TABLE staging.payment_events, staging.payment_events_rejects TO loader',
     'GRANT SELECT ON ALL TABLES IN SCHEMA staging TO ROLE analyst',
     'GRANT ROLE analyst TO grafana',
+    "CALL staging.ensure_user('risk_console')",
+    'GRANT ROLE analyst TO risk_console',
   ])
     t.ok(statements.includes(grant), grant);
   // Grants Redshift refuses inside a transaction block: a second step, each statement on its own.
