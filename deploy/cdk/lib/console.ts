@@ -10,7 +10,8 @@
  *
  * The domain and its certificate are the deployer's (CDK context `consoleDomain`,
  * `consoleCertificateArn`): the stack never invents a name the certificate would not match, so a
- * missing one fails the synth (`consoleContext`).
+ * missing one fails the synth (`consoleContext`). The load balancer admits anyone (the sign-in
+ * guards the console) unless `consoleAllowedCidrs` lists the only sources it may admit.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
@@ -31,6 +32,8 @@ export const CONSOLE_CONTEXT = Object.freeze({
   authDomainPrefix: 'consoleAuthDomainPrefix',
   /** `false` leaves the console out of the stack. */
   enabled: 'console',
+  /** Optional: comma-separated CIDRs (IPv4 or IPv6) that may reach the load balancer; default: anywhere. */
+  allowedCidrs: 'consoleAllowedCidrs',
 });
 
 /** The load balancer's access logs go to the audit bucket under this prefix. */
@@ -53,6 +56,23 @@ export interface ConsoleEndpoint {
   domain: string;
   certificateArn: string;
   authDomainPrefix?: string;
+  /** Who may reach the load balancer (HTTPS and the HTTP redirect); undefined: anywhere, behind the sign-in. */
+  allowedCidrs?: string[];
+}
+
+const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(3[0-2]|[12]?\d)$/;
+const IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/i;
+
+/** The CIDRs of a `consoleAllowedCidrs` text, or the problem with it. */
+export function parseAllowedCidrs(text: string): string[] | string {
+  const cidrs = text
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c.length > 0);
+  const bad = cidrs.filter((c) => !IPV4_CIDR.test(c) && !IPV6_CIDR.test(c));
+  if (cidrs.length === 0) return 'no CIDR given';
+  if (bad.length > 0) return `not a CIDR: ${bad.map((c) => JSON.stringify(c)).join(', ')}`;
+  return cidrs;
 }
 
 /**
@@ -72,13 +92,21 @@ export function consoleContext(scope: Construct): ConsoleEndpoint | undefined {
     problems.push(
       `-c ${CONSOLE_CONTEXT.certificateArn}=<an ACM certificate ARN for that name, in the stack's region> (given: ${JSON.stringify(certificateArn ?? null)})`,
     );
+  const allowed = get(CONSOLE_CONTEXT.allowedCidrs);
+  const cidrs = allowed === undefined ? undefined : parseAllowedCidrs(String(allowed));
+  if (typeof cidrs === 'string') problems.push(`-c ${CONSOLE_CONTEXT.allowedCidrs}=<comma-separated CIDRs, e.g. 203.0.113.0/24> (${cidrs})`);
   if (problems.length > 0)
     throw new Error(
       `The risk console needs its domain and certificate:\n  ${problems.join('\n  ')}\n` +
         `or -c ${CONSOLE_CONTEXT.enabled}=false to leave the console out (docs/deployment.md, "The risk console").`,
     );
   const prefix = get(CONSOLE_CONTEXT.authDomainPrefix);
-  return { domain: domain as string, certificateArn: certificateArn as string, ...(typeof prefix === 'string' ? { authDomainPrefix: prefix } : {}) };
+  return {
+    domain: domain as string,
+    certificateArn: certificateArn as string,
+    ...(typeof prefix === 'string' ? { authDomainPrefix: prefix } : {}),
+    ...(Array.isArray(cidrs) ? { allowedCidrs: cidrs } : {}),
+  };
 }
 
 export interface ConsoleAccessProps extends ConsoleEndpoint {
@@ -159,7 +187,9 @@ export class ConsoleAccess extends Construct {
       deletionProtection: false,
       securityGroup: new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
         vpc: props.vpc,
-        description: 'Console load balancer: HTTPS and HTTP (redirected) from the internet; out to the console tasks and the sign-in endpoints',
+        description: props.allowedCidrs
+          ? 'Console load balancer: HTTPS and HTTP (redirected) from the allowed CIDRs; out to the console tasks and the sign-in endpoints'
+          : 'Console load balancer: HTTPS and HTTP (redirected) from the internet; out to the console tasks and the sign-in endpoints',
         allowAllOutbound: false,
       }),
     });
@@ -210,6 +240,8 @@ export class ConsoleAccess extends Construct {
       port: 443,
       protocol: elbv2.ApplicationProtocol.HTTPS,
       sslPolicy: elbv2.SslPolicy.TLS13_RES,
+      // Open to anywhere unless an allow-list is given (the rules follow the listeners).
+      open: !props.allowedCidrs,
       certificates: [elbv2.ListenerCertificate.fromArn(props.certificateArn)],
       defaultAction: new actions.AuthenticateCognitoAction({
         userPool: this.userPool,
@@ -224,7 +256,12 @@ export class ConsoleAccess extends Construct {
     this.http = this.loadBalancer.addListener('Http', {
       port: 80,
       protocol: elbv2.ApplicationProtocol.HTTP,
+      open: !props.allowedCidrs,
       defaultAction: elbv2.ListenerAction.redirect({ protocol: 'HTTPS', port: '443', permanent: true }),
     });
+    for (const cidr of props.allowedCidrs ?? []) {
+      const peer = cidr.includes(':') ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
+      for (const port of [443, 80]) this.loadBalancer.connections.allowFrom(peer, ec2.Port.tcp(port), `Console from ${cidr}`);
+    }
   }
 }

@@ -59,6 +59,42 @@ t.test('the domain and certificate are required: a clear error without them, no 
   t.equal(types.filter((x) => x === 'AWS::ECS::Service').length, 1, 'the processor service only');
 });
 
+t.test('an allow-list: the load balancer admits only the given CIDRs, and a bad one fails the synth naming the key', async (t) => {
+  const allowed = buildApp({
+    outdir: t.testdir(),
+    context: {
+      [CONSOLE_CONTEXT.domain]: DOMAIN,
+      [CONSOLE_CONTEXT.certificateArn]: CERTIFICATE,
+      [CONSOLE_CONTEXT.allowedCidrs]: '203.0.113.0/24, 2001:db8::/32',
+    },
+  });
+  const res = Template.fromStack(allowed.stack).toJSON().Resources as Record<string, { Type: string; Properties: Record<string, any> }>;
+  const sg = allowed.stack.getLogicalId(allowed.stack.console!.access.loadBalancer.connections.securityGroups[0]!.node.defaultChild as CfnElement);
+  const rules = [
+    ...((res[sg]!.Properties.SecurityGroupIngress ?? []) as Record<string, unknown>[]),
+    ...Object.values(res)
+      .filter((v) => v.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(v.Properties.GroupId) === JSON.stringify(getAtt(sg)))
+      .map((v) => v.Properties),
+  ]
+    .map((x) => `${x.CidrIp ?? x.CidrIpv6 ?? JSON.stringify(x.SourceSecurityGroupId)} ${x.FromPort}`)
+    .sort();
+  t.same(
+    rules,
+    ['2001:db8::/32 443', '2001:db8::/32 80', '203.0.113.0/24 443', '203.0.113.0/24 80'],
+    'HTTPS and the redirect from those only, not from anywhere',
+  );
+  for (const bad of ['', '10.0.0.0', '10.0.0.0/33', 'example.com/24', '0.0.0.0/0,nope'])
+    t.throws(
+      () =>
+        buildApp({
+          outdir: t.testdir(),
+          context: { [CONSOLE_CONTEXT.domain]: DOMAIN, [CONSOLE_CONTEXT.certificateArn]: CERTIFICATE, [CONSOLE_CONTEXT.allowedCidrs]: bad },
+        }),
+      /consoleAllowedCidrs=/,
+      `refused: ${JSON.stringify(bad)}`,
+    );
+});
+
 t.test('cdk-nag: the console adds exactly three acknowledged findings, each for a reason', async (t) => {
   const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8'));
   const nag = report.pluginReports.find((p: { pluginName: string }) => p.pluginName === 'AwsSolutions');
