@@ -11,7 +11,7 @@
  * before the service exists, so it takes none of a shard's 5 GetRecords calls per second that
  * Firehose (and the processor, when it polls) share.
  */
-import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -56,7 +56,16 @@ export interface ConsoleServiceProps {
    * The warehouse of a card's alert history: the cluster, its endpoint and security group, and
    * the read-only database user the console logs in as with temporary IAM credentials.
    */
-  warehouse?: { clusterId: string; host: string; port: number; database: string; user: string; securityGroup: ec2.ISecurityGroup };
+  warehouse?: {
+    clusterId: string;
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    /** What GetClusterCredentials is allowed on: that user and database (Warehouse#loginArns). */
+    loginArns: string[];
+    securityGroup: ec2.ISecurityGroup;
+  };
   logRetention?: logs.RetentionDays;
 }
 
@@ -112,15 +121,8 @@ export class ConsoleService extends Construct {
 
     const warehouse = props.warehouse;
     if (warehouse) {
-      const stack = Stack.of(this);
-      const arn = (resource: string, name: string) =>
-        stack.formatArn({ service: 'redshift', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
       this.taskDefinition.addToTaskRolePolicy(
-        new iam.PolicyStatement({
-          sid: 'WarehouseLogin',
-          actions: ['redshift:GetClusterCredentials'],
-          resources: [arn('dbuser', `${warehouse.clusterId}/${warehouse.user}`), arn('dbname', `${warehouse.clusterId}/${warehouse.database}`)],
-        }),
+        new iam.PolicyStatement({ sid: 'WarehouseLogin', actions: ['redshift:GetClusterCredentials'], resources: warehouse.loginArns }),
       );
     }
 

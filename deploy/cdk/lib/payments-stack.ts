@@ -409,6 +409,7 @@ export class PaymentsStack extends Stack {
           port: WAREHOUSE.port,
           database: WAREHOUSE.database,
           user: WAREHOUSE.consoleUser,
+          loginArns: warehouse.loginArns(WAREHOUSE.consoleUser),
           securityGroup: warehouse.securityGroup,
         },
         logRetention: LOG_RETENTION,

@@ -106,6 +106,17 @@ export class Warehouse extends Construct {
   readonly ddl: CustomResource;
   readonly copyJobs: { table: string; job: string; sql: string; resource: CustomResource }[] = [];
 
+  /**
+   * What `redshift:GetClusterCredentials` for `user` must be allowed on: that database user and
+   * the one database (a temporary login as nobody else, into nothing else).
+   */
+  loginArns(user: string): string[] {
+    const stack = Stack.of(this);
+    const arn = (resource: string, name: string) =>
+      stack.formatArn({ service: 'redshift', resource, resourceName: `${this.cluster.ref}/${name}`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    return [arn('dbuser', user), arn('dbname', WAREHOUSE.database)];
+  }
+
   constructor(scope: Construct, id: string, props: WarehouseProps) {
     super(scope, id);
     const stack = Stack.of(this);
@@ -295,20 +306,7 @@ export class Warehouse extends Construct {
       new iam.PolicyStatement({
         sid: 'LoaderCredentials',
         actions: ['redshift:GetClusterCredentials'],
-        resources: [
-          stack.formatArn({
-            service: 'redshift',
-            resource: 'dbuser',
-            resourceName: `${cluster.ref}/${WAREHOUSE.loaderUser}`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-          stack.formatArn({
-            service: 'redshift',
-            resource: 'dbname',
-            resourceName: `${cluster.ref}/${WAREHOUSE.database}`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
+        resources: this.loginArns(WAREHOUSE.loaderUser),
       }),
     );
     this.stepRole = stepRole;
