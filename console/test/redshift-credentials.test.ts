@@ -57,12 +57,12 @@ t.test('a failed request is the caller’s error, and the next connection asks a
   fake.failWith(undefined);
   t.equal(await credentials.password(), 'password-2', 'not cached: asked again');
 
-  const other = new RedshiftCredentials(LOGIN, { api: fakeApi(() => now).api, now: () => now });
   const wrongUser = fakeApi(() => now);
   wrongUser.logInAs('IAMA:risk_console');
   const auto = new RedshiftCredentials(LOGIN, { api: wrongUser.api, now: () => now });
   await t.rejects(auto.password(), /logs in as IAMA:risk_console, not IAM:risk_console/, 'a login as another user is refused');
-  t.equal(await other.password(), 'password-1');
+  await t.rejects(auto.password(), /logs in as IAMA/);
+  t.equal(wrongUser.calls.length, 2, 'and not kept: the next connection asks again');
 });
 
 t.test('the pool connects as the IAM user, with a fresh password per connection, over verified TLS', async (t) => {

@@ -13,6 +13,7 @@
  * missing one fails the synth (`consoleContext`). The load balancer admits anyone (the sign-in
  * guards the console) unless `consoleAllowedCidrs` lists the only sources it may admit.
  */
+import { isIP } from 'node:net';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -60,8 +61,13 @@ export interface ConsoleEndpoint {
   allowedCidrs?: string[];
 }
 
-const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(3[0-2]|[12]?\d)$/;
-const IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:]*\/(12[0-8]|1[01]\d|[1-9]?\d)$/i;
+/** `address/prefix`, the address IPv4 or IPv6 (node:net's check) and the prefix within its length. */
+function isCidr(text: string): boolean {
+  const [address = '', prefix, ...rest] = text.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0 || prefix === undefined || !/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (version === 4 ? 32 : 128);
+}
 
 /** The CIDRs of a `consoleAllowedCidrs` text, or the problem with it. */
 export function parseAllowedCidrs(text: string): string[] | string {
@@ -69,7 +75,7 @@ export function parseAllowedCidrs(text: string): string[] | string {
     .split(',')
     .map((c) => c.trim())
     .filter((c) => c.length > 0);
-  const bad = cidrs.filter((c) => !IPV4_CIDR.test(c) && !IPV6_CIDR.test(c));
+  const bad = cidrs.filter((c) => !isCidr(c));
   if (cidrs.length === 0) return 'no CIDR given';
   if (bad.length > 0) return `not a CIDR: ${bad.map((c) => JSON.stringify(c)).join(', ')}`;
   return cidrs;
@@ -260,7 +266,7 @@ export class ConsoleAccess extends Construct {
       defaultAction: elbv2.ListenerAction.redirect({ protocol: 'HTTPS', port: '443', permanent: true }),
     });
     for (const cidr of props.allowedCidrs ?? []) {
-      const peer = cidr.includes(':') ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
+      const peer = isIP(cidr.split('/')[0]!) === 6 ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
       for (const port of [443, 80]) this.loadBalancer.connections.allowFrom(peer, ec2.Port.tcp(port), `Console from ${cidr}`);
     }
   }

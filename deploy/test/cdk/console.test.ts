@@ -83,7 +83,7 @@ t.test('an allow-list: the load balancer admits only the given CIDRs, and a bad 
     ['2001:db8::/32 443', '2001:db8::/32 80', '203.0.113.0/24 443', '203.0.113.0/24 80'],
     'HTTPS and the redirect from those only, not from anywhere',
   );
-  for (const bad of ['', '10.0.0.0', '10.0.0.0/33', 'example.com/24', '0.0.0.0/0,nope'])
+  for (const bad of ['', '10.0.0.0', '10.0.0.0/33', 'example.com/24', '0.0.0.0/0,nope', ':/0', '2001:db8::/129'])
     t.throws(
       () =>
         buildApp({
