@@ -15,6 +15,8 @@ import { samples, sleep } from './helpers.js';
 
 const FREEZE_MS = FAILOVER_MS + 5_000;
 const WITHIN_MS = FAILOVER_MS + RENEW_MS;
+/** What a task logs when it stops at its fence (ShardTask: LeaseLostError). */
+const FENCE = /lease not renewed in time|lease no longer safe/;
 
 t.test('alone: frozen for failover time + 5 s, then thawed: every shard processed again in time, nothing lost', async (t) => {
   const stack = await startStack(t, { cards: 1000, shards: 2 });
@@ -28,12 +30,15 @@ t.test('alone: frozen for failover time + 5 s, then thawed: every shard processe
   w.proc.child.kill('SIGSTOP');
   await sleep(FREEZE_MS);
   // On waking, the tasks see their leases unsafe (no renewal for FREEZE_MS) before the renewal
-  // loop has renewed them. DynamoDB answering slowly for 2 s makes that order certain: every task
-  // trips its fence, while the leases are still this worker's.
+  // loop has renewed them. DynamoDB hanging until a task has tripped its fence makes that order
+  // certain, while the leases are still this worker's. (A fixed 2 s was not always enough: a read
+  // on a connection the emulator closed during the freeze fails first, and a task reached its
+  // fence only after the renewal in one CI run.)
   w.dynamo.setMode('hang');
   w.proc.child.kill('SIGCONT');
   const thawAt = Date.now();
   await sleep(2_000);
+  await stack.waitFor('a task at its fence', () => FENCE.test(w.proc.output.stdout), 8_000, 50).catch(() => undefined);
   w.dynamo.setMode('pass');
   await stack.waitFor('both shards processed again', () => processing(w.port, 2), 60_000, 100);
   const back = Date.now() - thawAt;
@@ -42,7 +47,7 @@ t.test('alone: frozen for failover time + 5 s, then thawed: every shard processe
   );
   t.ok(back <= WITHIN_MS, `within failover time + one renew interval (${back} ms)`);
   t.same([...(await fleet.owners()).values()], ['solo', 'solo'], 'it still holds both leases');
-  t.match(w.proc.output.stdout, /lease not renewed in time|lease no longer safe/, 'its tasks hit the fence on thawing (then were restarted)');
+  t.match(w.proc.output.stdout, FENCE, 'its tasks hit the fence on thawing (then were restarted)');
 
   t.equal((await sim.exit).code, 0, 'simulator finished');
   const published = await stack.published();
